@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+
+namespace Ssd.Kernels.Core;
+
+/// <summary>
+/// An ILGPU context plus one accelerator, and the cache of loaded kernels.
+/// Loading a kernel costs 200-300 ms on the CPU simulator and seconds on PoCL, so every kernel is
+/// loaded once per device and its launcher reused. Thread-safe.
+/// </summary>
+public sealed class ComputeDevice : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<object>> kernels = new();
+
+    public Context Context { get; }
+    public Accelerator Accelerator { get; }
+    public BackendKind Kind { get; }
+
+    private ComputeDevice(Context context, Accelerator accelerator, BackendKind kind)
+    {
+        Context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+    }
+
+    /// <summary>
+    /// Creates a device. Auto picks CUDA when present, else OpenCL (a GPU first, then PoCL), else the CPU simulator.
+    /// </summary>
+    public static ComputeDevice Create(BackendKind kind = BackendKind.Auto)
+    {
+        // O2 is required: its address-space inference is what makes the generated OpenCL C acceptable to PoCL.
+        var context = Context.Create(b => b.Cuda().OpenCL(_ => true).CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+        try
+        {
+            var (accelerator, chosen) = CreateAccelerator(context, kind);
+            return new ComputeDevice(context, accelerator, chosen);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    private static (Accelerator, BackendKind) CreateAccelerator(Context context, BackendKind kind)
+    {
+        switch (kind)
+        {
+            case BackendKind.Cuda:
+                return (CudaDevices(context).FirstOrDefault()?.CreateAccelerator(context)
+                    ?? throw new InvalidOperationException("backend 'cuda' requested but no CUDA device was found"), BackendKind.Cuda);
+            case BackendKind.OpenCL:
+                return (CreateOpenCL(context)
+                    ?? throw new InvalidOperationException("backend 'opencl' requested but no usable OpenCL device was found (install pocl-opencl-icd and ocl-icd-opencl-dev for a CPU one)"
+                        + (LastOpenCLError is null ? "" : $"; last error: {LastOpenCLError}")), BackendKind.OpenCL);
+            case BackendKind.CpuSim:
+                return (context.GetCPUDevice(0).CreateAccelerator(context), BackendKind.CpuSim);
+            default:
+                var cuda = CudaDevices(context).FirstOrDefault();
+                if (cuda is not null) return (cuda.CreateAccelerator(context), BackendKind.Cuda);
+                var cl = CreateOpenCL(context);
+                if (cl is not null) return (cl, BackendKind.OpenCL);
+                return (context.GetCPUDevice(0).CreateAccelerator(context), BackendKind.CpuSim);
+        }
+    }
+
+    private static IEnumerable<CudaDevice> CudaDevices(Context context)
+    {
+        try { var list = new List<CudaDevice>(); foreach (var d in context.GetCudaDevices()) list.Add(d); return list; }
+        catch (Exception) { return []; }
+    }
+
+    /// <summary>Why the last OpenCL device that was tried could not be used (for error messages).</summary>
+    private static string? LastOpenCLError;
+
+    private static Accelerator? CreateOpenCL(Context context)
+    {
+        IReadOnlyList<CLDevice> devices;
+        try { var list = new List<CLDevice>(); foreach (var d in context.GetCLDevices()) list.Add(d); devices = list; }
+        catch (Exception) { return null; }
+        // Prefer a real GPU; fall back to PoCL on the CPU.
+        foreach (var device in devices.OrderBy(d => PoclCompatibility.IsPocl(d) ? 1 : 0))
+        {
+            try
+            {
+                PoclCompatibility.ForceGenericAddressSpace(device);
+                return device.CreateAccelerator(context);
+            }
+            catch (Exception e) { LastOpenCLError = $"{device.Name}: {e.GetType().Name}: {e.Message}"; }
+        }
+        return null;
+    }
+
+    /// <summary>A one-line description: backend and device name.</summary>
+    public string Description => $"{Kind} ({Accelerator.Name})";
+
+    /// <summary>
+    /// Returns the launcher cached under <paramref name="key"/>, loading it with <paramref name="load"/> the first time.
+    /// Use a key unique to the kernel and its specialisation, e.g. "conv2d.tiled.v2".
+    /// </summary>
+    public TDelegate Kernel<TDelegate>(string key, Func<Accelerator, TDelegate> load) where TDelegate : Delegate =>
+        (TDelegate)kernels.GetOrAdd(key, _ => new Lazy<object>(() => load(Accelerator))).Value;
+
+    /// <summary>Allocates a dense float buffer on the device.</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> Allocate(long length) => Accelerator.Allocate1D<float>(length);
+
+    /// <summary>Copies host data into a new device buffer.</summary>
+    public MemoryBuffer1D<float, Stride1D.Dense> Upload(ReadOnlySpan<float> data)
+    {
+        var buffer = Accelerator.Allocate1D<float>(data.Length);
+        buffer.View.BaseView.CopyFromCPU(data);
+        return buffer;
+    }
+
+    public void Synchronize() => Accelerator.Synchronize();
+
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}

@@ -1,0 +1,25 @@
+using System.Reflection;
+
+namespace Ssd.Kernels.Core;
+
+/// <summary>One kernel entry point and the specialisation it is launched with.</summary>
+public sealed record KernelEntry(string Family, string Name, MethodInfo Method, int GroupSize)
+{
+    public bool ExplicitlyGrouped => GroupSize > 0;
+    public string FullName => $"{Family}.{Name}";
+}
+
+/// <summary>Every kernel in Ssd.Kernels, found through <see cref="KernelAttribute"/>.</summary>
+public static class KernelCatalog
+{
+    public static IReadOnlyList<KernelEntry> All { get; } = Discover(typeof(KernelCatalog).Assembly);
+
+    public static IReadOnlyList<KernelEntry> Discover(Assembly assembly) =>
+        assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
+            .Select(m => (Method: m, Attr: m.GetCustomAttribute<KernelAttribute>()))
+            .Where(x => x.Attr is not null)
+            .Select(x => new KernelEntry(x.Attr!.Family, x.Method.Name, x.Method, x.Attr.GroupSize))
+            .OrderBy(e => e.FullName, StringComparer.Ordinal)
+            .ToList();
+}
