@@ -64,6 +64,8 @@ public sealed class SafeTensorsFile
         var header = new byte[headerLength];
         stream.ReadExactly(header);
         if (header[0] != (byte)'{') throw new InvalidDataException($"not a safetensors file: {name}'s header does not start with '{{'");
+        // System.Text.Json checks string contents' UTF-8 only when they are read, and then not as a JsonException.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw new InvalidDataException($"{name}: header is not valid UTF-8");
         long dataLength = length - 8 - (long)headerLength;
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -95,25 +95,28 @@ public static class TorchCheckpoint
         }
     }
 
-    /// <summary>An entry's bytes, refusing sizes beyond what the archive could hold and short or damaged data.</summary>
+    /// <summary>
+    /// An entry's bytes, refusing sizes beyond what the archive could hold and short or damaged data. The buffer grows
+    /// with the data actually read, so a lying size field costs nothing.
+    /// </summary>
     private static byte[] ReadEntry(ZipArchiveEntry entry, long maxLength, string name)
     {
         long claimed = entry.Length;
-        long bound = Math.Min(maxLength, Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio);
-        if (claimed > bound || claimed > Array.MaxLength)
+        if (claimed > maxLength || claimed > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio || claimed > Array.MaxLength)
             throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' claims {claimed} bytes, more than its {entry.CompressedLength} stored bytes can hold");
-        var buffer = new byte[claimed];
+        var buffer = new MemoryStream((int)Math.Min(claimed, entry.CompressedLength));
         try
         {
             using var s = entry.Open();
-            int read = s.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
-            if (read < claimed) throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {read} of {claimed} bytes");
+            s.CopyTo(buffer);
         }
         catch (Exception e) when (e is IOException or NotSupportedException)
         {
             throw new InvalidDataException($"{name}: damaged zip entry '{entry.FullName}': {e.Message}", e);
         }
-        return buffer;
+        if (buffer.Length != claimed)
+            throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {buffer.Length} of {claimed} bytes");
+        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
     }
 
     // ---------------------------------------------------------------- legacy format
@@ -243,11 +246,15 @@ public static class TorchCheckpoint
     {
         var dict = FindTensorDict(root, name, depth: 0)
             ?? throw new InvalidDataException($"{name}: checkpoint holds no tensor dict (top level is {Summarize(root)})");
+        // Tied weights may repeat a tensor, but a pickle naming one storage many times over is an attack on memory.
+        long budget = 4 * dict.Entries.Select(e => ((TorchTensorRef)e.Value!).Storage).Distinct().Sum(s => s.ByteCount) + (1 << 20);
         var result = new OrderedDictionary<string, TensorData>(StringComparer.Ordinal);
         foreach (var (k, v) in dict.Entries)
         {
             var key = (string)k!;
             var t = (TorchTensorRef)v!;
+            budget -= t.Size.Aggregate(1L, (a, b) => a * b) * TensorData.ElementSize(t.Storage.DType);
+            if (budget < 0) throw new InvalidDataException($"{name}: the tensors repeat their storages more than 4 times over");
             result[key] = new TensorData(key, t.Size.Select(d => (int)d).ToArray(), t.Storage.DType, Contiguous(t, key, name));
         }
         return result;

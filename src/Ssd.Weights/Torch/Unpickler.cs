@@ -22,7 +22,7 @@ public sealed class Unpickler
 {
     public const int MaxMemoEntries = 1 << 20;
     public const int MaxMarkDepth = 1000;
-    public const int MaxLineLength = 4096;
+    public const int MaxLineLength = 1 << 20;
     public const int MaxLongBytes = 4096;
 
     private readonly IReadOnlyDictionary<string, PickleCall?> allowed;
@@ -106,7 +106,7 @@ public sealed class Unpickler
             case (byte)'X': Push(ReadUtf8(ReadUInt32(), at)); break; // BINUNICODE
             case 0x8d: Push(ReadUtf8(ReadInt64Length(at), at)); break; // BINUNICODE8
             case 0x8c: Push(ReadUtf8(ReadByte("length"), at)); break; // SHORT_BINUNICODE
-            case (byte)'V': Push(ReadLine(at)); break; // UNICODE (raw-unicode-escape; ASCII names in practice)
+            case (byte)'V': Push(RawUnicodeUnescape(ReadLine(at), at)); break; // UNICODE
             case (byte)'T': Push(ReadUtf8(ReadInt32Length(at), at)); break; // BINSTRING (py2 str, read as UTF-8 like torch.load)
             case (byte)'U': Push(ReadUtf8(ReadByte("length"), at)); break; // SHORT_BINSTRING
             case (byte)'S': Push(Unquote(ReadLine(at), at)); break; // STRING
@@ -339,6 +339,23 @@ public sealed class Unpickler
             if (sb.Length >= MaxLineLength) throw Bad(at, $"text line longer than {MaxLineLength} bytes");
             sb.Append((char)b);
         }
+    }
+
+    /// <summary>Python's raw-unicode-escape: latin-1 bytes where only \uXXXX and \UXXXXXXXX are escapes.</summary>
+    private string RawUnicodeUnescape(string line, long at)
+    {
+        var sb = new StringBuilder(line.Length);
+        for (int i = 0; i < line.Length; i++)
+        {
+            int digits = line[i] == '\\' && i + 1 < line.Length ? line[i + 1] switch { 'u' => 4, 'U' => 8, _ => 0 } : 0;
+            if (digits == 0) { sb.Append(line[i]); continue; }
+            if (i + 2 + digits > line.Length || !int.TryParse(line.AsSpan(i + 2, digits), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out int cp)
+                || cp < 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                throw Bad(at, "bad \\u escape in UNICODE");
+            sb.Append(char.ConvertFromUtf32(cp));
+            i += 1 + digits;
+        }
+        return sb.ToString();
     }
 
     private object ReadLong(long count, long at)
