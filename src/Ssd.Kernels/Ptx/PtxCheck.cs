@@ -15,8 +15,11 @@ public static class PtxCheck
     public static IReadOnlyList<PtxCheckRow> Run(PtxCompiler compiler, Ptxas ptxas, IEnumerable<KernelEntry> kernels, IEnumerable<GpuArch> archs)
     {
         var jobs = (from k in kernels from a in archs select (Kernel: k, Arch: a)).ToList();
-        var ptx = jobs.Select(j => (j.Kernel, j.Arch.PtxTarget)).Distinct()
-            .ToDictionary(key => key, key => compiler.Compile(key.Kernel, jobs.First(j => j.Kernel == key.Kernel && j.Arch.PtxTarget == key.PtxTarget).Arch).Assembly);
+        // One PTX per kernel and PTX target; compiling for any arch of that target gives the same text.
+        var ptx = new Dictionary<(KernelEntry, ILGPU.Runtime.Cuda.CudaArchitecture), string>();
+        foreach (var (kernel, arch) in jobs)
+            if (!ptx.ContainsKey((kernel, arch.PtxTarget)))
+                ptx[(kernel, arch.PtxTarget)] = compiler.Compile(kernel, arch).Assembly;
         return jobs.AsParallel().AsOrdered()
             .Select(j => new PtxCheckRow(j.Kernel, j.Arch, ptxas.Assemble(ptx[(j.Kernel, j.Arch.PtxTarget)], j.Arch)))
             .ToList();

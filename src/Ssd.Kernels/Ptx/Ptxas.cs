@@ -84,6 +84,9 @@ public sealed class Ptxas
     /// <summary>The flags every check uses: verbose resource usage, and a warning for any register spill.</summary>
     public static IReadOnlyList<string> Flags(GpuArch arch) => [$"-arch={arch.Name}", "-v", "--warn-on-spills"];
 
+    /// <summary>The flags as a reader sees them, for reports.</summary>
+    public const string FlagsText = "-arch=sm_XX -v --warn-on-spills";
+
     /// <summary>The version line, e.g. "Cuda compilation tools, release 11.8, V11.8.89".</summary>
     public string Version()
     {
