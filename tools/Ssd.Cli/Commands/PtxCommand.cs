@@ -19,6 +19,7 @@ public static class PtxCommand
             Description = "sm_75, sm_80 or sm_90: the PTX written to --out is for this (default sm_80) and ptxas checks only it; "
                 + "without it, ptxas checks all three",
         };
+        arch.AcceptOnlyFromAmong([.. GpuArch.All.Select(a => a.Name)]);
         var report = new Option<FileInfo?>("--report") { Description = "also write the Markdown report (e.g. docs/kernels/ptx-report.md); needs ptxas" };
         var command = new Command("ptx", "Compile every kernel to PTX and check it with ptxas (found through $SSD_PTXAS, <repo>/.tools/cuda/usr/bin/ptxas or PATH).")
         {
