@@ -32,8 +32,8 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     public static ComputeDevice Create(BackendKind kind = BackendKind.Auto)
     {
-        // O2 is required: its address-space inference is what makes the generated OpenCL C acceptable to PoCL.
-        var context = Context.Create(b => b.Cuda().OpenCL(_ => true).CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+        // One context definition (O2, IEEE math, Algorithms), shared with the PTX compiler: see KernelContext.
+        var context = KernelContext.Create();
         try
         {
             var (accelerator, chosen) = CreateAccelerator(context, kind);
