@@ -21,7 +21,10 @@ public abstract record LayerSpec
     public required string[] Inputs { get; init; }
     public required string[] Outputs { get; init; }
 
-    [JsonIgnore] public abstract string Type { get; }
+    /// <summary>The layer type as written in JSON ("Convolution", "ReLU", ...), from the JsonDerivedType list.</summary>
+    [JsonIgnore]
+    public string Type => ((JsonDerivedTypeAttribute[])typeof(LayerSpec).GetCustomAttributes(typeof(JsonDerivedTypeAttribute), false))
+        .First(a => a.DerivedType == GetType()).TypeDiscriminator as string ?? GetType().Name;
 
     /// <summary>The tensor names this layer reads, with the shape each must have.</summary>
     public virtual IEnumerable<(string Tensor, int[] Shape)> TensorShapes() => [];
@@ -30,7 +33,6 @@ public abstract record LayerSpec
 /// <summary>2-D convolution; Weight is [Out, In/Groups, KernelH, KernelW], Bias [Out] or absent.</summary>
 public sealed record ConvolutionLayer : LayerSpec
 {
-    public override string Type => "Convolution";
     public required int InChannels { get; init; }
     public required int OutChannels { get; init; }
     public required int KernelH { get; init; }
@@ -55,7 +57,6 @@ public sealed record ConvolutionLayer : LayerSpec
 /// <summary>max(x, 0) + NegativeSlope * min(x, 0).</summary>
 public sealed record ReluLayer : LayerSpec
 {
-    public override string Type => "ReLU";
     public float NegativeSlope { get; init; }
 }
 
@@ -66,7 +67,6 @@ public enum PoolRounding { Ceil, Floor }
 
 public sealed record PoolingLayer : LayerSpec
 {
-    public override string Type => "Pooling";
     public required PoolMethod Method { get; init; }
     public int KernelH { get; init; }
     public int KernelW { get; init; }
@@ -85,7 +85,6 @@ public enum NormEps { InsideSqrt, OutsideSqrt, ClampMin }
 /// <summary>SSD's L2 normalisation with a learned per-channel (or shared) scale, Scale [C] or [1].</summary>
 public sealed record NormalizeLayer : LayerSpec
 {
-    public override string Type => "Normalize";
     public bool AcrossSpatial { get; init; }
     public bool ChannelShared { get; init; }
     public required float Eps { get; init; }
@@ -98,34 +97,29 @@ public sealed record NormalizeLayer : LayerSpec
 
 public sealed record PermuteLayer : LayerSpec
 {
-    public override string Type => "Permute";
     public required int[] Order { get; init; }
 }
 
 /// <summary>Merges axes Axis..EndAxis (EndAxis -1 = last) into one.</summary>
 public sealed record FlattenLayer : LayerSpec
 {
-    public override string Type => "Flatten";
     public int Axis { get; init; } = 1;
     public int EndAxis { get; init; } = -1;
 }
 
 public sealed record ConcatLayer : LayerSpec
 {
-    public override string Type => "Concat";
     public int Axis { get; init; } = 1;
 }
 
 /// <summary>Caffe Reshape: a dim 0 copies the input dim, -1 is inferred (applied to all axes).</summary>
 public sealed record ReshapeLayer : LayerSpec
 {
-    public override string Type => "Reshape";
     public required int[] Dims { get; init; }
 }
 
 public sealed record SoftmaxLayer : LayerSpec
 {
-    public override string Type => "Softmax";
     public int Axis { get; init; } = 1;
 }
 
@@ -133,7 +127,6 @@ public sealed record SoftmaxLayer : LayerSpec
 /// divided out at conversion. Usually followed by a Scale layer; both can be folded into the convolution.</summary>
 public sealed record BatchNormLayer : LayerSpec
 {
-    public override string Type => "BatchNorm";
     public required int Channels { get; init; }
     public required float Eps { get; init; }
     public required string Mean { get; init; }
@@ -145,7 +138,6 @@ public sealed record BatchNormLayer : LayerSpec
 /// <summary>Per-channel x * Scale (+ Bias).</summary>
 public sealed record ScaleLayer : LayerSpec
 {
-    public override string Type => "Scale";
     public required int Channels { get; init; }
     public required string Scale { get; init; }
     public string? Bias { get; init; }
