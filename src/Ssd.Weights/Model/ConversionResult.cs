@@ -1,0 +1,35 @@
+using Ssd.Weights.Tensors;
+
+namespace Ssd.Weights.Model;
+
+/// <summary>A converted model: the description, its float32 tensors by name, and non-fatal findings (NaN weights...).</summary>
+public sealed record ConversionResult(ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors, IReadOnlyList<string> Warnings);
+
+/// <summary>User choices that a checkpoint cannot tell (or that override what it says).</summary>
+public sealed record ConversionOptions
+{
+    public string[]? ClassNames { get; init; }
+    public float[]? Mean { get; init; }
+    public float[]? Std { get; init; }
+    public ChannelOrder? ChannelOrder { get; init; }
+    public (int Width, int Height)? InputSize { get; init; }
+}
+
+internal static class TensorChecks
+{
+    /// <summary>The tensor as float32 under a new name and shape (same element count), warning on NaN/Inf.</summary>
+    public static TensorData AsFloat32(TensorData t, string name, int[] shape, List<string> warnings)
+    {
+        var bytes = t.DType == TensorDType.Float32 ? t.Bytes : ToBytes(t.ToFloat32());
+        var result = new TensorData(name, shape, TensorDType.Float32, bytes);
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
+        int bad = 0;
+        foreach (var v in values) if (!float.IsFinite(v)) bad++;
+        if (bad > 0) warnings.Add($"tensor '{name}' (from '{t.Name}') has {bad} NaN/Inf values");
+        return result;
+    }
+
+    public static byte[] ToBytes(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    public static string Shape(int[] s) => "[" + string.Join(",", s) + "]";
+}

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Globalization;
+using Ssd.Weights.Model;
+using Ssd.Weights.Tensors;
+
+namespace Ssd.Cli.Commands;
+
+/// <summary>`ssd convert INPUT [--prototxt P] [--flavor F] ... -o OUT`: a checkpoint to a self-describing model file.</summary>
+public static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var input = new Argument<string>("input") { Description = "checkpoint: a .caffemodel (with --prototxt) or a PyTorch .pth/.pt" };
+        var prototxt = new Option<string?>("--prototxt") { Description = "Caffe deploy .prototxt (required for .caffemodel)" };
+        var flavor = new Option<string>("--flavor") { Description = "auto, caffe, ssd.pytorch or torchvision", DefaultValueFactory = _ => "auto" };
+        var classes = new Option<string?>("--classes") { Description = "comma-separated class names (background first or omitted)" };
+        var classesFile = new Option<string?>("--classes-file") { Description = "file with one class name per line" };
+        var mean = new Option<string?>("--mean") { Description = "per-channel mean in the network's channel order, e.g. 104,117,123" };
+        var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
+        var size = new Option<string?>("--input-size") { Description = "network input WxH, e.g. 300x300" };
+        var output = new Option<string>("--output", "-o") { Description = "output model file (.safetensors)", Required = true };
+        var command = new Command("convert", "Convert a Caffe or PyTorch SSD checkpoint into an Ssd model file.")
+            { input, prototxt, flavor, classes, classesFile, mean, order, size, output };
+        command.SetAction(parse =>
+        {
+            try
+            {
+                var options = new ConversionOptions
+                {
+                    ClassNames = ReadClasses(parse.GetValue(classes), parse.GetValue(classesFile)),
+                    Mean = parse.GetValue(mean) is { } m ? ParseFloats(m, "--mean") : null,
+                    ChannelOrder = parse.GetValue(order)?.ToLowerInvariant() switch
+                    {
+                        null => null, "rgb" => ChannelOrder.Rgb, "bgr" => ChannelOrder.Bgr,
+                        var o => throw new ArgumentException($"--channel-order must be rgb or bgr, not '{o}'"),
+                    },
+                    InputSize = parse.GetValue(size) is { } s ? ParseSize(s) : null,
+                };
+                var result = Convert(parse.GetValue(input)!, parse.GetValue(prototxt), parse.GetValue(flavor)!, options);
+                foreach (var w in result.Warnings) Console.Error.WriteLine($"warning: {w}");
+                var outPath = parse.GetValue(output)!;
+                ModelFile.Save(outPath, result.Description, result.Tensors);
+                Console.WriteLine($"{result.Description.Flavor} model '{result.Description.Name}': {result.Description.Layers.Length} layers, "
+                    + $"{result.Tensors.Count} tensors, {result.Description.PostProcess.NumClasses} classes -> {outPath}");
+                return 0;
+            }
+            catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or NotSupportedException or IOException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    public static ConversionResult Convert(string input, string? prototxt, string flavor, ConversionOptions options)
+    {
+        bool caffe = flavor == "caffe" || (flavor == "auto" && (prototxt is not null || input.EndsWith(".caffemodel", StringComparison.OrdinalIgnoreCase)));
+        if (caffe)
+        {
+            if (prototxt is null) throw new ArgumentException("a .caffemodel needs its deploy file: --prototxt deploy.prototxt");
+            return CaffeConverter.Convert(prototxt, input, options);
+        }
+        ModelFlavor? torchFlavor = flavor switch
+        {
+            "auto" => null, "ssd.pytorch" => ModelFlavor.SsdPytorch, "torchvision" => ModelFlavor.Torchvision,
+            _ => throw new ArgumentException($"--flavor must be auto, caffe, ssd.pytorch or torchvision, not '{flavor}'"),
+        };
+        return TorchConverter.Convert(ReadTorchStateDict(input), torchFlavor, options);
+    }
+
+    /// <summary>Integration point for the PyTorch checkpoint readers (zip and legacy pickle formats).</summary>
+    private static IReadOnlyDictionary<string, TensorData> ReadTorchStateDict(string path) =>
+        throw new NotSupportedException($"{path}: reading PyTorch checkpoints needs the PyTorch reader, which is not merged yet");
+
+    private static string[]? ReadClasses(string? list, string? file)
+    {
+        if (list is not null && file is not null) throw new ArgumentException("give --classes or --classes-file, not both");
+        if (list is not null) return list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (file is not null) return File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        return null;
+    }
+
+    private static float[] ParseFloats(string text, string option) =>
+        text.Split(',', StringSplitOptions.TrimEntries).Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+            ? v : throw new ArgumentException($"{option}: '{t}' is not a number")).ToArray();
+
+    private static (int, int) ParseSize(string text)
+    {
+        var parts = text.ToLowerInvariant().Split('x');
+        if (parts.Length == 2 && int.TryParse(parts[0], out var w) && int.TryParse(parts[1], out var h) && w > 0 && h > 0) return (w, h);
+        throw new ArgumentException($"--input-size must be WxH (e.g. 300x300), not '{text}'");
+    }
+}
