@@ -27,7 +27,6 @@ public static class CaffeConverter
         var layers = new List<LayerSpec>();
         var priorBoxes = new Dictionary<string, (CaffeLayerDefinition Layer, PriorSpec Spec)>(); // by top blob
         CaffeLayerDefinition? detection = null;
-        float[]? meanFromFile = null;
 
         var used = new HashSet<string>();
         CaffeBlob[] Blobs(CaffeLayerDefinition l, int min, int max)
@@ -176,7 +175,6 @@ public static class CaffeConverter
                 case "DetectionOutput":
                     if (detection is not null) throw new InvalidDataException($"two DetectionOutput layers ('{detection.Name}', '{l.Name}')");
                     detection = l;
-                    if (l.Message.Message("transform_param") is { } tp && tp.Floats("mean_value") is { Length: > 0 } m) meanFromFile = m;
                     break;
                 case "Dropout":
                     throw new InvalidDataException($"Dropout layer '{l.Name}': remove it from the deploy file (it is the identity at test time)");
@@ -197,11 +195,13 @@ public static class CaffeConverter
         // Caffe decodes with each prior's own variances; SSD models use one set for all maps.
         var v = priors[0].Variances;
         post = post with { Variances = v.Length == 4 ? v : [v[0], v[0], v[0], v[0]] };
-        var inputMean = options.Mean ?? meanFromFile;
+        // A deploy file does not say which mean the network was trained with (a DetectionOutput's transform_param
+        // only describes how saved images are drawn), so the mean comes from --mean or is zero.
+        var inputMean = options.Mean;
         if (inputMean is null)
         {
-            inputMean = [104f, 117f, 123f];
-            warnings.Add("no mean in the deploy file; using SSD's BGR mean 104,117,123 (override with --mean)");
+            inputMean = [0f, 0f, 0f];
+            warnings.Add("the deploy file does not give the training mean; using none (original VGG SSD models need --mean 104,117,123)");
         }
         var description = new ModelDescription
         {

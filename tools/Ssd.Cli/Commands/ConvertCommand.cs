@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
+using Ssd.Weights.Torch;
 
 namespace Ssd.Cli.Commands;
 
@@ -69,9 +70,8 @@ public static class ConvertCommand
         return TorchConverter.Convert(ReadTorchStateDict(input), torchFlavor, options);
     }
 
-    /// <summary>Integration point for the PyTorch checkpoint readers (zip and legacy pickle formats).</summary>
-    private static IReadOnlyDictionary<string, TensorData> ReadTorchStateDict(string path) =>
-        throw new NotSupportedException($"{path}: reading PyTorch checkpoints needs the PyTorch reader, which is not merged yet");
+    /// <summary>Reads a PyTorch state_dict (zip or legacy format) through the restricted unpickler.</summary>
+    private static IReadOnlyDictionary<string, TensorData> ReadTorchStateDict(string path) => TorchCheckpoint.Load(path);
 
     private static string[]? ReadClasses(string? list, string? file)
     {
