@@ -15,9 +15,6 @@ public sealed class SortOp(ComputeDevice device) : IDisposable
         device.Kernel("sort.pairs.float.descending", a => a.CreateRadixSortPairs<float, Stride1D.Dense, int, Stride1D.Dense, DescendingFloatKey>());
     private readonly RadixSortPairs<float, Stride1D.Dense, int, Stride1D.Dense> ascending =
         device.Kernel("sort.pairs.float.ascending", a => a.CreateRadixSortPairs<float, Stride1D.Dense, int, Stride1D.Dense, AscendingFloatKey>());
-    private readonly RadixSortPairs<ulong, Stride1D.Dense, int, Stride1D.Dense> segmented =
-        device.Kernel("sort.pairs.segmented", a => a.CreateRadixSortPairs<ulong, Stride1D.Dense, int, Stride1D.Dense, SegmentedKeyAscending>());
-
     private MemoryBuffer1D<int, Stride1D.Dense>? temp;
 
     /// <summary>Sorts keys (and their values alongside) ascending or descending; ties keep input order.</summary>
@@ -29,18 +26,6 @@ public sealed class SortOp(ComputeDevice device) : IDisposable
             ? device.Accelerator.ComputeRadixSortPairsTempStorageSize<float, int, DescendingFloatKey>((Index1D)(int)keys.Length)
             : device.Accelerator.ComputeRadixSortPairsTempStorageSize<float, int, AscendingFloatKey>((Index1D)(int)keys.Length));
         (descendingOrder ? descending : ascending)(stream ?? device.Accelerator.DefaultStream, keys, values, scratch);
-    }
-
-    /// <summary>
-    /// Sorts composite keys from <see cref="SegmentedKey.Descending"/>: by segment, then score descending, ties in
-    /// input order.
-    /// </summary>
-    public void SortSegmentedPairs(ArrayView<ulong> keys, ArrayView<int> values, AcceleratorStream? stream = null)
-    {
-        Check(keys.Length, values.Length);
-        if (keys.Length == 0) return;
-        var scratch = Temp(device.Accelerator.ComputeRadixSortPairsTempStorageSize<ulong, int, SegmentedKeyAscending>((Index1D)(int)keys.Length));
-        segmented(stream ?? device.Accelerator.DefaultStream, keys, values, scratch);
     }
 
     private static void Check(long keys, long values)
