@@ -1,6 +1,8 @@
 using ILGPU.Runtime;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Softmax;
+using System.Text.Json;
+using Ssd.Tests.Fixtures;
 
 namespace Ssd.Tests.Kernels;
 
@@ -65,6 +67,40 @@ public class SoftmaxTests
         Assert.Throws<ArgumentException>(() => op.Rows(6, 0, xb.View, xb.View));
         Assert.Throws<ArgumentException>(() => SoftmaxReference.Rows(6, 4, x, new float[5]));
     }
+
+    // ---- PyTorch's own numbers (tools/fixtures/make_softmax_fixture.py) ----
+
+    [TestCaseSource(typeof(TestDevices), nameof(TestDevices.Backends))]
+    public void MatchesTorchFixture(BackendKind backend)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(FixtureFiles.Path("softmax_torch.json")));
+        var root = doc.RootElement;
+        float[] Floats(string name) => root.GetProperty(name).EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        int[] Ints(string name) => root.GetProperty(name).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var device = TestDevices.Get(backend);
+        var op = new SoftmaxOp(device);
+
+        var r = Ints("rows_shape");
+        int rows = r[0] * r[1], classes = r[2];
+        Check("rows", Floats("rows"), Floats("rows_softmax"), (x, y) => SoftmaxReference.Rows(rows, classes, x, y), (x, y) => op.Rows(rows, classes, x, y));
+
+        var c = Ints("channels_shape");
+        var shape = new TensorShape(c[0], c[1], c[2], c[3]);
+        Check("channels", Floats("channels"), Floats("channels_softmax"), (x, y) => SoftmaxReference.Forward(shape.N, shape.C, shape.PlaneSize, x, y), (x, y) => op.Channels(shape, x, y));
+
+        void Check(string what, float[] x, float[] expected, SpanAction reference, Action<ILGPU.ArrayView<float>, ILGPU.ArrayView<float>> kernel)
+        {
+            var y = new float[x.Length];
+            reference(x, y);
+            TestData.AssertClose(y, expected, 1e-5f, 1e-7f, $"{what} reference vs torch");
+            using var xb = device.Upload(x);
+            using var yb = device.Allocate(x.Length);
+            kernel(xb.View, yb.View);
+            TestData.AssertClose(yb.GetAsArray1D(), expected, 1e-5f, 1e-7f, $"{what} on {backend} vs torch");
+        }
+    }
+
+    private delegate void SpanAction(ReadOnlySpan<float> x, Span<float> y);
 
     private static void CompareRows(ComputeDevice device, int rows, int classes, float[] x)
     {
