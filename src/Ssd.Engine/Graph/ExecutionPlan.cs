@@ -1,0 +1,39 @@
+namespace Ssd.Engine.Graph;
+
+/// <summary>
+/// A model's graph resolved for one input size and batch: every value with its shape, the steps in execution
+/// order, and the final binding of every blob name (what a name means once the whole graph has run).
+/// </summary>
+public sealed class ExecutionPlan
+{
+    public required IReadOnlyList<PlanValue> Values { get; init; }
+    public required IReadOnlyList<PlanStep> Steps { get; init; }
+    public required PlanValue Input { get; init; }
+    public required PlanValue Loc { get; init; }
+    public required PlanValue Conf { get; init; }
+    /// <summary>Blob name -> the value it holds after the last layer that writes it.</summary>
+    public required IReadOnlyDictionary<string, PlanValue> Blobs { get; init; }
+    /// <summary>Values kept alive to the end of Run: the outputs and the requested captures.</summary>
+    public required IReadOnlySet<PlanValue> Pinned { get; init; }
+    public required int Batch { get; init; }
+
+    public PlanValue Blob(string name) => Blobs.TryGetValue(name, out var v) ? v
+        : throw new ArgumentException($"the graph has no blob named '{name}'");
+
+    /// <summary>The step index of each value's producer (-1 for the input) and of its last reader (Steps.Count
+    /// when pinned), over the value and all values sharing its storage: the storage's live interval.</summary>
+    public (int First, int Last) Lifetime(PlanValue root)
+    {
+        int first = int.MaxValue, last = -1;
+        for (int s = 0; s < Steps.Count; s++)
+        {
+            var step = Steps[s];
+            if (step.Output.Root == root) { first = Math.Min(first, s); last = Math.Max(last, s); }
+            if (step.Inputs.Any(v => v.Root == root)) last = Math.Max(last, s);
+        }
+        if (root == Input.Root) first = -1;
+        if (Pinned.Any(v => v.Root == root)) last = Steps.Count;
+        if (first == int.MaxValue) first = last;
+        return (first, last);
+    }
+}

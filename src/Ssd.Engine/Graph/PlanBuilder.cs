@@ -1,0 +1,142 @@
+using Ssd.Kernels.Conv;
+using Ssd.Kernels.L2Norm;
+using Ssd.Kernels.Pooling;
+using Ssd.Weights.Model;
+using Ssd.Weights.Tensors;
+
+namespace Ssd.Engine.Graph;
+
+/// <summary>
+/// Turns a <see cref="ModelDescription"/> into an <see cref="ExecutionPlan"/> for one input size and batch:
+/// infers every blob's shape (NCHW; Flatten/Reshape/Permute/Concat/Softmax as Caffe defines them), resolves
+/// in-place layers by the layer order, folds BatchNorm and Scale into the convolution before them, fuses a ReLU
+/// into the convolution when nothing else reads the pre-activation value, and turns Flatten/Reshape into views.
+/// Impossible shapes give InvalidDataException naming the layer.
+/// </summary>
+public static class PlanBuilder
+{
+    public static ExecutionPlan Build(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
+        int width, int height, int batch = 1, IEnumerable<string>? keep = null)
+    {
+        if (width <= 0 || height <= 0) throw new ArgumentException($"input size {width}x{height} must be positive");
+        if (batch <= 0) throw new ArgumentException($"batch {batch} must be positive");
+        model.Validate(tensors.Keys.ToList());
+
+        // 1. Bind names to values in layer order and infer shapes.
+        var values = new List<PlanValue>();
+        PlanValue NewValue(string name, int[] shape) { var v = new PlanValue(values.Count, name, shape); values.Add(v); return v; }
+        var input = NewValue(model.Input.Blob, [batch, model.Input.Channels, height, width]);
+        var bound = new Dictionary<string, PlanValue> { [input.Name] = input };
+        var nodes = new List<(LayerSpec Layer, PlanValue[] In, PlanValue Out)>();
+        foreach (var layer in model.Layers)
+        {
+            if (layer.Outputs.Length != 1)
+                throw Error(layer, $"has {layer.Outputs.Length} outputs; the engine supports layers with one output");
+            var ins = layer.Inputs.Select(n => bound.TryGetValue(n, out var v) ? v : throw Error(layer, $"reads blob '{n}' before any layer writes it")).ToArray();
+            int[] shape;
+            try { shape = ShapeInference.Output(layer, ins.Select(v => v.Shape).ToArray(), model.Flavor); }
+            catch (ArgumentException e) { throw Error(layer, e.Message); }
+            var output = NewValue(layer.Outputs[0], shape);
+            bound[output.Name] = output;
+            nodes.Add((layer, ins, output));
+        }
+
+        var loc = Final(bound, model.Outputs.Loc, "the loc output");
+        var conf = Final(bound, model.Outputs.Conf, "the conf output");
+        var pinned = new HashSet<PlanValue> { loc, conf };
+        foreach (var name in keep ?? []) pinned.Add(Final(bound, name, "a captured blob"));
+        foreach (var spec in model.Priors.Maps) Final(bound, spec.Source, $"prior source");
+
+        var readers = new Dictionary<PlanValue, int>();
+        foreach (var (_, ins, _) in nodes) foreach (var v in ins) readers[v] = readers.GetValueOrDefault(v) + 1;
+        bool OnlyReader(PlanValue v) => readers.GetValueOrDefault(v) == 1 && !pinned.Contains(v) && v != input;
+
+        // 2. Lower layers to steps, folding and fusing into the convolution that produced the value.
+        var steps = new List<PlanStep>();
+        var convOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the ConvStep that writes it
+        float[] F(string name) => tensors[name].ToFloat32();
+        foreach (var (layer, ins, output) in nodes)
+        {
+            var x = ins[0];
+            switch (layer)
+            {
+                case ConvolutionLayer c:
+                {
+                    var p = new Conv2dParams(c.KernelH, c.KernelW, c.StrideH, c.StrideW, c.PadH, c.PadW, c.DilationH, c.DilationW, c.Groups,
+                        HasBias: c.Bias is not null);
+                    convOf[output] = steps.Count;
+                    steps.Add(new ConvStep(c.Name, x, output, p, c.OutChannels, F(c.Weight), c.Bias is null ? null : F(c.Bias), [c.Name]));
+                    break;
+                }
+                case BatchNormLayer or ScaleLayer:
+                {
+                    if (!convOf.TryGetValue(x, out int at) || !OnlyReader(x) || ((ConvStep)steps[at]).Params.FuseRelu)
+                        throw Error(layer, $"reads '{x.Name}', which is not the output of a convolution read by nothing else; the engine only runs BatchNorm/Scale folded into the convolution before them");
+                    var conv = (ConvStep)steps[at];
+                    steps[at] = layer is BatchNormLayer bn
+                        ? ConvFolding.FoldBatchNorm(conv, F(bn.Mean), F(bn.Variance), bn.Eps, output, bn.Name)
+                        : ConvFolding.FoldScale(conv, F(((ScaleLayer)layer).Scale), ((ScaleLayer)layer).Bias is { } b ? F(b) : null, output, layer.Name);
+                    convOf[output] = at;
+                    break;
+                }
+                case ReluLayer r:
+                {
+                    if (r.NegativeSlope != 0f) throw Error(layer, $"has negative_slope {r.NegativeSlope}; only plain ReLU is supported");
+                    if (convOf.TryGetValue(x, out int at) && OnlyReader(x) && !((ConvStep)steps[at]).Params.FuseRelu)
+                    {
+                        var conv = (ConvStep)steps[at];
+                        steps[at] = conv with { Output = output, Params = conv.Params with { FuseRelu = true }, FusedLayers = [.. conv.FusedLayers, r.Name] };
+                        convOf[output] = at;
+                        break;
+                    }
+                    // In place when this ReLU is the last use of a value that owns its storage.
+                    if (OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
+                    steps.Add(new ReluStep(r.Name, x, output));
+                    break;
+                }
+                case FlattenLayer or ReshapeLayer:
+                    output.AliasOf = x;
+                    break;
+                case PoolingLayer p:
+                    steps.Add(new PoolStep(p.Name, x, output, ShapeInference.Pool(p, x.Nchw, model.Flavor), p.Method));
+                    break;
+                case NormalizeLayer n:
+                    steps.Add(new NormalizeStep(n.Name, x, output, F(n.Scale), n.EpsMode switch
+                    {
+                        NormEps.InsideSqrt => L2NormEpsilon.InsideSqrt,
+                        NormEps.OutsideSqrt => L2NormEpsilon.AfterSqrt,
+                        _ => L2NormEpsilon.ClampMin,
+                    }, n.Eps));
+                    break;
+                case PermuteLayer p:
+                    steps.Add(new PermuteStep(p.Name, x, output, p.Order));
+                    break;
+                case ConcatLayer c:
+                {
+                    int axis = ShapeInference.Axis(c.Axis, output.Shape.Length);
+                    steps.Add(new ConcatStep(c.Name, ins, output, axis, checked((int)output.Shape[..axis].Aggregate(1L, (a, d) => a * d))));
+                    break;
+                }
+                case SoftmaxLayer s:
+                {
+                    int axis = ShapeInference.Axis(s.Axis, x.Shape.Length);
+                    int outer = (int)x.Shape[..axis].Aggregate(1L, (a, d) => a * d), inner = (int)x.Shape[(axis + 1)..].Aggregate(1L, (a, d) => a * d);
+                    steps.Add(new SoftmaxStep(s.Name, x, output, outer, x.Shape[axis], inner));
+                    break;
+                }
+                default:
+                    throw Error(layer, "is not supported by the engine");
+            }
+        }
+
+        return new ExecutionPlan
+        {
+            Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch,
+        };
+    }
+
+    private static PlanValue Final(Dictionary<string, PlanValue> bound, string name, string what) =>
+        bound.TryGetValue(name, out var v) ? v : throw new InvalidDataException($"{what} names blob '{name}', which no layer writes");
+
+    private static InvalidDataException Error(LayerSpec layer, string message) => new($"layer '{layer.Name}' ({layer.Type}): {message}");
+}

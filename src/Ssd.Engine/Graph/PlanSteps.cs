@@ -1,0 +1,39 @@
+using Ssd.Kernels.Conv;
+using Ssd.Kernels.Core;
+using Ssd.Kernels.L2Norm;
+using Ssd.Kernels.Pooling;
+using Ssd.Weights.Model;
+
+namespace Ssd.Engine.Graph;
+
+/// <summary>One executable step: a layer (or a conv with folded BatchNorm/Scale and fused ReLU) reading Inputs and
+/// writing Output. Flatten and Reshape are not steps: their outputs are views of their inputs.</summary>
+public abstract record PlanStep(string Layer, PlanValue[] Inputs, PlanValue Output);
+
+/// <summary>y = conv(x, Weight) + Bias (then ReLU when Params.FuseRelu); Weight and Bias already hold any folded
+/// BatchNorm and Scale. FusedLayers names the layers merged into this step.</summary>
+public sealed record ConvStep(string Layer, PlanValue Input, PlanValue Output, Conv2dParams Params, int OutChannels,
+    float[] Weight, float[]? Bias, string[] FusedLayers) : PlanStep(Layer, [Input], Output)
+{
+    public TensorShape InShape => Input.Nchw;
+}
+
+/// <summary>max(x, 0); Output may share the input's storage (in-place).</summary>
+public sealed record ReluStep(string Layer, PlanValue Input, PlanValue Output) : PlanStep(Layer, [Input], Output);
+
+public sealed record PoolStep(string Layer, PlanValue Input, PlanValue Output, PoolGeometry Geometry, PoolMethod Method)
+    : PlanStep(Layer, [Input], Output);
+
+/// <summary>SSD's L2 normalisation over channels with a learned scale.</summary>
+public sealed record NormalizeStep(string Layer, PlanValue Input, PlanValue Output, float[] Scale, L2NormEpsilon Mode, float Eps)
+    : PlanStep(Layer, [Input], Output);
+
+public sealed record PermuteStep(string Layer, PlanValue Input, PlanValue Output, int[] Order) : PlanStep(Layer, [Input], Output);
+
+/// <summary>Concatenation along one axis: Rows = product of the dims before the axis; each input contributes a
+/// contiguous run of (its count / Rows) floats to every output row.</summary>
+public sealed record ConcatStep(string Layer, PlanValue[] Sources, PlanValue Output, int Axis, int Rows) : PlanStep(Layer, Sources, Output);
+
+/// <summary>Softmax over Classes, the tensor viewed as [Outer, Classes, Inner].</summary>
+public sealed record SoftmaxStep(string Layer, PlanValue Input, PlanValue Output, int Outer, int Classes, int Inner)
+    : PlanStep(Layer, [Input], Output);

@@ -1,0 +1,131 @@
+using Ssd.Engine.Backends;
+using Ssd.Engine.Backends.Ilgpu;
+using Ssd.Engine.Graph;
+using Ssd.Engine.Memory;
+using Ssd.Weights.Model;
+using Ssd.Weights.Tensors;
+using ILGPU;
+
+namespace Ssd.Engine.Network;
+
+/// <summary>
+/// A converted SSD model ready to run on a backend for one input size and batch: the plan, its arena layout, one
+/// executor per step (weights uploaded once), and the priors for that input size. Forward uploads the NCHW input,
+/// runs every step and downloads loc [N, P*4] and conf [N, P*C]. Not thread-safe (one arena).
+/// </summary>
+public sealed class SsdNetwork : IDisposable
+{
+    private readonly IBackend backend;
+    private readonly List<ILayerExecutor> executors = [];
+    private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
+
+    public ModelDescription Model { get; }
+    public ExecutionPlan Plan { get; }
+    public MemoryPlan Memory { get; }
+    public PriorBoxes Priors { get; }
+    public int Batch => Plan.Batch;
+    public int Width => Plan.Input.Shape[3];
+    public int Height => Plan.Input.Shape[2];
+    public int NumClasses => Model.PostProcess.NumClasses;
+    public int PriorCount => Priors.Count;
+
+    private SsdNetwork(ModelDescription model, ExecutionPlan plan, MemoryPlan memory, PriorBoxes priors, IBackend backend)
+    {
+        (Model, Plan, Memory, Priors, this.backend) = (model, plan, memory, priors, backend);
+    }
+
+    /// <summary>
+    /// Builds the plan for a width x height input (default: the model's) and batch, places the activations in one
+    /// arena, creates the executors and computes the priors. Blobs named in <paramref name="capture"/> stay
+    /// readable after Forward (and keep their own storage, so a captured pre-activation value is not fused away).
+    /// The backend is used, not owned.
+    /// </summary>
+    public static SsdNetwork Load(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
+        int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null)
+    {
+        var plan = PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture);
+        var priors = backend.Priors(PriorRequest.Create(model.Priors, plan));
+        int p = priors.Count, c = model.PostProcess.NumClasses;
+        if (plan.Loc.Count != (long)batch * p * 4)
+            throw new InvalidDataException($"loc output '{plan.Loc.Name}' has shape {plan.Loc.ShapeText}, expected {batch} x {p} priors x 4");
+        if (plan.Conf.Count != (long)batch * p * c)
+            throw new InvalidDataException($"conf output '{plan.Conf.Name}' has shape {plan.Conf.ShapeText}, expected {batch} x {p} priors x {c} classes");
+
+        var roots = plan.Values.Select(v => v.Root).Distinct().ToList();
+        var requests = roots.Select(r => { var (first, last) = plan.Lifetime(r); return new BufferRequest(r.Count, first, last); }).ToList();
+        var memory = MemoryPlanner.Plan(requests);
+        var network = new SsdNetwork(model, plan, memory, priors, backend);
+        var rootSlice = roots.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => memory.Offsets[x.i]);
+        foreach (var v in plan.Values) network.slices[v] = new ArenaSlice(rootSlice[v.Root], v.Count);
+
+        backend.AllocateArena(memory.ArenaSize);
+        foreach (var step in plan.Steps)
+        {
+            var x = network.slices[step.Inputs[0]];
+            var y = network.slices[step.Output];
+            network.executors.Add(step switch
+            {
+                ConvStep s => backend.Conv(s, x, y),
+                ReluStep s => backend.Relu(s, x, y),
+                PoolStep s => backend.Pool(s, x, y),
+                NormalizeStep s => backend.Normalize(s, x, y),
+                PermuteStep s => backend.Permute(s, x, y),
+                ConcatStep s => backend.Concat(s, s.Sources.Select(v => network.slices[v]).ToArray(), y),
+                SoftmaxStep s => backend.Softmax(s, x, y),
+                _ => throw new InvalidOperationException($"no executor for {step.GetType().Name}"),
+            });
+        }
+        return network;
+    }
+
+    /// <summary>Runs the network on an NCHW float input of Batch x C x Height x Width (already pre-processed).</summary>
+    public SsdOutput Forward(ReadOnlySpan<float> input, IEnumerable<string>? capture = null)
+    {
+        if (input.Length != Plan.Input.Count)
+            throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
+        backend.Upload(input, slices[Plan.Input]);
+        return RunAndRead(capture);
+    }
+
+    /// <summary>Runs the network on an input already on the device (ILGPU backend only); no host copy of the input.</summary>
+    public SsdOutput Forward(ArrayView<float> input, IEnumerable<string>? capture = null)
+    {
+        if (backend is not IlgpuBackend device) throw new InvalidOperationException($"a device input needs the ILGPU backend, not {backend.Description}");
+        if (input.Length != Plan.Input.Count)
+            throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
+        device.CopyIn(input, slices[Plan.Input]);
+        return RunAndRead(capture);
+    }
+
+    /// <summary>The shape a blob name has after the whole graph ran.</summary>
+    public int[] ShapeOf(string blob) => Plan.Blob(blob).Shape;
+
+    private SsdOutput RunAndRead(IEnumerable<string>? capture)
+    {
+        var wanted = (capture ?? []).Select(name =>
+        {
+            var v = Plan.Blob(name);
+            if (!Plan.Pinned.Contains(v)) throw new ArgumentException($"blob '{name}' was not named in Load's capture list, so its memory is reused; pass it to Load");
+            return (name, v);
+        }).ToList();
+        foreach (var e in executors) e.Run();
+        var loc = Read(Plan.Loc);
+        var conf = Read(Plan.Conf);
+        var captured = wanted.ToDictionary(w => w.name, w => Read(w.v));
+        return new SsdOutput(loc, conf, captured);
+    }
+
+    private float[] Read(PlanValue v)
+    {
+        var host = new float[v.Count];
+        backend.Download(slices[v], host);
+        return host;
+    }
+
+    /// <summary>Disposes the executors' device weights (the backend itself belongs to the caller).</summary>
+    public void Dispose()
+    {
+        foreach (var e in executors) (e as IDisposable)?.Dispose();
+        executors.Clear();
+    }
+}
