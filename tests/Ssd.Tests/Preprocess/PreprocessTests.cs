@@ -125,3 +125,24 @@ public class ExactFmaTests
         }
     }
 }
+
+public class InputPreprocessingTests
+{
+    [Test]
+    public void MapsTheModelInputSpec()
+    {
+        var spec = new Ssd.Weights.Model.InputSpec
+        {
+            Width = 300, Height = 200, ChannelOrder = Ssd.Weights.Model.ChannelOrder.Bgr, Mean = [104f, 117f, 123f], Std = [1f, 1f, 1f],
+            PixelRange = Ssd.Weights.Model.PixelRange.Byte, Resize = Ssd.Weights.Model.ResizeMethod.OpenCvLinear,
+        };
+        var s = Ssd.Engine.Imaging.InputPreprocessing.FromSpec(spec);
+        Assert.That((s.Width, s.Height, s.Resize, s.Bgr, s.UnitRange), Is.EqualTo((300, 200, ResizeKind.OpenCvLinear, true, false)));
+        var t = Ssd.Engine.Imaging.InputPreprocessing.FromSpec(spec with
+        {
+            ChannelOrder = Ssd.Weights.Model.ChannelOrder.Rgb, PixelRange = Ssd.Weights.Model.PixelRange.Unit, Resize = Ssd.Weights.Model.ResizeMethod.TorchBilinear,
+        });
+        Assert.That((t.Resize, t.Bgr, t.UnitRange), Is.EqualTo((ResizeKind.TorchBilinear, false, true)));
+        Assert.Throws<ArgumentException>(() => Ssd.Engine.Imaging.InputPreprocessing.FromSpec(spec with { Std = [1f, 0f, 1f] }));
+    }
+}
