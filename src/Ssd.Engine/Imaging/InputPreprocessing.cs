@@ -1,0 +1,26 @@
+using Ssd.Kernels.Preprocess;
+using Ssd.Weights.Model;
+
+namespace Ssd.Engine.Imaging;
+
+/// <summary>Maps a model's <see cref="InputSpec"/> to the pre-processing kernels' settings.</summary>
+public static class InputPreprocessing
+{
+    public static PreprocessSettings FromSpec(InputSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Channels != 3) throw new ArgumentException($"input '{spec.Blob}': {spec.Channels} channels; pre-processing supports 3 (RGB/BGR)");
+        var settings = new PreprocessSettings
+        {
+            Width = spec.Width,
+            Height = spec.Height,
+            Resize = spec.Resize == ResizeMethod.OpenCvLinear ? ResizeKind.OpenCvLinear : ResizeKind.TorchBilinear,
+            Bgr = spec.ChannelOrder == ChannelOrder.Bgr,
+            UnitRange = spec.PixelRange == PixelRange.Unit,
+            Mean = spec.Mean,
+            Std = spec.Std,
+        };
+        settings.Validate();
+        return settings;
+    }
+}

@@ -1,0 +1,63 @@
+namespace Ssd.Kernels.Preprocess;
+
+/// <summary>Which library's resize the pre-processing reproduces, bit for bit.</summary>
+public enum ResizeKind
+{
+    /// <summary>cv2.resize(img, (W, H), interpolation=INTER_LINEAR) on uint8 (Caffe SSD, ssd.pytorch).</summary>
+    OpenCvLinear,
+
+    /// <summary>torch.nn.functional.interpolate(bilinear, align_corners=False) on the normalised float image (torchvision).</summary>
+    TorchBilinear,
+}
+
+/// <summary>
+/// How one 8-bit RGB image becomes the network input: resized to Width x Height, put in BGR order when
+/// <see cref="Bgr"/>, scaled to 0..1 when <see cref="UnitRange"/> (x / 255, as torchvision's to_tensor), then
+/// (x - Mean[c]) / Std[c] with Mean and Std in the network's channel order. OpenCV resizes the 8-bit image first
+/// and normalises the rounded result; torchvision normalises first and resizes the floats.
+/// </summary>
+public sealed record PreprocessSettings
+{
+    public required int Width { get; init; }
+    public required int Height { get; init; }
+    public required ResizeKind Resize { get; init; }
+    public bool Bgr { get; init; }
+    public bool UnitRange { get; init; }
+    public float[] Mean { get; init; } = [0f, 0f, 0f];
+    public float[] Std { get; init; } = [1f, 1f, 1f];
+
+    /// <summary>Floats per image in the NCHW output.</summary>
+    public long OutputLength => 3L * Width * Height;
+
+    public void Validate()
+    {
+        if (Width <= 0 || Height <= 0 || Width > 32768 || Height > 32768)
+            throw new ArgumentException($"preprocess: network input size {Width}x{Height} is out of range (1..32768)");
+        if (Mean is not { Length: 3 } || Std is not { Length: 3 })
+            throw new ArgumentException("preprocess: mean and std need 3 values (one per channel)");
+        foreach (var s in Std)
+            if (!(s != 0f && float.IsFinite(s))) throw new ArgumentException($"preprocess: std {s} must be finite and non-zero");
+    }
+
+    internal PreprocessConstants Constants(int srcWidth, int srcHeight) => new(
+        srcWidth, srcHeight, Width, Height, Bgr ? 1 : 0, UnitRange ? 1 : 0,
+        Mean[0], Mean[1], Mean[2], Std[0], Std[1], Std[2]);
+}
+
+/// <summary>The scalar parameters the kernels take (kernel parameters must be plain structs).</summary>
+public readonly record struct PreprocessConstants(
+    int SrcWidth, int SrcHeight, int DstWidth, int DstHeight, int Bgr, int UnitRange,
+    float Mean0, float Mean1, float Mean2, float Std0, float Std1, float Std2)
+{
+    /// <summary>The source channel (RGB order) that feeds network channel <paramref name="c"/>.</summary>
+    public int SourceChannel(int c) => Bgr != 0 ? 2 - c : c;
+
+    /// <summary>(x - mean) / std of one 8-bit sample for network channel c, in float32 as numpy/torch do it.</summary>
+    public float Normalise(int pixel, int c)
+    {
+        float x = UnitRange != 0 ? pixel / 255f : pixel;
+        float mean = c == 0 ? Mean0 : c == 1 ? Mean1 : Mean2;
+        float std = c == 0 ? Std0 : c == 1 ? Std1 : Std2;
+        return (x - mean) / std;
+    }
+}
