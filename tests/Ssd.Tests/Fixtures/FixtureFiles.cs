@@ -1,0 +1,15 @@
+namespace Ssd.Tests.Fixtures;
+
+/// <summary>Finds committed fixture files under tests/Ssd.Tests/Fixtures from the repository root (the folder holding Ssd.sln).</summary>
+public static class FixtureFiles
+{
+    public static string Path(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Ssd.sln")))
+                return System.IO.Path.Combine(dir.FullName, "tests", "Ssd.Tests", "Fixtures", name);
+        }
+        throw new FileNotFoundException($"fixture {name}: no Ssd.sln above {AppContext.BaseDirectory}");
+    }
+}
