@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(PtxCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(DetectCommand.Create());
         return root;
     }
 }

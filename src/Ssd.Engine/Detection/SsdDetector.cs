@@ -1,0 +1,95 @@
+using Ssd.Engine.Imaging;
+using Ssd.Engine.PostProcessing;
+using Ssd.Weights.Model;
+
+namespace Ssd.Engine.Detection;
+
+/// <summary>
+/// Loads a converted model and finds objects in images: preprocess -> network -> the model flavour's exact
+/// post-processing (<see cref="PostProcessorFactory"/>), boxes in original pixels.
+/// Thread-safety: Detect may be called from several threads; calls are serialised by one lock around the whole
+/// pipeline (the network's device buffers are reused between calls). Dispose frees the device memory; later calls
+/// throw ObjectDisposedException.
+/// </summary>
+public sealed class SsdDetector : IDisposable
+{
+    private readonly object gate = new();
+    private readonly ISsdNetwork network;
+    private readonly IPreprocessor preprocessor;
+    private readonly IPostProcessor postProcessor;
+    private readonly string[]? classNames;
+    private readonly int inputFloats, maxBatch;
+    private bool disposed;
+
+    public ModelDescription Model { get; }
+
+    /// <summary>Wires given parts together (tests and hosts that build their own network). Takes ownership of the network.</summary>
+    public SsdDetector(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, SsdDetectorOptions? options = null)
+    {
+        options ??= new SsdDetectorOptions();
+        if (options.MaxBatch <= 0) throw new ArgumentException($"detector: batch size {options.MaxBatch} must be positive");
+        Model = model;
+        this.network = network;
+        this.preprocessor = preprocessor;
+        maxBatch = options.MaxBatch;
+        inputFloats = model.Input.Channels * model.Input.Width * model.Input.Height;
+        postProcessor = PostProcessorFactory.Create(model, network.Priors, options.ConfidenceThreshold);
+        classNames = model.PostProcess.ClassNames;
+    }
+
+    /// <summary>Reads a model file (`ssd convert` output) and builds its network on the chosen backend.</summary>
+    public static SsdDetector Load(string path, SsdDetectorOptions? options = null)
+    {
+        options ??= new SsdDetectorOptions();
+        var (model, tensors) = ModelFile.Load(path);
+        if (options.InputSize is int s)
+        {
+            if (s <= 0) throw new ArgumentException($"detector: input size {s} must be positive");
+            model = model with { Input = model.Input with { Width = s, Height = s } };
+        }
+        var network = DetectorGlue.CreateNetwork(model, tensors, options.Backend);
+        try { return new SsdDetector(model, network, DetectorGlue.CreatePreprocessor(model), options); }
+        catch { network.Dispose(); throw; }
+    }
+
+    public IReadOnlyList<Detection> Detect(RgbImage image) => Detect([image])[0];
+
+    public IReadOnlyList<IReadOnlyList<Detection>> Detect(IReadOnlyList<RgbImage> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var result = new List<IReadOnlyList<Detection>>(images.Count);
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            for (int start = 0; start < images.Count; start += maxBatch)
+            {
+                int n = Math.Min(maxBatch, images.Count - start);
+                var input = new float[n * inputFloats];
+                var sizes = new ImageSize[n];
+                for (int i = 0; i < n; i++)
+                {
+                    var image = images[start + i] ?? throw new ArgumentNullException(nameof(images), $"image {start + i} is null");
+                    preprocessor.Run(image, input.AsSpan(i * inputFloats, inputFloats));
+                    sizes[i] = new ImageSize(image.Width, image.Height);
+                }
+                var (loc, conf) = network.Forward(input, n);
+                foreach (var perImage in postProcessor.Run(loc, conf, sizes))
+                    result.Add(perImage.Select(d => new Detection(d.ClassId, LabelOf(d.ClassId), d.Score, new BoxF(d.X1, d.Y1, d.X2, d.Y2))).ToArray());
+            }
+        }
+        return result;
+    }
+
+    private string LabelOf(int classId) =>
+        classNames is not null && classId < classNames.Length ? classNames[classId] : classId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            network.Dispose();
+        }
+    }
+}

@@ -1,0 +1,16 @@
+namespace Ssd.Engine.Detection;
+
+/// <summary>How <see cref="SsdDetector.Load"/> sets up a detector.</summary>
+public sealed record SsdDetectorOptions
+{
+    public DetectorBackend Backend { get; init; } = DetectorBackend.Auto;
+
+    /// <summary>Network input size (width = height); null keeps the model's.</summary>
+    public int? InputSize { get; init; }
+
+    /// <summary>Replaces the model's confidence threshold when set.</summary>
+    public float? ConfidenceThreshold { get; init; }
+
+    /// <summary>Images per forward pass in Detect(list).</summary>
+    public int MaxBatch { get; init; } = 8;
+}

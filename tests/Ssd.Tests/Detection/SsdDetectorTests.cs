@@ -1,0 +1,103 @@
+using Ssd.Cli.Commands;
+using Ssd.Engine.Detection;
+using Ssd.Engine.Imaging;
+using Ssd.Weights.Model;
+
+namespace Ssd.Tests.Detection;
+
+/// <summary>The detector end to end with a fake network that returns the fixture's loc / conf (a stand-in until the engine is merged).</summary>
+public class SsdDetectorTests
+{
+    private sealed class FixtureNetwork(PostProcessFixture f) : ISsdNetwork
+    {
+        public bool Disposed;
+        public float[] Priors => f.CenterPriors;
+        public (float[] Loc, float[] Conf) Forward(float[] input, int batch)
+        {
+            // Each batch item carries the fixture image index in its first float (set by the preprocessor below).
+            var loc = new List<float>(); var conf = new List<float>();
+            for (int b = 0; b < batch; b++)
+            {
+                int img = (int)input[b * 3 * 4 * 4];
+                loc.AddRange(f.Loc.AsSpan(img * f.Priors * 4, f.Priors * 4).ToArray());
+                conf.AddRange(f.Logits.AsSpan(img * f.Priors * f.Classes, f.Priors * f.Classes).ToArray());
+            }
+            return (loc.ToArray(), conf.ToArray());
+        }
+        public void Dispose() => Disposed = true;
+    }
+
+    private sealed class IndexPreprocessor : IPreprocessor
+    {
+        public void Run(RgbImage image, Span<float> destination) => destination[0] = image.Pixels[0];
+    }
+
+    private static ModelDescription Model(PostProcessFixture f) => new()
+    {
+        Name = "fake", Flavor = ModelFlavor.SsdPytorch, Layers = [],
+        Input = new InputSpec { Width = 4, Height = 4, ChannelOrder = ChannelOrder.Bgr, Mean = [0, 0, 0], Std = [1, 1, 1], PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear },
+        Outputs = new OutputSpec { Loc = "loc", Conf = "conf", ConfIsProbability = false },
+        Priors = new PriorConfig { Style = ModelFlavor.SsdPytorch, Maps = [] },
+        PostProcess = new PostProcessSpec { Style = ModelFlavor.SsdPytorch, NumClasses = f.Classes, ConfidenceThreshold = 0.01f, NmsThreshold = 0.45f, TopK = 200, ClassNames = ["bg", "a", "b", "c", "d", "e"] },
+    };
+
+    private static RgbImage Image(int index, (int W, int H) size)
+    {
+        var pixels = new byte[size.W * size.H * 3];
+        pixels[0] = (byte)index;
+        return new RgbImage(size.W, size.H, pixels);
+    }
+
+    [Test]
+    public void BatchedDetectMatchesTheFixtureAndLabels()
+    {
+        var f = PostProcessFixture.Load();
+        var net = new FixtureNetwork(f);
+        var detector = new SsdDetector(Model(f), net, new IndexPreprocessor(), new SsdDetectorOptions { MaxBatch = 1 });
+        var images = Enumerable.Range(0, f.Images).Select(i => Image(i, (f.Sizes[i].Width, f.Sizes[i].Height))).ToList();
+        var results = detector.Detect(images);
+        var expected = f.Cases["ssdpytorch-voc"].Expected;
+        for (int i = 0; i < f.Images; i++)
+        {
+            Assert.That(results[i], Has.Count.EqualTo(expected.Count(r => (int)r[0] == i)));
+            Assert.That(results[i].All(d => d.Label == new[] { "bg", "a", "b", "c", "d", "e" }[d.ClassId] && d.ClassId > 0));
+        }
+        Assert.That(detector.Detect(images[1]).Select(d => d.Score), Is.EqualTo(results[1].Select(d => d.Score)));
+        detector.Dispose();
+        Assert.That(net.Disposed);
+        Assert.Throws<ObjectDisposedException>(() => detector.Detect(images[0]));
+    }
+
+    [Test]
+    public void ThresholdOverrideApplies()
+    {
+        var f = PostProcessFixture.Load();
+        using var detector = new SsdDetector(Model(f), new FixtureNetwork(f), new IndexPreprocessor(), new SsdDetectorOptions { ConfidenceThreshold = 0.5f });
+        var d = detector.Detect(Image(0, (f.Sizes[0].Width, f.Sizes[0].Height)));
+        Assert.That(d, Is.Not.Empty);
+        Assert.That(d.All(x => x.Score > 0.5f));
+    }
+
+    [Test]
+    public void JsonHasTheDocumentedShape()
+    {
+        var json = DetectCommand.ToJson([("a.jpg", 10, 20, [new Ssd.Engine.Detection.Detection(3, "cat", 0.5f, new BoxF(1, 2, 3, 4))])]);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var img = doc.RootElement.GetProperty("images")[0];
+        Assert.That(img.GetProperty("path").GetString(), Is.EqualTo("a.jpg"));
+        Assert.That(img.GetProperty("width").GetInt32(), Is.EqualTo(10));
+        Assert.That(img.GetProperty("height").GetInt32(), Is.EqualTo(20));
+        var det = img.GetProperty("detections")[0];
+        Assert.That(det.GetProperty("class_id").GetInt32(), Is.EqualTo(3));
+        Assert.That(det.GetProperty("label").GetString(), Is.EqualTo("cat"));
+        Assert.That(det.GetProperty("score").GetSingle(), Is.EqualTo(0.5f));
+        Assert.That(det.GetProperty("box").EnumerateArray().Select(v => v.GetSingle()), Is.EqualTo(new[] { 1f, 2f, 3f, 4f }));
+    }
+
+    [Test]
+    public void MissingInputIsAClearError()
+    {
+        var ex = Assert.Throws<FileNotFoundException>(() => DetectCommand.Expand(["/nonexistent/x.jpg"]));
+        Assert.That(ex!.Message, Does.Contain("/nonexistent/x.jpg"));
+    }
+}
