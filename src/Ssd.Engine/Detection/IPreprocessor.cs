@@ -4,7 +4,7 @@ namespace Ssd.Engine.Detection;
 
 /// <summary>
 /// Turns an image into the network input of one batch item, [C, H, W] floats (resize, channel order, range,
-/// mean / std as the model's InputSpec says). Helper `pre`'s kernels plug in through <see cref="DetectorGlue"/>.
+/// mean / std as the model's InputSpec says). <see cref="HostPreprocessor"/> is the implementation.
 /// </summary>
 public interface IPreprocessor
 {

@@ -1,8 +1,7 @@
 namespace Ssd.Engine.Detection;
 
 /// <summary>
-/// The network as the detector needs it (helper `engine`'s SsdNetwork plugs in through an adapter, see
-/// <see cref="DetectorGlue"/>). Forward takes a batch [N, C, H, W] of pre-processed input and returns the heads:
+/// The network as the detector needs it (<see cref="EngineNetwork"/> adapts the engine's SsdNetwork). Forward takes a batch [N, C, H, W] of pre-processed input and returns the heads:
 /// Loc [N, P*4] and Conf [N, P*C], prior by prior in the order of <see cref="Priors"/>.
 /// </summary>
 public interface ISsdNetwork : IDisposable

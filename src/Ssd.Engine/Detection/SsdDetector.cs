@@ -47,8 +47,8 @@ public sealed class SsdDetector : IDisposable
             if (s <= 0) throw new ArgumentException($"detector: input size {s} must be positive");
             model = model with { Input = model.Input with { Width = s, Height = s } };
         }
-        var network = DetectorGlue.CreateNetwork(model, tensors, options.Backend);
-        try { return new SsdDetector(model, network, DetectorGlue.CreatePreprocessor(model), options); }
+        var network = new EngineNetwork(model, tensors, () => BackendFactory.Create(options.Backend));
+        try { return new SsdDetector(model, network, new HostPreprocessor(model.Input), options); }
         catch { network.Dispose(); throw; }
     }
 

@@ -68,6 +68,13 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
+    /// <summary>True when ILGPU finds a CUDA device (an NVIDIA GPU with its driver).</summary>
+    public static bool HasCuda()
+    {
+        using var context = KernelContext.Create();
+        return CudaDevices(context).Any();
+    }
+
     private static IEnumerable<CudaDevice> CudaDevices(Context context)
     {
         try { var list = new List<CudaDevice>(); foreach (var d in context.GetCudaDevices()) list.Add(d); return list; }

@@ -210,7 +210,7 @@ public static class CaffeConverter
             Input = new InputSpec
             {
                 Blob = net.InputBlob, Width = width, Height = height, Channels = (int)net.InputShape[1],
-                ChannelOrder = options.ChannelOrder ?? ChannelOrder.Bgr, Mean = inputMean, Std = options.Std ?? [1f],
+                ChannelOrder = options.ChannelOrder ?? ChannelOrder.Bgr, Mean = inputMean, Std = options.Std ?? [1f, 1f, 1f],
                 PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
             },
             Layers = layers.ToArray(),

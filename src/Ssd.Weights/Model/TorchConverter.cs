@@ -84,7 +84,7 @@ public static class TorchConverter
             {
                 Width = size, Height = size, ChannelOrder = options.ChannelOrder ?? ChannelOrder.Rgb,
                 // ssd.pytorch subtracts (104, 117, 123) from the BGR image and then swaps to RGB.
-                Mean = options.Mean ?? [123f, 117f, 104f], Std = options.Std ?? [1f], PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
+                Mean = options.Mean ?? [123f, 117f, 104f], Std = options.Std ?? [1f, 1f, 1f], PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
             },
             priors,
             new PostProcessSpec

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Spectre.Console;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
-using StbImageSharp;
+using Ssd.Cli.Imaging;
 
 namespace Ssd.Cli.Commands;
 
@@ -119,19 +119,16 @@ public static class DetectCommand
             Console.WriteLine(FormattableString.Invariant($"  {d.Label,-14} {d.Score:F4}  [{d.Box.X1:F1}, {d.Box.Y1:F1}, {d.Box.X2:F1}, {d.Box.Y2:F1}]"));
     }
 
-    /// <summary>MERGE CALL SITE (helper `pre`): replace with tools/Ssd.Cli/Imaging's decoder. Minimal StbImageSharp decode meanwhile.</summary>
-    private static RgbImage DecodeImage(string path)
-    {
-        using var stream = File.OpenRead(path);
-        ImageResult decoded;
-        try { decoded = ImageResult.FromStream(stream, ColorComponents.RedGreenBlue); }
-        catch (Exception e) when (e is not IOException) { throw new InvalidDataException($"not a readable image ({e.Message})", e); }
-        return new RgbImage(decoded.Width, decoded.Height, decoded.Data);
-    }
+    private static RgbImage DecodeImage(string path) => ImageDecoder.Load(path);
 
-    /// <summary>MERGE CALL SITE (helper `pre`): draw the boxes with tools/Ssd.Cli/Imaging's annotator.</summary>
-    private static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, string outputPath) =>
-        throw new NotSupportedException("--annotate needs the image annotator (tools/Ssd.Cli/Imaging), not merged yet");
+    /// <summary>Writes a copy of the image with each detection's box and "label score" drawn on it.</summary>
+    private static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, string outputPath)
+    {
+        var copy = new RgbImage(image.Width, image.Height, (byte[])image.Pixels.Clone());
+        Annotator.Draw(copy, detections.Select(d => new Annotation(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2, d.ClassId,
+            FormattableString.Invariant($"{d.Label} {d.Score:F2}"))));
+        ImageEncoder.Save(copy, outputPath);
+    }
 
     private sealed record DetectionJson(int class_id, string label, float score, float[] box);
     private sealed record ImageJson(string path, int width, int height, DetectionJson[] detections);
