@@ -96,12 +96,12 @@ def _polygon(rng, cls, size):
     return pts * (size / extent)
 
 
-def _iou(a, b):
+def _covered_fraction(a, b):
+    """Intersection over the smaller box's area: how much of the smaller of two shapes the other may hide."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller
 
 
 def make_sample(seed, index, size=IMAGE_SIZE):
@@ -124,8 +124,9 @@ def make_sample(seed, index, size=IMAGE_SIZE):
         else:
             pts = pts + [cx, cy]
             box = [*pts.min(0), *pts.max(0)]
-        # Some overlap is allowed, but never enough to hide most of an earlier shape.
-        if any(_iou(box, b) > 0.25 for b in boxes):
+        # Some overlap is allowed, but never enough to hide most of a shape (IoU alone would let a large shape
+        # drawn later swallow a small earlier one whole).
+        if any(_covered_fraction(box, b) > 0.3 for b in boxes):
             continue
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         colour = _contrasting_colour(rng, img[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1])
