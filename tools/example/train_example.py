@@ -139,6 +139,7 @@ def main():
     ap.add_argument("--width-divisor", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=ds.TRAIN_SEED)
+    ap.add_argument("--init", help="continue from this checkpoint (its .json says how many images it has seen)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -146,6 +147,15 @@ def main():
     rng = np.random.default_rng(0)
     model = build_model(1 + len(ds.CLASSES), args.width_divisor)
     n_params = sum(p.numel() for p in model.parameters())
+    previous = {"train_seconds": 0.0, "train_steps": 0, "train_images": 0, "runs": []}
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+        with open(os.path.splitext(args.init)[0] + ".json") as f:
+            init_meta = json.load(f)
+        previous = {k: init_meta.get("total_" + k, init_meta[k]) for k in ("train_seconds", "train_steps",
+                                                                          "train_images")}
+        previous["runs"] = init_meta.get("runs", [{k: init_meta[k] for k in ("train_seconds", "lr")}])
+        print(f"continuing from {args.init}: {previous}", flush=True)
     print(f"parameters: {n_params}", flush=True)
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -153,6 +163,7 @@ def main():
     warmup = min(60.0, 0.05 * budget)
     t0 = time.time()
     step, seen, smooth = 0, 0, None
+    first_index = previous["train_images"]  # a continued run sees fresh images
     model.train()
     while True:
         elapsed = time.time() - t0
@@ -163,7 +174,7 @@ def main():
         scale = elapsed / warmup if elapsed < warmup else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = args.lr * scale
-        images, targets = batch(args.seed, seen, args.batch, rng)
+        images, targets = batch(args.seed, first_index + seen, args.batch, rng)
         losses = model(images, targets)
         loss = losses["bbox_regression"] + losses["classification"]
         opt.zero_grad()
@@ -196,6 +207,10 @@ def main():
         "lr": args.lr,
         "threads": args.threads,
         "final_smoothed_loss": round(smooth, 4) if smooth is not None else None,
+        "runs": previous["runs"] + [{"train_seconds": round(train_seconds, 1), "lr": args.lr}],
+        "total_train_seconds": round(previous["train_seconds"] + train_seconds, 1),
+        "total_train_steps": previous["train_steps"] + step,
+        "total_train_images": previous["train_images"] + seen,
         "torch": torch.__version__,
     }
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
