@@ -107,7 +107,11 @@ public static class DetectCommand
             });
         else ProcessAll(null);
 
-        if (jsonPath is not null) File.WriteAllText(jsonPath, ToJson(results));
+        if (jsonPath is not null)
+        {
+            if (Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } parent) Directory.CreateDirectory(parent);
+            File.WriteAllText(jsonPath, ToJson(results));
+        }
         if (failed > 0) Console.Error.WriteLine($"{failed} of {files.Count} images failed");
         return failed > 0 ? 1 : 0;
     }
