@@ -12,6 +12,7 @@ public static class Program
     {
         var root = new RootCommand("Ssd: a Single Shot MultiBox Detector engine on ILGPU and managed CPU backends.");
         root.Subcommands.Add(DevicesCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(PtxCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());

@@ -8,3 +8,9 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2);
 /// are not shifted: VOC models give 1..20); Label its name when the model knows it, else the index as text.
 /// </summary>
 public sealed record Detection(int ClassId, string Label, float Score, BoxF Box);
+
+/// <summary>Time spent in each stage of a Detect call: pre-processing, the network (upload, layers, download), post-processing.</summary>
+public sealed record DetectorTimings(TimeSpan Preprocess, TimeSpan Network, TimeSpan Postprocess)
+{
+    public TimeSpan Total => Preprocess + Network + Postprocess;
+}

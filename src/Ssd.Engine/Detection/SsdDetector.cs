@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
 using Ssd.Weights.Model;
@@ -22,6 +23,9 @@ public sealed class SsdDetector : IDisposable
     private bool disposed;
 
     public ModelDescription Model { get; }
+
+    /// <summary>Where the last Detect call spent its time (summed over its batches).</summary>
+    public DetectorTimings LastTimings { get; private set; } = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
 
     /// <summary>Wires given parts together (tests and hosts that build their own network). Takes ownership of the network.</summary>
     public SsdDetector(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, SsdDetectorOptions? options = null)
@@ -61,8 +65,10 @@ public sealed class SsdDetector : IDisposable
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
+            long pre = 0, net = 0, post = 0;
             for (int start = 0; start < images.Count; start += maxBatch)
             {
+                long t0 = Stopwatch.GetTimestamp();
                 int n = Math.Min(maxBatch, images.Count - start);
                 var input = new float[n * inputFloats];
                 var sizes = new ImageSize[n];
@@ -72,10 +78,15 @@ public sealed class SsdDetector : IDisposable
                     preprocessor.Run(image, input.AsSpan(i * inputFloats, inputFloats));
                     sizes[i] = new ImageSize(image.Width, image.Height);
                 }
+                long t1 = Stopwatch.GetTimestamp();
                 var (loc, conf) = network.Forward(input, n);
+                long t2 = Stopwatch.GetTimestamp();
                 foreach (var perImage in postProcessor.Run(loc, conf, sizes))
                     result.Add(perImage.Select(d => new Detection(d.ClassId, LabelOf(d.ClassId), d.Score, new BoxF(d.X1, d.Y1, d.X2, d.Y2))).ToArray());
+                long t3 = Stopwatch.GetTimestamp();
+                (pre, net, post) = (pre + t1 - t0, net + t2 - t1, post + t3 - t2);
             }
+            LastTimings = new DetectorTimings(Stopwatch.GetElapsedTime(0, pre), Stopwatch.GetElapsedTime(0, net), Stopwatch.GetElapsedTime(0, post));
         }
         return result;
     }
