@@ -1,0 +1,222 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using Ssd.Weights.Tensors;
+
+namespace Ssd.Weights.SafeTensors;
+
+/// <summary>
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+/// (name -> {dtype, shape, data_offsets: [begin, end)} plus an optional "__metadata__" string -> string map), padded
+/// with spaces so the data starts 8-byte aligned, then the tensors' bytes. Offsets are relative to the data start and
+/// must tile it exactly: in range, sizes matching dtype x shape, no overlaps and no holes.
+/// </summary>
+public sealed class SafeTensorsFile
+{
+    /// <summary>The reference implementation's cap on the JSON header (100 MB).</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+    public const string MetadataKey = "__metadata__";
+
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>Tensors in header order.</summary>
+    public IReadOnlyDictionary<string, TensorData> Tensors { get; }
+
+    public SafeTensorsFile(IReadOnlyDictionary<string, TensorData> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        Tensors = tensors;
+        Metadata = metadata;
+    }
+
+    private static readonly Dictionary<string, TensorDType> DTypes = new()
+    {
+        ["F32"] = TensorDType.Float32, ["F16"] = TensorDType.Float16, ["BF16"] = TensorDType.BFloat16,
+        ["F64"] = TensorDType.Float64, ["I64"] = TensorDType.Int64, ["I32"] = TensorDType.Int32,
+        ["U8"] = TensorDType.UInt8, ["I8"] = TensorDType.Int8, ["BOOL"] = TensorDType.Bool,
+    };
+
+    private static string DTypeName(TensorDType t) => DTypes.First(kv => kv.Value == t).Key;
+
+    // ---------------------------------------------------------------- reading
+
+    public static SafeTensorsFile Read(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Read(file, Path.GetFileName(path));
+    }
+
+    /// <param name="name">How to name the file in messages.</param>
+    public static SafeTensorsFile Read(Stream stream, string name = "stream")
+    {
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+        long length = stream.Length - stream.Position;
+        Span<byte> n8 = stackalloc byte[8];
+        if (length < 8 || stream.ReadAtLeast(n8, 8, throwOnEndOfStream: false) < 8)
+            throw new InvalidDataException($"not a safetensors file: {name} is shorter than the 8-byte header length");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(n8);
+        if (headerLength < 2 || headerLength > MaxHeaderBytes || (long)headerLength > length - 8)
+            throw new InvalidDataException($"not a safetensors file: {name} declares a {headerLength}-byte header in a {length}-byte file");
+        var header = new byte[headerLength];
+        stream.ReadExactly(header);
+        if (header[0] != (byte)'{') throw new InvalidDataException($"not a safetensors file: {name}'s header does not start with '{{'");
+        // System.Text.Json checks string contents' UTF-8 only when they are read, and then not as a JsonException.
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw new InvalidDataException($"{name}: header is not valid UTF-8");
+        long dataLength = length - 8 - (long)headerLength;
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<(string Name, TensorDType DType, int[] Shape, long Begin, long End)>();
+        try
+        {
+            using var doc = JsonDocument.Parse(header.AsMemory().TrimEnd((byte)' '), new JsonDocumentOptions { MaxDepth = 8 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{name}: header is not a JSON object");
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                if (!seen.Add(p.Name)) throw new InvalidDataException($"{name}: header names '{p.Name}' twice");
+                if (p.Name == MetadataKey) ReadMetadata(p.Value, metadata, name);
+                else entries.Add(ReadEntry(p.Name, p.Value, name));
+            }
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{name}: header is not valid JSON: {e.Message}", e); }
+
+        // The tensors must tile [0, dataLength) exactly.
+        long next = 0;
+        foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (e.Begin != next)
+                throw new InvalidDataException($"{name}: tensor '{e.Name}' starts at {e.Begin}, expected {next} (tensors must be contiguous, without overlaps or holes)");
+            next = e.End;
+        }
+        if (next != dataLength)
+            throw new InvalidDataException($"{name}: tensors cover {next} bytes of data but the file holds {dataLength} (truncated or trailing bytes)");
+
+        long dataStart = stream.Position;
+        var tensors = new OrderedDictionary<string, TensorData>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            var bytes = new byte[e.End - e.Begin];
+            stream.Position = dataStart + e.Begin;
+            stream.ReadExactly(bytes);
+            tensors[e.Name] = new TensorData(e.Name, e.Shape, e.DType, bytes);
+        }
+        return new SafeTensorsFile(tensors, metadata);
+    }
+
+    private static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string name)
+    {
+        if (value.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{name}: {MetadataKey} is not an object");
+        foreach (var m in value.EnumerateObject())
+        {
+            if (m.Value.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{name}: metadata '{m.Name}' is not a string");
+            if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw new InvalidDataException($"{name}: metadata names '{m.Name}' twice");
+        }
+    }
+
+    private static (string, TensorDType, int[], long, long) ReadEntry(string tensor, JsonElement v, string name)
+    {
+        string where = $"{name}: tensor '{tensor}'";
+        if (v.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where} is not an object");
+        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
+            throw new InvalidDataException($"{where} has no dtype");
+        if (!DTypes.TryGetValue(dt.GetString()!, out var dtype)) throw new InvalidDataException($"{where} has unsupported dtype '{dt.GetString()}'");
+        var shape = IntArray(v, "shape", where, -1);
+        var offsets = IntArray(v, "data_offsets", where, 2);
+        long count = 1;
+        foreach (var d in shape)
+        {
+            // bounded so that count * element size cannot overflow
+            if (d < 0 || d > int.MaxValue || (d > 0 && count > long.MaxValue / 16 / d)) throw new InvalidDataException($"{where} has a bad shape");
+            count *= d;
+        }
+        long begin = offsets[0], end = offsets[1];
+        if (begin < 0 || end < begin) throw new InvalidDataException($"{where} has bad data_offsets [{begin}, {end}]");
+        if (end - begin != count * TensorData.ElementSize(dtype))
+            throw new InvalidDataException($"{where}: data_offsets span {end - begin} bytes, shape [{string.Join(",", shape)}] of {dtype} needs {count * TensorData.ElementSize(dtype)}");
+        return (tensor, dtype, shape.Select(d => (int)d).ToArray(), begin, end);
+    }
+
+    private static long[] IntArray(JsonElement v, string property, string where, int length)
+    {
+        if (!v.TryGetProperty(property, out var a) || a.ValueKind != JsonValueKind.Array || (length >= 0 && a.GetArrayLength() != length) || a.GetArrayLength() > 64)
+            throw new InvalidDataException($"{where} has no valid {property}");
+        return a.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out long l)
+            ? l : throw new InvalidDataException($"{where}: {property} holds a non-integer")).ToArray();
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /// <summary>
+    /// Writes the tensors (in the given order) and metadata. The file is written under a temporary name beside the
+    /// target and renamed at the end, so a failure never leaves a half-written file at <paramref name="path"/>.
+    /// </summary>
+    public static void Write(string path, IEnumerable<TensorData> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in list)
+        {
+            if (string.IsNullOrEmpty(t.Name) || t.Name == MetadataKey) throw new ArgumentException($"tensor name '{t.Name}' is not allowed in safetensors");
+            if (!names.Add(t.Name)) throw new ArgumentException($"tensor name '{t.Name}' appears twice");
+        }
+        var header = Header(list, metadata);
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var f = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                Span<byte> n8 = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(n8, (ulong)header.Length);
+                f.Write(n8);
+                f.Write(header);
+                foreach (var t in list) f.Write(t.Bytes);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    /// <summary>The JSON header, metadata first, padded with spaces to a multiple of 8 bytes.</summary>
+    private static byte[] Header(List<TensorData> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var buffer = new MemoryStream();
+        // Relaxed escaping keeps a JSON document stored in metadata readable; the header is never embedded in HTML.
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                w.WriteStartObject(MetadataKey);
+                foreach (var (k, v) in metadata) w.WriteString(k, v);
+                w.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var t in tensors)
+            {
+                w.WriteStartObject(t.Name);
+                w.WriteString("dtype", DTypeName(t.DType));
+                w.WriteStartArray("shape");
+                foreach (var d in t.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(offset);
+                w.WriteNumberValue(offset += t.Bytes.LongLength);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        int pad = (int)(-buffer.Length & 7);
+        for (int i = 0; i < pad; i++) buffer.WriteByte((byte)' ');
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,317 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Numerics;
+using Ssd.Weights.Tensors;
+
+namespace Ssd.Weights.Torch;
+
+/// <summary>
+/// Reads the tensors of a PyTorch checkpoint (torch.save of a state_dict) without running Python or any pickled code.
+/// Both formats: the zip archive of torch &gt;= 1.6 (&lt;folder&gt;/data.pkl plus one &lt;folder&gt;/data/&lt;key&gt; entry per
+/// storage) and the legacy stream (ssd.pytorch's releases): magic number, protocol version and sys_info pickles,
+/// the object pickle, the list of storage keys, then each storage as an 8-byte element count and its raw bytes.
+/// Strided and offset views are copied out contiguously; {"state_dict": ...} and {"model": ...} wrappers are opened.
+/// Throws <see cref="InvalidDataException"/> for anything malformed and <see cref="UnsafePickleException"/> for a
+/// pickle that names a global outside the allow-list.
+/// </summary>
+public static class TorchCheckpoint
+{
+    private static readonly byte[] LegacyMagicPickle = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    private static readonly BigInteger LegacyMagic = BigInteger.Parse("1950a86a20f9469cfc6c", System.Globalization.NumberStyles.HexNumber);
+    private const long LegacyProtocolVersion = 1001;
+
+    /// <summary>Keys under which training scripts nest the state dict, tried in this order.</summary>
+    private static readonly string[] NestedKeys = ["state_dict", "model_state_dict", "model", "net"];
+
+    /// <summary>Deflate expands at most ~1032:1; a zip entry claiming more than that is lying about its size.</summary>
+    private const long MaxDeflateRatio = 1032;
+
+    public static IReadOnlyDictionary<string, TensorData> Load(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Load(file, Path.GetFileName(path));
+    }
+
+    /// <param name="name">How to name the file in messages.</param>
+    public static IReadOnlyDictionary<string, TensorData> Load(Stream stream, string name = "stream")
+    {
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+        long begin = stream.Position;
+        Span<byte> head = stackalloc byte[16];
+        int got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..got];
+        stream.Position = begin;
+        if (head.StartsWith("PK\x03\x04"u8) || head.StartsWith("PK\x05\x06"u8)) return LoadZip(stream, name);
+        if (got >= 2 + LegacyMagicPickle.Length && head[0] == 0x80 && head[2..].StartsWith(LegacyMagicPickle)) return LoadLegacy(stream, name);
+        throw new InvalidDataException(
+            $"not a PyTorch checkpoint: {name} starts with [{Convert.ToHexString(head[..Math.Min(got, 8)])}], neither a zip archive nor the legacy magic number");
+    }
+
+    // ---------------------------------------------------------------- zip format
+
+    private static IReadOnlyDictionary<string, TensorData> LoadZip(Stream stream, string name)
+    {
+        ZipArchive zip;
+        try { zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"not a PyTorch checkpoint: {name} is a damaged zip archive ({e.Message})", e); }
+        using (zip)
+        {
+            var pickles = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1).ToList();
+            if (pickles.Count != 1)
+                throw new InvalidDataException($"not a PyTorch checkpoint: zip archive {name} has {pickles.Count} '<folder>/data.pkl' entries, expected 1");
+            string folder = pickles[0].FullName[..^"data.pkl".Length];
+            var entries = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
+            foreach (var e in zip.Entries) entries.TryAdd(e.FullName, e);
+            if (entries.TryGetValue(folder + "byteorder", out var order) && ReadEntry(order, 16, name) is var bo
+                && System.Text.Encoding.ASCII.GetString(bo) != "little")
+                throw new InvalidDataException($"{name}: checkpoint byte order is '{System.Text.Encoding.ASCII.GetString(bo)}', only little-endian is supported");
+
+            var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
+            object? PersistentLoad(object? id)
+            {
+                var (storage, _) = ParseStorageId(id, name, legacy: false, storages);
+                var key = storage.Key;
+                if (storage.Bytes == null)
+                {
+                    if (!entries.TryGetValue(folder + "data/" + key, out var entry))
+                        throw new InvalidDataException($"{name}: storage '{key}' has no entry '{folder}data/{key}' in the archive");
+                    if (entry.Length < storage.ByteCount)
+                        throw new InvalidDataException($"{name}: truncated storage '{key}': entry holds {entry.Length} bytes, {storage.ByteCount} needed");
+                    var bytes = ReadEntry(entry, entry.Length, name);
+                    storage.Bytes = bytes.Length == storage.ByteCount ? bytes : bytes[..(int)storage.ByteCount];
+                }
+                return storage;
+            }
+
+            var pickle = ReadEntry(pickles[0], stream.Length * MaxDeflateRatio, name);
+            var root = new Unpickler(TensorGlobals(name), PersistentLoad).Load(pickle);
+            return Collect(root, name);
+        }
+    }
+
+    /// <summary>
+    /// An entry's bytes, refusing sizes beyond what the archive could hold and short or damaged data. The buffer grows
+    /// with the data actually read, so a lying size field costs nothing.
+    /// </summary>
+    private static byte[] ReadEntry(ZipArchiveEntry entry, long maxLength, string name)
+    {
+        long claimed = entry.Length;
+        if (claimed > maxLength || claimed > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio || claimed > Array.MaxLength)
+            throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' claims {claimed} bytes, more than its {entry.CompressedLength} stored bytes can hold");
+        var buffer = new MemoryStream((int)Math.Min(claimed, entry.CompressedLength));
+        try
+        {
+            using var s = entry.Open();
+            s.CopyTo(buffer);
+        }
+        catch (Exception e) when (e is IOException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{name}: damaged zip entry '{entry.FullName}': {e.Message}", e);
+        }
+        if (buffer.Length != claimed)
+            throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {buffer.Length} of {claimed} bytes");
+        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
+    }
+
+    // ---------------------------------------------------------------- legacy format
+
+    private static IReadOnlyDictionary<string, TensorData> LoadLegacy(Stream stream, string name)
+    {
+        var plain = new Unpickler(new Dictionary<string, PickleCall?>());
+        if (plain.Load(stream) is not BigInteger magic || magic != LegacyMagic)
+            throw new InvalidDataException($"not a PyTorch checkpoint: {name} has a wrong legacy magic number");
+        if (plain.Load(stream) is not long version || version != LegacyProtocolVersion)
+            throw new InvalidDataException($"{name}: legacy protocol version is not {LegacyProtocolVersion}");
+        if (plain.Load(stream) is not PickleDict sysInfo)
+            throw new InvalidDataException($"{name}: legacy sys_info is not a dict");
+        if (sysInfo.TryGet("little_endian", out var little) && little is false)
+            throw new InvalidDataException($"{name}: checkpoint was written big-endian, only little-endian is supported");
+
+        var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
+        object? PersistentLoad(object? id) => ParseStorageId(id, name, legacy: true, storages).Value;
+        var root = new Unpickler(TensorGlobals(name), PersistentLoad).Load(stream);
+
+        if (plain.Load(stream) is not List<object?> keys)
+            throw new InvalidDataException($"{name}: legacy storage key list is missing or not a list");
+        Span<byte> count = stackalloc byte[8];
+        foreach (var k in keys)
+        {
+            if (k is not string key || !storages.TryGetValue(key, out var storage))
+                throw new InvalidDataException($"{name}: legacy storage key list names '{k}', which the pickle never used");
+            if (stream.ReadAtLeast(count, 8, throwOnEndOfStream: false) < 8)
+                throw new InvalidDataException($"{name}: truncated file: storage '{key}' has no element count");
+            long n = BinaryPrimitives.ReadInt64LittleEndian(count);
+            if (n != storage.ElementCount)
+                throw new InvalidDataException($"{name}: storage '{key}' holds {n} elements, the pickle said {storage.ElementCount}");
+            if (storage.ByteCount > stream.Length - stream.Position)
+                throw new InvalidDataException($"{name}: truncated file: storage '{key}' needs {storage.ByteCount} bytes, {stream.Length - stream.Position} left");
+            var bytes = new byte[storage.ByteCount];
+            stream.ReadExactly(bytes);
+            storage.Bytes = bytes;
+        }
+        return Collect(root, name);
+    }
+
+    // ---------------------------------------------------------------- the pickled objects
+
+    /// <summary>
+    /// ('storage', storage type, key, location, element count) — plus, in the legacy format, view metadata
+    /// (view key, offset, count) or None. Returns the storage and what the pickle sees: the storage itself or a
+    /// <see cref="TorchStorageView"/> of it.
+    /// </summary>
+    private static (TorchStorage Root, object Value) ParseStorageId(object? id, string name, bool legacy, Dictionary<string, TorchStorage> storages)
+    {
+        if (id is not PickleTuple t || t.Count < 5 || t[0] is not "storage")
+            throw new InvalidDataException($"{name}: persistent id is {Unpickler.Describe(id)}, expected ('storage', type, key, location, size)");
+        if (t[1] is not PickleGlobal type || !TorchStorage.Types.TryGetValue(type.Name, out var dtype))
+            throw new InvalidDataException($"{name}: unsupported storage type {Unpickler.Describe(t[1])}");
+        if (t[2] is not string key || t[4] is not long count || count < 0)
+            throw new InvalidDataException($"{name}: persistent id has a bad key or element count");
+        if (storages.TryGetValue(key, out var storage))
+        {
+            if (storage.DType != dtype || storage.ElementCount != count)
+                throw new InvalidDataException($"{name}: storage '{key}' is used as both {storage.DType}[{storage.ElementCount}] and {dtype}[{count}]");
+        }
+        else storages[key] = storage = new TorchStorage(key, dtype, count);
+
+        if (!legacy || t.Count < 6 || t[5] is null) return (storage, storage);
+        if (t[5] is not PickleTuple { Count: 3 } view || view[1] is not long offset || view[2] is not long viewCount
+            || offset < 0 || viewCount < 0 || offset > count - viewCount)
+            throw new InvalidDataException($"{name}: storage '{key}' has bad view metadata");
+        return (storage, new TorchStorageView(storage, offset, viewCount));
+    }
+
+    /// <summary>The allow-list: what a state dict pickle may name. Nothing here runs code.</summary>
+    private static Dictionary<string, PickleCall?> TensorGlobals(string name)
+    {
+        var g = Unpickler.BaseGlobals();
+        g["torch._utils._rebuild_tensor_v2"] = args => RebuildTensor(args, name);
+        g["torch._utils._rebuild_tensor"] = args => RebuildTensor(args, name);
+        g["torch._utils._rebuild_parameter"] = args => args.Count >= 1 && args[0] is TorchTensorRef t
+            ? t : throw new InvalidDataException($"{name}: _rebuild_parameter without a tensor");
+        g["torch._utils._rebuild_parameter_with_state"] = g["torch._utils._rebuild_parameter"];
+        foreach (var type in TorchStorage.Types.Keys)
+        {
+            g["torch." + type] = null;
+            g["torch.cuda." + type] = null;
+        }
+        return g;
+    }
+
+    /// <summary>torch._utils._rebuild_tensor(_v2)(storage, storage_offset, size, stride, ...): a view, checked to lie in its storage.</summary>
+    private static TorchTensorRef RebuildTensor(PickleTuple args, string name)
+    {
+        if (args.Count < 4) throw new InvalidDataException($"{name}: _rebuild_tensor with {args.Count} arguments");
+        var (storage, offset, limit) = args[0] switch
+        {
+            TorchStorage s => (s, 0L, s.ElementCount),
+            TorchStorageView v => (v.Root, v.Offset, v.Count),
+            var other => throw new InvalidDataException($"{name}: _rebuild_tensor on {Unpickler.Describe(other)}, expected a storage"),
+        };
+        if (args[1] is not long start || start < 0) throw new InvalidDataException($"{name}: bad tensor storage offset");
+        var size = Longs(args[2], "size", name);
+        var stride = Longs(args[3], "stride", name);
+        if (size.Length != stride.Length) throw new InvalidDataException($"{name}: tensor size has {size.Length} dims, stride {stride.Length}");
+        long count = 1, last = start;
+        try
+        {
+            for (int d = 0; d < size.Length; d++)
+            {
+                if (size[d] < 0 || size[d] > int.MaxValue || stride[d] < 0) throw new InvalidDataException($"{name}: bad tensor size or stride in dim {d}");
+                count = checked(count * size[d]);
+                if (size[d] > 0) last = checked(last + (size[d] - 1) * stride[d]);
+            }
+        }
+        catch (OverflowException) { throw new InvalidDataException($"{name}: tensor size overflows"); }
+        // Bounded by the storage: a tensor never has more elements than its storage (no stride-0 broadcasts), so
+        // copying it out costs no more than the file holds.
+        if (count > 0 && (last >= limit || count > limit))
+            throw new InvalidDataException($"{name}: tensor of size [{string.Join(",", size)}] stride [{string.Join(",", stride)}] at offset {start} does not fit its storage of {limit} elements");
+        return new TorchTensorRef(storage, offset + start, size, stride);
+    }
+
+    private static long[] Longs(object? value, string what, string name) =>
+        value is PickleTuple t && t.Count <= 64 && t.All(x => x is long)
+            ? t.Select(x => (long)x!).ToArray()
+            : throw new InvalidDataException($"{name}: tensor {what} is {Unpickler.Describe(value)}, expected a tuple of ints");
+
+    /// <summary>Finds the name -> tensor dict (top level or nested under a known key) and copies the tensors out.</summary>
+    private static IReadOnlyDictionary<string, TensorData> Collect(object? root, string name)
+    {
+        var dict = FindTensorDict(root, name, depth: 0)
+            ?? throw new InvalidDataException($"{name}: checkpoint holds no tensor dict (top level is {Summarize(root)})");
+        // Tied weights may repeat a tensor, but a pickle naming one storage many times over is an attack on memory.
+        long budget = 4 * dict.Entries.Select(e => ((TorchTensorRef)e.Value!).Storage).Distinct().Sum(s => s.ByteCount) + (1 << 20);
+        var result = new OrderedDictionary<string, TensorData>(StringComparer.Ordinal);
+        foreach (var (k, v) in dict.Entries)
+        {
+            var key = (string)k!;
+            var t = (TorchTensorRef)v!;
+            budget -= t.Size.Aggregate(1L, (a, b) => a * b) * TensorData.ElementSize(t.Storage.DType);
+            if (budget < 0) throw new InvalidDataException($"{name}: the tensors repeat their storages more than 4 times over");
+            result[key] = new TensorData(key, t.Size.Select(d => (int)d).ToArray(), t.Storage.DType, Contiguous(t, key, name));
+        }
+        return result;
+    }
+
+    private static PickleDict? FindTensorDict(object? value, string name, int depth)
+    {
+        if (value is not PickleDict d || d.Count == 0 || depth > 2) return null;
+        if (d.Entries.Any(e => e.Value is TorchTensorRef))
+        {
+            foreach (var (k, v) in d.Entries)
+                if (k is not string || v is not TorchTensorRef)
+                    throw new InvalidDataException($"{name}: tensor dict entry '{k}' is {Unpickler.Describe(v)}, not a tensor");
+            return d;
+        }
+        foreach (var key in NestedKeys)
+            if (d.TryGet(key, out var inner) && FindTensorDict(inner, name, depth + 1) is { } found) return found;
+        return null;
+    }
+
+    private static string Summarize(object? root) => root is PickleDict d
+        ? $"a dict with keys [{string.Join(", ", d.Entries.Take(10).Select(e => e.Key?.ToString()))}]"
+        : Unpickler.Describe(root);
+
+    /// <summary>The tensor's elements in row-major order, gathered through its strides.</summary>
+    private static byte[] Contiguous(TorchTensorRef t, string key, string name)
+    {
+        var bytes = t.Storage.Bytes ?? throw new InvalidDataException($"{name}: tensor '{key}' uses storage '{t.Storage.Key}', whose data is missing");
+        int es = TensorData.ElementSize(t.Storage.DType);
+        long count = t.Size.Aggregate(1L, (a, b) => a * b);
+        var output = new byte[count * es];
+        if (count == 0) return output;
+        if (IsContiguous(t.Size, t.Stride))
+        {
+            Array.Copy(bytes, t.Offset * es, output, 0, output.Length);
+            return output;
+        }
+        int rank = t.Size.Length;
+        var index = new long[rank];
+        for (long i = 0; i < count; i++)
+        {
+            long src = t.Offset;
+            for (int d = 0; d < rank; d++) src += index[d] * t.Stride[d];
+            Array.Copy(bytes, src * es, output, i * es, es);
+            for (int d = rank - 1; d >= 0 && ++index[d] == t.Size[d]; d--) index[d] = 0;
+        }
+        return output;
+    }
+
+    private static bool IsContiguous(long[] size, long[] stride)
+    {
+        long expected = 1;
+        for (int d = size.Length - 1; d >= 0; d--)
+        {
+            if (size[d] != 1 && stride[d] != expected) return false;
+            expected *= size[d];
+        }
+        return true;
+    }
+}
