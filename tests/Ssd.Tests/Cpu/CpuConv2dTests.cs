@@ -93,10 +93,9 @@ public class CpuConv2dTests
     }
 
     // SSD300 layers at real sizes on the best ISA. The double-precision reference costs minutes for a whole layer on
-    // this machine, so it computes a spread of ~24 output planes (first, last and evenly spaced) and only those are compared.
+    // this machine, so it computes a spread of ~8 output planes (first, last and evenly spaced) and only those are compared.
     private static readonly Case[] RealCases =
     [
-        new("conv1_2", new(1, 64, 300, 300), 64, Conv2dParams.Square(3, pad: 1, fuseRelu: true)),
         new("conv4_3", new(1, 512, 38, 38), 512, Conv2dParams.Square(3, pad: 1, fuseRelu: true)),
         new("fc6", new(1, 512, 19, 19), 1024, Conv2dParams.Square(3, pad: 6, dilation: 6, fuseRelu: true)),
         new("fc7", new(1, 1024, 19, 19), 1024, Conv2dParams.Square(1, fuseRelu: true)),
@@ -108,13 +107,18 @@ public class CpuConv2dTests
     {
         var (x, w, b) = Data(c, seed: 4);
         var ys = c.P.OutputShape(c.Input, c.OutC);
-        int step = Math.Max(1, c.OutC / 24);
+        int step = Math.Max(1, c.OutC / 8);
         var planes = Enumerable.Range(0, c.OutC).Where(o => o % step == 0 || o == c.OutC - 1).ToArray();
         var expected = new float[ys.Count];
         Parallel.ForEach(planes, o => Conv2dReference.ForwardPlane(x, c.Input, w, b, c.P, c.OutC, 0, o, expected));
         foreach (var alg in AlgorithmsFor(c))
         {
             var actual = Run(c, x, w, b, new CpuConvOptions(Algorithm: alg));
+            double maxErr = 0, maxRef = 0;
+            foreach (int o in planes)
+                for (int i = o * ys.PlaneSize; i < (o + 1) * ys.PlaneSize; i++)
+                    (maxErr, maxRef) = (Math.Max(maxErr, Math.Abs(actual[i] - expected[i])), Math.Max(maxRef, Math.Abs(expected[i])));
+            TestContext.Out.WriteLine($"{c.Name} {alg}: max |error| {maxErr:E2}, max |y| {maxRef:F3}, ratio {maxErr / maxRef:E2}");
             foreach (int o in planes)
                 TestData.AssertClose(actual.AsSpan(o * ys.PlaneSize, ys.PlaneSize), expected.AsSpan(o * ys.PlaneSize, ys.PlaneSize),
                     1e-4f, 1e-4f, $"{c.Name} {alg} plane {o}");
