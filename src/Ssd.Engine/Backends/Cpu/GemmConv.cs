@@ -58,10 +58,11 @@ internal sealed unsafe class GemmConv
         int panelsPerM = (_a.PanelsPerGroup + mBlocks - 1) / mBlocks;
         mBlocks = (_a.PanelsPerGroup + panelsPerM - 1) / panelsPerM;
         int tasks = perImage * mBlocks;
+        int workers = WorkerPool.WorkersFor(2.0 * xs.N * _outC * _k * hw, _threads);
         fixed (float* px = x, py = y)
         {
             var plan = new Plan((nint)px, (nint)py, xs, ys, pixelPanels, nBlocks, panelsPerN, mBlocks, panelsPerM);
-            WorkerPool.Run(tasks, _threads, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
+            WorkerPool.Run(tasks, workers, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
         }
     }
 

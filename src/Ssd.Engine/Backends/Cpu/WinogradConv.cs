@@ -14,8 +14,10 @@ namespace Ssd.Engine.Backends.Cpu;
 /// </summary>
 internal sealed unsafe class WinogradConv
 {
-    /// <summary>Auto picks Winograd only when both channel counts reach this (the transforms cost O(C) per tile).</summary>
-    public const int MinChannels = 32;
+    // Where Auto uses Winograd, from the SSD300 layer benchmarks (bench/results/cpu-conv.md): it beat GEMM on
+    // conv3_1..conv4_3 (>= 128 -> 256 channels, >= 38x38) and lost on conv1_x/conv2_x (the scalar transforms
+    // dominate at 64-128 output channels) and on 19x19 images (100 tiles pad badly into 48-wide panels).
+    public const int MinInChannels = 128, MinOutChannels = 256, MinTiles = 256;
     private const int Xi = 16;
 
     private readonly Conv2dParams _p;
@@ -79,13 +81,15 @@ internal sealed unsafe class WinogradConv
         int tilesPerN = (tilePanels + nBlocks - 1) / nBlocks * nr;
         nBlocks = (tiles + tilesPerN - 1) / tilesPerN;
         int perImage = xs.N * nBlocks;
-        int mBlocks = Math.Clamp((4 * _threads + perImage - 1) / perImage, 1, _u.PanelsPerGroup);
+        // Every output-channel block redoes the input transform, so split channels only as far as it takes to feed the workers.
+        int mBlocks = Math.Clamp((2 * _threads + perImage - 1) / perImage, 1, _u.PanelsPerGroup);
         int panelsPerM = (_u.PanelsPerGroup + mBlocks - 1) / mBlocks;
         mBlocks = (_u.PanelsPerGroup + panelsPerM - 1) / panelsPerM;
+        int workers = WorkerPool.WorkersFor(2.0 * Xi * xs.N * tiles * _inC * _outC, _threads);
         fixed (float* px = x, py = y)
         {
             var plan = new Plan((nint)px, (nint)py, xs, ys, tilesW, tiles, nBlocks, tilesPerN, mBlocks, panelsPerM);
-            WorkerPool.Run(perImage * mBlocks, _threads, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
+            WorkerPool.Run(perImage * mBlocks, workers, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
         }
     }
 

@@ -7,6 +7,12 @@ namespace Ssd.Engine.Backends.Cpu;
 /// </summary>
 internal static class WorkerPool
 {
+    /// <summary>
+    /// Work below ~8 MFLOP (a tenth of a millisecond on one core: the small SSD extra layers) runs on the calling
+    /// thread; waking a second thread on a busy machine can cost more than the work.
+    /// </summary>
+    public static int WorkersFor(double flops, int threads) => flops < 8e6 ? 1 : threads;
+
     public static void Run<TState>(int count, int workers, TState state, Action<TState, int, int> body)
     {
         workers = Math.Max(1, Math.Min(workers, count));
