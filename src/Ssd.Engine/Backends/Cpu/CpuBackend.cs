@@ -11,7 +11,7 @@ public sealed class CpuBackend : IBackend
 {
     internal float[] Arena { get; private set; } = [];
 
-    public string Description => "cpu (managed reference kernels)";
+    public string Description => "cpu (managed SIMD)";
 
     public void AllocateArena(long floats)
     {
@@ -34,7 +34,7 @@ public sealed class CpuBackend : IBackend
     public void Synchronize() { }
 
     /// <summary>The one place the CPU convolution is chosen (swap in a faster implementation here).</summary>
-    public ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output) => new CpuConvReference(step, input, output, this);
+    public ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output) => new CpuConv(step, input, output, this);
 
     public ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output) => new CpuRelu(step, input, output, this);
     public ILayerExecutor Pool(PoolStep step, ArenaSlice input, ArenaSlice output) => new CpuPool(step, input, output, this);

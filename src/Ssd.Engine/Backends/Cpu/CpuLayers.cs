@@ -9,7 +9,7 @@ using Ssd.Weights.Model;
 
 namespace Ssd.Engine.Backends.Cpu;
 
-/// <summary>The CPU executors: each runs the plain C# reference of its op family on slices of the arena.</summary>
+/// <summary>The CPU executors on slices of the arena: the SIMD convolution, and the plain C# references of the other op families.</summary>
 internal abstract class CpuLayer(string layer, CpuBackend backend) : ILayerExecutor
 {
     public string Layer { get; } = layer;
@@ -18,24 +18,12 @@ internal abstract class CpuLayer(string layer, CpuBackend backend) : ILayerExecu
     public abstract void Run();
 }
 
-/// <summary>Conv2dReference, one output plane per task (planes are independent).</summary>
-internal sealed class CpuConvReference(ConvStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
+/// <summary>The SIMD convolution (<see cref="CpuConv2d"/>): weights packed once here, bias and ReLU fused.</summary>
+internal sealed class CpuConv(ConvStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
 {
-    private readonly float[] bias = step.Bias ?? [];
+    private readonly CpuConv2d conv = new(step.Params, step.InShape.C, step.OutChannels, step.Weight, step.Bias ?? []);
 
-    public override void Run()
-    {
-        var arena = Backend.Arena;
-        var p = step.Params;
-        var inShape = step.InShape;
-        p.CheckLengths(inShape, step.OutChannels, input.Length, step.Weight.Length, bias.Length, output.Length);
-        Parallel.For(0, inShape.N * step.OutChannels, i =>
-        {
-            var x = new ReadOnlySpan<float>(arena, (int)input.Offset, (int)input.Length);
-            var y = new Span<float>(arena, (int)output.Offset, (int)output.Length);
-            Conv2dReference.ForwardPlane(x, inShape, step.Weight, bias, p, step.OutChannels, i / step.OutChannels, i % step.OutChannels, y);
-        });
-    }
+    public override void Run() => conv.Forward(Slice(input), step.InShape, Slice(output));
 }
 
 internal sealed class CpuRelu(ReluStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)

@@ -1,0 +1,20 @@
+namespace Ssd.Engine.Backends.Cpu;
+
+/// <summary>How a <see cref="CpuConv2d"/> layer computes its convolution.</summary>
+public enum CpuConvAlgorithm
+{
+    /// <summary>Pick per layer at load: Winograd for 3x3 stride-1 dilation-1 ungrouped convs where it is expected to win, else GEMM.</summary>
+    Auto,
+    /// <summary>Packed-weight GEMM; im2col packing of the input (none for 1x1 stride-1 convs).</summary>
+    Gemm,
+    /// <summary>Winograd F(2x2, 3x3): 2.25x fewer multiplies; only for 3x3, stride 1, dilation 1.</summary>
+    Winograd,
+    /// <summary>A plain direct loop; only for depthwise convs (one input channel per group).</summary>
+    Direct,
+}
+
+/// <summary>Options for a <see cref="CpuConv2d"/> layer. Null ISA means the best this CPU supports.</summary>
+public sealed record CpuConvOptions(CpuIsa? Isa = null, CpuConvAlgorithm Algorithm = CpuConvAlgorithm.Auto, int? Threads = null)
+{
+    public static readonly CpuConvOptions Default = new();
+}
