@@ -61,10 +61,15 @@ public static class CaffemodelReader
         if (b.Data.Count > 0)
         {
             if (b.Data.Count != count) throw new InvalidDataException($"blob {name}: {b.Data.Count} floats for shape [{string.Join(",", dims)}] ({count} elements)");
-            var bytes = new byte[count * 4];
-            var floats = new float[count];
-            b.Data.CopyTo(floats, 0);
-            MemoryMarshal.AsBytes(floats.AsSpan()).CopyTo(bytes);
+            // RepeatedField copies out only into a float[]: a pooled one, so the blob's bytes are the only new array.
+            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)count * 4));
+            var floats = System.Buffers.ArrayPool<float>.Shared.Rent((int)count);
+            try
+            {
+                b.Data.CopyTo(floats, 0);
+                MemoryMarshal.AsBytes(floats.AsSpan(0, (int)count)).CopyTo(bytes);
+            }
+            finally { System.Buffers.ArrayPool<float>.Shared.Return(floats); }
             return new CaffeBlob(new TensorData(name, shape, TensorDType.Float32, bytes), legacy);
         }
         if (b.DoubleData.Count > 0)

@@ -232,8 +232,12 @@ public static class CaffeConverter
         return s.SequenceEqual(padded);
     }
 
-    private static TensorData Scaled(TensorData t, float k) =>
-        new(t.Name, t.Shape, TensorDType.Float32, TensorChecks.ToBytes(t.ToFloat32().Select(v => v * k).ToArray()));
+    private static TensorData Scaled(TensorData t, float k)
+    {
+        var bytes = t.ToFloat32Bytes();
+        foreach (ref var v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan())) v *= k;
+        return new(t.Name, t.Shape, TensorDType.Float32, bytes);
+    }
 
     /// <summary>Reads `x` (one value or one per spatial axis) or the `x_h`/`x_w` pair.</summary>
     private static (int H, int W) Pair(CaffeLayerDefinition l, PrototxtMessage p, string both, string h, string w, int? fallback)

@@ -17,19 +17,16 @@ public sealed record ConversionOptions
 
 internal static class TensorChecks
 {
-    /// <summary>The tensor as float32 under a new name and shape (same element count), warning on NaN/Inf.</summary>
+    /// <summary>The tensor as float32 under a new name and shape (same element count), warning on NaN/Inf.
+    /// Float32 data is shared, not copied.</summary>
     public static TensorData AsFloat32(TensorData t, string name, int[] shape, List<string> warnings)
     {
-        var bytes = t.DType == TensorDType.Float32 ? t.Bytes : ToBytes(t.ToFloat32());
+        var bytes = t.DType == TensorDType.Float32 ? t.Bytes : t.ToFloat32Bytes();
         var result = new TensorData(name, shape, TensorDType.Float32, bytes);
-        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan());
-        int bad = 0;
-        foreach (var v in values) if (!float.IsFinite(v)) bad++;
+        long bad = result.CountNonFinite();
         if (bad > 0) warnings.Add($"tensor '{name}' (from '{t.Name}') has {bad} NaN/Inf values");
         return result;
     }
-
-    public static byte[] ToBytes(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 
     public static string Shape(int[] s) => "[" + string.Join(",", s) + "]";
 }

@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace Ssd.Weights.Tensors;
 
 /// <summary>Element types a checkpoint tensor can have (as stored; the engine computes in float32).</summary>
@@ -39,25 +42,85 @@ public sealed class TensorData
     /// <summary>The values converted to float32 (float16, bfloat16, float64 and integers are widened or narrowed).</summary>
     public float[] ToFloat32()
     {
-        var n = checked((int)ElementCount);
-        var result = new float[n];
-        var span = Bytes.AsSpan();
-        for (int i = 0; i < n; i++)
-        {
-            result[i] = DType switch
-            {
-                TensorDType.Float32 => BitConverter.ToSingle(span.Slice(i * 4, 4)),
-                TensorDType.Float16 => (float)BitConverter.ToHalf(span.Slice(i * 2, 2)),
-                TensorDType.BFloat16 => BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(span.Slice(i * 2, 2)) << 16),
-                TensorDType.Float64 => (float)BitConverter.ToDouble(span.Slice(i * 8, 8)),
-                TensorDType.Int64 => BitConverter.ToInt64(span.Slice(i * 8, 8)),
-                TensorDType.Int32 => BitConverter.ToInt32(span.Slice(i * 4, 4)),
-                TensorDType.UInt8 or TensorDType.Bool => span[i],
-                TensorDType.Int8 => (sbyte)span[i],
-                _ => throw new NotSupportedException(DType.ToString()),
-            };
-        }
+        if (DType == TensorDType.Float32) return MemoryMarshal.Cast<byte, float>(Bytes.AsSpan()).ToArray();
+        var result = GC.AllocateUninitializedArray<float>(checked((int)ElementCount));
+        ConvertTo(result);
         return result;
+    }
+
+    /// <summary>The float32 values as little-endian bytes, converted straight into the new array.</summary>
+    public byte[] ToFloat32Bytes()
+    {
+        if (DType == TensorDType.Float32) return (byte[])Bytes.Clone();
+        var result = GC.AllocateUninitializedArray<byte>(checked((int)(ElementCount * 4)));
+        ConvertTo(MemoryMarshal.Cast<byte, float>(result.AsSpan()));
+        return result;
+    }
+
+    private void ConvertTo(Span<float> result)
+    {
+        int n = result.Length;
+        var span = Bytes.AsSpan();
+        switch (DType)
+        {
+            case TensorDType.Float16:
+                var halves = MemoryMarshal.Cast<byte, Half>(span);
+                for (int i = 0; i < n; i++) result[i] = (float)halves[i];
+                break;
+            case TensorDType.BFloat16:
+                var upper = MemoryMarshal.Cast<byte, ushort>(span);
+                for (int i = 0; i < n; i++) result[i] = BitConverter.Int32BitsToSingle(upper[i] << 16);
+                break;
+            case TensorDType.Float64:
+                var doubles = MemoryMarshal.Cast<byte, double>(span);
+                for (int i = 0; i < n; i++) result[i] = (float)doubles[i];
+                break;
+            case TensorDType.Int64:
+                var longs = MemoryMarshal.Cast<byte, long>(span);
+                for (int i = 0; i < n; i++) result[i] = longs[i];
+                break;
+            case TensorDType.Int32:
+                var ints = MemoryMarshal.Cast<byte, int>(span);
+                for (int i = 0; i < n; i++) result[i] = ints[i];
+                break;
+            case TensorDType.UInt8 or TensorDType.Bool:
+                for (int i = 0; i < n; i++) result[i] = span[i];
+                break;
+            case TensorDType.Int8:
+                for (int i = 0; i < n; i++) result[i] = (sbyte)span[i];
+                break;
+            default:
+                throw new NotSupportedException(DType.ToString());
+        }
+    }
+
+    /// <summary>
+    /// How many values of this float32 tensor are NaN or +-Inf: those whose exponent bits are all ones. One
+    /// vectorised pass over the bits; no value is converted.
+    /// </summary>
+    public long CountNonFinite()
+    {
+        if (DType != TensorDType.Float32) throw new NotSupportedException($"tensor '{Name}' is {DType}; NaN/Inf are counted in float32 tensors");
+        const uint exponent = 0x7F80_0000;
+        var bits = MemoryMarshal.Cast<byte, uint>(Bytes.AsSpan());
+        var mask = new Vector<uint>(exponent);
+        long count = 0;
+        int i = 0;
+        // Each lane of the accumulator adds -1 per non-finite value; it is flushed long before an int could overflow.
+        const int flushEvery = 1 << 24;
+        while (i <= bits.Length - Vector<uint>.Count)
+        {
+            var sum = Vector<int>.Zero;
+            int last = Math.Min(bits.Length - Vector<uint>.Count, i + flushEvery * Vector<uint>.Count);
+            for (; i <= last; i += Vector<uint>.Count)
+            {
+                var v = new Vector<uint>(bits[i..]);
+                sum += Vector.AsVectorInt32(Vector.Equals(v & mask, mask));
+            }
+            count -= Vector.Sum(sum);
+        }
+        for (; i < bits.Length; i++) if ((bits[i] & exponent) == exponent) count++;
+        return count;
     }
 
     public override string ToString() => $"{Name} {DType}[{string.Join(",", Shape)}]";

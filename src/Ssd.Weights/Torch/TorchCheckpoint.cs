@@ -68,7 +68,7 @@ public static class TorchCheckpoint
             string folder = pickles[0].FullName[..^"data.pkl".Length];
             var entries = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
             foreach (var e in zip.Entries) entries.TryAdd(e.FullName, e);
-            if (entries.TryGetValue(folder + "byteorder", out var order) && ReadEntry(order, 16, name) is var bo
+            if (entries.TryGetValue(folder + "byteorder", out var order) && ReadEntry(order, 16, stream.Length, name) is var bo
                 && System.Text.Encoding.ASCII.GetString(bo) != "little")
                 throw new InvalidDataException($"{name}: checkpoint byte order is '{System.Text.Encoding.ASCII.GetString(bo)}', only little-endian is supported");
 
@@ -83,40 +83,50 @@ public static class TorchCheckpoint
                         throw new InvalidDataException($"{name}: storage '{key}' has no entry '{folder}data/{key}' in the archive");
                     if (entry.Length < storage.ByteCount)
                         throw new InvalidDataException($"{name}: truncated storage '{key}': entry holds {entry.Length} bytes, {storage.ByteCount} needed");
-                    var bytes = ReadEntry(entry, entry.Length, name);
-                    storage.Bytes = bytes.Length == storage.ByteCount ? bytes : bytes[..(int)storage.ByteCount];
+                    // Kept whole even when the entry is longer: tensors index it within ByteCount, and slicing would copy.
+                    storage.Bytes = ReadEntry(entry, entry.Length, stream.Length, name);
                 }
                 return storage;
             }
 
-            var pickle = ReadEntry(pickles[0], stream.Length * MaxDeflateRatio, name);
+            var pickle = ReadEntry(pickles[0], stream.Length * MaxDeflateRatio, stream.Length, name);
             var root = new Unpickler(TensorGlobals(name), PersistentLoad).Load(pickle);
             return Collect(root, name);
         }
     }
 
     /// <summary>
-    /// An entry's bytes, refusing sizes beyond what the archive could hold and short or damaged data. The buffer grows
-    /// with the data actually read, so a lying size field costs nothing.
+    /// An entry's bytes, refusing sizes beyond what the archive could hold and short, long or damaged data.
+    /// torch.save stores entries uncompressed, so an entry is read straight into an array of its size (one copy, from
+    /// the file) when the claim is no larger than the archive: a lie then costs no more memory than the file's size.
+    /// A larger claim (a deflated entry) grows a buffer with the data actually read, so a lying size costs nothing.
     /// </summary>
-    private static byte[] ReadEntry(ZipArchiveEntry entry, long maxLength, string name)
+    private static byte[] ReadEntry(ZipArchiveEntry entry, long maxLength, long archiveLength, string name)
     {
         long claimed = entry.Length;
         if (claimed > maxLength || claimed > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio || claimed > Array.MaxLength)
             throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' claims {claimed} bytes, more than its {entry.CompressedLength} stored bytes can hold");
-        var buffer = new MemoryStream((int)Math.Min(claimed, entry.CompressedLength));
         try
         {
             using var s = entry.Open();
+            if (claimed <= archiveLength)
+            {
+                var bytes = GC.AllocateUninitializedArray<byte>((int)claimed);
+                int got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+                if (got < claimed) throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {got} of {claimed} bytes");
+                if (s.ReadByte() >= 0) throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' holds more than its declared {claimed} bytes");
+                return bytes;
+            }
+            var buffer = new MemoryStream((int)Math.Min(claimed, entry.CompressedLength));
             s.CopyTo(buffer);
+            if (buffer.Length != claimed)
+                throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {buffer.Length} of {claimed} bytes");
+            return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
         }
         catch (Exception e) when (e is IOException or NotSupportedException)
         {
             throw new InvalidDataException($"{name}: damaged zip entry '{entry.FullName}': {e.Message}", e);
         }
-        if (buffer.Length != claimed)
-            throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {buffer.Length} of {claimed} bytes");
-        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
     }
 
     // ---------------------------------------------------------------- legacy format
@@ -151,7 +161,9 @@ public static class TorchCheckpoint
                 throw new InvalidDataException($"{name}: storage '{key}' holds {n} elements, the pickle said {storage.ElementCount}");
             if (storage.ByteCount > stream.Length - stream.Position)
                 throw new InvalidDataException($"{name}: truncated file: storage '{key}' needs {storage.ByteCount} bytes, {stream.Length - stream.Position} left");
-            var bytes = new byte[storage.ByteCount];
+            if (storage.ByteCount > Array.MaxLength)
+                throw new InvalidDataException($"{name}: storage '{key}' holds {storage.ByteCount} bytes, more than one array can");
+            var bytes = GC.AllocateUninitializedArray<byte>((int)storage.ByteCount);
             stream.ReadExactly(bytes);
             storage.Bytes = bytes;
         }
@@ -279,27 +291,49 @@ public static class TorchCheckpoint
         ? $"a dict with keys [{string.Join(", ", d.Entries.Take(10).Select(e => e.Key?.ToString()))}]"
         : Unpickler.Describe(root);
 
-    /// <summary>The tensor's elements in row-major order, gathered through its strides.</summary>
+    /// <summary>
+    /// The tensor's elements in row-major order, gathered through its strides. A tensor that is exactly its whole
+    /// storage (what a state dict almost always holds) takes the storage's array without a copy; tensors that share
+    /// a storage after that get copies, so no two tensors share an array.
+    /// </summary>
     private static byte[] Contiguous(TorchTensorRef t, string key, string name)
     {
-        var bytes = t.Storage.Bytes ?? throw new InvalidDataException($"{name}: tensor '{key}' uses storage '{t.Storage.Key}', whose data is missing");
-        int es = TensorData.ElementSize(t.Storage.DType);
+        var storage = t.Storage;
+        var bytes = storage.Bytes ?? throw new InvalidDataException($"{name}: tensor '{key}' uses storage '{storage.Key}', whose data is missing");
+        int es = TensorData.ElementSize(storage.DType);
         long count = t.Size.Aggregate(1L, (a, b) => a * b);
-        var output = new byte[count * es];
-        if (count == 0) return output;
-        if (IsContiguous(t.Size, t.Stride))
+        long length = count * es;
+        bool contiguous = IsContiguous(t.Size, t.Stride);
+        if (contiguous && t.Offset == 0 && length == bytes.LongLength && !storage.Lent)
         {
-            Array.Copy(bytes, t.Offset * es, output, 0, output.Length);
+            storage.Lent = true;
+            return bytes;
+        }
+        if (length > Array.MaxLength) throw new InvalidDataException($"{name}: tensor '{key}' holds {length} bytes, more than one array can");
+        var output = GC.AllocateUninitializedArray<byte>((int)length);
+        if (count == 0) return output;
+        if (contiguous)
+        {
+            Array.Copy(bytes, t.Offset * es, output, 0, length);
             return output;
         }
+        // Row by row over the outer dimensions; each row is one copy when its elements are adjacent (stride 1).
         int rank = t.Size.Length;
-        var index = new long[rank];
-        for (long i = 0; i < count; i++)
+        long inner = t.Size[rank - 1], innerStride = t.Stride[rank - 1];
+        var index = new long[rank - 1];
+        long dst = 0;
+        for (long row = 0; row < count / inner; row++)
         {
             long src = t.Offset;
-            for (int d = 0; d < rank; d++) src += index[d] * t.Stride[d];
-            Array.Copy(bytes, src * es, output, i * es, es);
-            for (int d = rank - 1; d >= 0 && ++index[d] == t.Size[d]; d--) index[d] = 0;
+            for (int d = 0; d < rank - 1; d++) src += index[d] * t.Stride[d];
+            if (innerStride == 1)
+            {
+                Array.Copy(bytes, src * es, output, dst, inner * es);
+                dst += inner * es;
+            }
+            else
+                for (long i = 0; i < inner; i++, dst += es) Array.Copy(bytes, (src + i * innerStride) * es, output, dst, es);
+            for (int d = rank - 2; d >= 0 && ++index[d] == t.Size[d]; d--) index[d] = 0;
         }
         return output;
     }

@@ -12,7 +12,10 @@ internal sealed class TorchStorage(string key, TensorDType dtype, long elementCo
     public string Key { get; } = key;
     public TensorDType DType { get; } = dtype;
     public long ElementCount { get; } = elementCount;
+    /// <summary>The storage's bytes once read: at least <see cref="ByteCount"/> long (a zip entry may hold more).</summary>
     public byte[]? Bytes { get; set; }
+    /// <summary>Whether a tensor already took <see cref="Bytes"/> as its own; later views of the storage copy.</summary>
+    public bool Lent { get; set; }
 
     public long ByteCount => ElementCount * TensorData.ElementSize(DType);
 
