@@ -84,28 +84,6 @@ public sealed class GflopsConfig : ManualConfig
     {
         AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3)
             .WithToolchain(InProcessEmitToolchain.Instance).WithId("PoclShort"));
-        AddColumn(new GflopsColumn());
-    }
-
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => "GFLOPs";
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "2 * multiply-adds / mean time, in 1e9 per second";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
-        {
-            var mean = summary[benchmarkCase]?.ResultStatistics?.Mean; // nanoseconds
-            if (mean is not > 0 || benchmarkCase.Parameters["Layer"] is not string layer) return "-";
-            return (Conv2dBenchmarks.Flops(layer) / mean.Value).ToString("F2");
-        }
+        AddColumn(new GflopsColumn(b => Conv2dBenchmarks.Flops((string)b.Parameters["Layer"])));
     }
 }
