@@ -5,8 +5,9 @@ public sealed record SsdDetectorOptions
 {
     public DetectorBackend Backend { get; init; } = DetectorBackend.Auto;
 
-    /// <summary>Network input size (width = height); null keeps the model's.</summary>
-    public int? InputSize { get; init; }
+    /// <summary>Network input size: null keeps the model's; a fixed width x height, or <see cref="Detection.InputSize.Native"/>
+    /// for each image's own size. Sizes other than the model's need a fully convolutional (Caffe) model.</summary>
+    public InputSize? InputSize { get; init; }
 
     /// <summary>Replaces the model's confidence threshold when set.</summary>
     public float? ConfidenceThreshold { get; init; }

@@ -8,7 +8,8 @@ using Ssd.Cli.Imaging;
 namespace Ssd.Cli.Commands;
 
 /// <summary>
-/// `ssd detect --model M IMAGE|DIR... [--json out.json] [--annotate OUTDIR] [--threshold T] [--batch N] [--backend B]`:
+/// `ssd detect --model M IMAGE|DIR... [--json out.json] [--annotate OUTDIR] [--threshold T] [--batch N] [--backend B]
+/// [--input-size WxH|native]`:
 /// runs the detector on files and folders (their images, sorted by name). A file that cannot be read or decoded
 /// gets an error line and the rest go on; the exit code is 1 if any failed.
 /// </summary>
@@ -25,7 +26,8 @@ public static class DetectCommand
         var threshold = new Option<float?>("--threshold") { Description = "confidence threshold (default: the model's)" };
         var batch = new Option<int>("--batch") { Description = "images per forward pass", DefaultValueFactory = _ => 8 };
         var backend = new Option<string>("--backend") { Description = "auto, cuda, opencl, cpu-sim or cpu", DefaultValueFactory = _ => "auto" };
-        var command = new Command("detect", "Detect objects in images.") { model, inputs, json, annotate, threshold, batch, backend };
+        var inputSize = new Option<string?>("--input-size") { Description = "network input WxH, or native (each image's own size); Caffe models only; default: the model's" };
+        var command = new Command("detect", "Detect objects in images.") { model, inputs, json, annotate, threshold, batch, backend, inputSize };
         command.SetAction(parse =>
         {
             try
@@ -35,6 +37,7 @@ public static class DetectCommand
                     Backend = DetectorBackendNames.Parse(parse.GetValue(backend)!),
                     ConfidenceThreshold = parse.GetValue(threshold),
                     MaxBatch = parse.GetValue(batch),
+                    InputSize = parse.GetValue(inputSize) is { } size ? InputSize.Parse(size) : null,
                 };
                 var files = Expand(parse.GetValue(inputs)!);
                 using var detector = SsdDetector.Load(parse.GetValue(model)!, options);

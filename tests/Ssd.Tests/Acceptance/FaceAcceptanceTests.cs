@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ssd.Cli.Imaging;
+using Ssd.Engine.Backends;
+using Ssd.Engine.Backends.Cpu;
+using Ssd.Engine.Backends.Ilgpu;
+using Ssd.Engine.Detection;
+using FoundObject = Ssd.Engine.Detection.Detection;
+using Ssd.Engine.Imaging;
+using Ssd.Tests.Weights;
+using Ssd.Weights.Model;
+using static Ssd.Tests.Acceptance.PeerFixtures;
+
+namespace Ssd.Tests.Acceptance;
+
+/// <summary>
+/// Acceptance: the real face detector (shared yufacedetectnet-open-v2, its unedited prototxt, converted with
+/// CaffeConverter) run end to end by SsdDetector on the real photo gives the faces OpenCV DNN's DetectionOutput
+/// gives (tools/fixtures/make_face_fixtures.py), at the model's 320x240 and at the photo's native 640x480, on the
+/// managed CPU backend and on PoCL. Both sides start from the same decoded pixels (cv2.imread's, dumped by the
+/// script). Each network runs once per backend and size; the results are shared by the tests.
+/// </summary>
+public class FaceAcceptanceTests
+{
+    private const string Script = "make_face_fixtures.py";
+    private const float BoxTolerance = 1f, ScoreTolerance = 1e-4f;
+    private static readonly Dictionary<(string Backend, string Size), IReadOnlyList<FoundObject>> cache = [];
+    private static readonly Lazy<ConversionResult> model = new(() =>
+    {
+        var dir = WeightsPaths.FaceModelDir;
+        return CaffeConverter.Convert(Path.Combine(dir, "deploy.prototxt"), Path.Combine(dir, "model.caffemodel"));
+    });
+
+    public static IEnumerable<TestCaseData> Cases() =>
+        from backend in new[] { "cpu", "opencl" }
+        from size in new[] { "320x240", "native" }
+        select new TestCaseData(backend, size);
+
+    private static (PeerDetection[] Detections, int Width, int Height) Reference(string file)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Generated("face", file, Script)));
+        var image = doc.RootElement.GetProperty("image");
+        return (ReadDetections(doc.RootElement.GetProperty("detections")), image[0].GetInt32(), image[1].GetInt32());
+    }
+
+    private static RgbImage Photo(int width, int height) => FromBgr(Generated("face", "photo_bgr.bin", Script), width, height);
+
+    private static Func<IBackend> BackendFactoryFor(string name) => name switch
+    {
+        "cpu" => () => new CpuBackend(),
+        "opencl" => () => new IlgpuBackend(TestDevices.OpenCL),
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    /// <summary>The detector's result on the photo for a backend and input size, computed once.</summary>
+    private static IReadOnlyList<FoundObject> Detect(string backend, string size, RgbImage photo)
+    {
+        lock (cache)
+        {
+            if (cache.TryGetValue((backend, size), out var hit)) return hit;
+            if (backend == "opencl") _ = TestDevices.OpenCL; // ignores (or fails) here when there is no OpenCL device
+            var watch = Stopwatch.StartNew();
+            var options = new SsdDetectorOptions { InputSize = size == "native" ? InputSize.Native : InputSize.Parse(size) };
+            using var detector = SsdDetector.Create(model.Value.Description, model.Value.Tensors, options, BackendFactoryFor(backend));
+            var result = detector.Detect(photo);
+            TestContext.Out.WriteLine($"face {backend} {size}: detector built and run in {watch.Elapsed.TotalSeconds:F1} s");
+            return cache[(backend, size)] = result;
+        }
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Face_detections_match_opencv_dnn(string backend, string size)
+    {
+        var (_, width, height) = Reference("detections_320x240.json");
+        var file = size == "native" ? $"detections_{width}x{height}.json" : $"detections_{size}.json";
+        var (expected, _, _) = Reference(file);
+        var actual = Detect(backend, size, Photo(width, height));
+        var spec = model.Value.Description.PostProcess;
+        Assert.That(expected, Has.Length.GreaterThan(0), "the reference found nothing");
+        // Cut-offs: the confidence threshold, and the lowest kept score when keep_top_k truncated the list.
+        var cutoffs = expected.Length >= spec.KeepTopK ? new[] { spec.ConfidenceThreshold, expected.Min(d => d.Score) } : [spec.ConfidenceThreshold];
+        DetectionMatch.AssertSameSet($"face {backend} {size}", expected, actual, BoxTolerance, ScoreTolerance, cutoffs);
+        // The face itself: the best detection is the same, clearly above the rest.
+        Assert.That(actual[0].Score, Is.GreaterThan(0.9f));
+        Assert.That(actual[0].Score, Is.EqualTo(expected.Max(d => d.Score)).Within(ScoreTolerance));
+    }
+
+    [Test]
+    public void Our_jpeg_decoder_gives_the_same_face()
+    {
+        // The photo decoded by StbImageSharp instead of libjpeg: pixels may differ by a rounding step, so only the
+        // face (the best detection) is compared, loosely.
+        var (expected, width, height) = Reference("detections_320x240.json");
+        var path = Path.Combine(WeightsPaths.Shared, "images", "keliamoniz1.jpg");
+        if (!File.Exists(path)) Assert.Ignore($"shared photo not found at {path}");
+        var ours = ImageDecoder.Load(path);
+        var cv = Photo(width, height);
+        int differ = 0, worst = 0;
+        for (int i = 0; i < ours.Pixels.Length; i++)
+        {
+            int d = Math.Abs(ours.Pixels[i] - cv.Pixels[i]);
+            if (d > 0) differ++;
+            worst = Math.Max(worst, d);
+        }
+        TestContext.Out.WriteLine($"StbImageSharp vs cv2.imread: {differ} of {ours.Pixels.Length} bytes differ, by at most {worst}");
+        using var detector = SsdDetector.Create(model.Value.Description, model.Value.Tensors, new SsdDetectorOptions(), () => new CpuBackend());
+        var face = detector.Detect(ours)[0];
+        var best = expected.MaxBy(d => d.Score)!;
+        float box = new[] { face.Box.X1 - best.X1, face.Box.Y1 - best.Y1, face.Box.X2 - best.X2, face.Box.Y2 - best.Y2 }.Max(MathF.Abs);
+        TestContext.Out.WriteLine($"face with our decoder: score {face.Score} vs {best.Score}, box differs by {box:G3} px");
+        Assert.That(face.Score, Is.EqualTo(best.Score).Within(0.01f));
+        Assert.That(box, Is.LessThanOrEqualTo(3f));
+    }
+}

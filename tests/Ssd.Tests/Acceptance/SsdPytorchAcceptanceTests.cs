@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Ssd.Engine.Backends.Cpu;
+using Ssd.Engine.Detection;
+using Ssd.Engine.Imaging;
+using Ssd.Engine.Network;
+using Ssd.Weights.Model;
+using Ssd.Weights.Torch;
+using static Ssd.Tests.Acceptance.PeerFixtures;
+using static Ssd.Tests.Engine.NetworkFixtures;
+using FoundObject = Ssd.Engine.Detection.Detection;
+
+namespace Ssd.Tests.Acceptance;
+
+/// <summary>
+/// Acceptance: ssd.pytorch's full-size SSD300 (VOC, 21 classes, seeded random weights) from a LEGACY .pth,
+/// converted with TorchConverter and run by SsdDetector on the managed CPU backend on the real photo, against the
+/// PyTorch reference of tools/fixtures/make_ssd_pytorch_acceptance.py: the pre-processed input, the six sources
+/// and the heads within 1e-4 relative, the detections as a set (boxes within 0.01 px, scores within 1e-5).
+/// The network runs once; the tests share it.
+/// </summary>
+public class SsdPytorchAcceptanceTests
+{
+    private const string Folder = "ssd_pytorch_ssd300", Script = "make_ssd_pytorch_acceptance.py";
+    private static readonly string[] Sources = ["L2Norm", "vgg.34", "extras.1.relu", "extras.3.relu", "extras.5.relu", "extras.7.relu"];
+
+    private sealed record Run(ModelDescription Model, float[] Input, SsdOutput Output, IReadOnlyList<FoundObject> Detections, JsonElement Manifest);
+
+    private static readonly object gate = new();
+    private static Run? run;
+
+    private static string File(string name) => Generated(Folder, name, Script);
+
+    private static Run Result()
+    {
+        lock (gate)
+        {
+            if (run is not null) return run;
+            var manifest = JsonDocument.Parse(System.IO.File.ReadAllText(File("manifest.json"))).RootElement;
+            int width = manifest.GetProperty("image")[0].GetInt32(), height = manifest.GetProperty("image")[1].GetInt32();
+            var rgb = System.IO.File.ReadAllBytes(File("photo_rgb.bin"));
+            var watch = Stopwatch.StartNew();
+            var model = TorchConverter.Convert(TorchCheckpoint.Load(File("model.pth")));
+            var network = new CapturingNetwork(model.Description, model.Tensors, new CpuBackend(), [.. Sources, "mbox_conf"]);
+            using var detector = new SsdDetector(model.Description, network, new HostPreprocessor(model.Description.Input));
+            var detections = detector.Detect(new RgbImage(width, height, rgb));
+            TestContext.Out.WriteLine($"ssd.pytorch ssd300: converted, built and run in {watch.Elapsed.TotalSeconds:F1} s (CPU backend)");
+            return run = new Run(model.Description, network.LastInput!, network.LastOutput!, detections, manifest);
+        }
+    }
+
+    [Test]
+    public void Converted_model_is_ssd_pytorch_voc()
+    {
+        var r = Result();
+        Assert.That(r.Model.Flavor, Is.EqualTo(ModelFlavor.SsdPytorch));
+        Assert.That(r.Model.PostProcess.NumClasses, Is.EqualTo(21));
+    }
+
+    [Test]
+    public void Preprocessed_input_matches_the_demo_transform() =>
+        AssertRelative("input (cv2.resize 300x300, minus mean)", Result().Input, ReadFloats(File("input.bin")), 1e-6);
+
+    [Test]
+    public void Sources_and_heads_match_pytorch()
+    {
+        var r = Result();
+        for (int k = 0; k < Sources.Length; k++)
+            AssertRelative($"source {k} ({Sources[k]})", r.Output.Captured[Sources[k]], ReadFloats(File($"source{k}.bin")));
+        var conf = ReadFloats(File("conf.bin"));
+        AssertRelative("loc", r.Output.Loc, ReadFloats(File("loc.bin")));
+        AssertRelative("conf logits", r.Output.Captured["mbox_conf"], conf);
+        AssertRelative("softmax(conf)", r.Output.Conf, Softmax(conf, 21));
+    }
+
+    [Test]
+    public void Detections_match_ssd_pytorch_detect()
+    {
+        var r = Result();
+        var expected = ReadDetections(r.Manifest.GetProperty("detections"));
+        Assert.That(expected, Has.Length.GreaterThan(10), "the reference should find a few dozen detections");
+        DetectionMatch.AssertSameSet("ssd.pytorch ssd300", expected, r.Detections, boxTolerance: 0.01f, scoreTolerance: 1e-5f,
+            [r.Model.PostProcess.ConfidenceThreshold]);
+    }
+}
