@@ -78,7 +78,7 @@ public sealed class PtxCompiler : IDisposable
     private PTXBackend Backend(CudaArchitecture target)
     {
         if (!backends.TryGetValue(target, out var backend))
-            backends[target] = backend = new PTXBackend(context, target, GpuArch.InstructionSet, nvvmAPI: null);
+            backends[target] = backend = new PTXBackend(context, target, GpuArch.InstructionSet, nvvmAPI: null!);
         return backend;
     }
 

@@ -93,5 +93,6 @@ internal static class ModelValidator
         }
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private static void Fail(string message) => throw new InvalidDataException($"model description: {message}");
 }
