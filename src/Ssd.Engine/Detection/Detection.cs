@@ -9,7 +9,10 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2);
 /// </summary>
 public sealed record Detection(int ClassId, string Label, float Score, BoxF Box);
 
-/// <summary>Time spent in each stage of a Detect call: pre-processing, the network (upload, layers, download), post-processing.</summary>
+/// <summary>
+/// Time spent in each stage of a Detect call: pre-processing on the host, the network (upload, layers, download;
+/// with the pre-processing when it runs on the device, Preprocess then being zero), post-processing.
+/// </summary>
 public sealed record DetectorTimings(TimeSpan Preprocess, TimeSpan Network, TimeSpan Postprocess)
 {
     public TimeSpan Total => Preprocess + Network + Postprocess;

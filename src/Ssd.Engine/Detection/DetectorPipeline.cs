@@ -1,4 +1,6 @@
+using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 
 namespace Ssd.Engine.Detection;
@@ -6,14 +8,17 @@ namespace Ssd.Engine.Detection;
 /// <summary>
 /// Everything that depends on the network input size: the network (planned for that size), the pre-processing
 /// that resizes to it, and the post-processing over its priors. A detector has one, or one per image size when
-/// it runs at each image's native size.
+/// it runs at each image's native size. The pre-processing runs on the network's device when the network can
+/// and <paramref name="preprocessOnDevice"/> allows it (<see cref="DeviceSettings"/> set), else on the host.
 /// </summary>
-internal sealed class DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, float? confidenceThreshold) : IDisposable
+internal sealed class DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, float? confidenceThreshold,
+    bool preprocessOnDevice = false) : IDisposable
 {
     public ModelDescription Model { get; } = model;
     public ISsdNetwork Network { get; } = network;
     public IPreprocessor Preprocessor { get; } = preprocessor;
     public IPostProcessor PostProcessor { get; } = PostProcessorFactory.Create(model, network.Priors, confidenceThreshold);
+    public PreprocessSettings? DeviceSettings { get; } = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
     public int InputFloats { get; } = model.Input.Channels * model.Input.Width * model.Input.Height;
 
     public void Dispose() => Network.Dispose();

@@ -1,5 +1,8 @@
 using Ssd.Engine.Backends;
+using Ssd.Engine.Backends.Ilgpu;
+using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
+using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
 
@@ -20,11 +23,15 @@ public sealed class EngineNetwork : ISsdNetwork
     public float[] Priors { get; }
     public string Description { get; }
 
+    /// <summary>On an ILGPU backend the images are pre-processed on the device, into the network's input.</summary>
+    public bool PreprocessesOnDevice { get; }
+
     public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, Func<IBackend> createBackend)
     {
         (this.model, this.tensors, this.createBackend) = (model, tensors, createBackend);
         var first = For(1);
         Description = first.Backend.Description;
+        PreprocessesOnDevice = first.Backend is IlgpuBackend;
         var p = first.Network.Priors;
         // The post-processors take Caffe's priors as [2, P*4] (boxes, then variances), the others as the boxes alone.
         Priors = p.Variances is null ? p.Boxes : [.. p.Boxes, .. p.Variances];
@@ -33,6 +40,12 @@ public sealed class EngineNetwork : ISsdNetwork
     public (float[] Loc, float[] Conf) Forward(float[] input, int batch)
     {
         var output = For(batch).Network.Forward(input);
+        return (output.Loc, output.Conf);
+    }
+
+    public (float[] Loc, float[] Conf) Forward(IReadOnlyList<RgbImage> images, PreprocessSettings settings)
+    {
+        var output = For(images.Count).Network.Forward(images, settings);
         return (output.Loc, output.Conf);
     }
 

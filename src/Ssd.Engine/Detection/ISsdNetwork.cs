@@ -1,3 +1,6 @@
+using Ssd.Engine.Imaging;
+using Ssd.Kernels.Preprocess;
+
 namespace Ssd.Engine.Detection;
 
 /// <summary>
@@ -10,4 +13,15 @@ public interface ISsdNetwork : IDisposable
     float[] Priors { get; }
 
     (float[] Loc, float[] Conf) Forward(float[] input, int batch);
+
+    /// <summary>True when the network can pre-process the images itself, on its device (the Forward overload below).</summary>
+    bool PreprocessesOnDevice => false;
+
+    /// <summary>
+    /// Pre-processes a batch where the network runs (pixels uploaded once per image, resized, reordered and
+    /// normalised straight into the input as <paramref name="settings"/> say) and runs it. Only when
+    /// <see cref="PreprocessesOnDevice"/>; otherwise the detector pre-processes on the host and calls Forward(input, batch).
+    /// </summary>
+    (float[] Loc, float[] Conf) Forward(IReadOnlyList<RgbImage> images, PreprocessSettings settings) =>
+        throw new NotSupportedException($"{GetType().Name} takes pre-processed input only (PreprocessesOnDevice is false)");
 }

@@ -9,7 +9,9 @@ namespace Ssd.Engine.Detection;
 
 /// <summary>
 /// Loads a converted model and finds objects in images: preprocess -> network -> the model flavour's exact
-/// post-processing (<see cref="PostProcessorFactory"/>), boxes in original pixels.
+/// post-processing (<see cref="PostProcessorFactory"/>), boxes in original pixels. On an ILGPU backend a batch
+/// is one pixel upload per image, pre-processing and layers on the device, one loc / conf download; the
+/// post-processing (decode, NMS) stays on the host. On the CPU backend everything runs on the host.
 /// Input size: the model's, a fixed one, or each image's own (<see cref="InputSize.Native"/>: one network per
 /// distinct image size, built on first use and kept; images are batched with others of their size).
 /// Thread-safety: Detect may be called from several threads; calls are serialised by one lock around the whole
@@ -72,7 +74,7 @@ public sealed class SsdDetector : IDisposable
         {
             var sized = width == model.Input.Width && height == model.Input.Height ? model : model with { Input = model.Input with { Width = width, Height = height } };
             var network = new EngineNetwork(sized, tensors, backend);
-            try { return new DetectorPipeline(sized, network, new HostPreprocessor(sized.Input), options.ConfidenceThreshold); }
+            try { return new DetectorPipeline(sized, network, new HostPreprocessor(sized.Input), options.ConfidenceThreshold, options.PreprocessOnDevice); }
             catch { network.Dispose(); throw; }
         }
 
@@ -123,16 +125,28 @@ public sealed class SsdDetector : IDisposable
                 {
                     long t0 = Stopwatch.GetTimestamp();
                     int n = Math.Min(maxBatch, indices.Length - start);
-                    var input = new float[n * pipeline.InputFloats];
+                    var batch = new RgbImage[n];
                     var sizes = new ImageSize[n];
                     for (int i = 0; i < n; i++)
                     {
-                        var image = images[indices[start + i]];
-                        pipeline.Preprocessor.Run(image, input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
-                        sizes[i] = new ImageSize(image.Width, image.Height);
+                        batch[i] = images[indices[start + i]];
+                        sizes[i] = new ImageSize(batch[i].Width, batch[i].Height);
                     }
-                    long t1 = Stopwatch.GetTimestamp();
-                    var (loc, conf) = pipeline.Network.Forward(input, n);
+                    float[] loc, conf;
+                    long t1;
+                    if (pipeline.DeviceSettings is { } settings)
+                    {
+                        t1 = t0; // pre-processed on the device, timed with the network
+                        (loc, conf) = pipeline.Network.Forward(batch, settings);
+                    }
+                    else
+                    {
+                        var input = new float[n * pipeline.InputFloats];
+                        for (int i = 0; i < n; i++)
+                            pipeline.Preprocessor.Run(batch[i], input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
+                        t1 = Stopwatch.GetTimestamp();
+                        (loc, conf) = pipeline.Network.Forward(input, n);
+                    }
                     long t2 = Stopwatch.GetTimestamp();
                     var perImage = pipeline.PostProcessor.Run(loc, conf, sizes);
                     for (int i = 0; i < n; i++)

@@ -12,6 +12,12 @@ public sealed record SsdDetectorOptions
     /// <summary>Replaces the model's confidence threshold when set.</summary>
     public float? ConfidenceThreshold { get; init; }
 
+    /// <summary>
+    /// On an ILGPU backend, pre-process on the device: one pixel upload per image, resized and normalised straight
+    /// into the network input (bit-exact with the host reference). False keeps it on the host, as the CPU backend does.
+    /// </summary>
+    public bool PreprocessOnDevice { get; init; } = true;
+
     /// <summary>Images per forward pass in Detect(list).</summary>
     public int MaxBatch { get; init; } = 8;
 }

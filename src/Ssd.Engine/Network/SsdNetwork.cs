@@ -1,9 +1,11 @@
 using Ssd.Engine.Backends;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Graph;
+using Ssd.Engine.Imaging;
 using Ssd.Engine.Memory;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
+using Ssd.Kernels.Preprocess;
 using ILGPU;
 
 namespace Ssd.Engine.Network;
@@ -94,6 +96,22 @@ public sealed class SsdNetwork : IDisposable
         if (input.Length != Plan.Input.Count)
             throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
         device.CopyIn(input, slices[Plan.Input]);
+        return RunAndRead(capture);
+    }
+
+    /// <summary>
+    /// Runs the network on Batch images pre-processed on the device (ILGPU backend only): one pixel upload per image,
+    /// the pre-processing kernels write straight into the input, and the host waits only for the loc / conf download.
+    /// </summary>
+    public SsdOutput Forward(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IEnumerable<string>? capture = null)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (backend is not IlgpuBackend device) throw new InvalidOperationException($"device pre-processing needs the ILGPU backend, not {backend.Description}");
+        if (images.Count != Batch) throw new ArgumentException($"{images.Count} images for a network planned for a batch of {Batch}");
+        if (settings.Width != Width || settings.Height != Height)
+            throw new ArgumentException($"pre-processing to {settings.Width}x{settings.Height} for a network input of {Width}x{Height}");
+        device.Preprocess(images, settings, slices[Plan.Input]);
         return RunAndRead(capture);
     }
 

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Ssd.Engine.Graph;
+using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Kernels.Activation;
 using Ssd.Kernels.Conv;
@@ -8,6 +9,7 @@ using Ssd.Kernels.Core;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Layout;
 using Ssd.Kernels.Pooling;
+using Ssd.Kernels.Preprocess;
 using Ssd.Kernels.Priors;
 using Ssd.Kernels.Softmax;
 using Ssd.Weights.Model;
@@ -23,6 +25,9 @@ public sealed class IlgpuBackend : IBackend
 {
     private readonly bool ownsDevice;
     private MemoryBuffer1D<float, Stride1D.Dense>? arena;
+    private PreprocessOp? preprocessOp;
+    private byte[] pixelStaging = [];
+    private MemoryBuffer1D<byte, Stride1D.Dense>? pixels;
 
     internal Conv2dOp ConvOp { get; }
     internal ReluOp ReluOp { get; }
@@ -74,6 +79,52 @@ public sealed class IlgpuBackend : IBackend
         source.CopyTo(Stream, View(destination));
     }
 
+    /// <summary>
+    /// Pre-processes a batch on the device straight into <paramref name="destination"/> (the network input slice,
+    /// [N, 3, H, W]): each image's bytes go up once, into its own range of a device byte buffer, and
+    /// <see cref="PreprocessOp"/> resizes / reorders / normalises them into its batch item. Everything is queued on
+    /// the stream; nothing waits for the device (the next Download does). The buffers are kept and only grow, so a
+    /// steady stream of frames allocates nothing; PreprocessOp uploads its tap tables once per source size.
+    /// </summary>
+    public void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings, ArenaSlice destination)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        long perImage = settings.OutputLength;
+        if (destination.Length != images.Count * perImage)
+            throw new ArgumentException($"preprocess: {images.Count} images of 3x{settings.Height}x{settings.Width} floats into a slice of {destination.Length}");
+        long bytes = 0;
+        foreach (var image in images) bytes += image.Pixels.LongLength;
+        EnsurePixelCapacity(bytes);
+        preprocessOp ??= new PreprocessOp(Device);
+
+        long offset = 0;
+        var output = View(destination);
+        for (int i = 0; i < images.Count; i++)
+        {
+            var image = images[i];
+            long length = image.Pixels.LongLength;
+            // Staged in pinned host memory so that the copy can stay queued (CopyFromCPU would wait for the stream);
+            // each image has its own range of both buffers, so no copy overwrites bytes a queued kernel still reads.
+            image.Pixels.AsSpan().CopyTo(pixelStaging.AsSpan((int)offset, (int)length));
+            var rgb = pixels!.View.BaseView.SubView(offset, length);
+            rgb.CopyFromCPUUnsafeAsync(Stream, ref pixelStaging[offset], length);
+            preprocessOp.Forward(rgb, image.Width, image.Height, settings, output.SubView(i * perImage, perImage), Stream);
+            offset += length;
+        }
+    }
+
+    private void EnsurePixelCapacity(long bytes)
+    {
+        if (pixels is not null && pixels.Length >= bytes) return;
+        if (bytes > Array.MaxLength) throw new ArgumentException($"preprocess: a batch of {bytes} pixel bytes is too large for one upload buffer; use a smaller batch");
+        Stream.Synchronize(); // queued copies and kernels may still read the old buffers
+        pixels?.Dispose();
+        pixels = Device.Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
+        pixelStaging = GC.AllocateUninitializedArray<byte>((int)Math.Max(bytes, 1), pinned: true);
+    }
+
     public void Download(ArenaSlice source, Span<float> destination)
     {
         if (destination.Length != source.Length) throw new ArgumentException($"download: a slice of {source.Length} floats into {destination.Length}");
@@ -123,6 +174,8 @@ public sealed class IlgpuBackend : IBackend
     public void Dispose()
     {
         arena?.Dispose();
+        pixels?.Dispose();
+        preprocessOp?.Dispose();
         Stream.Dispose();
         if (ownsDevice) Device.Dispose();
     }
