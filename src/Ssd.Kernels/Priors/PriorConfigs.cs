@@ -2,7 +2,8 @@ namespace Ssd.Kernels.Priors;
 
 /// <summary>
 /// One Caffe PriorBox layer (prior_box_param) on one feature map. Steps of 0 mean "image size / layer size".
-/// Caffe truncates min_size and max_size to int when it computes the boxes (so 35.84 acts as 35).
+/// The boxes follow OpenCV DNN's PriorBox, the reference the Caffe models are checked against: min_size and
+/// max_size stay floats (weiliu89 Caffe truncates them to int, so its SSD512 uses 35 for 35.84; OpenCV does not).
 /// </summary>
 public sealed record CaffePriorBoxLayer(
     int LayerWidth, int LayerHeight,

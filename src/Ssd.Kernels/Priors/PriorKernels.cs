@@ -16,8 +16,8 @@ public static class PriorKernels
     }
 
     /// <summary>
-    /// Version 1, Caffe PriorBox: centre (w + offset) * step in float, corners divided by the image size in double,
-    /// stored float, optional clip; the variances go to the second half of <paramref name="output"/>.
+    /// Version 1, Caffe PriorBox as OpenCV DNN computes it: centre (w + offset) * step, corners
+    /// (centre -/+ size * 0.5f) / image size, all float, optional clip; the variances go to the second half of <paramref name="output"/>.
     /// </summary>
     [Kernel("priors")]
     public static void CaffePriors1(Index1D p, ArrayView<PriorLayer> layers, ArrayView<double> shapes, ArrayView<float> output)
@@ -27,9 +27,10 @@ public static class PriorKernels
         int h = cell / l.Width, w = cell % l.Width;
         float cx = (w + l.Offset) * (float)l.StepX;
         float cy = (h + l.Offset) * (float)l.StepY;
-        double bw = shapes[2 * (l.FirstShape + k)], bh = shapes[2 * (l.FirstShape + k) + 1];
-        float x1 = (float)((cx - bw / 2.0) / l.ImageWidth), y1 = (float)((cy - bh / 2.0) / l.ImageHeight);
-        float x2 = (float)((cx + bw / 2.0) / l.ImageWidth), y2 = (float)((cy + bh / 2.0) / l.ImageHeight);
+        float bw = (float)shapes[2 * (l.FirstShape + k)], bh = (float)shapes[2 * (l.FirstShape + k) + 1];
+        float imgW = l.ImageWidth, imgH = l.ImageHeight;
+        float x1 = (cx - bw * 0.5f) / imgW, y1 = (cy - bh * 0.5f) / imgH;
+        float x2 = (cx + bw * 0.5f) / imgW, y2 = (cy + bh * 0.5f) / imgH;
         if (l.Clip != 0)
         {
             x1 = IntrinsicMath.Clamp(x1, 0f, 1f); y1 = IntrinsicMath.Clamp(y1, 0f, 1f);

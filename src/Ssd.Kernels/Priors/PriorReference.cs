@@ -7,7 +7,8 @@ namespace Ssd.Kernels.Priors;
 public static class PriorReference
 {
     /// <summary>
-    /// Caffe's PriorBox layers concatenated: [2, P*4] as one array, boxes (xmin, ymin, xmax, ymax, normalised)
+    /// Caffe PriorBox layers as OpenCV DNN's PriorBox computes them (the reference Caffe SSD models are checked
+    /// against), concatenated: [2, P*4] as one array, boxes (xmin, ymin, xmax, ymax, normalised)
     /// of all layers first, then the per-coordinate variances.
     /// </summary>
     public static float[] Caffe(CaffePriorConfig config)
@@ -35,11 +36,11 @@ public static class PriorReference
             int start = boxes.Count;
             void Emit(float cx, float cy, float bw, float bh)
             {
-                // Caffe divides in double ("/ 2." is a double literal) and stores the float.
-                boxes.Add((float)((cx - bw / 2.0) / imgW));
-                boxes.Add((float)((cy - bh / 2.0) / imgH));
-                boxes.Add((float)((cx + bw / 2.0) / imgW));
-                boxes.Add((float)((cy + bh / 2.0) / imgH));
+                // OpenCV's addPrior: all float, (center - size * 0.5f) / image size.
+                boxes.Add((cx - bw * 0.5f) / imgW);
+                boxes.Add((cy - bh * 0.5f) / imgH);
+                boxes.Add((cx + bw * 0.5f) / imgW);
+                boxes.Add((cy + bh * 0.5f) / imgH);
             }
             for (int h = 0; h < layer.LayerHeight; h++)
                 for (int w = 0; w < layer.LayerWidth; w++)
@@ -48,18 +49,18 @@ public static class PriorReference
                     float cy = (h + layer.Offset) * stepH;
                     for (int s = 0; s < layer.MinSizes.Length; s++)
                     {
-                        int minSize = (int)layer.MinSizes[s]; // Caffe: int min_size_ = min_sizes_[s];
+                        // OpenCV keeps the sizes as floats (35.84 stays 35.84; weiliu89 Caffe truncates to int).
+                        float minSize = layer.MinSizes[s];
                         Emit(cx, cy, minSize, minSize);
                         if (layer.MaxSizes.Length > 0)
                         {
-                            int maxSize = (int)layer.MaxSizes[s];
-                            float size = (float)Math.Sqrt(minSize * maxSize); // sqrt(int) is the double overload
+                            float size = MathF.Sqrt(minSize * layer.MaxSizes[s]);
                             Emit(cx, cy, size, size);
                         }
                         foreach (float ar in ratios)
                         {
                             if (Math.Abs(ar - 1.0) < 1e-6) continue;
-                            float sq = MathF.Sqrt(ar); // sqrt(float) is the float overload
+                            float sq = MathF.Sqrt(ar);
                             Emit(cx, cy, minSize * sq, minSize / sq);
                         }
                     }

@@ -15,7 +15,7 @@ public sealed record PriorTable(PriorLayer[] Layers, double[] Shapes)
 {
     public int Count => Layers.Length == 0 ? 0 : Layers[^1].FirstPrior + Layers[^1].Width * Layers[^1].Height * Layers[^1].PriorsPerCell;
 
-    /// <summary>Caffe: box sizes in pixels as Caffe's Forward_cpu computes them (float).</summary>
+    /// <summary>Caffe: box sizes in pixels (float) as OpenCV DNN's PriorBox computes them.</summary>
     public static PriorTable Caffe(CaffePriorConfig config)
     {
         PriorValidation.Check(config);
@@ -28,11 +28,11 @@ public sealed record PriorTable(PriorLayer[] Layers, double[] Shapes)
             int firstShape = shapes.Count / 2;
             for (int s = 0; s < l.MinSizes.Length; s++)
             {
-                int min = (int)l.MinSizes[s];
+                float min = l.MinSizes[s]; // float, as OpenCV's PriorBox (no int truncation)
                 shapes.AddRange([min, min]);
                 if (l.MaxSizes.Length > 0)
                 {
-                    float size = (float)Math.Sqrt(min * (int)l.MaxSizes[s]);
+                    float size = MathF.Sqrt(min * l.MaxSizes[s]);
                     shapes.AddRange([size, size]);
                 }
                 foreach (float ar in ratios.Skip(1))

@@ -41,12 +41,20 @@ public class PriorTests
     }
 
     [Test]
-    public void CaffeTruncatesSizesToInt()
+    public void CaffeKeepsFractionalSizesAsOpenCvDoes()
     {
-        // SSD512 conv4_3 min_size 35.84 acts as 35 in Caffe: first box of cell (0,0) is (4 -/+ 17.5) / 512.
+        // SSD512 conv4_3 min_size 35.84, max_size 76.8. OpenCV DNN's PriorBox (the reference; checked in full by
+        // CaffeSsdAcceptanceTests against its mbox_priorbox) keeps them as floats: the first box of cell (0,0) is
+        // (4 -/+ 17.92) / 512, the second sqrt(35.84 * 76.8) wide, and the ratio-2 box 35.84 * sqrt(2) by
+        // 35.84 / sqrt(2). (This test used to expect weiliu89 Caffe's int truncation, 35.84 acting as 35, which
+        // OpenCV does not do.)
         var p = PriorReference.Caffe(CaffePriorConfig.Ssd512Voc);
-        Assert.That(p[0], Is.EqualTo((float)((4 - 17.5) / 512)));
-        Assert.That(p[2], Is.EqualTo((float)((4 + 17.5) / 512)));
+        double min = 35.84, s = Math.Sqrt(35.84 * 76.8), w2 = min * Math.Sqrt(2), h2 = min / Math.Sqrt(2);
+        double[] expected = [(4 - min / 2) / 512, (4 - min / 2) / 512, (4 + min / 2) / 512, (4 + min / 2) / 512,
+            (4 - s / 2) / 512, (4 - s / 2) / 512, (4 + s / 2) / 512, (4 + s / 2) / 512,
+            (4 - w2 / 2) / 512, (4 - h2 / 2) / 512, (4 + w2 / 2) / 512, (4 + h2 / 2) / 512];
+        for (int i = 0; i < expected.Length; i++)
+            Assert.That(p[i], Is.EqualTo(expected[i]).Within(1e-6), $"value {i}");
     }
 
     [Test]
