@@ -95,14 +95,14 @@ public static class DetectCommand
                     var (path, image) = decoded[i];
                     results.Add(FileResult.From(path, image, detections[i]));
                     if (annotateDir is not null) Annotate(image, detections[i], Path.Combine(annotateDir, Path.GetFileNameWithoutExtension(path) + ".png"));
-                    if (jsonPath is null) Print(path, detections[i]);
                     tick?.Invoke();
                 }
             }
         }
 
         if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
-        if (files.Count > 1 && !Console.IsOutputRedirected && jsonPath is not null)
+        // A progress bar for several images on a terminal; the per-image listing (without --json) follows it.
+        if (files.Count > 1 && !Console.IsOutputRedirected)
             AnsiConsole.Progress().Start(ctx =>
             {
                 var task = ctx.AddTask("detecting", maxValue: files.Count);
@@ -110,6 +110,8 @@ public static class DetectCommand
             });
         else ProcessAll(null);
 
+        if (jsonPath is null)
+            foreach (var r in results) Print(r.Path, r.Detections);
         if (jsonPath is not null)
         {
             if (Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } parent) Directory.CreateDirectory(parent);
