@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
@@ -84,12 +86,21 @@ internal sealed class ClassCandidates
     {
         var hits = new Hits();
         Span<float> row = classes <= 1024 ? stackalloc float[classes] : new float[classes];
+        int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
+        Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
+        // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
+        bool screen = threshold > 0f && float.IsFinite(threshold);
         for (int i = from; i < to; i++)
         {
             var x = conf.Slice(i * classes, classes);
-            if (isProbability) x.CopyTo(row);
+            if (isProbability)
+            {
+                if (screen && !AnyAbove(x, threshold)) continue;
+                x.CopyTo(row);
+            }
             else
             {
+                if (screen && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) continue;
                 // SoftmaxReference.Forward's arithmetic, in its order.
                 float max = float.NegativeInfinity;
                 for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k]);
@@ -106,5 +117,63 @@ internal sealed class ClassCandidates
                 if (row[k] > threshold && k != background) hits.Add(k, i, row[k]);
         }
         return hits;
+    }
+
+    private static bool AnyAbove(ReadOnlySpan<float> x, float threshold)
+    {
+        int k = 0;
+        var t = new Vector<float>(threshold);
+        for (; k + Vector<float>.Count <= x.Length; k += Vector<float>.Count)
+            if (Vector.GreaterThanAny(new Vector<float>(x.Slice(k)), t)) return true;
+        for (; k < x.Length; k++)
+            if (x[k] > threshold) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a non-background class of this logit row may have a softmax probability above the threshold, from a
+    /// vectorised exp accurate to about 1e-7 relative: a row is skipped only when every such class is below
+    /// threshold x (1 - 1e-3) even so, a margin far above the approximation's and the sum's rounding errors.
+    /// Non-finite rows are always kept (the exact path then gives what the reference gives).
+    /// </summary>
+    private static bool ApproximateSoftmaxMayPass(ReadOnlySpan<float> x, Span<float> e, int background, float threshold)
+    {
+        int classes = x.Length, w = Vector<float>.Count;
+        x.CopyTo(e);
+        e[classes..].Fill(float.NegativeInfinity);
+        var vmax = new Vector<float>(float.NegativeInfinity);
+        for (int k = 0; k < e.Length; k += w) vmax = Vector.Max(vmax, new Vector<float>(e.Slice(k)));
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < w; j++) max = MathF.Max(max, vmax[j]);
+        if (!float.IsFinite(max)) return true;
+        var m = new Vector<float>(max);
+        var sum = Vector<float>.Zero;
+        for (int k = 0; k < e.Length; k += w)
+        {
+            var v = ExpNonPositive(new Vector<float>(e.Slice(k)) - m);
+            v.CopyTo(e.Slice(k));
+            sum += v;
+        }
+        float s = Vector.Sum(sum);
+        if (!float.IsFinite(s)) return true;
+        e[background] = 0f;
+        e[classes..].Clear();
+        var bar = new Vector<float>(threshold * s * (1f - 1e-3f));
+        for (int k = 0; k < e.Length; k += w)
+            if (Vector.GreaterThanAny(new Vector<float>(e.Slice(k)), bar)) return true;
+        return false;
+    }
+
+    /// <summary>exp(x) for x &lt;= 0 (NaN for NaN): 2^n * 2^f, f in [-0.5, 0.5], 2^f by its Taylor series to f^6 (error &lt; 2e-7).</summary>
+    private static Vector<float> ExpNonPositive(Vector<float> x)
+    {
+        x = Vector.Max(x, new Vector<float>(-87f));
+        var t = x * new Vector<float>(1.44269504f);
+        var n = Vector.Floor(t + new Vector<float>(0.5f));
+        var f = (t - n) * new Vector<float>(0.693147181f);
+        var p = Vector<float>.One + f * (Vector<float>.One + f * (new Vector<float>(1f / 2) + f * (new Vector<float>(1f / 6)
+            + f * (new Vector<float>(1f / 24) + f * (new Vector<float>(1f / 120) + f * new Vector<float>(1f / 720))))));
+        var scale = Vector.AsVectorSingle((Vector.ConvertToInt32(n) + new Vector<int>(127)) << 23);
+        return p * scale;
     }
 }
