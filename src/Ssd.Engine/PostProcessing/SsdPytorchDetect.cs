@@ -96,34 +96,17 @@ public sealed class SsdPytorchDetect : IPostProcessor
     /// <summary>box_utils.nms over the class's top_k, best first: greedy, dropping IoU not &lt;= overlap.</summary>
     private List<Ranked> Nms(float[] boxes, ReadOnlySpan<Ranked> idx)
     {
-        int count = idx.Length;
-        Span<float> areas = count <= 1024 ? stackalloc float[count] : new float[count];
-        Span<bool> suppressed = count <= 1024 ? stackalloc bool[count] : new bool[count];
-        for (int k = 0; k < count; k++)
+        var nms = new GreedyNms();
+        var (x1, y1, x2, y2) = nms.Columns(idx.Length);
+        for (int k = 0; k < idx.Length; k++)
         {
-            int j = idx[k].Key;
-            areas[k] = (boxes[4 * j + 2] - boxes[4 * j]) * (boxes[4 * j + 3] - boxes[4 * j + 1]);
+            int b = 4 * idx[k].Key;
+            (x1[k], y1[k], x2[k], y2[k]) = (boxes[b], boxes[b + 1], boxes[b + 2], boxes[b + 3]);
         }
-        var keep = new List<Ranked>();
-        for (int a = 0; a < count; a++)
-        {
-            if (suppressed[a]) continue;
-            keep.Add(idx[a]);
-            int i = idx[a].Key;
-            float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
-            float areaI = areas[a];
-            for (int b = a + 1; b < count; b++)
-            {
-                if (suppressed[b]) continue;
-                int j = idx[b].Key;
-                float jx1 = boxes[4 * j], jy1 = boxes[4 * j + 1], jx2 = boxes[4 * j + 2], jy2 = boxes[4 * j + 3];
-                float iw = MathF.Max(MathF.Min(jx2, x2) - MathF.Max(jx1, x1), 0f);
-                float ih = MathF.Max(MathF.Min(jy2, y2) - MathF.Max(jy1, y1), 0f);
-                float inter = iw * ih;
-                float union = (areas[b] - inter) + areaI;
-                if (!(inter / union <= p.NmsThreshold)) suppressed[b] = true;
-            }
-        }
+        var kept = new List<int>();
+        nms.Run(idx.Length, p.NmsThreshold, GreedyIou.SsdPytorch, kept);
+        var keep = new List<Ranked>(kept.Count);
+        foreach (int k in kept) keep.Add(idx[k]);
         return keep;
     }
 }

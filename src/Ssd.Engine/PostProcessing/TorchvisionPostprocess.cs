@@ -118,23 +118,22 @@ public sealed class TorchvisionPostprocess : IPostProcessor
     {
         var kept = new Ranked[count];
         int keptCount = 0;
-        var coords = new float[4 * count];
-        var areas = new float[count];
-        var suppressed = new bool[count];
+        var nms = new GreedyNms();
+        var keepInClass = new List<int>();
         for (int from = 0; from < count;)
         {
             int to = from;
             while (to < count && label[to] == label[from]) to++;
             int m = to - from;
+            var (x1, y1, x2, y2) = nms.Columns(m);
             for (int k = 0; k < m; k++)
             {
                 int i = cand[from + k].Key;
-                coords[4 * k] = boxes[4 * i];
-                coords[4 * k + 1] = boxes[4 * i + 1];
-                coords[4 * k + 2] = boxes[4 * i + 2];
-                coords[4 * k + 3] = boxes[4 * i + 3];
+                (x1[k], y1[k], x2[k], y2[k]) = (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]);
             }
-            foreach (int k in NmsInOrder(coords, areas, suppressed, m))
+            keepInClass.Clear();
+            nms.Run(m, p.NmsThreshold, GreedyIou.Torchvision, keepInClass);
+            foreach (int k in keepInClass)
                 kept[keptCount++] = new Ranked(cand[from + k].Score, from + k);
             from = to;
         }
@@ -155,43 +154,19 @@ public sealed class TorchvisionPostprocess : IPostProcessor
         var order = new Ranked[count];
         for (int k = 0; k < count; k++) order[k] = new Ranked(cand[k].Score, k);
         order.AsSpan().Sort(new RankOrder(lowerKeyFirst: true));
-        var coords = new float[count * 4];
+        var nms = new GreedyNms();
+        var (x1, y1, x2, y2) = nms.Columns(count);
         for (int o = 0; o < count; o++)
         {
-            int k = order[o].Key;
+            int k = order[o].Key, b = 4 * cand[k].Key;
             float offset = label[k] * (max + 1f);
-            for (int j = 0; j < 4; j++) coords[4 * o + j] = boxes[4 * cand[k].Key + j] + offset;
+            (x1[o], y1[o], x2[o], y2[o]) = (boxes[b] + offset, boxes[b + 1] + offset, boxes[b + 2] + offset, boxes[b + 3] + offset);
         }
-        var keep = new List<int>();
-        foreach (int o in NmsInOrder(coords, new float[count], new bool[count], count)) keep.Add(order[o].Key);
+        var kept = new List<int>();
+        nms.Run(count, p.NmsThreshold, GreedyIou.Torchvision, kept);
+        var keep = new List<int>(kept.Count);
+        foreach (int o in kept) keep.Add(order[o].Key);
         if (p.KeepTopK > 0 && keep.Count > p.KeepTopK) keep.RemoveRange(p.KeepTopK, keep.Count - p.KeepTopK);
         return keep.ToArray();
-    }
-
-    /// <summary>
-    /// torchvision::ops::nms on boxes already in its (stable, best first) order: keep a box unless an earlier kept
-    /// one overlaps it with IoU &gt; threshold. Areas are precomputed; the arithmetic is the reference's.
-    /// </summary>
-    private List<int> NmsInOrder(float[] b, float[] areas, bool[] suppressed, int count)
-    {
-        for (int k = 0; k < count; k++) areas[k] = (b[4 * k + 2] - b[4 * k]) * (b[4 * k + 3] - b[4 * k + 1]);
-        Array.Clear(suppressed, 0, count);
-        float threshold = p.NmsThreshold;
-        var keep = new List<int>();
-        for (int i = 0; i < count; i++)
-        {
-            if (suppressed[i]) continue;
-            keep.Add(i);
-            float x1 = b[4 * i], y1 = b[4 * i + 1], x2 = b[4 * i + 2], y2 = b[4 * i + 3], area = areas[i];
-            for (int j = i + 1; j < count; j++)
-            {
-                if (suppressed[j]) continue;
-                float w = MathF.Max(0f, MathF.Min(x2, b[4 * j + 2]) - MathF.Max(x1, b[4 * j]));
-                float h = MathF.Max(0f, MathF.Min(y2, b[4 * j + 3]) - MathF.Max(y1, b[4 * j + 1]));
-                float inter = w * h;
-                if (inter / (area + areas[j] - inter) > threshold) suppressed[j] = true;
-            }
-        }
-        return keep;
     }
 }

@@ -14,7 +14,7 @@ public class PostProcessFastTests
 {
     private const int Classes = 91;
 
-    public enum Kind { Thousands, Hundreds, Saturated, Ties }
+    public enum Kind { Thousands, Hundreds, Saturated, Ties, Extreme }
 
     private static readonly ImageSize[] Sizes = [new(640, 480), new(300, 500)];
 
@@ -53,6 +53,14 @@ public class PostProcessFastTests
                 Array.Copy(logits, (r % 64) * Classes, logits, r * Classes, Classes);
                 if (r % 2 == 1) Array.Copy(loc, 4 * (r - 1), loc, 4 * r, 4);
             }
+        if (kind == Kind.Extreme)
+            // Offsets that overflow exp (infinite boxes), NaN offsets and zero-size boxes (0 / 0 IoU).
+            for (int r = 0; r < images * p; r++)
+            {
+                if (r % 7 == 0) loc[4 * r + 2] = 1000f;
+                if (r % 11 == 0) loc[4 * r + 1] = float.NaN;
+                if (r % 13 == 0) loc[4 * r + 3] = -1000f;
+            }
         var probs = new float[logits.Length];
         SoftmaxReference.Rows(images * p, Classes, logits, probs);
         return (anchors, caffe, center, loc, logits, probs);
@@ -68,7 +76,7 @@ public class PostProcessFastTests
         }
     }
 
-    [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties)]
+    [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties), TestCase(Kind.Extreme)]
     public void TorchvisionEqualsReference(Kind kind)
     {
         var x = Input(kind);
@@ -77,7 +85,7 @@ public class PostProcessFastTests
             new TorchvisionPostprocess(x.Anchors, new ImageSize(300, 300), p).Run(x.Loc, x.Logits, Sizes));
     }
 
-    [TestCase(Kind.Thousands, 200), TestCase(Kind.Hundreds, 200), TestCase(Kind.Saturated, 200), TestCase(Kind.Ties, 200), TestCase(Kind.Ties, -1)]
+    [TestCase(Kind.Thousands, 200), TestCase(Kind.Hundreds, 200), TestCase(Kind.Saturated, 200), TestCase(Kind.Ties, 200), TestCase(Kind.Ties, -1), TestCase(Kind.Extreme, 200)]
     public void CaffeEqualsReference(Kind kind, int keepTopK)
     {
         var x = Input(kind);
@@ -86,7 +94,7 @@ public class PostProcessFastTests
             new CaffeDetectionOutput(x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
     }
 
-    [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties)]
+    [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties), TestCase(Kind.Extreme)]
     public void SsdPytorchEqualsReference(Kind kind)
     {
         var x = Input(kind);
