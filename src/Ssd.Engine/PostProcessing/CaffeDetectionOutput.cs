@@ -37,47 +37,76 @@ public sealed class CaffeDetectionOutput : IPostProcessor
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "caffe detection output");
         var result = new IReadOnlyList<PostDetection>[n];
         var boxes = new float[numPriors * 4];
+        var decoded = new bool[numPriors];
+        var order = new RankOrder(lowerKeyFirst: true);
         for (int img = 0; img < n; img++)
         {
             PostProcessInputs.CheckSize(originalSizes[img], "caffe detection output");
-            BoxCodingReference.Caffe(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes);
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
-            var all = new List<(int Class, int Prior)>();
+            var codes = loc.Slice(img * numPriors * 4, numPriors * 4);
+            var found = ClassCandidates.Find(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold);
+            var all = new List<(int Class, Ranked Kept)>();
+            var ofClass = new Ranked[found.Prior.Length];
             for (int cls = 0; cls < c; cls++)
             {
-                if (cls == p.BackgroundId) continue;
-                foreach (int i in ApplyNmsFast(boxes, scores, cls))
-                    all.Add((cls, i));
+                int from = found.Start(cls), m = found.End(cls) - from;
+                if (m == 0) continue;
+                var ranked = ofClass.AsSpan(0, m);
+                for (int k = 0; k < m; k++) ranked[k] = new Ranked(found.Score[from + k], found.Prior[from + k]);
+                // std::stable_sort by score: equal scores keep the lower prior first; then the first top_k.
+                ranked = ranked[..order.Top(ranked, p.TopK)];
+                foreach (var r in ranked)
+                    if (!decoded[r.Key]) { decoded[r.Key] = true; Decode(codes, r.Key, boxes); }
+                foreach (var r in ApplyNmsFast(boxes, ranked)) all.Add((cls, r));
             }
-            // List.Sort is unstable; OrderBy is stable, so ties stay in class order, then NMS order.
-            IEnumerable<(int Class, int Prior)> chosen = all.OrderByDescending(d => scores[d.Prior * c + d.Class]);
-            if (p.KeepTopK > 0) chosen = chosen.Take(p.KeepTopK);
+            // Over all classes best first; ties keep the lower class, then NMS order (positions in `all`).
+            var best = new Ranked[all.Count];
+            for (int k = 0; k < best.Length; k++) best[k] = new Ranked(all[k].Kept.Score, k);
+            int top = order.Top(best, p.KeepTopK);
             var size = originalSizes[img];
-            result[img] = chosen.Select(d => new PostDetection(d.Class, scores[d.Prior * c + d.Class],
-                boxes[4 * d.Prior] * size.Width, boxes[4 * d.Prior + 1] * size.Height,
-                boxes[4 * d.Prior + 2] * size.Width, boxes[4 * d.Prior + 3] * size.Height)).ToArray();
+            var detections = new PostDetection[top];
+            for (int r = 0; r < top; r++)
+            {
+                var (cls, kept) = all[best[r].Key];
+                int i = kept.Key;
+                detections[r] = new PostDetection(cls, kept.Score, boxes[4 * i] * size.Width, boxes[4 * i + 1] * size.Height,
+                    boxes[4 * i + 2] * size.Width, boxes[4 * i + 3] * size.Height);
+            }
+            result[img] = detections;
+            Array.Clear(decoded);
         }
         return result;
     }
 
-    private List<int> ApplyNmsFast(float[] boxes, float[] scores, int cls)
+    /// <summary>DecodeBBox for one prior (<see cref="BoxCodingReference.Caffe"/>'s arithmetic).</summary>
+    private void Decode(ReadOnlySpan<float> loc, int i, float[] output)
     {
-        int c = p.NumClasses;
-        var candidates = new List<int>();
-        for (int i = 0; i < numPriors; i++)
-            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
-        IEnumerable<int> ordered = candidates.OrderByDescending(i => scores[i * c + cls]);
-        if (p.TopK > -1) ordered = ordered.Take(p.TopK);
-        var kept = new List<int>();
-        foreach (int i in ordered)
+        int b = 4 * i, v = 4 * numPriors + b, o = 4 * i;
+        float pw = priors[b + 2] - priors[b], ph = priors[b + 3] - priors[b + 1];
+        float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
+        float cx = priors[v] * loc[o] * pw + pcx;
+        float cy = priors[v + 1] * loc[o + 1] * ph + pcy;
+        float w = MathF.Exp(priors[v + 2] * loc[o + 2]) * pw;
+        float h = MathF.Exp(priors[v + 3] * loc[o + 3]) * ph;
+        output[o] = cx - w / 2f;
+        output[o + 1] = cy - h / 2f;
+        output[o + 2] = cx + w / 2f;
+        output[o + 3] = cy + h / 2f;
+    }
+
+    /// <summary>ApplyNMSFast over the class's candidates, best first.</summary>
+    private List<Ranked> ApplyNmsFast(float[] boxes, ReadOnlySpan<Ranked> ordered)
+    {
+        var kept = new List<Ranked>();
+        foreach (var cand in ordered)
         {
+            var box = boxes.AsSpan(4 * cand.Key, 4);
             bool keep = true;
-            foreach (int k in kept)
+            foreach (var k in kept)
             {
-                float overlap = NmsReference.Iou(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4), IouMode.Caffe);
+                float overlap = NmsReference.Iou(box, boxes.AsSpan(4 * k.Key, 4), IouMode.Caffe);
                 if (!(overlap <= p.NmsThreshold)) { keep = false; break; }
             }
-            if (keep) kept.Add(i);
+            if (keep) kept.Add(cand);
         }
         return kept;
     }

@@ -46,51 +46,67 @@ public sealed class SsdPytorchDetect : IPostProcessor
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "ssd.pytorch detect");
         var result = new IReadOnlyList<PostDetection>[n];
         var boxes = new float[numPriors * 4];
+        var decoded = new bool[numPriors];
         for (int img = 0; img < n; img++)
         {
             PostProcessInputs.CheckSize(originalSizes[img], "ssd.pytorch detect");
-            BoxCodingReference.SsdPytorch(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes, variance0, variance1);
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
+            var codes = loc.Slice(img * numPriors * 4, numPriors * 4);
+            var found = ClassCandidates.Find(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold);
             var all = new List<PostDetection>();
             var size = originalSizes[img];
             float w = size.Width, h = size.Height;
+            var ofClass = new Ranked[found.Prior.Length];
+            // Best first; equal scores: higher prior first (the end of an ascending stable sort).
+            var order = new RankOrder(lowerKeyFirst: false);
             for (int cls = 0; cls < c; cls++)
             {
-                if (cls == p.BackgroundId) continue;
-                foreach (int i in Nms(boxes, scores, cls))
-                    all.Add(new PostDetection(cls, scores[i * c + cls], boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
+                int from = found.Start(cls), m = found.End(cls) - from;
+                if (m == 0) continue;
+                var ranked = ofClass.AsSpan(0, m);
+                for (int k = 0; k < m; k++) ranked[k] = new Ranked(found.Score[from + k], found.Prior[from + k]);
+                ranked = ranked[..order.Top(ranked, p.TopK)];
+                foreach (var r in ranked)
+                    if (!decoded[r.Key]) { decoded[r.Key] = true; Decode(codes, r.Key, boxes); }
+                foreach (var r in Nms(boxes, ranked))
+                {
+                    int i = r.Key;
+                    all.Add(new PostDetection(cls, r.Score, boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
+                }
             }
-            result[img] = all.OrderByDescending(d => d.Score).ToArray();
+            // Best first, stable: ties keep the lower class, then nms order.
+            var best = new Ranked[all.Count];
+            for (int k = 0; k < best.Length; k++) best[k] = new Ranked(all[k].Score, k);
+            new RankOrder(lowerKeyFirst: true).Top(best, 0);
+            var detections = new PostDetection[best.Length];
+            for (int r = 0; r < best.Length; r++) detections[r] = all[best[r].Key];
+            result[img] = detections;
+            Array.Clear(decoded);
         }
         return result;
     }
 
-    private List<int> Nms(float[] boxes, float[] scores, int cls)
+    /// <summary>box_utils.decode for one prior (<see cref="BoxCodingReference.SsdPytorch"/>'s arithmetic).</summary>
+    private void Decode(ReadOnlySpan<float> loc, int i, float[] output)
     {
-        int c = p.NumClasses;
-        var candidates = new List<int>();
-        for (int i = 0; i < numPriors; i++)
-            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
-        // Best first; equal scores: higher prior first (the end of an ascending stable sort).
-        var idx = candidates.OrderByDescending(i => scores[i * c + cls]).ThenByDescending(i => i).Take(p.TopK).ToList();
-        var keep = new List<int>();
-        while (idx.Count > 0)
+        Span<float> box = stackalloc float[4];
+        BoxCodingReference.SsdPytorch(priors.AsSpan(4 * i, 4), loc.Slice(4 * i, 4), box, variance0, variance1);
+        box.CopyTo(output.AsSpan(4 * i, 4));
+    }
+
+    /// <summary>box_utils.nms over the class's top_k, best first: greedy, dropping IoU not &lt;= overlap.</summary>
+    private List<Ranked> Nms(float[] boxes, ReadOnlySpan<Ranked> idx)
+    {
+        var nms = new GreedyNms();
+        var (x1, y1, x2, y2) = nms.Columns(idx.Length);
+        for (int k = 0; k < idx.Length; k++)
         {
-            int i = idx[0];
-            keep.Add(i);
-            idx.RemoveAt(0);
-            float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
-            float areaI = (x2 - x1) * (y2 - y1);
-            idx.RemoveAll(j =>
-            {
-                float jx1 = boxes[4 * j], jy1 = boxes[4 * j + 1], jx2 = boxes[4 * j + 2], jy2 = boxes[4 * j + 3];
-                float iw = MathF.Max(MathF.Min(jx2, x2) - MathF.Max(jx1, x1), 0f);
-                float ih = MathF.Max(MathF.Min(jy2, y2) - MathF.Max(jy1, y1), 0f);
-                float inter = iw * ih;
-                float union = ((jx2 - jx1) * (jy2 - jy1) - inter) + areaI;
-                return !(inter / union <= p.NmsThreshold);
-            });
+            int b = 4 * idx[k].Key;
+            (x1[k], y1[k], x2[k], y2[k]) = (boxes[b], boxes[b + 1], boxes[b + 2], boxes[b + 3]);
         }
+        var kept = new List<int>();
+        nms.Run(idx.Length, p.NmsThreshold, GreedyIou.SsdPytorch, kept);
+        var keep = new List<Ranked>(kept.Count);
+        foreach (int k in kept) keep.Add(idx[k]);
         return keep;
     }
 }

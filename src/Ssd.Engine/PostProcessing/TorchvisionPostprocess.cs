@@ -47,104 +47,126 @@ public sealed class TorchvisionPostprocess : IPostProcessor
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "torchvision postprocess");
         var result = new IReadOnlyList<PostDetection>[n];
         var boxes = new float[numPriors * 4];
+        var decoded = new bool[numPriors];
         for (int img = 0; img < n; img++)
         {
             PostProcessInputs.CheckSize(originalSizes[img], "torchvision postprocess");
-            BoxCodingReference.Torchvision(anchors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes, weights.X, weights.Y, weights.W, weights.H);
-            Clip(boxes);
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
+            var codes = loc.Slice(img * numPriors * 4, numPriors * 4);
+            var found = ClassCandidates.Find(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold);
 
-            // Candidates concatenated class by class, each class best first.
-            var cand = new List<(int Label, int Prior, float Score)>();
-            for (int label = 0; label < c; label++)
+            // Candidates concatenated class by class, each class best first (equal scores: lower prior first).
+            var cand = new Ranked[found.Prior.Length];
+            var label = new int[cand.Length];
+            int count = 0;
+            var order = new RankOrder(lowerKeyFirst: true);
+            for (int cls = 0; cls < c; cls++)
             {
-                if (label == p.BackgroundId) continue;
-                var ofClass = new List<int>();
-                for (int i = 0; i < numPriors; i++)
-                    if (scores[i * c + label] > p.ConfidenceThreshold) ofClass.Add(i);
-                foreach (int i in ofClass.OrderByDescending(i => scores[i * c + label]).Take(p.TopK))
-                    cand.Add((label, i, scores[i * c + label]));
+                int from = found.Start(cls), m = found.End(cls) - from;
+                if (m == 0) continue;
+                var ofClass = cand.AsSpan(count, m);
+                for (int k = 0; k < m; k++) ofClass[k] = new Ranked(found.Score[from + k], found.Prior[from + k]);
+                int top = order.Top(ofClass, p.TopK);
+                label.AsSpan(count, top).Fill(cls);
+                count += top;
+            }
+            // Only the candidates' boxes are decoded (and clipped).
+            for (int k = 0; k < count; k++)
+            {
+                int i = cand[k].Key;
+                if (decoded[i]) continue;
+                decoded[i] = true;
+                Decode(codes, i, boxes);
             }
 
-            var keep = cand.Count * 4 > 4000 ? BatchedNmsVanilla(cand, boxes) : BatchedNmsCoordinateTrick(cand, boxes);
-            if (p.KeepTopK > 0 && keep.Count > p.KeepTopK) keep.RemoveRange(p.KeepTopK, keep.Count - p.KeepTopK);
+            var keep = count * 4 > 4000 ? BatchedNmsVanilla(cand, label, count, boxes) : BatchedNmsCoordinateTrick(cand, label, count, boxes);
 
             // resize_boxes: ratio = torch.tensor(original, float32) / torch.tensor(resized, float32).
             var size = originalSizes[img];
             float rw = (float)size.Width / resized.Width, rh = (float)size.Height / resized.Height;
-            result[img] = keep.Select(k =>
+            var detections = new PostDetection[keep.Length];
+            for (int r = 0; r < keep.Length; r++)
             {
-                var (label, i, score) = cand[k];
-                return new PostDetection(label, score, boxes[4 * i] * rw, boxes[4 * i + 1] * rh, boxes[4 * i + 2] * rw, boxes[4 * i + 3] * rh);
-            }).ToArray();
+                var (score, i) = cand[keep[r]];
+                detections[r] = new PostDetection(label[keep[r]], score, boxes[4 * i] * rw, boxes[4 * i + 1] * rh, boxes[4 * i + 2] * rw, boxes[4 * i + 3] * rh);
+            }
+            result[img] = detections;
+            Array.Clear(decoded);
         }
         return result;
     }
 
-    private void Clip(float[] boxes)
+    /// <summary>BoxCoder.decode_single for one anchor (<see cref="BoxCodingReference.Torchvision"/>'s arithmetic), then the clip.</summary>
+    private void Decode(ReadOnlySpan<float> codes, int i, float[] output)
     {
-        float w = resized.Width, h = resized.Height;
-        for (int i = 0; i < boxes.Length; i += 4)
-        {
-            boxes[i] = Math.Clamp(boxes[i], 0f, w);
-            boxes[i + 1] = Math.Clamp(boxes[i + 1], 0f, h);
-            boxes[i + 2] = Math.Clamp(boxes[i + 2], 0f, w);
-            boxes[i + 3] = Math.Clamp(boxes[i + 3], 0f, h);
-        }
+        int b = 4 * i;
+        float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
+        float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
+        float dx = codes[b] / weights.X, dy = codes[b + 1] / weights.Y;
+        float dw = MathF.Min(codes[b + 2] / weights.W, BoxCodingReference.TorchvisionClip), dh = MathF.Min(codes[b + 3] / weights.H, BoxCodingReference.TorchvisionClip);
+        float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
+        float w = MathF.Exp(dw) * widths, h = MathF.Exp(dh) * heights;
+        float cw = 0.5f * w, ch = 0.5f * h;
+        float iw = resized.Width, ih = resized.Height;
+        output[b] = Math.Clamp(cx - cw, 0f, iw);
+        output[b + 1] = Math.Clamp(cy - ch, 0f, ih);
+        output[b + 2] = Math.Clamp(cx + cw, 0f, iw);
+        output[b + 3] = Math.Clamp(cy + ch, 0f, ih);
     }
 
-    private List<int> BatchedNmsVanilla(List<(int Label, int Prior, float Score)> cand, float[] boxes)
+    /// <summary>NMS per class (each class's run is already best first), then the kept ones best first, stable.</summary>
+    private int[] BatchedNmsVanilla(Ranked[] cand, int[] label, int count, float[] boxes)
     {
-        var kept = new bool[cand.Count];
-        foreach (var group in Enumerable.Range(0, cand.Count).GroupBy(k => cand[k].Label).OrderBy(g => g.Key))
+        var kept = new Ranked[count];
+        int keptCount = 0;
+        var nms = new GreedyNms();
+        var keepInClass = new List<int>();
+        for (int from = 0; from < count;)
         {
-            var members = group.ToArray();
-            var coords = new float[members.Length * 4];
-            for (int m = 0; m < members.Length; m++) Array.Copy(boxes, 4 * cand[members[m]].Prior, coords, 4 * m, 4);
-            foreach (int m in Nms(coords, members.Select(k => cand[k].Score).ToArray())) kept[members[m]] = true;
-        }
-        return Enumerable.Range(0, cand.Count).Where(k => kept[k]).OrderByDescending(k => cand[k].Score).ToList();
-    }
-
-    private List<int> BatchedNmsCoordinateTrick(List<(int Label, int Prior, float Score)> cand, float[] boxes)
-    {
-        if (cand.Count == 0) return [];
-        float max = float.NegativeInfinity;
-        foreach (var d in cand)
-            for (int j = 0; j < 4; j++) max = MathF.Max(max, boxes[4 * d.Prior + j]);
-        var coords = new float[cand.Count * 4];
-        for (int k = 0; k < cand.Count; k++)
-        {
-            float offset = cand[k].Label * (max + 1f);
-            for (int j = 0; j < 4; j++) coords[4 * k + j] = boxes[4 * cand[k].Prior + j] + offset;
-        }
-        return Nms(coords, cand.Select(d => d.Score).ToArray());
-    }
-
-    /// <summary>torchvision::ops::nms on the CPU: stable descending sort, suppress IoU &gt; threshold.</summary>
-    private List<int> Nms(float[] b, float[] scores)
-    {
-        int count = scores.Length;
-        var order = Enumerable.Range(0, count).OrderByDescending(k => scores[k]).ToArray();
-        var areas = new float[count];
-        for (int k = 0; k < count; k++) areas[k] = (b[4 * k + 2] - b[4 * k]) * (b[4 * k + 3] - b[4 * k + 1]);
-        var suppressed = new bool[count];
-        var keep = new List<int>();
-        for (int oi = 0; oi < count; oi++)
-        {
-            int i = order[oi];
-            if (suppressed[i]) continue;
-            keep.Add(i);
-            for (int oj = oi + 1; oj < count; oj++)
+            int to = from;
+            while (to < count && label[to] == label[from]) to++;
+            int m = to - from;
+            var (x1, y1, x2, y2) = nms.Columns(m);
+            for (int k = 0; k < m; k++)
             {
-                int j = order[oj];
-                if (suppressed[j]) continue;
-                float w = MathF.Max(0f, MathF.Min(b[4 * i + 2], b[4 * j + 2]) - MathF.Max(b[4 * i], b[4 * j]));
-                float h = MathF.Max(0f, MathF.Min(b[4 * i + 3], b[4 * j + 3]) - MathF.Max(b[4 * i + 1], b[4 * j + 1]));
-                float inter = w * h;
-                if (inter / (areas[i] + areas[j] - inter) > p.NmsThreshold) suppressed[j] = true;
+                int i = cand[from + k].Key;
+                (x1[k], y1[k], x2[k], y2[k]) = (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]);
             }
+            keepInClass.Clear();
+            nms.Run(m, p.NmsThreshold, GreedyIou.Torchvision, keepInClass);
+            foreach (int k in keepInClass)
+                kept[keptCount++] = new Ranked(cand[from + k].Score, from + k);
+            from = to;
         }
+        // torch.sort of the kept scores, here stable in concatenation order; then the first detections_per_img.
+        int top = new RankOrder(lowerKeyFirst: true).Top(kept.AsSpan(0, keptCount), p.KeepTopK);
+        var keep = new int[top];
+        for (int r = 0; r < top; r++) keep[r] = kept[r].Key;
         return keep;
+    }
+
+    private int[] BatchedNmsCoordinateTrick(Ranked[] cand, int[] label, int count, float[] boxes)
+    {
+        if (count == 0) return [];
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < count; k++)
+            for (int j = 0; j < 4; j++) max = MathF.Max(max, boxes[4 * cand[k].Key + j]);
+        // nms sorts all scores stably: best first, equal scores in concatenation order.
+        var order = new Ranked[count];
+        for (int k = 0; k < count; k++) order[k] = new Ranked(cand[k].Score, k);
+        order.AsSpan().Sort(new RankOrder(lowerKeyFirst: true));
+        var nms = new GreedyNms();
+        var (x1, y1, x2, y2) = nms.Columns(count);
+        for (int o = 0; o < count; o++)
+        {
+            int k = order[o].Key, b = 4 * cand[k].Key;
+            float offset = label[k] * (max + 1f);
+            (x1[o], y1[o], x2[o], y2[o]) = (boxes[b] + offset, boxes[b + 1] + offset, boxes[b + 2] + offset, boxes[b + 3] + offset);
+        }
+        var kept = new List<int>();
+        nms.Run(count, p.NmsThreshold, GreedyIou.Torchvision, kept);
+        var keep = new List<int>(kept.Count);
+        foreach (int o in kept) keep.Add(order[o].Key);
+        if (p.KeepTopK > 0 && keep.Count > p.KeepTopK) keep.RemoveRange(p.KeepTopK, keep.Count - p.KeepTopK);
+        return keep.ToArray();
     }
 }

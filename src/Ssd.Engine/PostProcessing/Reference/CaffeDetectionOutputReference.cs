@@ -1,0 +1,86 @@
+using Ssd.Kernels.BoxCoding;
+using Ssd.Kernels.Nms;
+
+namespace Ssd.Engine.PostProcessing.Reference;
+
+/// <summary>
+/// The plain reference that <see cref="CaffeDetectionOutput"/> (the fast one) is checked against, bit for bit.
+/// <para/>
+/// Caffe SSD's DetectionOutput layer (share_location, CENTER_SIZE, variance_encoded_in_target false, eta 1,
+/// clip false), per image:
+/// 1. decode every prior's offsets with the prior's variances (<see cref="BoxCodingReference.Caffe"/>);
+/// 2. per class c != background: priors with score &gt; confidence_threshold, ordered by score with
+///    std::stable_sort (equal scores keep the lower prior first), the first top_k;
+///    ApplyNMSFast: walk them in that order, keep a box unless JaccardOverlap (normalised, no +1) with an already
+///    kept box is not &lt;= nms_threshold (so a NaN overlap suppresses, as in Caffe);
+/// 3. if keep_top_k &gt; -1 and more survive, the keep_top_k best over all classes. Caffe uses std::sort there
+///    (tie order unspecified); here ties keep the lower class, then the class's own NMS order;
+/// 4. boxes are not clipped; multiplied by the image width / height (normalised when the size is 1x1).
+/// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
+/// </summary>
+public sealed class CaffeDetectionOutputReference : IPostProcessor
+{
+    private readonly float[] priors;
+    private readonly int numPriors;
+    private readonly PostProcessParams p;
+
+    /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
+    public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters)
+    {
+        if (priors.Length == 0 || priors.Length % 8 != 0) throw new ArgumentException($"caffe detection output: {priors.Length} prior floats are not 2 x P x 4");
+        this.priors = priors;
+        numPriors = priors.Length / 8;
+        p = parameters;
+        p.Validate(numPriors, "caffe detection output");
+    }
+
+    public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
+    {
+        int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "caffe detection output");
+        var result = new IReadOnlyList<PostDetection>[n];
+        var boxes = new float[numPriors * 4];
+        for (int img = 0; img < n; img++)
+        {
+            PostProcessInputs.CheckSize(originalSizes[img], "caffe detection output");
+            BoxCodingReference.Caffe(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes);
+            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
+            var all = new List<(int Class, int Prior)>();
+            for (int cls = 0; cls < c; cls++)
+            {
+                if (cls == p.BackgroundId) continue;
+                foreach (int i in ApplyNmsFast(boxes, scores, cls))
+                    all.Add((cls, i));
+            }
+            // List.Sort is unstable; OrderBy is stable, so ties stay in class order, then NMS order.
+            IEnumerable<(int Class, int Prior)> chosen = all.OrderByDescending(d => scores[d.Prior * c + d.Class]);
+            if (p.KeepTopK > 0) chosen = chosen.Take(p.KeepTopK);
+            var size = originalSizes[img];
+            result[img] = chosen.Select(d => new PostDetection(d.Class, scores[d.Prior * c + d.Class],
+                boxes[4 * d.Prior] * size.Width, boxes[4 * d.Prior + 1] * size.Height,
+                boxes[4 * d.Prior + 2] * size.Width, boxes[4 * d.Prior + 3] * size.Height)).ToArray();
+        }
+        return result;
+    }
+
+    private List<int> ApplyNmsFast(float[] boxes, float[] scores, int cls)
+    {
+        int c = p.NumClasses;
+        var candidates = new List<int>();
+        for (int i = 0; i < numPriors; i++)
+            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
+        IEnumerable<int> ordered = candidates.OrderByDescending(i => scores[i * c + cls]);
+        if (p.TopK > -1) ordered = ordered.Take(p.TopK);
+        var kept = new List<int>();
+        foreach (int i in ordered)
+        {
+            bool keep = true;
+            foreach (int k in kept)
+            {
+                float overlap = NmsReference.Iou(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4), IouMode.Caffe);
+                if (!(overlap <= p.NmsThreshold)) { keep = false; break; }
+            }
+            if (keep) kept.Add(i);
+        }
+        return kept;
+    }
+}

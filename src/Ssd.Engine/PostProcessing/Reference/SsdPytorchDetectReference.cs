@@ -1,0 +1,98 @@
+using Ssd.Kernels.BoxCoding;
+
+namespace Ssd.Engine.PostProcessing.Reference;
+
+/// <summary>
+/// The plain reference that <see cref="SsdPytorchDetect"/> (the fast one) is checked against, bit for bit.
+/// <para/>
+/// ssd.pytorch's test path: softmax over classes (ssd.py), Detect.forward (layers/functions/detection.py) and
+/// box_utils.nms, then the eval/demo scaling by the ORIGINAL image width and height. Per image and class c >= 1:
+/// 1. boxes from box_utils.decode (<see cref="BoxCodingReference.SsdPytorch"/>: x2 = x1 + w);
+/// 2. candidates: conf &gt; conf_thresh, in prior order; a class without candidates is skipped;
+/// 3. nms: scores.sort() ascending, the last top_k, repeatedly take the last (the best) and drop the rest whose
+///    IoU = inter / ((area_j - inter) + area_i) is not &lt;= overlap (areas (x2-x1)(y2-y1), inter clamped at 0);
+///    torch's CPU sort is not stable, so its tie order is implementation-defined; here equal scores take the
+///    HIGHER prior index first (what a stable ascending sort taken from the end does);
+/// 4. at most top_k per class (nms only looks at top_k), no cap over classes: upstream's final
+///    "flt[(rank &lt; top_k)...].fill_(0)" writes into an advanced-indexing copy and changes nothing.
+/// Output: best score first; ties keep the lower class, then nms order. Boxes are not clipped.
+/// </summary>
+public sealed class SsdPytorchDetectReference : IPostProcessor
+{
+    private readonly float[] priors;
+    private readonly int numPriors;
+    private readonly PostProcessParams p;
+    private readonly float variance0, variance1;
+
+    /// <param name="priors">ssd.pytorch PriorBox output [P, 4]: (cx, cy, w, h) normalised.</param>
+    /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
+    public SsdPytorchDetectReference(float[] priors, PostProcessParams parameters, float[]? variances = null)
+    {
+        if (priors.Length == 0 || priors.Length % 4 != 0) throw new ArgumentException($"ssd.pytorch detect: {priors.Length} prior floats are not P x 4");
+        this.priors = priors;
+        numPriors = priors.Length / 4;
+        p = parameters;
+        p.Validate(numPriors, "ssd.pytorch detect");
+        if (p.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {p.TopK} must be positive");
+        variances ??= [0.1f, 0.2f];
+        (variance0, variance1) = variances.Length switch
+        {
+            2 => (variances[0], variances[1]),
+            4 => (variances[0], variances[2]),
+            _ => throw new ArgumentException($"ssd.pytorch detect: {variances.Length} variances; expected 2 or 4"),
+        };
+    }
+
+    public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
+    {
+        int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "ssd.pytorch detect");
+        var result = new IReadOnlyList<PostDetection>[n];
+        var boxes = new float[numPriors * 4];
+        for (int img = 0; img < n; img++)
+        {
+            PostProcessInputs.CheckSize(originalSizes[img], "ssd.pytorch detect");
+            BoxCodingReference.SsdPytorch(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes, variance0, variance1);
+            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
+            var all = new List<PostDetection>();
+            var size = originalSizes[img];
+            float w = size.Width, h = size.Height;
+            for (int cls = 0; cls < c; cls++)
+            {
+                if (cls == p.BackgroundId) continue;
+                foreach (int i in Nms(boxes, scores, cls))
+                    all.Add(new PostDetection(cls, scores[i * c + cls], boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
+            }
+            result[img] = all.OrderByDescending(d => d.Score).ToArray();
+        }
+        return result;
+    }
+
+    private List<int> Nms(float[] boxes, float[] scores, int cls)
+    {
+        int c = p.NumClasses;
+        var candidates = new List<int>();
+        for (int i = 0; i < numPriors; i++)
+            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
+        // Best first; equal scores: higher prior first (the end of an ascending stable sort).
+        var idx = candidates.OrderByDescending(i => scores[i * c + cls]).ThenByDescending(i => i).Take(p.TopK).ToList();
+        var keep = new List<int>();
+        while (idx.Count > 0)
+        {
+            int i = idx[0];
+            keep.Add(i);
+            idx.RemoveAt(0);
+            float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
+            float areaI = (x2 - x1) * (y2 - y1);
+            idx.RemoveAll(j =>
+            {
+                float jx1 = boxes[4 * j], jy1 = boxes[4 * j + 1], jx2 = boxes[4 * j + 2], jy2 = boxes[4 * j + 3];
+                float iw = MathF.Max(MathF.Min(jx2, x2) - MathF.Max(jx1, x1), 0f);
+                float ih = MathF.Max(MathF.Min(jy2, y2) - MathF.Max(jy1, y1), 0f);
+                float inter = iw * ih;
+                float union = ((jx2 - jx1) * (jy2 - jy1) - inter) + areaI;
+                return !(inter / union <= p.NmsThreshold);
+            });
+        }
+        return keep;
+    }
+}
