@@ -77,21 +77,9 @@ public sealed class CaffeDetectionOutput : IPostProcessor
         return result;
     }
 
-    /// <summary>DecodeBBox for one prior (<see cref="BoxCodingReference.Caffe"/>'s arithmetic).</summary>
-    private void Decode(ReadOnlySpan<float> loc, int i, float[] output)
-    {
-        int b = 4 * i, v = 4 * numPriors + b, o = 4 * i;
-        float pw = priors[b + 2] - priors[b], ph = priors[b + 3] - priors[b + 1];
-        float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
-        float cx = priors[v] * loc[o] * pw + pcx;
-        float cy = priors[v + 1] * loc[o + 1] * ph + pcy;
-        float w = MathF.Exp(priors[v + 2] * loc[o + 2]) * pw;
-        float h = MathF.Exp(priors[v + 3] * loc[o + 3]) * ph;
-        output[o] = cx - w / 2f;
-        output[o + 1] = cy - h / 2f;
-        output[o + 2] = cx + w / 2f;
-        output[o + 3] = cy + h / 2f;
-    }
+    /// <summary>DecodeBBox for one prior.</summary>
+    private void Decode(ReadOnlySpan<float> loc, int i, float[] output) =>
+        BoxCodingReference.CaffeBox(priors, numPriors, i, loc.Slice(4 * i, 4), output.AsSpan(4 * i, 4));
 
     /// <summary>ApplyNMSFast over the class's candidates, best first.</summary>
     private List<Ranked> ApplyNmsFast(float[] boxes, ReadOnlySpan<Ranked> ordered)

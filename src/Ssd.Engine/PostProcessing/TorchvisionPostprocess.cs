@@ -95,22 +95,16 @@ public sealed class TorchvisionPostprocess : IPostProcessor
         return result;
     }
 
-    /// <summary>BoxCoder.decode_single for one anchor (<see cref="BoxCodingReference.Torchvision"/>'s arithmetic), then the clip.</summary>
+    /// <summary>BoxCoder.decode_single for one anchor, then the clip to the resized image.</summary>
     private void Decode(ReadOnlySpan<float> codes, int i, float[] output)
     {
-        int b = 4 * i;
-        float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
-        float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
-        float dx = codes[b] / weights.X, dy = codes[b + 1] / weights.Y;
-        float dw = MathF.Min(codes[b + 2] / weights.W, BoxCodingReference.TorchvisionClip), dh = MathF.Min(codes[b + 3] / weights.H, BoxCodingReference.TorchvisionClip);
-        float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
-        float w = MathF.Exp(dw) * widths, h = MathF.Exp(dh) * heights;
-        float cw = 0.5f * w, ch = 0.5f * h;
+        var box = output.AsSpan(4 * i, 4);
+        BoxCodingReference.TorchvisionBox(anchors, i, codes.Slice(4 * i, 4), box, weights.X, weights.Y, weights.W, weights.H);
         float iw = resized.Width, ih = resized.Height;
-        output[b] = Math.Clamp(cx - cw, 0f, iw);
-        output[b + 1] = Math.Clamp(cy - ch, 0f, ih);
-        output[b + 2] = Math.Clamp(cx + cw, 0f, iw);
-        output[b + 3] = Math.Clamp(cy + ch, 0f, ih);
+        box[0] = Math.Clamp(box[0], 0f, iw);
+        box[1] = Math.Clamp(box[1], 0f, ih);
+        box[2] = Math.Clamp(box[2], 0f, iw);
+        box[3] = Math.Clamp(box[3], 0f, ih);
     }
 
     /// <summary>NMS per class (each class's run is already best first), then the kept ones best first, stable.</summary>

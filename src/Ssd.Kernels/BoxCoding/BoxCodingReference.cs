@@ -18,19 +18,7 @@ public static class BoxCodingReference
         int p = Check(priors.Length / 2, loc, output, "caffe");
         if (priors.Length != 8 * p) throw new ArgumentException($"decode caffe: priors hold {priors.Length} floats, expected 2 x {p} x 4");
         for (int i = 0; i < loc.Length / 4; i++)
-        {
-            int b = 4 * (i % p), v = 4 * p + b, o = 4 * i;
-            float pw = priors[b + 2] - priors[b], ph = priors[b + 3] - priors[b + 1];
-            float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
-            float cx = priors[v] * loc[o] * pw + pcx;
-            float cy = priors[v + 1] * loc[o + 1] * ph + pcy;
-            float w = MathF.Exp(priors[v + 2] * loc[o + 2]) * pw;
-            float h = MathF.Exp(priors[v + 3] * loc[o + 3]) * ph;
-            output[o] = cx - w / 2f;
-            output[o + 1] = cy - h / 2f;
-            output[o + 2] = cx + w / 2f;
-            output[o + 3] = cy + h / 2f;
-        }
+            CaffeBox(priors, p, i % p, loc.Slice(4 * i, 4), output.Slice(4 * i, 4));
     }
 
     /// <summary>
@@ -64,20 +52,41 @@ public static class BoxCodingReference
     {
         int p = Check(anchors.Length, codes, output, "torchvision");
         for (int i = 0; i < codes.Length / 4; i++)
-        {
-            int b = 4 * (i % p), o = 4 * i;
-            float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
-            float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
-            float dx = codes[o] / wx, dy = codes[o + 1] / wy;
-            float dw = MathF.Min(codes[o + 2] / ww, TorchvisionClip), dh = MathF.Min(codes[o + 3] / wh, TorchvisionClip);
-            float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
-            float w = MathF.Exp(dw) * widths, h = MathF.Exp(dh) * heights;
-            float cw = 0.5f * w, ch = 0.5f * h;
-            output[o] = cx - cw;
-            output[o + 1] = cy - ch;
-            output[o + 2] = cx + cw;
-            output[o + 3] = cy + ch;
-        }
+            TorchvisionBox(anchors, i % p, codes.Slice(4 * i, 4), output.Slice(4 * i, 4), wx, wy, ww, wh);
+    }
+
+    /// <summary>Caffe's DecodeBBox of one prior: <paramref name="priors"/> is [2, P*4] (corners, then variances).</summary>
+    public static void CaffeBox(ReadOnlySpan<float> priors, int numPriors, int prior, ReadOnlySpan<float> loc, Span<float> box)
+    {
+        int b = 4 * prior, v = 4 * numPriors + b;
+        float pw = priors[b + 2] - priors[b], ph = priors[b + 3] - priors[b + 1];
+        float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
+        float cx = priors[v] * loc[0] * pw + pcx;
+        float cy = priors[v + 1] * loc[1] * ph + pcy;
+        float w = MathF.Exp(priors[v + 2] * loc[2]) * pw;
+        float h = MathF.Exp(priors[v + 3] * loc[3]) * ph;
+        box[0] = cx - w / 2f;
+        box[1] = cy - h / 2f;
+        box[2] = cx + w / 2f;
+        box[3] = cy + h / 2f;
+    }
+
+    /// <summary>torchvision's BoxCoder.decode_single of one anchor (xyxy pixels), with its log(1000/16) clamp.</summary>
+    public static void TorchvisionBox(ReadOnlySpan<float> anchors, int anchor, ReadOnlySpan<float> codes, Span<float> box,
+        float wx = 10f, float wy = 10f, float ww = 5f, float wh = 5f)
+    {
+        int b = 4 * anchor;
+        float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
+        float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
+        float dx = codes[0] / wx, dy = codes[1] / wy;
+        float dw = MathF.Min(codes[2] / ww, TorchvisionClip), dh = MathF.Min(codes[3] / wh, TorchvisionClip);
+        float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
+        float w = MathF.Exp(dw) * widths, h = MathF.Exp(dh) * heights;
+        float cw = 0.5f * w, ch = 0.5f * h;
+        box[0] = cx - cw;
+        box[1] = cy - ch;
+        box[2] = cx + cw;
+        box[3] = cy + ch;
     }
 
     private static int Check(int priorFloats, ReadOnlySpan<float> loc, Span<float> output, string what)
