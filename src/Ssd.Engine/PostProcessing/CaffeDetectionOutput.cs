@@ -25,9 +25,8 @@ public sealed class CaffeDetectionOutput : IPostProcessor
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
     public CaffeDetectionOutput(float[] priors, PostProcessParams parameters)
     {
-        if (priors.Length == 0 || priors.Length % 8 != 0) throw new ArgumentException($"caffe detection output: {priors.Length} prior floats are not 2 x P x 4");
+        numPriors = PostProcessInputs.PriorCount(priors, 8, "2 x P x 4", "caffe detection output");
         this.priors = priors;
-        numPriors = priors.Length / 8;
         p = parameters;
         p.Validate(numPriors, "caffe detection output");
     }

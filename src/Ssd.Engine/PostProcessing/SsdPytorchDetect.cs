@@ -26,19 +26,12 @@ public sealed class SsdPytorchDetect : IPostProcessor
     /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
     public SsdPytorchDetect(float[] priors, PostProcessParams parameters, float[]? variances = null)
     {
-        if (priors.Length == 0 || priors.Length % 4 != 0) throw new ArgumentException($"ssd.pytorch detect: {priors.Length} prior floats are not P x 4");
+        numPriors = PostProcessInputs.PriorCount(priors, 4, "P x 4", "ssd.pytorch detect");
         this.priors = priors;
-        numPriors = priors.Length / 4;
         p = parameters;
         p.Validate(numPriors, "ssd.pytorch detect");
         if (p.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {p.TopK} must be positive");
-        variances ??= [0.1f, 0.2f];
-        (variance0, variance1) = variances.Length switch
-        {
-            2 => (variances[0], variances[1]),
-            4 => (variances[0], variances[2]),
-            _ => throw new ArgumentException($"ssd.pytorch detect: {variances.Length} variances; expected 2 or 4"),
-        };
+        (variance0, variance1) = PostProcessInputs.SsdPytorchVariances(variances, "ssd.pytorch detect");
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)

@@ -28,18 +28,14 @@ public sealed class TorchvisionPostprocess : IPostProcessor
     /// <param name="variances">Centre-size variances; the box coder weights are their inverses (0.1, 0.2 -> 10, 5).</param>
     public TorchvisionPostprocess(float[] anchors, ImageSize resized, PostProcessParams parameters, float[]? variances = null)
     {
-        if (anchors.Length == 0 || anchors.Length % 4 != 0) throw new ArgumentException($"torchvision postprocess: {anchors.Length} anchor floats are not P x 4");
+        numPriors = PostProcessInputs.PriorCount(anchors, 4, "P x 4", "torchvision postprocess");
         PostProcessInputs.CheckSize(resized, "torchvision postprocess");
         this.anchors = anchors;
-        numPriors = anchors.Length / 4;
         this.resized = resized;
         p = parameters;
         p.Validate(numPriors, "torchvision postprocess");
         if (p.TopK <= 0) throw new ArgumentException($"torchvision postprocess: topk_candidates {p.TopK} must be positive");
-        variances ??= [0.1f, 0.1f, 0.2f, 0.2f];
-        if (variances.Length != 4 || variances.Any(v => !(v > 0))) throw new ArgumentException("torchvision postprocess: need 4 positive variances");
-        // SSD's BoxCoder(weights=(10.0, 10.0, 5.0, 5.0)): python floats, used as float32 divisors.
-        weights = ((float)(1.0 / variances[0]), (float)(1.0 / variances[1]), (float)(1.0 / variances[2]), (float)(1.0 / variances[3]));
+        weights = PostProcessInputs.BoxCoderWeights(variances, "torchvision postprocess");
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
