@@ -1,14 +1,6 @@
-using System.Diagnostics;
-using System.Text.Json;
-using Ssd.Engine.Backends.Cpu;
-using Ssd.Engine.Detection;
-using Ssd.Engine.Imaging;
-using Ssd.Engine.Network;
 using Ssd.Weights.Model;
-using Ssd.Weights.Torch;
 using static Ssd.Tests.Acceptance.PeerFixtures;
 using static Ssd.Tests.Engine.NetworkFixtures;
-using FoundObject = Ssd.Engine.Detection.Detection;
 
 namespace Ssd.Tests.Acceptance;
 
@@ -24,30 +16,12 @@ public class SsdPytorchAcceptanceTests
     private const string Folder = "ssd_pytorch_ssd300", Script = "make_ssd_pytorch_acceptance.py";
     private static readonly string[] Sources = ["L2Norm", "vgg.34", "extras.1.relu", "extras.3.relu", "extras.5.relu", "extras.7.relu"];
 
-    private sealed record Run(ModelDescription Model, float[] Input, SsdOutput Output, IReadOnlyList<FoundObject> Detections, JsonElement Manifest);
+    /// <summary>The network runs once (on first use); every test reads the same run.</summary>
+    private static readonly Lazy<TorchPeerRun> run = new(() => TorchPeerRun.Load(Folder, Script, Sources, "ssd.pytorch ssd300"));
 
-    private static readonly object gate = new();
-    private static Run? run;
+    private static TorchPeerRun Result() => run.Value;
 
-    private static string File(string name) => Generated(Folder, name, Script);
-
-    private static Run Result()
-    {
-        lock (gate)
-        {
-            if (run is not null) return run;
-            var manifest = JsonDocument.Parse(System.IO.File.ReadAllText(File("manifest.json"))).RootElement;
-            int width = manifest.GetProperty("image")[0].GetInt32(), height = manifest.GetProperty("image")[1].GetInt32();
-            var rgb = System.IO.File.ReadAllBytes(File("photo_rgb.bin"));
-            var watch = Stopwatch.StartNew();
-            var model = TorchConverter.Convert(TorchCheckpoint.Load(File("model.pth")));
-            var network = new CapturingNetwork(model.Description, model.Tensors, new CpuBackend(), [.. Sources, "mbox_conf"]);
-            using var detector = new SsdDetector(model.Description, network, new HostPreprocessor(model.Description.Input));
-            var detections = detector.Detect(new RgbImage(width, height, rgb));
-            TestContext.Out.WriteLine($"ssd.pytorch ssd300: converted, built and run in {watch.Elapsed.TotalSeconds:F1} s (CPU backend)");
-            return run = new Run(model.Description, network.LastInput!, network.LastOutput!, detections, manifest);
-        }
-    }
+    private static string File(string name) => Result().File(name);
 
     [Test]
     public void Converted_model_is_ssd_pytorch_voc()
