@@ -38,6 +38,9 @@ public sealed class SsdDetector : IDisposable
     /// <summary>Where the last Detect call spent its time (summed over its batches).</summary>
     public DetectorTimings LastTimings { get; private set; } = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
 
+    /// <summary>True when every batch of the last Detect call was post-processed on the device (one download of detections).</summary>
+    public bool LastPostProcessedOnDevice { get; private set; }
+
     /// <summary>True when every image runs at its own size.</summary>
     public bool NativeInputSize => createForSize is not null;
 
@@ -121,6 +124,7 @@ public sealed class SsdDetector : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             // Images that share a pipeline (all of them, unless native) are batched together, in input order.
             long pre = 0, net = 0, post = 0;
+            bool allOnDevice = images.Count > 0;
             var groups = Enumerable.Range(0, images.Count).GroupBy(i => fixedPipeline is null ? (images[i].Width, images[i].Height) : (0, 0));
             foreach (var group in groups)
             {
@@ -139,7 +143,9 @@ public sealed class SsdDetector : IDisposable
                     }
                     IReadOnlyList<PostDetection>[] perImage;
                     long t1, t2;
-                    if (pipeline.PostProcessesOnDevice(n))
+                    bool onDevice = pipeline.PostProcessesOnDevice(n);
+                    allOnDevice &= onDevice;
+                    if (onDevice)
                     {
                         // One download: the detections. Their device work is timed with the network.
                         if (pipeline.DeviceSettings is { } settings)
@@ -178,6 +184,7 @@ public sealed class SsdDetector : IDisposable
                     (pre, net, post) = (pre + t1 - t0, net + t2 - t1, post + t3 - t2);
                 }
             }
+            LastPostProcessedOnDevice = allOnDevice;
             LastTimings = new DetectorTimings(Stopwatch.GetElapsedTime(0, pre), Stopwatch.GetElapsedTime(0, net), Stopwatch.GetElapsedTime(0, post));
         }
         return result;

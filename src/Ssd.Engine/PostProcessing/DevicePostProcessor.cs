@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Kernels.BoxCoding;
+using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
 using Ssd.Weights.Model;
 
@@ -16,28 +17,40 @@ namespace Ssd.Engine.PostProcessing;
 /// </summary>
 public sealed class DevicePostProcessor : IDisposable
 {
-    private readonly IlgpuBackend backend;
+    private readonly ComputeDevice device;
+    private readonly AcceleratorStream stream;
     private readonly DetectOp op;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> priors;
     private readonly int numPriors;
-    private readonly ModelFlavor flavor;
+    private readonly bool torchvisionScale;
     private readonly ImageSize resized;
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
 
+    /// <summary>For a converted model, on an ILGPU backend's device and stream.</summary>
     /// <param name="priors">The priors in the flavour's layout (as for <see cref="PostProcessorFactory.Create"/>).</param>
     public DevicePostProcessor(IlgpuBackend backend, ModelDescription model, float[] priors, float? confidenceThreshold = null)
+        : this(backend.Device, backend.Stream, ConfigFor(model, confidenceThreshold), priors)
     {
-        this.backend = backend;
-        var config = ConfigFor(model, confidenceThreshold);
-        flavor = model.PostProcess.Style;
-        numPriors = priors.Length / (flavor == ModelFlavor.Caffe ? 8 : 4);
-        if (numPriors == 0 || priors.Length != numPriors * (flavor == ModelFlavor.Caffe ? 8 : 4))
-            throw new ArgumentException($"{model.Name}: {priors.Length} prior floats do not fit the {flavor} layout");
+    }
+
+    /// <summary>
+    /// For explicit settings (<see cref="ConfigFor(ModelFlavor, PostProcessParams, float[], ImageSize)"/>); the work is
+    /// queued on <paramref name="stream"/>. Priors: Caffe [2, P*4]; ssd.pytorch [P, 4] centre form; torchvision [P, 4]
+    /// xyxy pixels of the resized image (ClipWidth x ClipHeight).
+    /// </summary>
+    public DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, DetectConfig config, float[] priors)
+    {
+        (this.device, this.stream) = (device, stream);
+        int floatsPerPrior = config.Flavor == DetectFlavor.Caffe ? 8 : 4;
+        numPriors = priors.Length / floatsPerPrior;
+        if (numPriors == 0 || priors.Length != numPriors * floatsPerPrior)
+            throw new ArgumentException($"device post-processing: {priors.Length} prior floats are not P x {floatsPerPrior} ({config.Flavor} layout)");
         config.Shape(1, numPriors); // checks the settings now
-        resized = new ImageSize(model.Input.Width, model.Input.Height);
-        op = new DetectOp(backend.Device, config);
-        this.priors = backend.Device.Accelerator.Allocate1D(priors);
+        torchvisionScale = config.Flavor == DetectFlavor.Torchvision;
+        resized = new ImageSize((int)config.ClipWidth, (int)config.ClipHeight);
+        op = new DetectOp(device, config);
+        this.priors = device.Accelerator.Allocate1D(priors);
     }
 
     public DetectConfig Config => op.Config;
@@ -54,28 +67,40 @@ public sealed class DevicePostProcessor : IDisposable
         var spec = model.PostProcess;
         if (!spec.ShareLocation || spec.CodeType != "CENTER_SIZE")
             throw new NotSupportedException($"{model.Name}: only share_location CENTER_SIZE decoding is supported");
-        var flavor = spec.Style switch
+        var parameters = new PostProcessParams(spec.NumClasses, spec.BackgroundId, confidenceThreshold ?? spec.ConfidenceThreshold,
+            spec.NmsThreshold, spec.TopK, spec.KeepTopK, model.Outputs.ConfIsProbability);
+        return ConfigFor(spec.Style, parameters, spec.Variances, new ImageSize(model.Input.Width, model.Input.Height));
+    }
+
+    /// <summary>
+    /// The device settings that match a host post-processor built from the same arguments (variances as there:
+    /// ssd.pytorch 2 or 4 values, torchvision 4 whose inverses are the box-coder weights; <paramref name="resized"/>
+    /// is torchvision's network input size).
+    /// </summary>
+    public static DetectConfig ConfigFor(ModelFlavor style, PostProcessParams p, float[]? variances, ImageSize resized)
+    {
+        var flavor = style switch
         {
             ModelFlavor.Caffe => DetectFlavor.Caffe,
             ModelFlavor.SsdPytorch => DetectFlavor.SsdPytorch,
             ModelFlavor.Torchvision => DetectFlavor.Torchvision,
-            _ => throw new ArgumentException($"{model.Name}: unknown post-processing style {spec.Style}"),
+            _ => throw new ArgumentException($"device post-processing: unknown style {style}"),
         };
-        var config = new DetectConfig(flavor, spec.NumClasses, spec.BackgroundId, confidenceThreshold ?? spec.ConfidenceThreshold,
-            spec.NmsThreshold, spec.TopK, spec.KeepTopK, model.Outputs.ConfIsProbability);
+        var config = new DetectConfig(flavor, p.NumClasses, p.BackgroundId, p.ConfidenceThreshold, p.NmsThreshold, p.TopK, p.KeepTopK, p.ConfIsProbability);
         if (flavor == DetectFlavor.SsdPytorch)
         {
-            var (v0, v1) = PostProcessInputs.SsdPytorchVariances(spec.Variances, $"{model.Name} post-processing");
+            var (v0, v1) = PostProcessInputs.SsdPytorchVariances(variances, "device post-processing");
             config = config with { Variance0 = v0, Variance1 = v1 };
         }
         else if (flavor == DetectFlavor.Torchvision)
         {
-            var w = PostProcessInputs.BoxCoderWeights(spec.Variances, $"{model.Name} post-processing");
+            PostProcessInputs.CheckSize(resized, "device post-processing");
+            var w = PostProcessInputs.BoxCoderWeights(variances, "device post-processing");
             config = config with
             {
                 Weights = new DecodeWeights(w.X, w.Y, w.W, w.H, BoxCodingReference.TorchvisionClip),
-                ClipWidth = model.Input.Width,
-                ClipHeight = model.Input.Height,
+                ClipWidth = resized.Width,
+                ClipHeight = resized.Height,
             };
         }
         return config;
@@ -93,15 +118,15 @@ public sealed class DevicePostProcessor : IDisposable
         long floats = (long)n * shape.Stride;
         if (result is null || result.Length < floats)
         {
-            backend.Stream.Synchronize();
+            stream.Synchronize();
             result?.Dispose();
-            result = backend.Device.Accelerator.Allocate1D<float>(floats);
+            result = device.Accelerator.Allocate1D<float>(floats);
             host = new float[floats];
         }
         var view = result.View.SubView(0, floats);
-        op.Run(priors.View, loc, conf, n, view, backend.Stream);
-        view.CopyToCPU(backend.Stream, host.AsSpan(0, (int)floats));
-        backend.Stream.Synchronize();
+        op.Run(priors.View, loc, conf, n, view, stream);
+        view.CopyToCPU(stream, host.AsSpan(0, (int)floats));
+        stream.Synchronize();
 
         var frame = DetectOp.Read(host.AsSpan(0, (int)floats), shape);
         var detections = new IReadOnlyList<PostDetection>[n];
@@ -117,13 +142,13 @@ public sealed class DevicePostProcessor : IDisposable
     /// The factors the host post-processors multiply boxes by: the original size (Caffe, ssd.pytorch decode in
     /// [0, 1]); torchvision's resize_boxes ratio original / resized, divided in float32.
     /// </summary>
-    private (float X, float Y) Scale(ImageSize size) => flavor == ModelFlavor.Torchvision
+    private (float X, float Y) Scale(ImageSize size) => torchvisionScale
         ? ((float)size.Width / resized.Width, (float)size.Height / resized.Height)
         : (size.Width, size.Height);
 
     public void Dispose()
     {
-        backend.Stream.Synchronize();
+        stream.Synchronize();
         op.Dispose();
         priors.Dispose();
         result?.Dispose();

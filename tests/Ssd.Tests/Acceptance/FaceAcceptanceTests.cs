@@ -63,6 +63,8 @@ public class FaceAcceptanceTests
             var options = new SsdDetectorOptions { InputSize = size == "native" ? InputSize.Native : InputSize.Parse(size) };
             using var detector = SsdDetector.Create(model.Value.Description, model.Value.Tensors, options, BackendFactoryFor(backend));
             var result = detector.Detect(photo);
+            // On PoCL the whole batch runs on the device, post-processing included; the CPU backend stays on the host.
+            Assert.That(detector.LastPostProcessedOnDevice, Is.EqualTo(backend == "opencl"), "post-processed on the device");
             TestContext.Out.WriteLine($"face {backend} {size}: detector built and run in {watch.Elapsed.TotalSeconds:F1} s");
             return cache[(backend, size)] = result;
         }
