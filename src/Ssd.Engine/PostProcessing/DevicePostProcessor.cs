@@ -12,8 +12,10 @@ namespace Ssd.Engine.PostProcessing;
 /// The flavour's post-processing on the network's device (<see cref="DetectOp"/>): loc / conf never leave it; one
 /// download brings back the compact per-image result, and the host only scales the boxes to original pixels (in
 /// float32 exactly as the flavour's host post-processor does). Gives the same detections, in the same order, as
-/// <see cref="PostProcessorFactory"/>'s host post-processor: the ranking, NMS and merge are exact; decoding and
-/// softmax run the same float32 operations, with the device's exp (which may differ from .NET's in the last bit).
+/// <see cref="PostProcessorFactory"/>'s host post-processor, bit for bit: decoding and softmax run the same float32
+/// operations with glibc's expf algorithm (<see cref="LibmExp"/>, what MathF.Exp is on Linux), and the ranking, NMS
+/// and merge encode each flavour's comparisons and tie orders exactly. (On a CUDA GPU the driver's compiler may fuse
+/// a multiply and an add into one FMA, which can change a last bit; PoCL and the CPU simulator do not.)
 /// </summary>
 public sealed class DevicePostProcessor : IDisposable
 {

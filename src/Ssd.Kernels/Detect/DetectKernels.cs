@@ -5,7 +5,8 @@ using Ssd.Kernels.Nms;
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
-/// ILGPU kernels of the detection output (the flavours' post-processing after decoding and softmax):
+/// ILGPU kernels of the detection output (the flavours' post-processing after decoding and softmax, which
+/// <see cref="DetectDecodeKernels"/> do):
 /// segment keys, (bitonic sort), top-k candidates, the per-image torchvision batched_nms set-up, the IoU bitmask in
 /// the flavour's formula, the greedy scan, merge keys, (bitonic sort), and the compact per-image result.
 /// Plain C# counterparts: <see cref="DetectReference"/>; the host post-processors are the reference of the whole.
@@ -13,15 +14,6 @@ namespace Ssd.Kernels.Detect;
 public static class DetectKernels
 {
     private static int ClassOf(int segmentClass, int background) => segmentClass < background ? segmentClass : segmentClass + 1;
-
-    /// <summary>Version 1: torchvision's clip_boxes_to_image, one thread per coordinate of [N, P, 4] (x: [0, width], y: [0, height]).</summary>
-    [Kernel("detect")]
-    public static void ClipBoxes1(Index1D i, ArrayView<float> boxes, float width, float height)
-    {
-        float limit = i % 2 == 0 ? width : height;
-        float v = boxes[i];
-        boxes[i] = v < 0f ? 0f : v > limit ? limit : v; // Math.Clamp: NaN stays NaN
-    }
 
     /// <summary>
     /// Version 1: one key per (segment, prior): segment, score descending, then the prior (Caffe, torchvision: lower

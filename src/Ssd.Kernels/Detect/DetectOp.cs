@@ -2,14 +2,14 @@ using ILGPU;
 using ILGPU.Runtime;
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
-using Ssd.Kernels.Softmax;
 using Ssd.Kernels.Sort;
 
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
 /// The whole post-processing of a batch on the device, in one flavour's exact rules (<see cref="DetectConfig"/>):
-/// decode (and torchvision's clip), softmax when the confidences are logits, then per (image, class) segment the
+/// decode (and torchvision's clip), softmax when the confidences are logits (both bit-exact with the host:
+/// <see cref="DetectDecodeKernels"/>), then per (image, class) segment the
 /// score keys in one bitonic sort, the top-k candidates, the IoU bitmask, the greedy scan, and a second sort that
 /// merges the kept boxes of every class per image into the compact result [N, 1 + Capacity x 6]. The host reads
 /// that result once (<see cref="Read"/>). Scratch buffers are kept between calls of the same batch size.
@@ -17,10 +17,14 @@ namespace Ssd.Kernels.Detect;
 public sealed class DetectOp(ComputeDevice device, DetectConfig config) : IDisposable
 {
     private readonly BitonicSortOp sort = new(device);
-    private readonly BoxCodingOp decode = new(device);
-    private readonly SoftmaxOp softmax = new(device);
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, float, float> clip1 =
-        device.Kernel("detect.clip.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, float>(DetectKernels.ClipBoxes1));
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> decodeCaffe1 =
+        device.Kernel("detect.decodecaffe.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DetectDecodeKernels.DecodeCaffe1));
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float> decodeSsdPytorch1 =
+        device.Kernel("detect.decodessdpytorch.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(DetectDecodeKernels.DecodeSsdPytorch1));
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights, float, float> decodeTorchvision1 =
+        device.Kernel("detect.decodetorchvision.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights, float, float>(DetectDecodeKernels.DecodeTorchvision1));
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> softmax1 =
+        device.Kernel("detect.softmaxrows.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(DetectDecodeKernels.SoftmaxRows1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<ulong>, DetectShape> segmentKeys1 =
         device.Kernel("detect.segmentkeys.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<ulong>, DetectShape>(DetectKernels.SegmentKeys1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<float>, DetectShape> candidates1 =
@@ -55,19 +59,26 @@ public sealed class DetectOp(ComputeDevice device, DetectConfig config) : IDispo
         var b = Buffers(s, st);
 
         var boxes = b.Boxes.View;
+        int count = images * p;
         switch (Config.Flavor)
         {
-            case DetectFlavor.Caffe: decode.Caffe(priors, loc, boxes, st); break;
-            case DetectFlavor.SsdPytorch: decode.SsdPytorch(priors, loc, boxes, Config.Variance0, Config.Variance1, st); break;
+            case DetectFlavor.Caffe:
+                if (priors.Length != 8L * p) throw new ArgumentException($"detect: Caffe priors hold {priors.Length} floats, expected 2 x {p} x 4");
+                decodeCaffe1(st, count, priors, loc, boxes, p);
+                break;
+            case DetectFlavor.SsdPytorch:
+                if (priors.Length != 4L * p) throw new ArgumentException($"detect: ssd.pytorch priors hold {priors.Length} floats, expected {p} x 4");
+                decodeSsdPytorch1(st, count, priors, loc, boxes, p, Config.Variance0, Config.Variance1);
+                break;
             default:
-                decode.Torchvision(priors, loc, boxes, Config.Weights, st);
-                clip1(st, (int)boxes.Length, boxes, Config.ClipWidth, Config.ClipHeight);
+                if (priors.Length != 4L * p) throw new ArgumentException($"detect: torchvision anchors hold {priors.Length} floats, expected {p} x 4");
+                decodeTorchvision1(st, count, priors, loc, boxes, p, Config.Weights, Config.ClipWidth, Config.ClipHeight);
                 break;
         }
         var scores = conf;
         if (!Config.ConfIsProbability)
         {
-            softmax.Rows(images * p, s.Classes, conf, b.Probabilities.View, st);
+            softmax1(st, count, conf, b.Probabilities.View, s.Classes);
             scores = b.Probabilities.View;
         }
         DetectFrom(boxes, scores, s, b, result, st);
