@@ -56,7 +56,7 @@ public static class DetectDecodeKernels
         float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
         float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
         float dx = codes[o] / weights.X, dy = codes[o + 1] / weights.Y;
-        float dw = IntrinsicMath.Min(codes[o + 2] / weights.W, weights.Clip), dh = IntrinsicMath.Min(codes[o + 3] / weights.H, weights.Clip);
+        float dw = NetMath.Min(codes[o + 2] / weights.W, weights.Clip), dh = NetMath.Min(codes[o + 3] / weights.H, weights.Clip);
         float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
         float w = LibmExp.Expf(dw) * widths, h = LibmExp.Expf(dh) * heights;
         float cw = 0.5f * w, ch = 0.5f * h;
@@ -78,7 +78,7 @@ public static class DetectDecodeKernels
     {
         long first = (long)(int)row * classes;
         float max = float.NegativeInfinity;
-        for (int k = 0; k < classes; k++) max = IntrinsicMath.Max(max, x[first + k]);
+        for (int k = 0; k < classes; k++) max = NetMath.Max(max, x[first + k]);
         float sum = 0f;
         for (int k = 0; k < classes; k++)
         {

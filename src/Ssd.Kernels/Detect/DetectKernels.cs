@@ -1,6 +1,5 @@
 using ILGPU;
 using Ssd.Kernels.Core;
-using Ssd.Kernels.Nms;
 
 namespace Ssd.Kernels.Detect;
 
@@ -64,7 +63,7 @@ public static class DetectKernels
             if (prior < 0) continue;
             count++;
             long b = 4 * ((long)(int)n * s.Priors + prior);
-            for (int j = 0; j < 4; j++) max = IntrinsicMath.Max(max, boxes[b + j]);
+            for (int j = 0; j < 4; j++) max = NetMath.Max(max, boxes[b + j]);
         }
         bool trick = count > 0 && count <= DetectShape.CoordinateTrickLimit;
         float step = max + 1f;

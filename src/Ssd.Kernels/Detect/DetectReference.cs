@@ -1,5 +1,3 @@
-using ILGPU;
-using Ssd.Kernels.Nms;
 
 namespace Ssd.Kernels.Detect;
 
@@ -27,14 +25,39 @@ public static class DetectReference
     public static bool Suppresses(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2, int flavor, float threshold)
     {
         if (flavor == (int)DetectFlavor.Caffe)
-            return !(NmsKernels.Iou(bx1, by1, bx2, by2, ax1, ay1, ax2, ay2, 0) <= threshold);
-        float iw = IntrinsicMath.Max(IntrinsicMath.Min(bx2, ax2) - IntrinsicMath.Max(bx1, ax1), 0f);
-        float ih = IntrinsicMath.Max(IntrinsicMath.Min(by2, ay2) - IntrinsicMath.Max(by1, ay1), 0f);
-        float inter = iw * ih;
-        float areaA = (ax2 - ax1) * (ay2 - ay1), areaB = (bx2 - bx1) * (by2 - by1);
+            return NotAtMost(JaccardOverlap(bx1, by1, bx2, by2, ax1, ay1, ax2, ay2), threshold);
         if (flavor == (int)DetectFlavor.SsdPytorch)
-            return !(inter / ((areaB - inter) + areaA) <= threshold);
-        return inter / (areaA + areaB - inter) > threshold;
+        {
+            float iw = NetMath.Max(NetMath.Min(bx2, ax2) - NetMath.Max(bx1, ax1), 0f);
+            float ih = NetMath.Max(NetMath.Min(by2, ay2) - NetMath.Max(by1, ay1), 0f);
+            float inter = iw * ih;
+            float areaA = (ax2 - ax1) * (ay2 - ay1), areaB = (bx2 - bx1) * (by2 - by1);
+            return NotAtMost(inter / ((areaB - inter) + areaA), threshold);
+        }
+        float areaI = (ax2 - ax1) * (ay2 - ay1), areaJ = (bx2 - bx1) * (by2 - by1);
+        float w = NetMath.Max(0f, NetMath.Min(ax2, bx2) - NetMath.Max(ax1, bx1));
+        float h = NetMath.Max(0f, NetMath.Min(ay2, by2) - NetMath.Max(ay1, by1));
+        float i2 = w * h;
+        return i2 / (areaI + areaJ - i2) > threshold;
+    }
+
+    /// <summary>
+    /// !(overlap &lt;= threshold), spelled with an explicit NaN test: written as the negated comparison, the PoCL
+    /// build let NaN overlaps through (observed: it kept NaN boxes that the host suppresses), as if compiled to the
+    /// ordered "overlap &gt; threshold".
+    /// </summary>
+    private static bool NotAtMost(float overlap, float threshold) => NetMath.IsNaN(overlap) || overlap > threshold;
+
+    /// <summary>Caffe's JaccardOverlap(a, b) without +1: disjoint boxes 0, an inverted box has size 0.</summary>
+    public static float JaccardOverlap(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2)
+    {
+        if (bx1 > ax2 || bx2 < ax1 || by1 > ay2 || by2 < ay1) return 0f;
+        float iw = NetMath.Min(ax2, bx2) - NetMath.Max(ax1, bx1);
+        float ih = NetMath.Min(ay2, by2) - NetMath.Max(ay1, by1);
+        float inter = iw * ih;
+        float sa = ax2 < ax1 || ay2 < ay1 ? 0f : (ax2 - ax1) * (ay2 - ay1);
+        float sb = bx2 < bx1 || by2 < by1 ? 0f : (bx2 - bx1) * (by2 - by1);
+        return inter / (sa + sb - inter);
     }
 
     /// <summary>The detections of every image, best first, boxes in the network frame (see the class summary).</summary>

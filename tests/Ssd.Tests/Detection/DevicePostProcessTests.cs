@@ -145,13 +145,19 @@ public class DevicePostProcessTests
         AssertSame(Host(ModelFlavor.Torchvision, anchors, p).Run(loc, conf, sizes), OnDevice(TestDevices.CpuSim, ModelFlavor.Torchvision, anchors, p, loc, conf, sizes));
     }
 
-    /// <summary>SSD300 sizes on PoCL: 8732 priors, 21 classes (91 for torchvision), two images, dense and tied heads.</summary>
+    /// <summary>
+    /// SSD300 sizes on PoCL: 8732 priors, 21 classes (91 for torchvision), two images: dense heads (thousands of
+    /// candidates), a few hundred (torchvision's coordinate trick), exact ties, and overflowing / NaN / zero-size boxes.
+    /// </summary>
     [TestCase(ModelFlavor.Caffe, PostProcessFastTests.Kind.Thousands, 200)]
     [TestCase(ModelFlavor.Caffe, PostProcessFastTests.Kind.Ties, -1)]
     [TestCase(ModelFlavor.SsdPytorch, PostProcessFastTests.Kind.Thousands, 0)]
     [TestCase(ModelFlavor.SsdPytorch, PostProcessFastTests.Kind.Ties, 0)]
     [TestCase(ModelFlavor.Torchvision, PostProcessFastTests.Kind.Thousands, 200)]
     [TestCase(ModelFlavor.Torchvision, PostProcessFastTests.Kind.Hundreds, 200)]
+    [TestCase(ModelFlavor.Torchvision, PostProcessFastTests.Kind.Extreme, 200)]
+    [TestCase(ModelFlavor.Caffe, PostProcessFastTests.Kind.Extreme, 200)]
+    [TestCase(ModelFlavor.SsdPytorch, PostProcessFastTests.Kind.Extreme, 0)]
     public void RealSizeOnPocl(ModelFlavor style, PostProcessFastTests.Kind kind, int keepTopK)
     {
         var device = TestDevices.OpenCL;
