@@ -8,7 +8,8 @@ namespace Ssd.Kernels.Detect;
 /// exp, or any other careful one, does not match it bit for bit. This is glibc's algorithm in the same double
 /// arithmetic: x * 32 / ln 2 = k + r, exp(x) = 2^(k/32) (a 32-entry table scaled by 2^(k div 32)) times a cubic in
 /// r, rounded to float once. Usable in kernels (double arithmetic, one switch for the table); the tests check it
-/// against MathF.Exp over millions of arguments.
+/// against MathF.Exp over millions of arguments. (On Windows, MathF.Exp is the C runtime's, another algorithm; there
+/// the device decode and softmax may differ from the host ones in the last bit.)
 /// </summary>
 public static class LibmExp
 {

@@ -1,5 +1,6 @@
 using ILGPU.Runtime;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
 using Ssd.Weights.Model;
 
@@ -143,6 +144,61 @@ public class DevicePostProcessTests
         Assert.That((C - 1) * Math.Min(topK, P), Is.EqualTo(candidates), "the case's candidate count");
         ImageSize[] sizes = [new(500, 375)];
         AssertSame(Host(ModelFlavor.Torchvision, anchors, p).Run(loc, conf, sizes), OnDevice(TestDevices.CpuSim, ModelFlavor.Torchvision, anchors, p, loc, conf, sizes));
+    }
+
+    /// <summary>
+    /// torchvision's coordinate trick shifts boxes by label * (max + 1) in float32, which rounds them; two boxes of
+    /// class 3 are placed (scanning one's offset float by float) where that rounding flips the IoU test against
+    /// the threshold, so that the device must reproduce the shift to agree with the host. With 340 more priors
+    /// (small boxes far away, above the threshold in every class) the image has 1022 candidates: plain per-class NMS,
+    /// and the device must NOT shift.
+    /// </summary>
+    [TestCase(0), TestCase(340)]
+    public void TorchvisionCoordinateTrickRoundingIsReproduced(int extra)
+    {
+        const int C = 4, Label = 3;
+        const float Threshold = 0.45f;
+        float[] Decode(float[] anchor)
+        {
+            var box = new float[4];
+            BoxCodingReference.TorchvisionBox(anchor, 0, new float[4], box);
+            for (int k = 0; k < 4; k++) box[k] = Math.Clamp(box[k], 0f, 300f);
+            return box;
+        }
+        bool Suppresses(float[] a, float[] b, float shift)
+        {
+            float ax1 = a[0] + shift, ay1 = a[1] + shift, ax2 = a[2] + shift, ay2 = a[3] + shift;
+            float bx1 = b[0] + shift, by1 = b[1] + shift, bx2 = b[2] + shift, by2 = b[3] + shift;
+            float w = MathF.Max(0f, MathF.Min(ax2, bx2) - MathF.Max(ax1, bx1)), h = MathF.Max(0f, MathF.Min(ay2, by2) - MathF.Max(ay1, by1));
+            float inter = w * h;
+            return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter) > Threshold;
+        }
+        float[] first = [40f, 50f, 140f, 170f];
+        var a = Decode(first);
+        float critical = 100f * (1 - Threshold) / (1 + Threshold);
+        float[]? second = null;
+        for (int k = 0; k < 20000 && second is null; k++)
+        {
+            float d = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(critical) + (k % 2 == 0 ? k / 2 : -(k / 2)));
+            float[] candidate = [40f + d, 50f, 140f + d, 170f];
+            var b = Decode(candidate);
+            float max = new[] { a, b }.SelectMany(x => x).Max();
+            if (Suppresses(a, b, 0f) != Suppresses(a, b, Label * (max + 1f))) second = candidate;
+        }
+        Assert.That(second, Is.Not.Null, "found boxes whose suppression the shift's rounding decides");
+        var anchors = new List<float>([.. first, .. second!]);
+        var conf = new List<float> { 0.1f, 0f, 0f, 0.9f, 0.2f, 0f, 0f, 0.8f };
+        for (int i = 0; i < extra; i++)
+        {
+            float x = i % 10 * 3f, y = i / 10 % 10 * 3f;
+            anchors.AddRange([x, y, x + 2f, y + 2f]);
+            conf.AddRange([0.1f, 0.3f, 0.3f, 0.3f]);
+        }
+        var loc = new float[anchors.Count];
+        var p = new PostProcessParams(C, 0, 0.05f, Threshold, 400, 200, ConfIsProbability: true);
+        ImageSize[] sizes = [new(300, 300)];
+        var expected = Host(ModelFlavor.Torchvision, [.. anchors], p).Run(loc, [.. conf], sizes);
+        AssertSame(expected, OnDevice(TestDevices.CpuSim, ModelFlavor.Torchvision, [.. anchors], p, loc, [.. conf], sizes));
     }
 
     /// <summary>
