@@ -11,7 +11,9 @@ public sealed record Detection(int ClassId, string Label, float Score, BoxF Box)
 
 /// <summary>
 /// Time spent in each stage of a Detect call: pre-processing on the host, the network (upload, layers, download;
-/// with the pre-processing when it runs on the device, Preprocess then being zero), post-processing.
+/// with the pre-processing when it runs on the device, Preprocess then being zero; with the post-processing when
+/// that runs on the device, Postprocess then holding only the host's labelling of the downloaded detections),
+/// post-processing on the host.
 /// </summary>
 public sealed record DetectorTimings(TimeSpan Preprocess, TimeSpan Network, TimeSpan Postprocess)
 {

@@ -9,9 +9,13 @@ namespace Ssd.Engine.Detection;
 
 /// <summary>
 /// Loads a converted model and finds objects in images: preprocess -> network -> the model flavour's exact
-/// post-processing (<see cref="PostProcessorFactory"/>), boxes in original pixels. On an ILGPU backend a batch
-/// is one pixel upload per image, pre-processing and layers on the device, one loc / conf download; the
-/// post-processing (decode, NMS) stays on the host. On the CPU backend everything runs on the host.
+/// post-processing (<see cref="PostProcessorFactory"/>), boxes in original pixels. On an ILGPU backend the whole
+/// batch runs on the device: one pixel upload per image, pre-processing, layers and post-processing (decode,
+/// softmax, per-class ranking, NMS, merge: <see cref="DevicePostProcessor"/>, the same detections in the same order
+/// as the host post-processor) there, and one download of the detections; the host only scales the boxes to
+/// original pixels. Options can keep either end on the host (PreprocessOnDevice, PostProcessOnDevice); a batch the
+/// device limits do not take (e.g. Caffe top_k -1 over too many priors) is post-processed on the host. On the CPU
+/// backend everything runs on the host.
 /// Input size: the model's, a fixed one, or each image's own (<see cref="InputSize.Native"/>: one network per
 /// distinct image size, built on first use and kept; images are batched with others of their size).
 /// Thread-safety: Detect may be called from several threads; calls are serialised by one lock around the whole
@@ -34,12 +38,16 @@ public sealed class SsdDetector : IDisposable
     /// <summary>Where the last Detect call spent its time (summed over its batches).</summary>
     public DetectorTimings LastTimings { get; private set; } = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
 
+    /// <summary>True when every batch of the last Detect call was post-processed on the device (one download of detections).</summary>
+    public bool LastPostProcessedOnDevice { get; private set; }
+
     /// <summary>True when every image runs at its own size.</summary>
     public bool NativeInputSize => createForSize is not null;
 
     /// <summary>Wires given parts together (tests and hosts that build their own network). Takes ownership of the network.</summary>
     public SsdDetector(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, SsdDetectorOptions? options = null)
-        : this(model, options ?? new SsdDetectorOptions(), new DetectorPipeline(model, network, preprocessor, options?.ConfidenceThreshold), null)
+        : this(model, options ?? new SsdDetectorOptions(), new DetectorPipeline(model, network, preprocessor, options?.ConfidenceThreshold,
+            postProcessOnDevice: options?.PostProcessOnDevice ?? true), null)
     {
     }
 
@@ -73,8 +81,8 @@ public sealed class SsdDetector : IDisposable
         DetectorPipeline Build(int width, int height)
         {
             var sized = width == model.Input.Width && height == model.Input.Height ? model : model with { Input = model.Input with { Width = width, Height = height } };
-            var network = new EngineNetwork(sized, tensors, backend);
-            try { return new DetectorPipeline(sized, network, new HostPreprocessor(sized.Input), options.ConfidenceThreshold, options.PreprocessOnDevice); }
+            var network = new EngineNetwork(sized, tensors, backend, options.ConfidenceThreshold);
+            try { return new DetectorPipeline(sized, network, new HostPreprocessor(sized.Input), options.ConfidenceThreshold, options.PreprocessOnDevice, options.PostProcessOnDevice); }
             catch { network.Dispose(); throw; }
         }
 
@@ -116,6 +124,7 @@ public sealed class SsdDetector : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             // Images that share a pipeline (all of them, unless native) are batched together, in input order.
             long pre = 0, net = 0, post = 0;
+            bool allOnDevice = images.Count > 0;
             var groups = Enumerable.Range(0, images.Count).GroupBy(i => fixedPipeline is null ? (images[i].Width, images[i].Height) : (0, 0));
             foreach (var group in groups)
             {
@@ -132,32 +141,61 @@ public sealed class SsdDetector : IDisposable
                         batch[i] = images[indices[start + i]];
                         sizes[i] = new ImageSize(batch[i].Width, batch[i].Height);
                     }
-                    float[] loc, conf;
-                    long t1;
-                    if (pipeline.DeviceSettings is { } settings)
+                    IReadOnlyList<PostDetection>[] perImage;
+                    long t1, t2;
+                    bool onDevice = pipeline.PostProcessesOnDevice(n);
+                    allOnDevice &= onDevice;
+                    if (onDevice)
                     {
-                        t1 = t0; // pre-processed on the device, timed with the network
-                        (loc, conf) = pipeline.Network.Forward(batch, settings);
+                        // One download: the detections. Their device work is timed with the network.
+                        if (pipeline.DeviceSettings is { } settings)
+                        {
+                            t1 = t0;
+                            perImage = pipeline.Network.Detect(batch, settings, sizes);
+                        }
+                        else
+                        {
+                            var input = HostInput(pipeline, batch);
+                            t1 = Stopwatch.GetTimestamp();
+                            perImage = pipeline.Network.Detect(input, n, sizes);
+                        }
+                        t2 = Stopwatch.GetTimestamp();
                     }
                     else
                     {
-                        var input = new float[n * pipeline.InputFloats];
-                        for (int i = 0; i < n; i++)
-                            pipeline.Preprocessor.Run(batch[i], input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
-                        t1 = Stopwatch.GetTimestamp();
-                        (loc, conf) = pipeline.Network.Forward(input, n);
+                        float[] loc, conf;
+                        if (pipeline.DeviceSettings is { } settings)
+                        {
+                            t1 = t0; // pre-processed on the device, timed with the network
+                            (loc, conf) = pipeline.Network.Forward(batch, settings);
+                        }
+                        else
+                        {
+                            var input = HostInput(pipeline, batch);
+                            t1 = Stopwatch.GetTimestamp();
+                            (loc, conf) = pipeline.Network.Forward(input, n);
+                        }
+                        t2 = Stopwatch.GetTimestamp();
+                        perImage = pipeline.PostProcessor.Run(loc, conf, sizes);
                     }
-                    long t2 = Stopwatch.GetTimestamp();
-                    var perImage = pipeline.PostProcessor.Run(loc, conf, sizes);
                     for (int i = 0; i < n; i++)
                         result[indices[start + i]] = perImage[i].Select(d => new Detection(d.ClassId, LabelOf(d.ClassId), d.Score, new BoxF(d.X1, d.Y1, d.X2, d.Y2))).ToArray();
                     long t3 = Stopwatch.GetTimestamp();
                     (pre, net, post) = (pre + t1 - t0, net + t2 - t1, post + t3 - t2);
                 }
             }
+            LastPostProcessedOnDevice = allOnDevice;
             LastTimings = new DetectorTimings(Stopwatch.GetElapsedTime(0, pre), Stopwatch.GetElapsedTime(0, net), Stopwatch.GetElapsedTime(0, post));
         }
         return result;
+    }
+
+    private static float[] HostInput(DetectorPipeline pipeline, RgbImage[] batch)
+    {
+        var input = new float[batch.Length * pipeline.InputFloats];
+        for (int i = 0; i < batch.Length; i++)
+            pipeline.Preprocessor.Run(batch[i], input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
+        return input;
     }
 
     private DetectorPipeline PipelineFor(int width, int height)

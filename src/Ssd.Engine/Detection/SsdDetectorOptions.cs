@@ -18,6 +18,13 @@ public sealed record SsdDetectorOptions
     /// </summary>
     public bool PreprocessOnDevice { get; init; } = true;
 
+    /// <summary>
+    /// On an ILGPU backend, post-process on the device too: decoding, softmax, per-class ranking, NMS and the merge
+    /// run there and one download brings back the detections (the same ones, in the same order, as the host
+    /// post-processor). False downloads loc / conf and post-processes on the host, as the CPU backend does.
+    /// </summary>
+    public bool PostProcessOnDevice { get; init; } = true;
+
     /// <summary>Images per forward pass in Detect(list).</summary>
     public int MaxBatch { get; init; } = 8;
 }

@@ -115,6 +115,43 @@ public sealed class SsdNetwork : IDisposable
         return RunAndRead(capture);
     }
 
+    /// <summary>
+    /// Like <see cref="Forward(IReadOnlyList{RgbImage}, PreprocessSettings, IEnumerable{string}?)"/> but downloads
+    /// nothing: loc [N, P*4] and conf [N, P*C] stay on the device (views into the arena, valid until the next
+    /// Forward), for the device post-processing. ILGPU backend only; the work is queued on the backend's stream.
+    /// </summary>
+    public (ArrayView<float> Loc, ArrayView<float> Conf) ForwardOnDevice(IReadOnlyList<RgbImage> images, PreprocessSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(settings);
+        var device = Device("device pre-processing");
+        if (images.Count != Batch) throw new ArgumentException($"{images.Count} images for a network planned for a batch of {Batch}");
+        if (settings.Width != Width || settings.Height != Height)
+            throw new ArgumentException($"pre-processing to {settings.Width}x{settings.Height} for a network input of {Width}x{Height}");
+        device.Preprocess(images, settings, slices[Plan.Input]);
+        return RunOnDevice(device);
+    }
+
+    /// <summary>Uploads a pre-processed NCHW input and runs the network, leaving loc / conf on the device (see the overload above).</summary>
+    public (ArrayView<float> Loc, ArrayView<float> Conf) ForwardOnDevice(ReadOnlySpan<float> input)
+    {
+        var device = Device("a device output");
+        if (input.Length != Plan.Input.Count)
+            throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
+        backend.Upload(input, slices[Plan.Input]);
+        return RunOnDevice(device);
+    }
+
+    private IlgpuBackend Device(string what) =>
+        backend as IlgpuBackend ?? throw new InvalidOperationException($"{what} needs the ILGPU backend, not {backend.Description}");
+
+    private (ArrayView<float> Loc, ArrayView<float> Conf) RunOnDevice(IlgpuBackend device)
+    {
+        foreach (var e in executors) e.Run();
+        ArrayView<float> View(PlanValue v) => device.Arena.SubView(slices[v].Offset, slices[v].Length);
+        return (View(Plan.Loc), View(Plan.Conf));
+    }
+
     /// <summary>The shape a blob name has after the whole graph ran.</summary>
     public int[] ShapeOf(string blob) => Plan.Blob(blob).Shape;
 

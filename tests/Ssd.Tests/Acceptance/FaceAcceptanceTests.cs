@@ -63,6 +63,8 @@ public class FaceAcceptanceTests
             var options = new SsdDetectorOptions { InputSize = size == "native" ? InputSize.Native : InputSize.Parse(size) };
             using var detector = SsdDetector.Create(model.Value.Description, model.Value.Tensors, options, BackendFactoryFor(backend));
             var result = detector.Detect(photo);
+            // On PoCL the whole batch runs on the device, post-processing included; the CPU backend stays on the host.
+            Assert.That(detector.LastPostProcessedOnDevice, Is.EqualTo(backend == "opencl"), "post-processed on the device");
             TestContext.Out.WriteLine($"face {backend} {size}: detector built and run in {watch.Elapsed.TotalSeconds:F1} s");
             return cache[(backend, size)] = result;
         }
@@ -110,5 +112,30 @@ public class FaceAcceptanceTests
         TestContext.Out.WriteLine($"face with our decoder: score {face.Score} vs {best.Score}, box differs by {box:G3} px");
         Assert.That(face.Score, Is.EqualTo(best.Score).Within(0.01f));
         Assert.That(box, Is.LessThanOrEqualTo(3f));
+    }
+
+    /// <summary>
+    /// On PoCL the device post-processing gives exactly the detections of the host post-processor run on the same
+    /// downloaded heads (PostProcessOnDevice false), for a batch of two; the fallback really stays on the host.
+    /// </summary>
+    [Test]
+    public void Device_post_processing_equals_the_host_one_on_pocl()
+    {
+        _ = TestDevices.OpenCL;
+        var (_, width, height) = Reference("detections_320x240.json");
+        var photo = Photo(width, height);
+        IReadOnlyList<IReadOnlyList<FoundObject>> Run(bool onDevice)
+        {
+            var options = new SsdDetectorOptions { InputSize = InputSize.Parse("320x240"), PostProcessOnDevice = onDevice, ConfidenceThreshold = 0.05f };
+            using var detector = SsdDetector.Create(model.Value.Description, model.Value.Tensors, options, BackendFactoryFor("opencl"));
+            var result = detector.Detect([photo, photo]);
+            Assert.That(detector.LastPostProcessedOnDevice, Is.EqualTo(onDevice));
+            Assert.That(detector.LastTimings.Network, Is.GreaterThan(TimeSpan.Zero));
+            return result;
+        }
+        var device = Run(true);
+        var host = Run(false);
+        Assert.That(host[0], Has.Count.GreaterThan(1), "the case has detections");
+        for (int i = 0; i < 2; i++) Assert.That(device[i], Is.EqualTo(host[i]), $"image {i}");
     }
 }

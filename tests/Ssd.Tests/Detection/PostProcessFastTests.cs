@@ -16,9 +16,10 @@ public class PostProcessFastTests
 
     public enum Kind { Thousands, Hundreds, Saturated, Ties, Extreme }
 
-    private static readonly ImageSize[] Sizes = [new(640, 480), new(300, 500)];
+    internal static readonly ImageSize[] Sizes = [new(640, 480), new(300, 500)];
 
-    private static (float[] Anchors, float[] Caffe, float[] Center, float[] Loc, float[] Logits, float[] Probs) Input(Kind kind)
+    /// <summary>SSD300 priors in the three layouts and two images of head outputs of the given kind (also used by the device post-processing tests).</summary>
+    internal static (float[] Anchors, float[] Caffe, float[] Center, float[] Loc, float[] Logits, float[] Probs) Input(Kind kind, int classes = Classes)
     {
         var grids = TorchvisionPriorConfig.Ssd300Grids.Select(g => (g, g)).ToArray();
         var anchors = PriorReference.Torchvision(TorchvisionPriorConfig.Ssd300, grids, 300, 300);
@@ -36,10 +37,10 @@ public class PostProcessFastTests
         float Normal() => MathF.Sqrt(-2f * MathF.Log(1f - rng.NextSingle())) * MathF.Cos(2f * MathF.PI * rng.NextSingle());
         var loc = new float[images * 4 * p];
         for (int i = 0; i < loc.Length; i++) loc[i] = Normal();
-        var logits = new float[images * p * Classes];
+        var logits = new float[images * p * classes];
         for (int r = 0; r < images * p; r++)
-        for (int c = 0; c < Classes; c++)
-            logits[r * Classes + c] = kind switch
+        for (int c = 0; c < classes; c++)
+            logits[r * classes + c] = kind switch
             {
                 Kind.Saturated => 0.1f * Normal(),
                 Kind.Hundreds => c == 0 ? 8f : Normal(),
@@ -50,7 +51,7 @@ public class PostProcessFastTests
             // Every row is one of 64 rows, and neighbouring priors share their offsets: many equal scores and boxes.
             for (int r = 0; r < images * p; r++)
             {
-                Array.Copy(logits, (r % 64) * Classes, logits, r * Classes, Classes);
+                Array.Copy(logits, (r % 64) * classes, logits, r * classes, classes);
                 if (r % 2 == 1) Array.Copy(loc, 4 * (r - 1), loc, 4 * r, 4);
             }
         if (kind == Kind.Extreme)
@@ -62,7 +63,7 @@ public class PostProcessFastTests
                 if (r % 13 == 0) loc[4 * r + 3] = -1000f;
             }
         var probs = new float[logits.Length];
-        SoftmaxReference.Rows(images * p, Classes, logits, probs);
+        SoftmaxReference.Rows(images * p, classes, logits, probs);
         return (anchors, caffe, center, loc, logits, probs);
     }
 

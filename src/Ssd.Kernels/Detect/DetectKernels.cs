@@ -1,0 +1,175 @@
+using ILGPU;
+using Ssd.Kernels.Core;
+
+namespace Ssd.Kernels.Detect;
+
+/// <summary>
+/// ILGPU kernels of the detection output (the flavours' post-processing after decoding and softmax, which
+/// <see cref="DetectDecodeKernels"/> do):
+/// segment keys, (bitonic sort), top-k candidates, the per-image torchvision batched_nms set-up, the IoU bitmask in
+/// the flavour's formula, the greedy scan, merge keys, (bitonic sort), and the compact per-image result.
+/// Plain C# counterparts: <see cref="DetectReference"/>; the host post-processors are the reference of the whole.
+/// </summary>
+public static class DetectKernels
+{
+    private static int ClassOf(int segmentClass, int background) => segmentClass < background ? segmentClass : segmentClass + 1;
+
+    /// <summary>
+    /// Version 1: one key per (segment, prior): segment, score descending, then the prior (Caffe, torchvision: lower
+    /// first) or P-1-prior (ssd.pytorch: higher first). Scores not strictly above the threshold are excluded.
+    /// </summary>
+    [Kernel("detect")]
+    public static void SegmentKeys1(Index1D t, ArrayView<float> scores, ArrayView<ulong> keys, DetectShape s)
+    {
+        int segment = t / s.Priors, prior = t % s.Priors;
+        int n = segment / (s.Classes - 1), cls = ClassOf(segment % (s.Classes - 1), s.Background);
+        float score = scores[((long)(int)n * s.Priors + prior) * s.Classes + cls];
+        int item = DetectReference.ItemOf(prior, s.Priors, s.Flavor);
+        keys[t] = score > s.ScoreThreshold ? DetectKey.Make(segment, score, item, s.ItemBits) : DetectKey.MakeExcluded(segment, item, s.ItemBits);
+    }
+
+    /// <summary>Version 1: the first TopK sorted keys of each segment that are candidates: their prior and score; -1 marks none.</summary>
+    [Kernel("detect")]
+    public static void Candidates1(Index1D t, ArrayView<ulong> sortedKeys, ArrayView<int> candidates, ArrayView<float> candidateScores, DetectShape s)
+    {
+        int segment = t / s.TopK, r = t % s.TopK;
+        ulong key = sortedKeys[(long)(int)segment * s.Priors + r];
+        if (DetectKey.IsCandidate(key, s.ItemBits))
+        {
+            candidates[t] = DetectReference.ItemOf(DetectKey.Item(key, s.ItemBits), s.Priors, s.Flavor);
+            candidateScores[t] = DetectKey.Score(key, s.ItemBits);
+        }
+        else
+        {
+            candidates[t] = -1;
+            candidateScores[t] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// Version 1 (torchvision only), one thread per image: batched_nms picks the coordinate trick when the image has
+    /// at most 1000 candidates; then every box of class c is shifted by c * (max coordinate + 1) in float32. Writes
+    /// the shift of each segment (0 on the vanilla path), stored so that no fused multiply-add can change the sum.
+    /// One NMS over the shifted boxes of all classes equals per-class NMS over them: boxes are clipped to [0, max],
+    /// so classes sit at least ~1 apart after the shift (float32 rounding there is far below 1), never intersect,
+    /// and an IoU of 0 (or 0 / 0) never suppresses; the kept boxes then come out in the merge order.
+    /// </summary>
+    [Kernel("detect")]
+    public static void CoordinateTrick1(Index1D n, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, DetectShape s)
+    {
+        long first = (long)(int)n * s.PerImage;
+        int count = 0;
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < s.PerImage; k++)
+        {
+            int prior = candidates[first + k];
+            if (prior < 0) continue;
+            count++;
+            long b = 4 * ((long)(int)n * s.Priors + prior);
+            for (int j = 0; j < 4; j++) max = NetMath.Max(max, boxes[b + j]);
+        }
+        bool trick = count > 0 && count <= DetectShape.CoordinateTrickLimit;
+        float step = max + 1f;
+        for (int sc = 0; sc < s.Classes - 1; sc++)
+            offsets[(long)(int)n * (s.Classes - 1) + sc] = trick ? ClassOf(sc, s.Background) * step : 0f;
+    }
+
+    /// <summary>
+    /// Version 1: one thread per (segment, candidate i, 32-candidate block): bit b is set when candidate 32 * block + b
+    /// comes after i and i, once kept, suppresses it by the flavour's rule (<see cref="DetectReference.Suppresses"/>).
+    /// torchvision boxes are shifted by the segment's offset first (0 unless the coordinate trick is on).
+    /// </summary>
+    [Kernel("detect")]
+    public static void IouMask1(Index1D t, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, ArrayView<uint> mask, DetectShape s)
+    {
+        int word = t % s.Words, rest = t / s.Words, i = rest % s.TopK, segment = rest / s.TopK;
+        int n = segment / (s.Classes - 1);
+        long baseCand = (long)(int)segment * s.TopK;
+        uint bits = 0;
+        int bi = candidates[baseCand + i];
+        if (bi >= 0)
+        {
+            float shift = s.Flavor == (int)DetectFlavor.Torchvision ? offsets[segment] : 0f;
+            bool shifted = s.Flavor == (int)DetectFlavor.Torchvision && shift != 0f;
+            long a = 4 * ((long)(int)n * s.Priors + bi);
+            float ax1 = boxes[a], ay1 = boxes[a + 1], ax2 = boxes[a + 2], ay2 = boxes[a + 3];
+            if (shifted) { ax1 += shift; ay1 += shift; ax2 += shift; ay2 += shift; }
+            for (int b = 0; b < 32; b++)
+            {
+                int j = word * 32 + b;
+                if (j <= i || j >= s.TopK) continue;
+                int bj = candidates[baseCand + j];
+                if (bj < 0) break;
+                long c = 4 * ((long)(int)n * s.Priors + bj);
+                float bx1 = boxes[c], by1 = boxes[c + 1], bx2 = boxes[c + 2], by2 = boxes[c + 3];
+                if (shifted) { bx1 += shift; by1 += shift; bx2 += shift; by2 += shift; }
+                if (DetectReference.Suppresses(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, s.Flavor, s.IouThreshold))
+                    bits |= 1u << b;
+            }
+        }
+        mask[t] = bits;
+    }
+
+    /// <summary>
+    /// Version 1: one thread per segment walks its candidates best first; one not yet removed is kept and removes
+    /// everything its mask row marks (the host's greedy loop: a box is dropped only by a kept, better box).
+    /// </summary>
+    [Kernel("detect")]
+    public static void GreedyScan1(Index1D segment, ArrayView<int> candidates, ArrayView<uint> mask, ArrayView<uint> removed, ArrayView<int> keep, DetectShape s)
+    {
+        long baseCand = (long)(int)segment * s.TopK, baseWords = (long)(int)segment * s.Words;
+        for (int w = 0; w < s.Words; w++) removed[baseWords + w] = 0;
+        for (int i = 0; i < s.TopK; i++)
+        {
+            if (candidates[baseCand + i] < 0)
+            {
+                keep[baseCand + i] = 0;
+                continue;
+            }
+            bool isRemoved = (removed[baseWords + i / 32] & (1u << (i % 32))) != 0;
+            keep[baseCand + i] = isRemoved ? 0 : 1;
+            if (isRemoved) continue;
+            long row = (baseCand + i) * s.Words;
+            for (int w = i / 32; w < s.Words; w++) removed[baseWords + w] |= mask[row + w];
+        }
+    }
+
+    /// <summary>
+    /// Version 1: one key per (image, class-major candidate position): image, score descending, position. Every
+    /// flavour lists its kept boxes class by class in NMS order and then sorts them stably by score, so the position
+    /// is the tie order. Boxes not kept are excluded.
+    /// </summary>
+    [Kernel("detect")]
+    public static void MergeKeys1(Index1D t, ArrayView<int> keep, ArrayView<float> candidateScores, ArrayView<ulong> keys, DetectShape s)
+    {
+        int n = t / s.PerImage, item = t % s.PerImage;
+        keys[t] = keep[t] != 0 ? DetectKey.Make(n, candidateScores[t], item, s.MergeBits) : DetectKey.MakeExcluded(n, item, s.MergeBits);
+    }
+
+    /// <summary>
+    /// Version 1: one thread per image writes its compact result: the count, then up to Capacity detections
+    /// (class, score, x1, y1, x2, y2) best first, boxes in the network's frame (the host scales them to pixels).
+    /// </summary>
+    [Kernel("detect")]
+    public static void Output1(Index1D n, ArrayView<ulong> mergedKeys, ArrayView<int> candidates, ArrayView<float> boxes, ArrayView<float> result, DetectShape s)
+    {
+        long first = (long)(int)n * s.PerImage, o = (long)(int)n * s.Stride;
+        int count = 0;
+        for (int j = 0; j < s.PerImage && count < s.Capacity; j++)
+        {
+            ulong key = mergedKeys[first + j];
+            if (!DetectKey.IsCandidate(key, s.MergeBits)) break; // kept boxes sort first
+            int item = DetectKey.Item(key, s.MergeBits);
+            int prior = candidates[first + item];
+            long b = 4 * ((long)(int)n * s.Priors + prior), d = o + 1 + (long)DetectKey.DetectionFloats * count;
+            result[d] = ClassOf(item / s.TopK, s.Background);
+            result[d + 1] = DetectKey.Score(key, s.MergeBits);
+            result[d + 2] = boxes[b];
+            result[d + 3] = boxes[b + 1];
+            result[d + 4] = boxes[b + 2];
+            result[d + 5] = boxes[b + 3];
+            count++;
+        }
+        result[o] = count;
+    }
+}

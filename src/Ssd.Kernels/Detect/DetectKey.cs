@@ -1,0 +1,44 @@
+using ILGPU;
+using Ssd.Kernels.Sort;
+
+namespace Ssd.Kernels.Detect;
+
+/// <summary>
+/// 64-bit sort keys of the detection output: a high part (segment or image), the score DESCENDING (32 bits,
+/// order-preserving float bits), and an item of <c>bits</c> bits. Ascending order is: high part, best score first,
+/// then lower item first. The flavour's tie order is encoded in the item (ssd.pytorch stores P-1-prior, so equal
+/// scores take the higher prior first). A key whose score part is all ones is "no candidate" and sorts last in its
+/// part; no real score maps there (it would be a negative NaN, which never passes a threshold).
+/// </summary>
+public static class DetectKey
+{
+    /// <summary>Floats per reported detection: class, score, x1, y1, x2, y2.</summary>
+    public const int DetectionFloats = 6;
+
+    public const uint Excluded = 0xFFFF_FFFFu;
+
+    /// <summary>The key of a candidate; -0 is made +0 first, since the host comparisons call them equal.</summary>
+    public static ulong Make(int high, float score, int item, int bits)
+    {
+        float s = score == 0f ? 0f : score;
+        return ((ulong)(uint)high << (32 + bits)) | ((ulong)FloatSortKey.Descending(s) << bits) | (uint)item;
+    }
+
+    /// <summary>The key of a non-candidate: after every candidate of its high part.</summary>
+    public static ulong MakeExcluded(int high, int item, int bits) =>
+        ((ulong)(uint)high << (32 + bits)) | ((ulong)Excluded << bits) | (uint)item;
+
+    public static bool IsCandidate(ulong key, int bits) => (uint)(key >> bits) != Excluded;
+
+    public static float Score(ulong key, int bits) => FloatSortKey.FromAscending(~(uint)(key >> bits));
+
+    public static int Item(ulong key, int bits) => (int)(key & ((1UL << bits) - 1));
+
+    /// <summary>Bits needed to hold 0..count-1 (at least 1).</summary>
+    public static int BitsFor(int count)
+    {
+        int bits = 1;
+        while ((1L << bits) < count) bits++;
+        return bits;
+    }
+}
