@@ -9,6 +9,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=out/bench
 mkdir -p "$out"
+rm -f "$out/convert.txt" "$out/memory.jsonl"
 gen=tests/Ssd.Tests/Fixtures/generated
 [ -f "$out/torchvision_ssd300_network.onnx" ] || /usr/bin/python3 tools/bench/export_onnx.py
 uptime | tee "$out/load.txt"
@@ -23,8 +24,11 @@ for m in torchvision_ssd300 caffe_ssd300 caffe_ssd512; do
   esac
   /usr/bin/time -f "$m: ssd convert %e s wall, peak %M KB" ./ssd convert "${args[@]}" -o "$out/$m.safetensors" 2>&1 | tail -n 1 | tee -a "$out/convert.txt"
 done
-./ssd bench -m "$out/torchvision_ssd300.safetensors" --backend cpu --warmup 1 --iterations 5 --layers | tee "$out/layers-torchvision_ssd300.md"
+# % of peak against the FP32 peak measured by FmaPeakBenchmarks on an idle machine (bench/results/cpu-conv.md);
+# SSD_PEAK_GFLOPS overrides it, SSD_PEAK_GFLOPS=measure measures it now (unreliable while other work runs).
+peak=(--peak "${SSD_PEAK_GFLOPS:-217.6}"); [ "${SSD_PEAK_GFLOPS:-}" = measure ] && peak=()
+./ssd bench -m "$out/torchvision_ssd300.safetensors" --backend cpu --warmup 1 --iterations 5 --layers "${peak[@]}" | tee "$out/layers-torchvision_ssd300.md"
 for m in torchvision_ssd300 caffe_ssd300 caffe_ssd512; do
-  for b in 1 8; do ./ssd bench -m "$out/$m.safetensors" --backend cpu --batch $b --warmup 1 --iterations 3 --json | tee -a "$out/memory.jsonl"; done
+  for b in 1 8; do ./ssd bench -m "$out/$m.safetensors" --backend cpu --batch $b --warmup 0 --iterations 1 --json | tee -a "$out/memory.jsonl"; done
 done
 echo "BenchmarkDotNet's table: $out/bdn/results/Ssd.Bench.PeerBenchmarks-report-github.md"
