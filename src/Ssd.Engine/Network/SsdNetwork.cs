@@ -6,6 +6,7 @@ using Ssd.Engine.Memory;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
 using Ssd.Kernels.Preprocess;
+using System.Diagnostics;
 using ILGPU;
 
 namespace Ssd.Engine.Network;
@@ -20,6 +21,8 @@ public sealed class SsdNetwork : IDisposable
     private readonly IBackend backend;
     private readonly List<ILayerExecutor> executors = [];
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
+    private long[] profileTicks = [];
+    private int profileRuns;
 
     public ModelDescription Model { get; }
     public ExecutionPlan Plan { get; }
@@ -30,6 +33,25 @@ public sealed class SsdNetwork : IDisposable
     public int Height => Plan.Input.Shape[2];
     public int NumClasses => Model.PostProcess.NumClasses;
     public int PriorCount => Priors.Count;
+
+    /// <summary>The activation arena in bytes (every intermediate blob lives in it; weights are separate).</summary>
+    public long ArenaBytes => Memory.ArenaSize * sizeof(float);
+
+    /// <summary>
+    /// Opt-in per-layer timing: while true, Forward waits for each step (Synchronize, a no-op on the synchronous CPU
+    /// backend) and adds its time to <see cref="LayerTimings"/>. Off by default, since waiting after every step
+    /// would stall an asynchronous (GPU) queue. Setting it clears the totals.
+    /// </summary>
+    public bool Profiling
+    {
+        get => profileTicks.Length > 0;
+        set { profileTicks = value ? new long[executors.Count] : []; profileRuns = 0; }
+    }
+
+    /// <summary>Each step's time over the forward passes run since <see cref="Profiling"/> was set, in plan order.</summary>
+    public IReadOnlyList<LayerTiming> LayerTimings =>
+        [.. Plan.Steps.Select((s, i) => new LayerTiming(s, LayerTiming.OpOf(s),
+            Stopwatch.GetElapsedTime(0, i < profileTicks.Length ? profileTicks[i] : 0), profileRuns))];
 
     private SsdNetwork(ModelDescription model, ExecutionPlan plan, MemoryPlan memory, PriorBoxes priors, IBackend backend)
     {
@@ -45,7 +67,7 @@ public sealed class SsdNetwork : IDisposable
     public static SsdNetwork Load(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
         int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null)
     {
-        var plan = PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture);
+        var (plan, roots, memory) = PlanWithMemory(model, tensors, width, height, batch, capture);
         var priors = backend.Priors(PriorRequest.Create(model.Priors, plan));
         int p = priors.Count, c = model.PostProcess.NumClasses;
         if (plan.Loc.Count != (long)batch * p * 4)
@@ -53,9 +75,6 @@ public sealed class SsdNetwork : IDisposable
         if (plan.Conf.Count != (long)batch * p * c)
             throw new InvalidDataException($"conf output '{plan.Conf.Name}' has shape {plan.Conf.ShapeText}, expected {batch} x {p} priors x {c} classes");
 
-        var roots = plan.Values.Select(v => v.Root).Distinct().ToList();
-        var requests = roots.Select(r => { var (first, last) = plan.Lifetime(r); return new BufferRequest(r.Count, first, last); }).ToList();
-        var memory = MemoryPlanner.Plan(requests);
         var network = new SsdNetwork(model, plan, memory, priors, backend);
         var rootSlice = roots.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => memory.Offsets[x.i]);
         foreach (var v in plan.Values) network.slices[v] = new ArenaSlice(rootSlice[v.Root], v.Count);
@@ -78,6 +97,21 @@ public sealed class SsdNetwork : IDisposable
             });
         }
         return network;
+    }
+
+    /// <summary>The arena in bytes that <see cref="Load"/> would allocate, without a backend (nothing is allocated).</summary>
+    public static long PlannedArenaBytes(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
+        int? width = null, int? height = null, int batch = 1) =>
+        PlanWithMemory(model, tensors, width, height, batch, null).Memory.ArenaSize * sizeof(float);
+
+    /// <summary>The plan, its distinct storage roots, and their places in one arena (each root lives from its first to its last use).</summary>
+    private static (ExecutionPlan Plan, List<PlanValue> Roots, MemoryPlan Memory) PlanWithMemory(ModelDescription model,
+        IReadOnlyDictionary<string, TensorData> tensors, int? width, int? height, int batch, IEnumerable<string>? capture)
+    {
+        var plan = PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture);
+        var roots = plan.Values.Select(v => v.Root).Distinct().ToList();
+        var requests = roots.Select(r => { var (first, last) = plan.Lifetime(r); return new BufferRequest(r.Count, first, last); }).ToList();
+        return (plan, roots, MemoryPlanner.Plan(requests));
     }
 
     /// <summary>Runs the network on an NCHW float input of Batch x C x Height x Width (already pre-processed).</summary>
@@ -163,11 +197,27 @@ public sealed class SsdNetwork : IDisposable
             if (!Plan.Pinned.Contains(v)) throw new ArgumentException($"blob '{name}' was not named in Load's capture list, so its memory is reused; pass it to Load");
             return (name, v);
         }).ToList();
-        foreach (var e in executors) e.Run();
+        if (profileTicks.Length == 0)
+            foreach (var e in executors) e.Run();
+        else
+            RunProfiled();
         var loc = Read(Plan.Loc);
         var conf = Read(Plan.Conf);
         var captured = wanted.ToDictionary(w => w.name, w => Read(w.v));
         return new SsdOutput(loc, conf, captured);
+    }
+
+    private void RunProfiled()
+    {
+        backend.Synchronize();
+        for (int i = 0; i < executors.Count; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            executors[i].Run();
+            backend.Synchronize();
+            profileTicks[i] += Stopwatch.GetTimestamp() - t0;
+        }
+        profileRuns++;
     }
 
     private float[] Read(PlanValue v)

@@ -5,13 +5,18 @@ using System.Text.Json;
 using Ssd.Cli.Imaging;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
+using Ssd.Engine.Network;
+using Ssd.Weights.Model;
 
 namespace Ssd.Cli.Commands;
 
 /// <summary>
 /// `ssd bench --model M [--batch N] [--iterations K] [--warmup W] [--backend B] [--image F] [--json]`: times the
 /// detector on one batch, K times after W warm-up runs, and prints per-stage medians (pre-process, network,
-/// post-process), the median latency of a batch and the throughput in images per second.
+/// post-process), the median latency of a batch, the throughput in images per second, the activation arena and
+/// the process's peak working set.
+/// With --layers it times the network alone, step by step (<see cref="SsdNetwork.Profiling"/>), and prints each
+/// layer's op, output shape, GFLOP, mean ms, GFLOP/s and percentage of the FP32 peak (--peak, else measured).
 /// </summary>
 public static class BenchCommand
 {
@@ -24,17 +29,29 @@ public static class BenchCommand
         var backend = new Option<string>("--backend") { Description = "auto, cuda, opencl, cpu-sim or cpu", DefaultValueFactory = _ => "auto" };
         var image = new Option<string?>("--image") { Description = "an image to run on (default: a synthetic 640x480 image)" };
         var json = new Option<bool>("--json") { Description = "print the result as JSON" };
-        var command = new Command("bench", "Time the detector: per-stage medians, latency and throughput.") { model, batch, iterations, warmup, backend, image, json };
+        var layers = new Option<bool>("--layers") { Description = "time the network layer by layer (GFLOP/s and % of peak per layer)" };
+        var peak = new Option<double?>("--peak") { Description = "FP32 peak in GFLOP/s for --layers (default: a quick FMA measurement)" };
+        var command = new Command("bench", "Time the detector: per-stage medians, latency, throughput and memory; --layers: per-layer GFLOP/s.")
+            { model, batch, iterations, warmup, backend, image, json, layers, peak };
         command.SetAction(parse =>
         {
             try
             {
                 int n = parse.GetValue(batch), k = parse.GetValue(iterations), w = parse.GetValue(warmup);
                 if (n <= 0 || k <= 0 || w < 0) throw new ArgumentException("--batch and --iterations must be positive, --warmup not negative");
-                var options = new SsdDetectorOptions { Backend = DetectorBackendNames.Parse(parse.GetValue(backend)!), MaxBatch = n };
+                if (parse.GetValue(peak) is <= 0) throw new ArgumentException("--peak must be a positive GFLOP/s figure");
+                var kind = DetectorBackendNames.Parse(parse.GetValue(backend)!);
                 var picture = parse.GetValue(image) is { } path ? ImageDecoder.Load(path) : Synthetic(640, 480);
                 var images = Enumerable.Repeat(picture, n).ToList();
-                using var detector = SsdDetector.Load(parse.GetValue(model)!, options);
+                var (description, tensors) = ModelFile.Load(parse.GetValue(model)!);
+                long arena = SsdNetwork.PlannedArenaBytes(description, tensors, batch: n);
+                if (parse.GetValue(layers))
+                {
+                    Layers(description, tensors, kind, images, w, k, arena, parse.GetValue(peak), parse.GetValue(json));
+                    return 0;
+                }
+                var options = new SsdDetectorOptions { Backend = kind, MaxBatch = n };
+                using var detector = SsdDetector.Create(description, tensors, options);
                 for (int i = 0; i < w; i++) detector.Detect(images);
                 var runs = new List<(DetectorTimings Stages, TimeSpan Wall)>();
                 for (int i = 0; i < k; i++)
@@ -43,7 +60,7 @@ public static class BenchCommand
                     detector.Detect(images);
                     runs.Add((detector.LastTimings, Stopwatch.GetElapsedTime(t0)));
                 }
-                Report(detector.Model.Name, options.Backend.ToString(), n, runs, parse.GetValue(json));
+                Report(detector.Model.Name, options.Backend.ToString(), n, runs, arena, parse.GetValue(json));
                 return 0;
             }
             catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException or InvalidOperationException)
@@ -55,20 +72,31 @@ public static class BenchCommand
         return command;
     }
 
-    private static void Report(string model, string backend, int batch, List<(DetectorTimings Stages, TimeSpan Wall)> runs, bool json)
+    private static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+
+    /// <summary>The most physical memory the process has held so far (VmHWM on Linux): weights, arena, runtime.</summary>
+    private static long PeakWorkingSet()
     {
-        static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        return self.PeakWorkingSet64;
+    }
+
+    private static void Report(string model, string backend, int batch, List<(DetectorTimings Stages, TimeSpan Wall)> runs, long arena, bool json)
+    {
         double pre = Median(runs.Select(r => r.Stages.Preprocess.TotalMilliseconds));
         double net = Median(runs.Select(r => r.Stages.Network.TotalMilliseconds));
         double post = Median(runs.Select(r => r.Stages.Postprocess.TotalMilliseconds));
         double latency = Median(runs.Select(r => r.Wall.TotalMilliseconds));
         double throughput = batch * 1000.0 / latency;
+        long peakBytes = PeakWorkingSet();
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 model, backend, batch, iterations = runs.Count,
                 preprocess_ms = pre, network_ms = net, postprocess_ms = post, latency_ms = latency, images_per_second = throughput,
+                arena_bytes = arena, peak_working_set_bytes = peakBytes,
             }));
             return;
         }
@@ -79,6 +107,65 @@ public static class BenchCommand
         Console.WriteLine(string.Create(c, $"  post-process  {post,10:F2} ms"));
         Console.WriteLine(string.Create(c, $"  latency       {latency,10:F2} ms per batch"));
         Console.WriteLine(string.Create(c, $"  throughput    {throughput,10:F2} images/s"));
+        Console.WriteLine(string.Create(c, $"  arena         {arena / 1048576.0,10:F1} MiB (activations)"));
+        Console.WriteLine(string.Create(c, $"  peak memory   {peakBytes / 1048576.0,10:F1} MiB (process peak working set)"));
+    }
+
+    /// <summary>The network alone, step by step: W untimed forward passes, then K profiled ones.</summary>
+    private static void Layers(ModelDescription description, IReadOnlyDictionary<string, Ssd.Weights.Tensors.TensorData> tensors, DetectorBackend kind,
+        IReadOnlyList<RgbImage> images, int warmup, int iterations, long arena, double? givenPeak, bool json)
+    {
+        using var backend = BackendFactory.Create(kind);
+        using var network = SsdNetwork.Load(description, tensors, backend, batch: images.Count);
+        var input = new float[network.Plan.Input.Count];
+        int per = input.Length / images.Count;
+        var preprocessor = new HostPreprocessor(description.Input);
+        for (int i = 0; i < images.Count; i++) preprocessor.Run(images[i], input.AsSpan(i * per, per));
+        for (int i = 0; i < warmup; i++) network.Forward(input);
+        var walls = new List<double>();
+        network.Profiling = true;
+        for (int i = 0; i < iterations; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            network.Forward(input);
+            walls.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        var timings = network.LayerTimings;
+        double peak = givenPeak ?? FmaPeak.Measure() ?? double.NaN;
+        double totalMs = timings.Sum(t => t.Milliseconds), totalFlops = timings.Sum(t => t.Flops);
+        double convMs = timings.Where(t => t.Flops > 0).Sum(t => t.Milliseconds);
+        long peakBytes = PeakWorkingSet();
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = description.Name, backend = backend.Description, batch = images.Count, iterations, peak_gflops = peak,
+                peak_source = givenPeak is null ? "measured" : "given", forward_ms = Median(walls), layers_ms = totalMs, conv_ms = convMs,
+                gflop = totalFlops / 1e9, arena_bytes = arena, peak_working_set_bytes = peakBytes,
+                layers = timings.Select(t => new
+                {
+                    layer = t.Step.Layer, op = t.Op, shape = t.Step.Output.Shape, gflop = t.Flops / 1e9, ms = t.Milliseconds,
+                    gflops = t.GflopsPerSecond, percent_of_peak = 100 * t.GflopsPerSecond / peak,
+                }),
+            }));
+            return;
+        }
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(c, $"{description.Name} on {backend.Description}, batch {images.Count}, network only, mean of {iterations} profiled runs"));
+        Console.WriteLine(string.Create(c, $"FP32 peak {peak:F1} GFLOP/s ({(givenPeak is null ? "measured now: FMA chains on every core" : "--peak")}); GFLOP counts the direct convolution (Winograd layers can exceed 100%)"));
+        Console.WriteLine();
+        Console.WriteLine("| layer | op | output shape | GFLOP | ms | GFLOP/s | % peak |");
+        Console.WriteLine("|---|---|---|---:|---:|---:|---:|");
+        foreach (var t in timings)
+        {
+            string rate = t.Flops > 0 ? string.Create(c, $"{t.GflopsPerSecond:F1} | {100 * t.GflopsPerSecond / peak:F0}%") : "- | -";
+            Console.WriteLine(string.Create(c, $"| {t.Step.Layer} | {t.Op} | {string.Join("x", t.Step.Output.Shape)} | {t.Flops / 1e9:F3} | {t.Milliseconds:F3} | {rate} |"));
+        }
+        double totalRate = totalFlops / (totalMs * 1e6);
+        Console.WriteLine(string.Create(c, $"| **total** | {timings.Count} steps | | {totalFlops / 1e9:F2} | {totalMs:F1} | {totalRate:F1} | {100 * totalRate / peak:F0}% |"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(c, $"convolutions {convMs:F1} ms, other steps {totalMs - convMs:F1} ms; whole forward (median, incl. input upload and output download) {Median(walls):F1} ms"));
+        Console.WriteLine(string.Create(c, $"arena {arena / 1048576.0:F1} MiB (activations); peak memory {peakBytes / 1048576.0:F1} MiB (process peak working set)"));
     }
 
     /// <summary>A deterministic gradient-and-noise picture, so a benchmark needs no image file.</summary>

@@ -1,0 +1,35 @@
+using Ssd.Engine.Graph;
+
+namespace Ssd.Engine.Network;
+
+/// <summary>
+/// One plan step's time, summed over the profiled forward passes (<see cref="SsdNetwork.Profiling"/>), with the
+/// arithmetic it does: a convolution counts 2 FLOP per multiply-add of the direct algorithm (whatever algorithm ran),
+/// every other step 0 (they move memory rather than compute).
+/// </summary>
+public sealed record LayerTiming(PlanStep Step, string Op, TimeSpan Total, int Runs)
+{
+    /// <summary>Mean time of one run of the step.</summary>
+    public double Milliseconds => Runs == 0 ? 0 : Total.TotalMilliseconds / Runs;
+
+    /// <summary>Floating-point operations of one run (the whole batch).</summary>
+    public double Flops => FlopsOf(Step);
+
+    public double GflopsPerSecond => Milliseconds > 0 ? Flops / (Milliseconds * 1e6) : 0;
+
+    public static double FlopsOf(PlanStep step) => step is ConvStep c
+        ? 2.0 * c.Output.Count * (c.InShape.C / c.Params.Groups) * c.Params.KernelH * c.Params.KernelW
+        : 0;
+
+    public static string OpOf(PlanStep step) => step switch
+    {
+        ConvStep c => c.Params.FuseRelu ? "Conv+ReLU" : "Conv",
+        ReluStep => "ReLU",
+        PoolStep p => p.Method + "Pool",
+        NormalizeStep => "L2Norm",
+        PermuteStep => "Permute",
+        ConcatStep => "Concat",
+        SoftmaxStep => "Softmax",
+        _ => step.GetType().Name,
+    };
+}
