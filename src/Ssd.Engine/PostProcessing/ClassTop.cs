@@ -27,7 +27,7 @@ internal static class ClassTop
         if (!(max > threshold)) return 0;
         float bound = threshold;
         bool inclusive = false;
-        if (k > 0 && row.Length >= 4 * SampleStep * k)
+        if (k > 0 && row.Length >= 2 * SampleStep * k)
         {
             float b = SampledBound(row, threshold, max, k);
             if (b > threshold && CountAtLeast(row, b) >= k) (bound, inclusive) = (b, true);
