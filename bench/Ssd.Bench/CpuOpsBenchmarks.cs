@@ -58,11 +58,12 @@ public class CpuOpsBenchmarks
         x = Random(input.Count);
         y = new float[output];
         scale = Random(512);
-        heads = ConfLengths.Select(l => x.AsSpan(0, l).ToArray()).ToArray();
+        // The reference concatenates separate arrays; the fast one reads slices of one buffer (the arena), x.
+        heads = ConfLengths.Select(l => Random(l)).ToArray();
         offsets = new int[ConfLengths.Length];
         for (int t = 1; t < offsets.Length; t++) offsets[t] = offsets[t - 1] + ConfLengths[t - 1];
-        // the fast concat reads slices of one buffer (the arena): x holds the heads one after another
-        for (int t = 0; t < heads.Length; t++) heads[t].CopyTo(x, offsets[t]);
+        if (Layer == Op.Concat)
+            for (int t = 0; t < heads.Length; t++) heads[t].CopyTo(x, offsets[t]);
     }
 
     private (TensorShape, long) Pool(TensorShape input, int k, int s, int p)
