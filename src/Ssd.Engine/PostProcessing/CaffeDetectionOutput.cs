@@ -84,7 +84,7 @@ public sealed unsafe class CaffeDetectionOutput : IPostProcessor
     {
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = ClassTop.Select(ws.ClassRow(cls), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: true, w, w.Ranked);
+        int top = ClassTop.Select(ws.Gather(cls, w), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: true, w, w.Ranked);
         if (top == 0) return;
         var (x1, y1, x2, y2) = w.Nms.Columns(top);
         var codes = new ReadOnlySpan<float>(loc, 4 * numPriors);

@@ -5,56 +5,64 @@ using Ssd.Engine.Backends.Cpu;
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
-/// One image's scores, class-major: every (prior, class) probability laid out as [class, prior], so each class's
-/// candidates (probability above the confidence threshold, in prior order) come from one contiguous scan and the
-/// classes can be worked on in parallel. The softmax of a logit row is fused into the pass (the arithmetic of
-/// <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, in its order, so the probabilities are bit for bit the
-/// references'); rows a quick screen proves to have no candidate are left at 0, below any threshold the screen runs with.
+/// One image's candidates, by class: every (prior, class != background) whose probability is above the confidence
+/// threshold, appended to its class's list in prior order, so each class's candidates are ready without a scan of
+/// all priors and the classes can be worked on in parallel. The two halves of the priors are done on two workers,
+/// each into its own lists (half 0's then half 1's is prior order). The softmax of a logit row is fused into the pass
+/// (the arithmetic of <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, in its order, so the probabilities are bit
+/// for bit the references'); rows a quick screen proves to have no candidate are skipped.
 /// </summary>
 internal static unsafe class ClassCandidates
 {
-    /// <summary>Fills the workspace's class-major rows, the two halves of the priors on two workers.</summary>
     public static void Fill(ReadOnlySpan<float> conf, bool isProbability, int priors, int classes, int background, float threshold,
         DenseWorkspace ws, int workers)
     {
-        fixed (float* pc = conf, pm = ws.ClassMajor)
+        fixed (float* pc = conf)
         {
             int halves = priors >= 2048 ? Math.Clamp(workers, 1, 2) : 1;
-            var job = new FillJob(pc, pm, ws.Stride, isProbability, priors, classes, background, threshold, halves);
+            ws.Halves = halves;
+            var job = new FillJob(pc, ws, isProbability, priors, classes, background, threshold, halves);
             WorkerPool.Run(halves, halves, job, static (j, _, half) => j.Run(half));
         }
     }
 
-    private readonly struct FillJob(float* conf, float* classMajor, int stride, bool isProbability, int priors, int classes, int background, float threshold, int halves)
+    private readonly struct FillJob(float* conf, DenseWorkspace ws, bool isProbability, int priors, int classes, int background, float threshold, int halves)
     {
         public void Run(int half)
         {
-            int from = half == 0 ? 0 : priors / 2 / 16 * 16, to = halves == 1 || half == 1 ? priors : priors / 2 / 16 * 16;
-            // Rows are done 16 at a time into a small row-major block, then written out class by class: each class
-            // gets 16 neighbouring priors (a cache line) at once instead of one scattered float per row.
-            const int Block = 16;
-            float* block = stackalloc float[Block * Math.Min(classes, 256)];
-            if (classes > 256) block = (float*)NativeMemory.Alloc((nuint)(Block * classes), sizeof(float));
-            int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
-            Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
-            // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
-            bool screen = threshold > 0f && float.IsFinite(threshold);
-            int screened = 0, passed = 0;
-            for (int i0 = from; i0 < to; i0 += Block)
+            int from = half == 0 ? 0 : priors / 2, to = halves == 1 || half == 1 ? priors : priors / 2;
+            var hits = ws.Hits[half];
+            var count = hits.Count;
+            Array.Clear(count);
+            int cap = hits.Capacity;
+            fixed (int* pp = hits.Prior)
+            fixed (float* ps = hits.Score)
             {
-                int rows = Math.Min(Block, to - i0);
-                for (int r = 0; r < rows; r++) Row(i0 + r, new Span<float>(block + r * classes, classes), approx, ref screen, ref screened, ref passed);
-                for (int k = 0; k < classes; k++)
+                float* row = stackalloc float[Math.Min(classes, 1024)];
+                if (classes > 1024) row = (float*)NativeMemory.Alloc((nuint)classes, sizeof(float));
+                int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
+                Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
+                // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
+                bool screen = threshold > 0f && float.IsFinite(threshold);
+                int screened = 0, passed = 0;
+                for (int i = from; i < to; i++)
                 {
-                    float* column = classMajor + (long)k * stride + i0, source = block + k;
-                    for (int r = 0; r < rows; r++) column[r] = source[r * classes];
+                    if (!Row(i, new Span<float>(row, classes), approx, ref screen, ref screened, ref passed)) continue;
+                    for (int k = 0; k < classes; k++)
+                    {
+                        float v = row[k];
+                        if (!(v > threshold) || k == background) continue;
+                        int at = k * cap + count[k]++;
+                        pp[at] = i;
+                        ps[at] = v;
+                    }
                 }
+                if (classes > 1024) NativeMemory.Free(row);
             }
-            if (classes > 256) NativeMemory.Free(block);
         }
 
-        /// <summary>Row i's probabilities, or zeros when the screen proves none passes.</summary>
-        private void Row(int i, Span<float> row, Span<float> approx, ref bool screen, ref int screened, ref int passed)
+        /// <summary>Row i's probabilities; false when the screen proves none passes.</summary>
+        private bool Row(int i, Span<float> row, Span<float> approx, ref bool screen, ref int screened, ref int passed)
         {
             // A saturated head (most rows pass) makes the screen pure overhead: stop screening then.
             if (screen && screened == 512)
@@ -65,13 +73,13 @@ internal static unsafe class ClassCandidates
             var x = new ReadOnlySpan<float>(conf + (long)i * classes, classes);
             if (isProbability)
             {
-                if (screen && (++screened > 0) && !AnyAbove(x, threshold)) { row.Clear(); return; }
+                if (screen && (++screened > 0) && !AnyAbove(x, threshold)) return false;
                 passed++;
                 x.CopyTo(row);
             }
             else
             {
-                if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) { row.Clear(); return; }
+                if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
                 passed++;
                 // SoftmaxReference.Forward's arithmetic, in its order.
                 float max = float.NegativeInfinity;
@@ -85,6 +93,7 @@ internal static unsafe class ClassCandidates
                 }
                 for (int k = 0; k < classes; k++) row[k] /= sum;
             }
+            return true;
         }
     }
 

@@ -3,16 +3,16 @@ using System.Numerics;
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
-/// One class's candidates and their top k, for the dense case where thousands of priors pass the threshold and
-/// top_k keeps a few hundred. Over the class's row of the class-major scores:
-/// 1. the row's maximum (vectorised; NaN never counts, as NaN never passes "&gt; threshold");
+/// One class's top k, for the dense case where thousands of priors pass the threshold and top_k keeps a few hundred.
+/// Over the class's candidates (prior order, all above the threshold):
+/// 1. their maximum (vectorised);
 /// 2. a cheap bound: a histogram of every 8th score suggests a value b with about 1.5 k scores at or above it; a
-///    vectorised count checks that at least k really are (else b is dropped and the threshold alone is used), so the
-///    k best, and every score tied with the k-th best, are among the scores &gt;= b;
-/// 3. those candidates (in prior order) are collected, binned by their score's order bits into 1024 buckets (a
-///    monotone function of the score; equal scores, -0 and +0 included, share a bucket), and from the histogram the
-///    bucket holding the k-th best is found: candidates above it are in, that bucket's are sorted to find the k-th
-///    best score t exactly, and ties at t are taken in the tie order.
+///    vectorised count checks that at least k really are (else b is dropped), so the k best, and every score tied
+///    with the k-th best, are among those &gt;= b, which are kept in order and the rest dropped;
+/// 3. the remaining candidates are binned by their score's order bits into 1024 buckets (a monotone function of the
+///    score; equal scores, -0 and +0 included, share a bucket), and from the histogram the bucket holding the k-th
+///    best is found: candidates above it are in, that bucket's are sorted to find the k-th best score t exactly, and
+///    ties at t are taken in the tie order.
 /// The chosen items are sorted as 64-bit keys (score descending, then prior ascending or descending), so the result
 /// is the k best under <see cref="RankOrder"/>, best first: what RankOrder.Top gives.
 /// </summary>
@@ -20,23 +20,24 @@ internal static class ClassTop
 {
     private const int Buckets = 1024, SampleStep = 8;
 
-    /// <summary>Writes the class's best min(k, candidates) into output (k &lt;= 0: all of them) and returns how many.</summary>
-    public static int Select(ReadOnlySpan<float> row, float threshold, int k, bool lowerKeyFirst, DenseWorkspace.Worker w, Span<Ranked> output)
+    /// <summary>
+    /// The best min(k, m) of the m candidates in the worker's lists (prior order, all &gt; threshold) into output
+    /// (k &lt;= 0: all of them); returns how many.
+    /// </summary>
+    public static int Select(int m, float threshold, int k, bool lowerKeyFirst, DenseWorkspace.Worker w, Span<Ranked> output)
     {
-        float max = Max(row);
-        if (!(max > threshold)) return 0;
-        float bound = threshold;
-        bool inclusive = false;
-        if (k > 0 && row.Length >= 2 * SampleStep * k)
+        if (m == 0) return 0;
+        var scores = w.Score.AsSpan(0, m);
+        float max = Max(scores);
+        if (k > 0 && m >= 2 * SampleStep * k)
         {
-            float b = SampledBound(row, threshold, max, k);
-            if (b > threshold && CountAtLeast(row, b) >= k) (bound, inclusive) = (b, true);
+            float b = SampledBound(scores, threshold, max, k);
+            if (b > threshold && CountAtLeast(scores, b) >= k) m = KeepAtLeast(m, b, w.Prior, w.Score);
         }
-        int m = Collect(row, bound, inclusive, w.Prior, w.Score);
         return Top(m, threshold, max, k, lowerKeyFirst, w, output);
     }
 
-    /// <summary>The exact top k of the m collected candidates (all &gt; threshold, at most max), as the class summary says.</summary>
+    /// <summary>The exact top k of the m candidates (all &gt; threshold, at most max), as the class summary says.</summary>
     private static int Top(int m, float threshold, float max, int k, bool lowerKeyFirst, DenseWorkspace.Worker w, Span<Ranked> output)
     {
         var prior = w.Prior;
@@ -109,20 +110,19 @@ internal static class ClassTop
         return FromOrdered(lo + ((uint)bucket << shift));
     }
 
-    /// <summary>Scores &gt; bound (or &gt;= bound when inclusive) in prior order: a vector test, lanes looked at only on a hit.</summary>
-    private static int Collect(ReadOnlySpan<float> row, float bound, bool inclusive, int[] prior, float[] score)
+    /// <summary>Keeps, in place and in order, the candidates scoring &gt;= bound: a vector test, lanes looked at only on a hit.</summary>
+    private static int KeepAtLeast(int m, float bound, int[] prior, float[] score)
     {
         int n = 0, i = 0, w = Vector<float>.Count;
         var t = new Vector<float>(bound);
-        for (; i + w <= row.Length; i += w)
+        for (; i + w <= m; i += w)
         {
-            var v = new Vector<float>(row.Slice(i));
-            if (inclusive ? !Vector.GreaterThanOrEqualAny(v, t) : !Vector.GreaterThanAny(v, t)) continue;
+            if (!Vector.GreaterThanOrEqualAny(new Vector<float>(score, i), t)) continue;
             for (int j = i; j < i + w; j++)
-                if (inclusive ? row[j] >= bound : row[j] > bound) { prior[n] = j; score[n++] = row[j]; }
+                if (score[j] >= bound) { prior[n] = prior[j]; score[n++] = score[j]; }
         }
-        for (; i < row.Length; i++)
-            if (inclusive ? row[i] >= bound : row[i] > bound) { prior[n] = i; score[n++] = row[i]; }
+        for (; i < m; i++)
+            if (score[i] >= bound) { prior[n] = prior[i]; score[n++] = score[i]; }
         return n;
     }
 

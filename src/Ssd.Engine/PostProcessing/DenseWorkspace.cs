@@ -14,10 +14,9 @@ internal sealed class DenseWorkspace
     public int Classes { get; }
     /// <summary>Slots per class: the per-class cap (top_k), or every prior when there is none.</summary>
     public int PerClass { get; }
-    /// <summary>[class, prior] probabilities, each class's row Stride floats apart (whole cache lines).</summary>
-    public float[] ClassMajor { get; }
-    public int Stride { get; }
-    public ReadOnlySpan<float> ClassRow(int cls) => ClassMajor.AsSpan(cls * Stride, Priors);
+    /// <summary>Each half of the priors' candidates, by class (<see cref="ClassCandidates"/>); Halves says how many are in use.</summary>
+    public ClassHits[] Hits { get; }
+    public int Halves { get; set; } = 1;
     public int[] Count { get; }
     public float[] Score { get; }
     public int[] Key { get; }
@@ -29,14 +28,38 @@ internal sealed class DenseWorkspace
     {
         (Priors, Classes) = (priors, classes);
         PerClass = perClassCap > 0 ? Math.Min(perClassCap, priors) : priors;
-        Stride = (priors + 15) / 16 * 16;
-        ClassMajor = new float[(long)classes * Stride];
+        // Half 0 holds every prior when the priors are not split.
+        Hits = [new ClassHits(classes, priors), new ClassHits(classes, priors - priors / 2)];
         Count = new int[classes];
         Score = new float[(long)classes * PerClass];
         Key = new int[(long)classes * PerClass];
         Box = new float[4L * classes * PerClass];
         Workers = new Worker[MaxWorkers];
         for (int w = 0; w < MaxWorkers; w++) Workers[w] = new Worker(priors);
+    }
+
+    /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
+    public int Gather(int cls, Worker w)
+    {
+        int m = 0;
+        for (int h = 0; h < Halves; h++)
+        {
+            var hits = Hits[h];
+            int n = hits.Count[cls];
+            Array.Copy(hits.Prior, cls * hits.Capacity, w.Prior, m, n);
+            Array.Copy(hits.Score, cls * hits.Capacity, w.Score, m, n);
+            m += n;
+        }
+        return m;
+    }
+
+    /// <summary>Per class: up to Capacity (prior, probability) candidates, class c's at [c * Capacity ..].</summary>
+    public sealed class ClassHits(int classes, int capacity)
+    {
+        public int Capacity { get; } = capacity;
+        public int[] Count { get; } = new int[classes];
+        public int[] Prior { get; } = new int[(long)classes * capacity];
+        public float[] Score { get; } = new float[(long)classes * capacity];
     }
 
     /// <summary>Two workers once the score matrix is big enough to pay for waking a thread.</summary>

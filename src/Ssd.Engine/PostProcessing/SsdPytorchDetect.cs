@@ -89,7 +89,7 @@ public sealed unsafe class SsdPytorchDetect : IPostProcessor
     {
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = ClassTop.Select(ws.ClassRow(cls), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: false, wk, wk.Ranked);
+        int top = ClassTop.Select(ws.Gather(cls, wk), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: false, wk, wk.Ranked);
         if (top == 0) return;
         var (x1, y1, x2, y2) = wk.Nms.Columns(top);
         var codes = new ReadOnlySpan<float>(loc, 4 * numPriors);

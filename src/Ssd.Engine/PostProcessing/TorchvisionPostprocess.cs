@@ -78,7 +78,7 @@ public sealed unsafe class TorchvisionPostprocess : IPostProcessor
     {
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = ClassTop.Select(ws.ClassRow(cls), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: true, w, w.Ranked);
+        int top = ClassTop.Select(ws.Gather(cls, w), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: true, w, w.Ranked);
         if (top == 0) return;
         int slot = cls * ws.PerClass;
         for (int k = 0; k < top; k++) (ws.Score[slot + k], ws.Key[slot + k]) = (w.Ranked[k].Score, w.Ranked[k].Key);
