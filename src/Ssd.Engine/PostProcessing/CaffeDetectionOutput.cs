@@ -46,7 +46,7 @@ public sealed unsafe class CaffeDetectionOutput : IPostProcessor
             ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
             // Every class on its own (candidates, top_k, decode, NMS) into its own slot; classes in parallel.
             fixed (float* pl = codes)
-                WorkerPool.Run(c, workers, (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
+                WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
 
             // Over all classes best first; ties keep the lower class, then NMS order (positions in class-by-class order).
             int total = 0;

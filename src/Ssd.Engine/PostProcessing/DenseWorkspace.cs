@@ -38,6 +38,18 @@ internal sealed class DenseWorkspace
         for (int w = 0; w < MaxWorkers; w++) Workers[w] = new Worker(priors);
     }
 
+    /// <summary>
+    /// Workers for the per-class phase: with few candidates (a real image, or thousands) the classes take well under
+    /// a millisecond, less than making a second thread join on a busy machine costs.
+    /// </summary>
+    public int ClassWorkers(int workers)
+    {
+        long total = 0;
+        for (int h = 0; h < Halves; h++)
+            foreach (int n in Hits[h].Count) total += n;
+        return total >= 32768 ? workers : 1;
+    }
+
     /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
     public int Gather(int cls, Worker w)
     {

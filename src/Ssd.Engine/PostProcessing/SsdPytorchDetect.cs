@@ -49,7 +49,7 @@ public sealed unsafe class SsdPytorchDetect : IPostProcessor
             int workers = ws.WorkerCount;
             ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
             fixed (float* pl = codes)
-                WorkerPool.Run(c, workers, (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
+                WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
 
             // Best first, stable: ties keep the lower class, then nms order (positions in class-by-class order).
             int total = 0;

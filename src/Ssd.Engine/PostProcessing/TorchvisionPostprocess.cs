@@ -53,7 +53,7 @@ public sealed unsafe class TorchvisionPostprocess : IPostProcessor
             int workers = ws.WorkerCount;
             ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
             // Each class's candidates best first (equal scores: lower prior first), the first topk_candidates, in its slot.
-            WorkerPool.Run(c, workers, (Self: this, Ws: ws), static (s, worker, cls) => s.Self.TopOfClass(s.Ws, s.Ws.Workers[worker], cls));
+            WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws), static (s, worker, cls) => s.Self.TopOfClass(s.Ws, s.Ws.Workers[worker], cls));
             int count = 0;
             for (int cls = 0; cls < c; cls++) count += ws.Count[cls];
 
@@ -64,7 +64,7 @@ public sealed unsafe class TorchvisionPostprocess : IPostProcessor
             if (count * 4 > 4000)
             {
                 fixed (float* pl = codes)
-                    WorkerPool.Run(c, workers, (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.ClassNms(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
+                    WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.ClassNms(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
                 detections = MergeKept(ws, rw, rh);
             }
             else detections = CoordinateTrick(ws, codes, count, rw, rh);
