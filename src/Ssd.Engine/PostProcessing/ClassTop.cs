@@ -14,7 +14,7 @@ namespace Ssd.Engine.PostProcessing;
 ///    best is found: candidates above it are in, that bucket's are sorted to find the k-th best score t exactly, and
 ///    ties at t are taken in the tie order.
 /// The chosen items are sorted as 64-bit keys (score descending, then prior ascending or descending), so the result
-/// is the k best under <see cref="RankOrder"/>, best first: what RankOrder.Top gives.
+/// is the k best under <see cref="RankOrder"/>, best first: the first k of a sort by that order.
 /// </summary>
 internal static class ClassTop
 {

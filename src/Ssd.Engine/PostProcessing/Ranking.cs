@@ -7,7 +7,8 @@ internal readonly record struct Ranked(float Score, int Key);
 
 /// <summary>
 /// Best-first ordering with a total order (score descending, then the key ascending or descending), so an
-/// unstable sort gives what a stable one over the key order gives. Top-k keeps a k-item heap instead of sorting all.
+/// unstable sort gives what a stable one over the key order gives. The fast paths select with <see cref="TopSelect"/>
+/// and <see cref="ClassTop"/>, which give the first k of a sort by this order.
 /// </summary>
 internal readonly struct RankOrder(bool lowerKeyFirst) : IComparer<Ranked>
 {
@@ -19,44 +20,6 @@ internal readonly struct RankOrder(bool lowerKeyFirst) : IComparer<Ranked>
         if (a.Key == b.Key) return 0;
         return (a.Key < b.Key) == lowerKeyFirst ? -1 : 1;
     }
-
-    /// <summary>Sorts items best first and returns how many of them to keep (at most k; k &lt;= 0 keeps all).</summary>
-    public int Top(Span<Ranked> items, int k)
-    {
-        if (k <= 0 || items.Length <= k)
-        {
-            items.Sort(this);
-            return items.Length;
-        }
-        // Min-heap of the k best (the worst of them at the root), then the heap sorted best first.
-        var heap = items[..k];
-        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(heap, i);
-        for (int i = k; i < items.Length; i++)
-            if (Compare(items[i], heap[0]) < 0)
-            {
-                heap[0] = items[i];
-                SiftDown(heap, 0);
-            }
-        heap.Sort(this);
-        return k;
-    }
-
-    private void SiftDown(Span<Ranked> heap, int i)
-    {
-        int n = heap.Length;
-        var item = heap[i];
-        while (true)
-        {
-            int child = 2 * i + 1;
-            if (child >= n) break;
-            // The worse child (ranks later) goes up.
-            if (child + 1 < n && Compare(heap[child + 1], heap[child]) > 0) child++;
-            if (Compare(heap[child], item) <= 0) break;
-            heap[i] = heap[child];
-            i = child;
-        }
-        heap[i] = item;
-    }
 }
 
 /// <summary>
@@ -64,7 +27,7 @@ internal readonly struct RankOrder(bool lowerKeyFirst) : IComparer<Ranked>
 /// is found with a histogram of the scores (then exactly, among the few in its bucket), the items above it are
 /// taken, the ties at it are taken in the tie order (the list is in ascending key order, so the lowest or highest
 /// keys first), and only those k items are sorted, as 64-bit keys (score descending, then list position ascending
-/// or descending). The result is the same k items in the same order as RankOrder.Top.
+/// or descending). The result is the first k of a sort by RankOrder.
 /// </summary>
 internal static class TopSelect
 {
