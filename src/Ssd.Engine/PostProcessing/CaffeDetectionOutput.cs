@@ -1,5 +1,5 @@
 using Ssd.Kernels.BoxCoding;
-using Ssd.Kernels.Nms;
+using Ssd.Engine.Backends.Cpu;
 
 namespace Ssd.Engine.PostProcessing;
 
@@ -16,11 +16,12 @@ namespace Ssd.Engine.PostProcessing;
 /// 4. boxes are not clipped; multiplied by the image width / height (normalised when the size is 1x1).
 /// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
 /// </summary>
-public sealed class CaffeDetectionOutput : IPostProcessor
+public sealed unsafe class CaffeDetectionOutput : IPostProcessor
 {
     private readonly float[] priors;
     private readonly int numPriors;
     private readonly PostProcessParams p;
+    private readonly DenseWorkspace.Cache cache;
 
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
     public CaffeDetectionOutput(float[] priors, PostProcessParams parameters)
@@ -29,72 +30,80 @@ public sealed class CaffeDetectionOutput : IPostProcessor
         this.priors = priors;
         p = parameters;
         p.Validate(numPriors, "caffe detection output");
+        cache = new DenseWorkspace.Cache(numPriors, p.NumClasses, p.TopK);
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
     {
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "caffe detection output");
         var result = new IReadOnlyList<PostDetection>[n];
-        var boxes = new float[numPriors * 4];
-        var decoded = new bool[numPriors];
-        var order = new RankOrder(lowerKeyFirst: true);
+        var ws = cache.Rent();
         for (int img = 0; img < n; img++)
         {
             PostProcessInputs.CheckSize(originalSizes[img], "caffe detection output");
             var codes = loc.Slice(img * numPriors * 4, numPriors * 4);
-            var found = ClassCandidates.Find(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold);
-            var all = new List<(int Class, Ranked Kept)>();
-            var ofClass = new Ranked[found.Prior.Length];
-            for (int cls = 0; cls < c; cls++)
-            {
-                int from = found.Start(cls), m = found.End(cls) - from;
-                if (m == 0) continue;
-                var ranked = ofClass.AsSpan(0, m);
-                for (int k = 0; k < m; k++) ranked[k] = new Ranked(found.Score[from + k], found.Prior[from + k]);
-                // std::stable_sort by score: equal scores keep the lower prior first; then the first top_k.
-                ranked = ranked[..order.Top(ranked, p.TopK)];
-                foreach (var r in ranked)
-                    if (!decoded[r.Key]) { decoded[r.Key] = true; Decode(codes, r.Key, boxes); }
-                foreach (var r in ApplyNmsFast(boxes, ranked)) all.Add((cls, r));
-            }
-            // Over all classes best first; ties keep the lower class, then NMS order (positions in `all`).
-            var best = new Ranked[all.Count];
-            for (int k = 0; k < best.Length; k++) best[k] = new Ranked(all[k].Kept.Score, k);
-            int top = order.Top(best, p.KeepTopK);
+            int workers = ws.WorkerCount;
+            ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
+            // Every class on its own (candidates, top_k, decode, NMS) into its own slot; classes in parallel.
+            fixed (float* pl = codes)
+                WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
+
+            // Over all classes best first; ties keep the lower class, then NMS order (positions in class-by-class order).
+            int total = 0;
+            for (int cls = 0; cls < c; cls++) total += ws.Count[cls];
+            var all = new (int Class, int Slot)[total];
+            var score = new float[total];
+            var position = new int[total];
+            for (int cls = 0, k = 0; cls < c; cls++)
+                for (int r = 0; r < ws.Count[cls]; r++, k++)
+                {
+                    int slot = cls * ws.PerClass + r;
+                    (all[k], score[k], position[k]) = ((cls, slot), ws.Score[slot], k);
+                }
+            var best = new Ranked[total];
+            int top = TopSelect.Top(score, position, p.KeepTopK, lowerKeyFirst: true, new ulong[total], new int[total], best);
             var size = originalSizes[img];
             var detections = new PostDetection[top];
             for (int r = 0; r < top; r++)
             {
-                var (cls, kept) = all[best[r].Key];
-                int i = kept.Key;
-                detections[r] = new PostDetection(cls, kept.Score, boxes[4 * i] * size.Width, boxes[4 * i + 1] * size.Height,
-                    boxes[4 * i + 2] * size.Width, boxes[4 * i + 3] * size.Height);
+                var (cls, slot) = all[best[r].Key];
+                var b = ws.Box.AsSpan(4 * slot, 4);
+                detections[r] = new PostDetection(cls, ws.Score[slot], b[0] * size.Width, b[1] * size.Height, b[2] * size.Width, b[3] * size.Height);
             }
             result[img] = detections;
-            Array.Clear(decoded);
         }
+        cache.Return(ws);
         return result;
     }
 
-    /// <summary>DecodeBBox for one prior.</summary>
-    private void Decode(ReadOnlySpan<float> loc, int i, float[] output) =>
-        BoxCodingReference.CaffeBox(priors, numPriors, i, loc.Slice(4 * i, 4), output.AsSpan(4 * i, 4));
-
-    /// <summary>ApplyNMSFast over the class's candidates, best first.</summary>
-    private List<Ranked> ApplyNmsFast(float[] boxes, ReadOnlySpan<Ranked> ordered)
+    /// <summary>
+    /// One class: candidates above the threshold, ordered by score with std::stable_sort (equal scores keep the
+    /// lower prior first), the first top_k, their boxes decoded (DecodeBBox), ApplyNMSFast; the kept go to the class's slot.
+    /// </summary>
+    private void Class(DenseWorkspace ws, DenseWorkspace.Worker w, float* loc, int cls)
     {
-        var kept = new List<Ranked>();
-        foreach (var cand in ordered)
+        ws.Count[cls] = 0;
+        if (cls == p.BackgroundId) return;
+        int top = ClassTop.Select(ws.Gather(cls, w), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: true, w, w.Ranked);
+        if (top == 0) return;
+        var (x1, y1, x2, y2) = w.Nms.Columns(top);
+        var codes = new ReadOnlySpan<float>(loc, 4 * numPriors);
+        for (int k = 0; k < top; k++)
         {
-            var box = boxes.AsSpan(4 * cand.Key, 4);
-            bool keep = true;
-            foreach (var k in kept)
-            {
-                float overlap = NmsReference.Iou(box, boxes.AsSpan(4 * k.Key, 4), IouMode.Caffe);
-                if (!(overlap <= p.NmsThreshold)) { keep = false; break; }
-            }
-            if (keep) kept.Add(cand);
+            int i = w.Ranked[k].Key;
+            BoxCodingReference.CaffeBox(priors, numPriors, i, codes.Slice(4 * i, 4), w.Box);
+            (x1[k], y1[k], x2[k], y2[k]) = (w.Box[0], w.Box[1], w.Box[2], w.Box[3]);
         }
-        return kept;
+        w.Keep.Clear();
+        w.Nms.Run(top, p.NmsThreshold, GreedyIou.Caffe, w.Keep);
+        int slot = cls * ws.PerClass;
+        foreach (int k in w.Keep)
+        {
+            ws.Score[slot] = w.Ranked[k].Score;
+            ws.Key[slot] = w.Ranked[k].Key;
+            (ws.Box[4 * slot], ws.Box[4 * slot + 1], ws.Box[4 * slot + 2], ws.Box[4 * slot + 3]) = (x1[k], y1[k], x2[k], y2[k]);
+            slot++;
+        }
+        ws.Count[cls] = w.Keep.Count;
     }
 }

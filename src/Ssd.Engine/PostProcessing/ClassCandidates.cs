@@ -1,106 +1,86 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
+using Ssd.Engine.Backends.Cpu;
 
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
-/// One image's candidates: every (prior, class) whose probability is above the confidence threshold, grouped by
-/// class and in prior order inside a class. Made in one pass over the [P, C] scores, with the softmax of a logit
-/// row fused into it (the same arithmetic as <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, so the
-/// probabilities are bit for bit those of the references), and without storing the full probability matrix.
+/// One image's candidates, by class: every (prior, class != background) whose probability is above the confidence
+/// threshold, appended to its class's list in prior order, so each class's candidates are ready without a scan of
+/// all priors and the classes can be worked on in parallel. The two halves of the priors are done on two workers,
+/// each into its own lists (half 0's then half 1's is prior order). The softmax of a logit row is fused into the pass
+/// (the arithmetic of <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, in its order, so the probabilities are bit
+/// for bit the references'); rows a quick screen proves to have no candidate are skipped.
 /// </summary>
-internal sealed class ClassCandidates
+internal static unsafe class ClassCandidates
 {
-    private readonly int[] start;
-
-    public int[] Prior { get; }
-    public float[] Score { get; }
-
-    private ClassCandidates(int[] start, int[] prior, float[] score) => (this.start, Prior, Score) = (start, prior, score);
-
-    public int Start(int cls) => start[cls];
-    public int End(int cls) => start[cls + 1];
-
-    public static ClassCandidates Find(ReadOnlySpan<float> conf, bool isProbability, int priors, int classes, int background, float threshold)
+    public static void Fill(ReadOnlySpan<float> conf, bool isProbability, int priors, int classes, int background, float threshold,
+        DenseWorkspace ws, int workers)
     {
-        // Two halves of the priors on two threads; each half's hits are in prior order, so half 0 then half 1 is too.
-        int halves = priors >= 2048 && Environment.ProcessorCount > 1 ? 2 : 1;
-        var parts = new Hits[halves];
-        if (halves == 1) parts[0] = Scan(conf, isProbability, 0, priors, classes, background, threshold);
-        else
+        fixed (float* pc = conf)
         {
-            unsafe
+            int halves = priors >= 2048 ? Math.Clamp(workers, 1, 2) : 1;
+            ws.Halves = halves;
+            var job = new FillJob(pc, ws, isProbability, priors, classes, background, threshold, halves);
+            WorkerPool.Run(halves, halves, job, static (j, _, half) => j.Run(half));
+        }
+    }
+
+    private readonly struct FillJob(float* conf, DenseWorkspace ws, bool isProbability, int priors, int classes, int background, float threshold, int halves)
+    {
+        public void Run(int half)
+        {
+            int from = half == 0 ? 0 : priors / 2, to = halves == 1 || half == 1 ? priors : priors / 2;
+            var hits = ws.Hits[half];
+            var count = hits.Count;
+            Array.Clear(count);
+            int cap = hits.Capacity;
+            fixed (int* pp = hits.Prior)
+            fixed (float* ps = hits.Score)
             {
-                fixed (float* pc = conf)
+                float* row = stackalloc float[Math.Min(classes, 1024)];
+                if (classes > 1024) row = (float*)NativeMemory.Alloc((nuint)classes, sizeof(float));
+                int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
+                Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
+                // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
+                bool screen = threshold > 0f && float.IsFinite(threshold);
+                int screened = 0, passed = 0;
+                for (int i = from; i < to; i++)
                 {
-                    var ptr = (IntPtr)pc;
-                    int length = conf.Length, mid = priors / 2;
-                    Parallel.For(0, 2, h =>
+                    if (!Row(i, new Span<float>(row, classes), approx, ref screen, ref screened, ref passed)) continue;
+                    for (int k = 0; k < classes; k++)
                     {
-                        var all = new ReadOnlySpan<float>((float*)ptr, length);
-                        parts[h] = h == 0 ? Scan(all, isProbability, 0, mid, classes, background, threshold)
-                                          : Scan(all, isProbability, mid, priors, classes, background, threshold);
-                    });
+                        float v = row[k];
+                        if (!(v > threshold) || k == background) continue;
+                        int at = k * cap + count[k]++;
+                        pp[at] = i;
+                        ps[at] = v;
+                    }
                 }
+                if (classes > 1024) NativeMemory.Free(row);
             }
         }
 
-        // Counting sort by class, stable.
-        var start = new int[classes + 1];
-        foreach (var part in parts)
-            for (int k = 0; k < part.Count; k++) start[part.Class[k] + 1]++;
-        for (int c = 0; c < classes; c++) start[c + 1] += start[c];
-        var fill = start.AsSpan(0, classes).ToArray();
-        var prior = new int[start[classes]];
-        var score = new float[start[classes]];
-        foreach (var part in parts)
-            for (int k = 0; k < part.Count; k++)
-            {
-                int at = fill[part.Class[k]]++;
-                prior[at] = part.Prior[k];
-                score[at] = part.Score[k];
-            }
-        return new ClassCandidates(start, prior, score);
-    }
-
-    private sealed class Hits
-    {
-        public int[] Class = new int[1024], Prior = new int[1024];
-        public float[] Score = new float[1024];
-        public int Count;
-
-        public void Add(int cls, int prior, float score)
+        /// <summary>Row i's probabilities; false when the screen proves none passes.</summary>
+        private bool Row(int i, Span<float> row, Span<float> approx, ref bool screen, ref int screened, ref int passed)
         {
-            if (Count == Class.Length)
+            // A saturated head (most rows pass) makes the screen pure overhead: stop screening then.
+            if (screen && screened == 512)
             {
-                Array.Resize(ref Class, 2 * Count);
-                Array.Resize(ref Prior, 2 * Count);
-                Array.Resize(ref Score, 2 * Count);
+                if (passed > 384) screen = false;
+                screened = passed = 0;
             }
-            Class[Count] = cls;
-            Prior[Count] = prior;
-            Score[Count++] = score;
-        }
-    }
-
-    private static Hits Scan(ReadOnlySpan<float> conf, bool isProbability, int from, int to, int classes, int background, float threshold)
-    {
-        var hits = new Hits();
-        Span<float> row = classes <= 1024 ? stackalloc float[classes] : new float[classes];
-        int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
-        Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
-        // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
-        bool screen = threshold > 0f && float.IsFinite(threshold);
-        for (int i = from; i < to; i++)
-        {
-            var x = conf.Slice(i * classes, classes);
+            var x = new ReadOnlySpan<float>(conf + (long)i * classes, classes);
             if (isProbability)
             {
-                if (screen && !AnyAbove(x, threshold)) continue;
+                if (screen && (++screened > 0) && !AnyAbove(x, threshold)) return false;
+                passed++;
                 x.CopyTo(row);
             }
             else
             {
-                if (screen && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) continue;
+                if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
+                passed++;
                 // SoftmaxReference.Forward's arithmetic, in its order.
                 float max = float.NegativeInfinity;
                 for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k]);
@@ -113,10 +93,8 @@ internal sealed class ClassCandidates
                 }
                 for (int k = 0; k < classes; k++) row[k] /= sum;
             }
-            for (int k = 0; k < classes; k++)
-                if (row[k] > threshold && k != background) hits.Add(k, i, row[k]);
+            return true;
         }
-        return hits;
     }
 
     private static bool AnyAbove(ReadOnlySpan<float> x, float threshold)

@@ -1,3 +1,4 @@
+using Ssd.Engine.Backends.Cpu;
 using Ssd.Kernels.BoxCoding;
 
 namespace Ssd.Engine.PostProcessing;
@@ -15,12 +16,13 @@ namespace Ssd.Engine.PostProcessing;
 ///    "flt[(rank &lt; top_k)...].fill_(0)" writes into an advanced-indexing copy and changes nothing.
 /// Output: best score first; ties keep the lower class, then nms order. Boxes are not clipped.
 /// </summary>
-public sealed class SsdPytorchDetect : IPostProcessor
+public sealed unsafe class SsdPytorchDetect : IPostProcessor
 {
     private readonly float[] priors;
     private readonly int numPriors;
     private readonly PostProcessParams p;
     private readonly float variance0, variance1;
+    private readonly DenseWorkspace.Cache cache;
 
     /// <param name="priors">ssd.pytorch PriorBox output [P, 4]: (cx, cy, w, h) normalised.</param>
     /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
@@ -32,74 +34,81 @@ public sealed class SsdPytorchDetect : IPostProcessor
         p.Validate(numPriors, "ssd.pytorch detect");
         if (p.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {p.TopK} must be positive");
         (variance0, variance1) = PostProcessInputs.SsdPytorchVariances(variances, "ssd.pytorch detect");
+        cache = new DenseWorkspace.Cache(numPriors, p.NumClasses, p.TopK);
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
     {
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "ssd.pytorch detect");
         var result = new IReadOnlyList<PostDetection>[n];
-        var boxes = new float[numPriors * 4];
-        var decoded = new bool[numPriors];
+        var ws = cache.Rent();
         for (int img = 0; img < n; img++)
         {
             PostProcessInputs.CheckSize(originalSizes[img], "ssd.pytorch detect");
             var codes = loc.Slice(img * numPriors * 4, numPriors * 4);
-            var found = ClassCandidates.Find(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold);
-            var all = new List<PostDetection>();
+            int workers = ws.WorkerCount;
+            ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
+            fixed (float* pl = codes)
+                WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
+
+            // Best first, stable: ties keep the lower class, then nms order (positions in class-by-class order).
+            int total = 0;
+            for (int cls = 0; cls < c; cls++) total += ws.Count[cls];
+            var slotOf = new int[total];
+            var clsOf = new int[total];
+            var score = new float[total];
+            var position = new int[total];
+            for (int cls = 0, k = 0; cls < c; cls++)
+                for (int r = 0; r < ws.Count[cls]; r++, k++)
+                {
+                    int slot = cls * ws.PerClass + r;
+                    (slotOf[k], clsOf[k], score[k], position[k]) = (slot, cls, ws.Score[slot], k);
+                }
+            var best = new Ranked[total];
+            TopSelect.Top(score, position, 0, lowerKeyFirst: true, new ulong[total], new int[total], best);
             var size = originalSizes[img];
             float w = size.Width, h = size.Height;
-            var ofClass = new Ranked[found.Prior.Length];
-            // Best first; equal scores: higher prior first (the end of an ascending stable sort).
-            var order = new RankOrder(lowerKeyFirst: false);
-            for (int cls = 0; cls < c; cls++)
+            var detections = new PostDetection[total];
+            for (int r = 0; r < total; r++)
             {
-                int from = found.Start(cls), m = found.End(cls) - from;
-                if (m == 0) continue;
-                var ranked = ofClass.AsSpan(0, m);
-                for (int k = 0; k < m; k++) ranked[k] = new Ranked(found.Score[from + k], found.Prior[from + k]);
-                ranked = ranked[..order.Top(ranked, p.TopK)];
-                foreach (var r in ranked)
-                    if (!decoded[r.Key]) { decoded[r.Key] = true; Decode(codes, r.Key, boxes); }
-                foreach (var r in Nms(boxes, ranked))
-                {
-                    int i = r.Key;
-                    all.Add(new PostDetection(cls, r.Score, boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
-                }
+                int k = best[r].Key, slot = slotOf[k];
+                var b = ws.Box.AsSpan(4 * slot, 4);
+                detections[r] = new PostDetection(clsOf[k], ws.Score[slot], b[0] * w, b[1] * h, b[2] * w, b[3] * h);
             }
-            // Best first, stable: ties keep the lower class, then nms order.
-            var best = new Ranked[all.Count];
-            for (int k = 0; k < best.Length; k++) best[k] = new Ranked(all[k].Score, k);
-            new RankOrder(lowerKeyFirst: true).Top(best, 0);
-            var detections = new PostDetection[best.Length];
-            for (int r = 0; r < best.Length; r++) detections[r] = all[best[r].Key];
             result[img] = detections;
-            Array.Clear(decoded);
         }
+        cache.Return(ws);
         return result;
     }
 
-    /// <summary>box_utils.decode for one prior (<see cref="BoxCodingReference.SsdPytorch"/>'s arithmetic).</summary>
-    private void Decode(ReadOnlySpan<float> loc, int i, float[] output)
+    /// <summary>
+    /// One class: candidates above conf_thresh, the top_k best (equal scores: higher prior first, the end of an
+    /// ascending stable sort), their boxes decoded (box_utils.decode), box_utils.nms; the kept go to the class's slot.
+    /// </summary>
+    private void Class(DenseWorkspace ws, DenseWorkspace.Worker wk, float* loc, int cls)
     {
-        Span<float> box = stackalloc float[4];
-        BoxCodingReference.SsdPytorch(priors.AsSpan(4 * i, 4), loc.Slice(4 * i, 4), box, variance0, variance1);
-        box.CopyTo(output.AsSpan(4 * i, 4));
-    }
-
-    /// <summary>box_utils.nms over the class's top_k, best first: greedy, dropping IoU not &lt;= overlap.</summary>
-    private List<Ranked> Nms(float[] boxes, ReadOnlySpan<Ranked> idx)
-    {
-        var nms = new GreedyNms();
-        var (x1, y1, x2, y2) = nms.Columns(idx.Length);
-        for (int k = 0; k < idx.Length; k++)
+        ws.Count[cls] = 0;
+        if (cls == p.BackgroundId) return;
+        int top = ClassTop.Select(ws.Gather(cls, wk), p.ConfidenceThreshold, p.TopK, lowerKeyFirst: false, wk, wk.Ranked);
+        if (top == 0) return;
+        var (x1, y1, x2, y2) = wk.Nms.Columns(top);
+        var codes = new ReadOnlySpan<float>(loc, 4 * numPriors);
+        for (int k = 0; k < top; k++)
         {
-            int b = 4 * idx[k].Key;
-            (x1[k], y1[k], x2[k], y2[k]) = (boxes[b], boxes[b + 1], boxes[b + 2], boxes[b + 3]);
+            int i = wk.Ranked[k].Key;
+            BoxCodingReference.SsdPytorch(priors.AsSpan(4 * i, 4), codes.Slice(4 * i, 4), wk.Box, variance0, variance1);
+            (x1[k], y1[k], x2[k], y2[k]) = (wk.Box[0], wk.Box[1], wk.Box[2], wk.Box[3]);
         }
-        var kept = new List<int>();
-        nms.Run(idx.Length, p.NmsThreshold, GreedyIou.SsdPytorch, kept);
-        var keep = new List<Ranked>(kept.Count);
-        foreach (int k in kept) keep.Add(idx[k]);
-        return keep;
+        wk.Keep.Clear();
+        wk.Nms.Run(top, p.NmsThreshold, GreedyIou.SsdPytorch, wk.Keep);
+        int slot = cls * ws.PerClass;
+        foreach (int k in wk.Keep)
+        {
+            ws.Score[slot] = wk.Ranked[k].Score;
+            ws.Key[slot] = wk.Ranked[k].Key;
+            (ws.Box[4 * slot], ws.Box[4 * slot + 1], ws.Box[4 * slot + 2], ws.Box[4 * slot + 3]) = (x1[k], y1[k], x2[k], y2[k]);
+            slot++;
+        }
+        ws.Count[cls] = wk.Keep.Count;
     }
 }

@@ -4,7 +4,7 @@ using Ssd.Engine.Network;
 namespace Ssd.Engine.Backends.Cpu;
 
 /// <summary>
-/// The managed backend: the arena is a float[] and every layer runs its op family's plain C# reference. Work is
+/// The managed backend: the arena is a float[] and the convolutions and the other layers run SIMD, multithreaded code that is bit for bit each op family's C# reference. Work is
 /// synchronous, so Download and Synchronize have nothing to wait for.
 /// </summary>
 public sealed class CpuBackend : IBackend
@@ -36,12 +36,12 @@ public sealed class CpuBackend : IBackend
     /// <summary>The one place the CPU convolution is chosen (swap in a faster implementation here).</summary>
     public ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output) => new CpuConv(step, input, output, this);
 
-    public ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output) => new CpuRelu(step, input, output, this);
+    public ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output) => new CpuReluLayer(step, input, output, this);
     public ILayerExecutor Pool(PoolStep step, ArenaSlice input, ArenaSlice output) => new CpuPool(step, input, output, this);
     public ILayerExecutor Normalize(NormalizeStep step, ArenaSlice input, ArenaSlice output) => new CpuNormalize(step, input, output, this);
     public ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output) => new CpuPermute(step, input, output, this);
     public ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output) => new CpuConcat(step, inputs, output, this);
-    public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) => new CpuSoftmax(step, input, output, this);
+    public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) => new CpuSoftmaxLayer(step, input, output, this);
 
     public PriorBoxes Priors(PriorRequest request) => request.ComputeReference();
 

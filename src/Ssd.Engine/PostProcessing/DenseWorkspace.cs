@@ -1,0 +1,102 @@
+namespace Ssd.Engine.PostProcessing;
+
+/// <summary>
+/// The buffers one post-processing call works in, sized for a model's priors and classes and kept between calls
+/// (a dense call would otherwise allocate megabytes): the class-major probabilities, the per-class results (at most
+/// PerClass items per class, each class in its own slot, so classes can be filled in parallel and read back in
+/// class order), and one scratch set per worker.
+/// </summary>
+internal sealed class DenseWorkspace
+{
+    public const int MaxWorkers = 2;
+
+    public int Priors { get; }
+    public int Classes { get; }
+    /// <summary>Slots per class: the per-class cap (top_k), or every prior when there is none.</summary>
+    public int PerClass { get; }
+    /// <summary>Each half of the priors' candidates, by class (<see cref="ClassCandidates"/>); Halves says how many are in use.</summary>
+    public ClassHits[] Hits { get; }
+    public int Halves { get; set; } = 1;
+    public int[] Count { get; }
+    public float[] Score { get; }
+    public int[] Key { get; }
+    /// <summary>xyxy of each slot's box.</summary>
+    public float[] Box { get; }
+    public Worker[] Workers { get; }
+
+    public DenseWorkspace(int priors, int classes, int perClassCap)
+    {
+        (Priors, Classes) = (priors, classes);
+        PerClass = perClassCap > 0 ? Math.Min(perClassCap, priors) : priors;
+        // Half 0 holds every prior when the priors are not split.
+        Hits = [new ClassHits(classes, priors), new ClassHits(classes, priors - priors / 2)];
+        Count = new int[classes];
+        Score = new float[(long)classes * PerClass];
+        Key = new int[(long)classes * PerClass];
+        Box = new float[4L * classes * PerClass];
+        Workers = new Worker[MaxWorkers];
+        for (int w = 0; w < MaxWorkers; w++) Workers[w] = new Worker(priors);
+    }
+
+    /// <summary>
+    /// Workers for the per-class phase: with few candidates (a real image, or thousands) the classes take well under
+    /// a millisecond, less than making a second thread join on a busy machine costs.
+    /// </summary>
+    public int ClassWorkers(int workers)
+    {
+        long total = 0;
+        for (int h = 0; h < Halves; h++)
+            foreach (int n in Hits[h].Count) total += n;
+        return total >= 32768 ? workers : 1;
+    }
+
+    /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
+    public int Gather(int cls, Worker w)
+    {
+        int m = 0;
+        for (int h = 0; h < Halves; h++)
+        {
+            var hits = Hits[h];
+            int n = hits.Count[cls];
+            Array.Copy(hits.Prior, cls * hits.Capacity, w.Prior, m, n);
+            Array.Copy(hits.Score, cls * hits.Capacity, w.Score, m, n);
+            m += n;
+        }
+        return m;
+    }
+
+    /// <summary>Per class: up to Capacity (prior, probability) candidates, class c's at [c * Capacity ..].</summary>
+    public sealed class ClassHits(int classes, int capacity)
+    {
+        public int Capacity { get; } = capacity;
+        public int[] Count { get; } = new int[classes];
+        public int[] Prior { get; } = new int[(long)classes * capacity];
+        public float[] Score { get; } = new float[(long)classes * capacity];
+    }
+
+    /// <summary>Two workers once the score matrix is big enough to pay for waking a thread.</summary>
+    public int WorkerCount => (long)Priors * Classes >= 32768 && Environment.ProcessorCount > 1 ? MaxWorkers : 1;
+
+    /// <summary>One worker's scratch: a class's candidates, its sort keys and ranked top, its NMS columns.</summary>
+    public sealed class Worker(int priors)
+    {
+        public int[] Prior { get; } = new int[priors];
+        public float[] Score { get; } = new float[priors];
+        public ulong[] SortKeys { get; } = new ulong[priors];
+        public int[] Ties { get; } = new int[priors];
+        public Ranked[] Ranked { get; } = new Ranked[priors];
+        public GreedyNms Nms { get; } = new();
+        public List<int> Keep { get; } = new();
+        public float[] Box { get; } = new float[4];
+    }
+
+    /// <summary>Hands out a cached workspace (one caller at a time gets it; a concurrent caller gets a fresh one).</summary>
+    public sealed class Cache(int priors, int classes, int perClassCap)
+    {
+        private DenseWorkspace? cached;
+
+        public DenseWorkspace Rent() => Interlocked.Exchange(ref cached, null) ?? new DenseWorkspace(priors, classes, perClassCap);
+
+        public void Return(DenseWorkspace workspace) => cached = workspace;
+    }
+}
