@@ -14,6 +14,7 @@ public sealed class CpuConv2d
 {
     private readonly GemmConv? _gemm;
     private readonly WinogradConv? _winograd;
+    private readonly Winograd4x4Conv? _winograd4;
     private readonly DepthwiseConv? _depthwise;
 
     public Conv2dParams Params { get; }
@@ -51,6 +52,8 @@ public sealed class CpuConv2d
         var mk = MicroKernel.For(Isa);
         if (Algorithm is CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Auto)
             _winograd = new WinogradConv(p, inChannels, outChannels, weights, bias, mk, Threads);
+        if (Algorithm is CpuConvAlgorithm.Winograd4x4)
+            _winograd4 = new Winograd4x4Conv(p, inChannels, outChannels, weights, bias, mk, Threads);
         if (Algorithm is CpuConvAlgorithm.Direct)
             _depthwise = new DepthwiseConv(p, inChannels, outChannels, weights, bias, Threads);
         if (Algorithm is CpuConvAlgorithm.Gemm or CpuConvAlgorithm.Auto)
@@ -67,11 +70,11 @@ public sealed class CpuConv2d
         switch (requested)
         {
             case CpuConvAlgorithm.Gemm: return requested;
-            case CpuConvAlgorithm.Winograd when !IsWinogradEligible(p):
+            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Winograd4x4 when !IsWinogradEligible(p):
                 throw new ArgumentException($"cpu conv: Winograd needs a 3x3, stride-1, dilation-1, ungrouped conv, got {p}");
             case CpuConvAlgorithm.Direct when !IsDepthwise(p, inC):
                 throw new ArgumentException($"cpu conv: the direct algorithm is for depthwise convs only (groups == inC), got groups {p.Groups} with {inC} input channels");
-            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Direct: return requested;
+            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Direct: return requested;
         }
         if (IsDepthwise(p, inC)) return CpuConvAlgorithm.Direct;
         // Winograd's transforms cost O(inC) per tile against O(inC*outC) multiplies saved: it can only win once both
@@ -110,6 +113,7 @@ public sealed class CpuConv2d
         switch (AlgorithmFor(xs))
         {
             case CpuConvAlgorithm.Winograd: _winograd!.Forward(x, xs, y, ys); break;
+            case CpuConvAlgorithm.Winograd4x4: _winograd4!.Forward(x, xs, y, ys); break;
             case CpuConvAlgorithm.Direct: _depthwise!.Forward(x, xs, y, ys); break;
             default: _gemm!.Forward(x, xs, y, ys); break;
         }

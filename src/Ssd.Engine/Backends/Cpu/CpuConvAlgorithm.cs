@@ -9,6 +9,8 @@ public enum CpuConvAlgorithm
     Gemm,
     /// <summary>Winograd F(2x2, 3x3): 2.25x fewer multiplies; only for 3x3, stride 1, dilation 1.</summary>
     Winograd,
+    /// <summary>Winograd F(4x4, 3x3): 4x fewer multiplies; only for 3x3, stride 1, dilation 1.</summary>
+    Winograd4x4,
     /// <summary>A plain direct loop; only for depthwise convs (one input channel per group).</summary>
     Direct,
 }
