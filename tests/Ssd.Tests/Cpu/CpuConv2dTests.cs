@@ -157,6 +157,20 @@ public class CpuConv2dTests
     }
 
     [Test]
+    public void AutoPicksWinograd4x4WhereItDoesLessWork()
+    {
+        var p = Conv2dParams.Square(3, pad: 1, fuseRelu: true);
+        var wide = new CpuConv2d(p, 64, 64, new float[64 * 64 * 9], new float[64]);
+        Assert.That(wide.Algorithm, Is.EqualTo(CpuConvAlgorithm.Auto));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 38, 38)), Is.EqualTo(CpuConvAlgorithm.Winograd4x4));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 19, 19)), Is.EqualTo(CpuConvAlgorithm.Winograd4x4));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 3, 3)), Is.EqualTo(CpuConvAlgorithm.Gemm), "one tile in a whole panel");
+        Assert.That(new CpuConv2d(p, 3, 64, new float[3 * 64 * 9], new float[64]).Algorithm, Is.EqualTo(CpuConvAlgorithm.Gemm), "3 input channels");
+        Assert.That(new CpuConv2d(Conv2dParams.Square(3, pad: 6, dilation: 6), 64, 64, new float[64 * 64 * 9], new float[64]).Algorithm,
+            Is.EqualTo(CpuConvAlgorithm.Gemm), "dilated");
+    }
+
+    [Test]
     public void BadInputIsRefusedWithAClearMessage()
     {
         var p = Conv2dParams.Square(3, pad: 1);
@@ -165,6 +179,8 @@ public class CpuConv2dTests
         Assert.That(() => new CpuConv2d(p, 4, 8, new float[288], new float[7]),
             Throws.ArgumentException.With.Message.Contains("bias has 7 elements"));
         Assert.That(() => new CpuConv2d(Conv2dParams.Square(3, stride: 2), 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Winograd)),
+            Throws.ArgumentException.With.Message.Contains("Winograd"));
+        Assert.That(() => new CpuConv2d(Conv2dParams.Square(3, pad: 1, dilation: 2), 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Winograd4x4)),
             Throws.ArgumentException.With.Message.Contains("Winograd"));
         Assert.That(() => new CpuConv2d(p, 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Direct)),
             Throws.ArgumentException.With.Message.Contains("depthwise"));
