@@ -32,6 +32,7 @@ public class CpuConv2dTests
         new("k3 s1 no pad", new(1, 8, 9, 7), 12, Conv2dParams.Square(3)),
         new("k3 s1 pad2 (bigger than needed)", new(1, 6, 5, 6), 7, Conv2dParams.Square(3, pad: 2, fuseRelu: true)),
         new("groups 2", new(1, 4, 6, 6), 6, Conv2dParams.Square(3, pad: 1, groups: 2)),
+        new("groups 2 batch2 k3 s2, 3 channel panels per group (shared im2col)", new(2, 8, 7, 9), 34, Conv2dParams.Square(3, stride: 2, pad: 1, groups: 2)),
         new("groups 2 relu batch2 k1", new(2, 10, 5, 7), 14, Conv2dParams.Square(1, groups: 2, fuseRelu: true)),
         new("depthwise stride2 batch2 relu", new(2, 5, 7, 7), 5, Conv2dParams.Square(3, stride: 2, pad: 1, groups: 5, fuseRelu: true)),
         new("depthwise no bias", new(1, 3, 5, 5), 3, Conv2dParams.Square(3, pad: 1, groups: 3, hasBias: false)),
