@@ -18,8 +18,8 @@ namespace Ssd.Engine.Backends.Cpu;
 internal sealed unsafe class Winograd4x4Conv
 {
     private const int Xi = WinogradF4x4.Xi, Alpha = WinogradF4x4.Alpha, T = WinogradF4x4.Tile;
-    /// <summary>Upper bound on V + M floats per block (~24 MB; tests pass less to exercise several blocks): big enough that SSD300's 38x38 layers are one block.</summary>
-    public const long ScratchBudget = 6L << 20;
+    /// <summary>Bounds on V + M floats per block (4 MB .. 24 MB; tests pass less to exercise several blocks): big enough that SSD300's 38x38 layers are one block.</summary>
+    public const long ScratchBudget = 6L << 20, MinScratch = 1L << 20;
     /// <summary>Slack lanes after each V/M row: the 16-lane vector transforms may run past the block's last tile.</summary>
     private const int Slack = 16;
 
@@ -35,13 +35,16 @@ internal sealed unsafe class Winograd4x4Conv
     private readonly int _outRows;    // outC padded to the micro-kernel's MR
 
     public Winograd4x4Conv(Conv2dParams p, int inC, int outC, ReadOnlySpan<float> weights, ReadOnlySpan<float> bias, MicroKernel mk, int threads,
-        long scratchBudget = ScratchBudget)
+        long scratchBudget = -1)
     {
         (_p, _inC, _outC, _mk, _threads) = (p, inC, outC, mk, threads);
         _bias = p.HasBias ? bias.ToArray() : new float[outC];
         _u = new WeightPanels(WinogradF4x4.TransformWeights(weights, inC, outC), default, false, Xi, outC, inC, mk.MR);
         _outRows = _u.PanelsPerGroup * mk.MR;
         _vector = mk.Isa == CpuIsa.Avx512;
+        // Scratch per block: V + M. Each block re-reads all of U, so wide layers (U = 4x the weights: 38 MB for
+        // 512 -> 512) want few, big blocks, while narrow ones want V and M small enough to stay in the L3.
+        if (scratchBudget < 0) scratchBudget = Math.Clamp(2L * Xi * inC * outC, MinScratch, ScratchBudget);
         long perLane = (long)Xi * (inC + _outRows);
         _maxLanes = (int)Math.Max(mk.NR, scratchBudget / perLane / mk.NR * mk.NR);
     }
