@@ -3,7 +3,9 @@
 PyTorch on the CPU with 2 threads, for the table in bench/results/cpu-conv.md.
 The layers mirror bench/Ssd.Bench/Ssd300ConvLayers.cs. Run: /usr/bin/python3 tools/bench/torch_conv_layers.py
 Prints: layer, best-of-runs milliseconds, GFLOP/s (2 FLOP per multiply-add). The machine is shared: each layer is
-timed in a few short rounds and the best round is kept."""
+timed in a few short rounds and the best round is kept.
+`--best-of N [layer,layer,...]` instead keeps the best single call of N (after 2 warm-up calls), for only the listed
+layers: the load-tolerant mode that matches `Ssd.Bench -- conv-best-of` (bench/results/cpu-conv.md)."""
 import sys
 import time
 
@@ -40,18 +42,34 @@ def time_layer(conv, x, rounds=5, budget_s=0.25):
     return best
 
 
+def best_call(conv, x, calls):
+    with torch.no_grad():
+        for _ in range(2):
+            torch.relu_(conv(x))
+        best = float("inf")
+        for _ in range(calls):
+            start = time.perf_counter()
+            torch.relu_(conv(x))
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main():
+    best_of = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "--best-of" else 0
+    only = sys.argv[3].split(",") if best_of and len(sys.argv) > 3 else None
     torch.set_num_threads(2)
     torch.manual_seed(0)
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.is_available()}")
     print("layer,ms,gflops")
     total = 0.0
     for name, inc, size, outc, k, s, p, d in LAYERS:
+        if only and name not in only:
+            continue
         conv = torch.nn.Conv2d(inc, outc, k, stride=s, padding=p, dilation=d).eval()
         x = torch.rand(1, inc, size, size)
         out = (size + 2 * p - d * (k - 1) - 1) // s + 1
         flops = 2.0 * outc * out * out * inc * k * k
-        sec = time_layer(conv, x)
+        sec = best_call(conv, x, best_of) if best_of else time_layer(conv, x)
         total += sec
         print(f"{name},{sec * 1e3:.3f},{flops / sec / 1e9:.1f}", flush=True)
     print(f"total,{total * 1e3:.2f},")

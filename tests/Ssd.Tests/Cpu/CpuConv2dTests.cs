@@ -32,10 +32,13 @@ public class CpuConv2dTests
         new("k3 s1 no pad", new(1, 8, 9, 7), 12, Conv2dParams.Square(3)),
         new("k3 s1 pad2 (bigger than needed)", new(1, 6, 5, 6), 7, Conv2dParams.Square(3, pad: 2, fuseRelu: true)),
         new("groups 2", new(1, 4, 6, 6), 6, Conv2dParams.Square(3, pad: 1, groups: 2)),
+        new("groups 2 batch2 k3 s2, 3 channel panels per group (shared im2col)", new(2, 8, 7, 9), 34, Conv2dParams.Square(3, stride: 2, pad: 1, groups: 2)),
         new("groups 2 relu batch2 k1", new(2, 10, 5, 7), 14, Conv2dParams.Square(1, groups: 2, fuseRelu: true)),
         new("depthwise stride2 batch2 relu", new(2, 5, 7, 7), 5, Conv2dParams.Square(3, stride: 2, pad: 1, groups: 5, fuseRelu: true)),
         new("depthwise no bias", new(1, 3, 5, 5), 3, Conv2dParams.Square(3, pad: 1, groups: 3, hasBias: false)),
         new("depthwise multiplier 2", new(1, 3, 6, 5), 6, Conv2dParams.Square(3, pad: 1, groups: 3)),
+        new("k3 s1 pad1 wide rows: 5x75 (F(4x4): 19 tiles a row)", new(1, 5, 5, 75), 9, Conv2dParams.Square(3, pad: 1, fuseRelu: true)),
+        new("k3 s1 pad1 batch2 odd 38x37", new(2, 8, 38, 37), 12, Conv2dParams.Square(3, pad: 1, fuseRelu: true)),
         new("1x1 image 3x3 pad1 (SSD conv11_2-like)", new(1, 16, 1, 1), 8, Conv2dParams.Square(3, pad: 1)),
     ];
 
@@ -45,7 +48,7 @@ public class CpuConv2dTests
     {
         yield return CpuConvAlgorithm.Auto;
         yield return CpuConvAlgorithm.Gemm;
-        if (CpuConv2d.IsWinogradEligible(c.P)) yield return CpuConvAlgorithm.Winograd;
+        if (CpuConv2d.IsWinogradEligible(c.P)) { yield return CpuConvAlgorithm.Winograd; yield return CpuConvAlgorithm.Winograd4x4; }
         if (CpuConv2d.IsDepthwise(c.P, c.Input.C)) yield return CpuConvAlgorithm.Direct;
     }
 
@@ -68,11 +71,42 @@ public class CpuConv2dTests
     [Test]
     public void OddThreadCountsMatchReference([Values(1, 3)] int threads)
     {
-        var c = SmallCases[6];
-        var (x, w, b) = Data(c, seed: 2);
+        foreach (var c in new[] { SmallCases[6], SmallCases.Single(s => s.Name.StartsWith("k3 s1 pad1 batch2 odd 38x37")) })
+        {
+            var (x, w, b) = Data(c, seed: 2);
+            var expected = Reference(c, x, w, b);
+            foreach (var alg in AlgorithmsFor(c))
+                TestData.AssertClose(Run(c, x, w, b, new CpuConvOptions(Algorithm: alg, Threads: threads)), expected, 1e-4f, 1e-5f, $"{c.Name} {threads} threads {alg}");
+        }
+    }
+
+    // Winograd F(4x4) in several tile blocks: a small scratch budget makes blocks of one or two 48-lane panels that
+    // start and end mid tile row; every ISA level (vector and scalar transforms), batch 2, odd sizes, pad 0/1/2.
+    private static readonly Case[] BlockCases =
+    [
+        new("F4 blocks 3x40x43 pad1 relu", new(2, 3, 40, 43), 10, Conv2dParams.Square(3, pad: 1, fuseRelu: true)),
+        new("F4 blocks 20x29x70 pad0", new(1, 20, 29, 70), 17, Conv2dParams.Square(3)),
+        new("F4 blocks 9x23x21 pad2 no bias", new(2, 9, 23, 21), 8, Conv2dParams.Square(3, pad: 2, hasBias: false)),
+    ];
+
+    public static IEnumerable<TestCaseData> BlockCasePaths() =>
+        from c in BlockCases
+        from isa in Isas
+        from budget in new long[] { 1, 36L * 100 * 48 }
+        select new TestCaseData(c, isa, budget).SetArgDisplayNames(c.Name, isa.ToString(), $"budget {budget}");
+
+    [TestCaseSource(nameof(BlockCasePaths))]
+    public void Winograd4x4BlocksMatchReference(Case c, CpuIsa isa, long budget)
+    {
+        Assume.That(CpuIsaSupport.IsSupported(isa), $"this CPU lacks {isa}");
+        var (x, w, b) = Data(c, seed: 5);
         var expected = Reference(c, x, w, b);
-        foreach (var alg in AlgorithmsFor(c))
-            TestData.AssertClose(Run(c, x, w, b, new CpuConvOptions(Algorithm: alg, Threads: threads)), expected, 1e-4f, 1e-5f, $"{threads} threads {alg}");
+        var conv = new Winograd4x4Conv(c.P, c.Input.C, c.OutC, w, b, MicroKernel.For(isa), threads: 2, scratchBudget: budget);
+        var ys = c.P.OutputShape(c.Input, c.OutC);
+        var y = new float[ys.Count];
+        y.AsSpan().Fill(float.NaN);
+        conv.Forward(x, c.Input, y, ys);
+        TestData.AssertClose(y, expected, 1e-4f, 1e-5f, $"{c.Name} {isa} budget {budget}");
     }
 
     [Test]
@@ -126,6 +160,20 @@ public class CpuConv2dTests
     }
 
     [Test]
+    public void AutoPicksWinograd4x4WhereItDoesLessWork()
+    {
+        var p = Conv2dParams.Square(3, pad: 1, fuseRelu: true);
+        var wide = new CpuConv2d(p, 64, 64, new float[64 * 64 * 9], new float[64]);
+        Assert.That(wide.Algorithm, Is.EqualTo(CpuConvAlgorithm.Auto));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 38, 38)), Is.EqualTo(CpuConvAlgorithm.Winograd4x4));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 19, 19)), Is.EqualTo(CpuConvAlgorithm.Winograd4x4));
+        Assert.That(wide.AlgorithmFor(new TensorShape(1, 64, 3, 3)), Is.EqualTo(CpuConvAlgorithm.Gemm), "one tile in a whole panel");
+        Assert.That(new CpuConv2d(p, 3, 64, new float[3 * 64 * 9], new float[64]).Algorithm, Is.EqualTo(CpuConvAlgorithm.Gemm), "3 input channels");
+        Assert.That(new CpuConv2d(Conv2dParams.Square(3, pad: 6, dilation: 6), 64, 64, new float[64 * 64 * 9], new float[64]).Algorithm,
+            Is.EqualTo(CpuConvAlgorithm.Gemm), "dilated");
+    }
+
+    [Test]
     public void BadInputIsRefusedWithAClearMessage()
     {
         var p = Conv2dParams.Square(3, pad: 1);
@@ -134,6 +182,8 @@ public class CpuConv2dTests
         Assert.That(() => new CpuConv2d(p, 4, 8, new float[288], new float[7]),
             Throws.ArgumentException.With.Message.Contains("bias has 7 elements"));
         Assert.That(() => new CpuConv2d(Conv2dParams.Square(3, stride: 2), 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Winograd)),
+            Throws.ArgumentException.With.Message.Contains("Winograd"));
+        Assert.That(() => new CpuConv2d(Conv2dParams.Square(3, pad: 1, dilation: 2), 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Winograd4x4)),
             Throws.ArgumentException.With.Message.Contains("Winograd"));
         Assert.That(() => new CpuConv2d(p, 4, 8, new float[288], new float[8], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Direct)),
             Throws.ArgumentException.With.Message.Contains("depthwise"));

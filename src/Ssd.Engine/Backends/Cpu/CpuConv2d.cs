@@ -14,13 +14,15 @@ public sealed class CpuConv2d
 {
     private readonly GemmConv? _gemm;
     private readonly WinogradConv? _winograd;
+    private readonly Winograd4x4Conv? _winograd4;
     private readonly DepthwiseConv? _depthwise;
+    private readonly int _nr;
 
     public Conv2dParams Params { get; }
     public int InChannels { get; }
     public int OutChannels { get; }
     public CpuIsa Isa { get; }
-    /// <summary>The algorithm chosen at load; Auto means both GEMM and Winograd are packed and <see cref="AlgorithmFor"/> picks per input size.</summary>
+    /// <summary>The algorithm chosen at load; Auto means both GEMM and Winograd F(4x4) are packed and <see cref="AlgorithmFor"/> picks per input size.</summary>
     public CpuConvAlgorithm Algorithm { get; }
     public int Threads { get; }
 
@@ -49,8 +51,11 @@ public sealed class CpuConv2d
         Threads = options.Threads ?? Environment.ProcessorCount;
         Algorithm = Choose(p, inChannels, outChannels, options.Algorithm);
         var mk = MicroKernel.For(Isa);
-        if (Algorithm is CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Auto)
+        _nr = mk.NR;
+        if (Algorithm is CpuConvAlgorithm.Winograd)
             _winograd = new WinogradConv(p, inChannels, outChannels, weights, bias, mk, Threads);
+        if (Algorithm is CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Auto)
+            _winograd4 = new Winograd4x4Conv(p, inChannels, outChannels, weights, bias, mk, Threads);
         if (Algorithm is CpuConvAlgorithm.Direct)
             _depthwise = new DepthwiseConv(p, inChannels, outChannels, weights, bias, Threads);
         if (Algorithm is CpuConvAlgorithm.Gemm or CpuConvAlgorithm.Auto)
@@ -67,30 +72,40 @@ public sealed class CpuConv2d
         switch (requested)
         {
             case CpuConvAlgorithm.Gemm: return requested;
-            case CpuConvAlgorithm.Winograd when !IsWinogradEligible(p):
+            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Winograd4x4 when !IsWinogradEligible(p):
                 throw new ArgumentException($"cpu conv: Winograd needs a 3x3, stride-1, dilation-1, ungrouped conv, got {p}");
             case CpuConvAlgorithm.Direct when !IsDepthwise(p, inC):
                 throw new ArgumentException($"cpu conv: the direct algorithm is for depthwise convs only (groups == inC), got groups {p.Groups} with {inC} input channels");
-            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Direct: return requested;
+            case CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Direct: return requested;
         }
         if (IsDepthwise(p, inC)) return CpuConvAlgorithm.Direct;
-        // Winograd's transforms cost O(inC) per tile against O(inC*outC) multiplies saved: it can only win once both
-        // are wide. Whether it does also depends on the image size (see AlgorithmFor), so such a layer keeps both.
-        if (IsWinogradEligible(p) && inC >= WinogradConv.MinInChannels && outC >= WinogradConv.MinOutChannels) return CpuConvAlgorithm.Auto;
+        // Winograd's transforms cost O(inC + outC) per tile against O(inC*outC) multiplies saved: it can only win once
+        // both are wide. Whether it does also depends on the image size (see AlgorithmFor), so such a layer keeps both
+        // F(4x4) and GEMM. F(2x2) is not used by Auto: F(4x4) beat it on every SSD300 layer (bench/results/cpu-conv.md).
+        if (IsWinogradEligible(p) && inC >= MinWinogradChannels && outC >= MinWinogradChannels) return CpuConvAlgorithm.Auto;
         return CpuConvAlgorithm.Gemm;
     }
 
+    /// <summary>Auto uses Winograd only for layers with at least this many input and output channels (SSD300's conv1_1 has 3).</summary>
+    public const int MinWinogradChannels = 32;
+
     /// <summary>
     /// The algorithm <see cref="Forward"/> uses for input <paramref name="xs"/>. An Auto layer (3x3 stride-1, wide
-    /// channels) runs Winograd when the image has enough 2x2 tiles to fill the micro-kernel's pixel panels
-    /// (measured on SSD300: it wins at 38x38 and up, loses at 19x19), else GEMM.
+    /// channels) runs Winograd F(4x4) when its padded GEMM work is smaller: per (in, out) channel pair, F(4x4) costs
+    /// 36 multiplies per 4x4 tile and GEMM 9 per pixel, both rounded up to whole micro-kernel panels of NR columns
+    /// (a 3x3 map is one tile in a 48-wide panel: GEMM wins; a 19x19 map is 25 tiles, half a panel: F(4x4) still does
+    /// half GEMM's work). The 1.25 charges F(4x4)'s transforms; measured on SSD300 it wins from 19x19 up.
     /// </summary>
     public CpuConvAlgorithm AlgorithmFor(TensorShape xs)
     {
         if (Algorithm != CpuConvAlgorithm.Auto) return Algorithm;
         var ys = OutputShape(xs);
-        long tiles = (long)xs.N * ((ys.H + 1) / 2) * ((ys.W + 1) / 2);
-        return tiles >= WinogradConv.MinTiles ? CpuConvAlgorithm.Winograd : CpuConvAlgorithm.Gemm;
+        int nr = _nr;
+        var (tw, th) = Winograd4x4Conv.TileGrid(ys);
+        long RoundUp(long v) => (v + nr - 1) / nr * nr;
+        double winograd = 1.25 * 36 * xs.N * RoundUp((long)tw * th);
+        double gemm = 9.0 * xs.N * RoundUp((long)ys.H * ys.W);
+        return winograd < gemm ? CpuConvAlgorithm.Winograd4x4 : CpuConvAlgorithm.Gemm;
     }
 
     /// <summary>Output shape for input <paramref name="xs"/>; throws when the input does not fit this layer.</summary>
@@ -110,6 +125,7 @@ public sealed class CpuConv2d
         switch (AlgorithmFor(xs))
         {
             case CpuConvAlgorithm.Winograd: _winograd!.Forward(x, xs, y, ys); break;
+            case CpuConvAlgorithm.Winograd4x4: _winograd4!.Forward(x, xs, y, ys); break;
             case CpuConvAlgorithm.Direct: _depthwise!.Forward(x, xs, y, ys); break;
             default: _gemm!.Forward(x, xs, y, ys); break;
         }

@@ -3,12 +3,14 @@ namespace Ssd.Engine.Backends.Cpu;
 /// <summary>How a <see cref="CpuConv2d"/> layer computes its convolution.</summary>
 public enum CpuConvAlgorithm
 {
-    /// <summary>Pick per layer at load: Winograd for 3x3 stride-1 dilation-1 ungrouped convs where it is expected to win, else GEMM.</summary>
+    /// <summary>Pick per layer: Winograd F(4x4) for wide 3x3 stride-1 dilation-1 ungrouped convs on images where it does less work (<see cref="CpuConv2d.AlgorithmFor"/>), else GEMM.</summary>
     Auto,
     /// <summary>Packed-weight GEMM; im2col packing of the input (none for 1x1 stride-1 convs).</summary>
     Gemm,
     /// <summary>Winograd F(2x2, 3x3): 2.25x fewer multiplies; only for 3x3, stride 1, dilation 1.</summary>
     Winograd,
+    /// <summary>Winograd F(4x4, 3x3): 4x fewer multiplies; only for 3x3, stride 1, dilation 1.</summary>
+    Winograd4x4,
     /// <summary>A plain direct loop; only for depthwise convs (one input channel per group).</summary>
     Direct,
 }

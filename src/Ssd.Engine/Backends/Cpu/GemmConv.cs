@@ -42,8 +42,14 @@ internal sealed unsafe class GemmConv
         }
     }
 
+    /// <summary>Largest im2col matrix (floats) that small images pack once, up front, for all output-channel blocks.</summary>
+    public const long MaxSharedPack = 8L << 20;
+    // The shared im2col matrix of the calling thread (a layer is used by one caller at a time); grown on first use.
+    [ThreadStatic] private static AlignedBuffer? s_packed;
+
+    /// <param name="Packed">0, or B for image n, group g already packed: panel q's rows k at Packed + (q*K + k)*NR.</param>
     private readonly record struct Plan(nint X, nint Y, TensorShape Xs, TensorShape Ys,
-        int PixelPanels, int NBlocks, int PanelsPerNBlock, int MBlocks, int PanelsPerMBlock);
+        int PixelPanels, int NBlocks, int PanelsPerNBlock, int MBlocks, int PanelsPerMBlock, nint Packed = 0, int N = 0, int G = 0);
 
     public void Forward(ReadOnlySpan<float> x, TensorShape xs, Span<float> y, TensorShape ys)
     {
@@ -59,11 +65,43 @@ internal sealed unsafe class GemmConv
         mBlocks = (_a.PanelsPerGroup + panelsPerM - 1) / panelsPerM;
         int tasks = perImage * mBlocks;
         int workers = WorkerPool.WorkersFor(2.0 * xs.N * _outC * _k * hw, _threads);
+        long packed = (long)_k * pixelPanels * nr;
         fixed (float* px = x, py = y)
         {
-            var plan = new Plan((nint)px, (nint)py, xs, ys, pixelPanels, nBlocks, panelsPerN, mBlocks, panelsPerM);
-            WorkerPool.Run(tasks, workers, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
+            if (mBlocks == 1 || _pointwise || packed > MaxSharedPack)
+            {
+                var plan = new Plan((nint)px, (nint)py, xs, ys, pixelPanels, nBlocks, panelsPerN, mBlocks, panelsPerM);
+                WorkerPool.Run(tasks, workers, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
+                return;
+            }
+            // Small image, output channels split across tasks: packing B in every task would repeat the im2col
+            // (the scalar gather of a strided or dilated conv) once per channel block. Pack it once per image and group
+            // instead, in parallel, then let the tasks share it, and split the output channels finer.
+            if (s_packed is null || s_packed.Length < packed) s_packed = new AlignedBuffer(packed);
+            float* b = s_packed.Pointer;
+            int kBlocks = (_k + KBlock - 1) / KBlock;
+            mBlocks = Math.Clamp((8 * _threads + nBlocks - 1) / nBlocks, 1, _a.PanelsPerGroup);
+            panelsPerM = (_a.PanelsPerGroup + mBlocks - 1) / mBlocks;
+            mBlocks = (_a.PanelsPerGroup + panelsPerM - 1) / panelsPerM;
+            for (int n = 0; n < xs.N; n++)
+                for (int g = 0; g < _p.Groups; g++)
+                {
+                    var plan = new Plan((nint)px, (nint)py, xs, ys, pixelPanels, nBlocks, panelsPerN, mBlocks, panelsPerM, (nint)b, n, g);
+                    WorkerPool.Run(kBlocks * pixelPanels, workers, (this, plan), static (s, _, t) => s.Item1.PackTask(s.plan, t));
+                    WorkerPool.Run(nBlocks * mBlocks, workers, (this, plan), static (s, worker, t) => s.Item1.RunTask(s.plan, worker, t));
+                }
         }
+    }
+
+    /// <summary>Packs K block <c>task / PixelPanels</c> of pixel panel <c>task % PixelPanels</c> into the shared B.</summary>
+    private void PackTask(in Plan plan, int task)
+    {
+        int q = task % plan.PixelPanels, k0 = task / plan.PixelPanels * KBlock, kc = Math.Min(KBlock, _k - k0);
+        int hw = plan.Ys.H * plan.Ys.W, nr = _mk.NR;
+        var xs = plan.Xs;
+        float* xImage = (float*)plan.X + ((long)plan.N * _inC + (long)plan.G * _cg) * xs.H * xs.W;
+        Im2ColPacker.PackPanel(xImage, xs.H, xs.W, plan.Ys.W, _p, k0, kc, q * nr, Math.Min(nr, hw - q * nr), nr,
+            (float*)plan.Packed + ((long)q * _k + k0) * nr);
     }
 
     private void RunTask(in Plan plan, int worker, int task)
@@ -72,6 +110,8 @@ internal sealed unsafe class GemmConv
         int mb = task % plan.MBlocks; task /= plan.MBlocks;
         int g = task % _p.Groups;
         int n = task / _p.Groups;
+        bool shared = plan.Packed != 0;
+        if (shared) (n, g) = (plan.N, plan.G);
 
         var xs = plan.Xs;
         int hw = plan.Ys.H * plan.Ys.W, nr = _mk.NR, mr = _mk.MR;
@@ -86,7 +126,7 @@ internal sealed unsafe class GemmConv
         {
             int kc = Math.Min(KBlock, _k - k0);
             // B for this K block: one pointer and row stride per pixel panel.
-            for (int q = q0; q < q1; q++)
+            for (int q = q0; q < q1 && !shared; q++)
             {
                 int pixels = Math.Min(nr, hw - q * nr);
                 float* dst = bPack + (long)(q - q0) * KBlock * nr;
@@ -109,6 +149,7 @@ internal sealed unsafe class GemmConv
                     int pixels = Math.Min(nr, hw - q * nr);
                     float* b; nint ldb;
                     if (_pointwise && pixels == nr) { b = xImage + (long)k0 * hw + q * nr; ldb = hw; }
+                    else if (shared) { b = (float*)plan.Packed + ((long)q * _k + k0) * nr; ldb = nr; }
                     else { b = bPack + (long)(q - q0) * KBlock * nr; ldb = nr; }
                     float* c = yGroup + (long)r * mr * hw + (long)q * nr;
                     if (rows == mr && pixels == nr)

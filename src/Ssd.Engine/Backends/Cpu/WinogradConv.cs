@@ -14,10 +14,8 @@ namespace Ssd.Engine.Backends.Cpu;
 /// </summary>
 internal sealed unsafe class WinogradConv
 {
-    // Where Auto uses Winograd, from the SSD300 layer benchmarks (bench/results/cpu-conv.md): it beat GEMM on
-    // conv3_1..conv4_3 (>= 128 -> 256 channels, >= 38x38) and lost on conv1_x/conv2_x (the scalar transforms
-    // dominate at 64-128 output channels) and on 19x19 images (100 tiles pad badly into 48-wide panels).
-    public const int MinInChannels = 128, MinOutChannels = 256, MinTiles = 256;
+    // Auto no longer picks F(2x2): Winograd4x4Conv beat it on every SSD300 layer (bench/results/cpu-conv.md). It stays
+    // available when forced (CpuConvAlgorithm.Winograd), e.g. where its 2.25x smaller error growth matters.
     private const int Xi = 16;
 
     private readonly Conv2dParams _p;
