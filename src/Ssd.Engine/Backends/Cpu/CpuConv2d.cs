@@ -22,7 +22,7 @@ public sealed class CpuConv2d
     public int InChannels { get; }
     public int OutChannels { get; }
     public CpuIsa Isa { get; }
-    /// <summary>The algorithm chosen at load; Auto means both GEMM and Winograd F(4x4) are packed and <see cref="AlgorithmFor"/> picks per input size.</summary>
+    /// <summary>The algorithm chosen at load; Auto (no planned input size given) means both GEMM and Winograd F(4x4) are packed and <see cref="AlgorithmFor"/> picks per input size.</summary>
     public CpuConvAlgorithm Algorithm { get; }
     public int Threads { get; }
 
@@ -52,6 +52,8 @@ public sealed class CpuConv2d
         Algorithm = Choose(p, inChannels, outChannels, options.Algorithm);
         var mk = MicroKernel.For(Isa);
         _nr = mk.NR;
+        // A network planned for one input size knows it now: pack only the algorithm that size runs.
+        if (Algorithm is CpuConvAlgorithm.Auto && options.PlannedInput is { } planned) Algorithm = AlgorithmFor(planned);
         if (Algorithm is CpuConvAlgorithm.Winograd)
             _winograd = new WinogradConv(p, inChannels, outChannels, weights, bias, mk, Threads);
         if (Algorithm is CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Auto)

@@ -22,7 +22,8 @@ internal abstract class CpuLayer(string layer, CpuBackend backend) : ILayerExecu
 /// <summary>The SIMD convolution (<see cref="CpuConv2d"/>): weights packed once here, bias and ReLU fused.</summary>
 internal sealed class CpuConv(ConvStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
 {
-    private readonly CpuConv2d conv = new(step.Params, step.InShape.C, step.OutChannels, step.Weight, step.Bias ?? []);
+    private readonly CpuConv2d conv = new(step.Params, step.InShape.C, step.OutChannels, step.Weight, step.Bias ?? [],
+        new CpuConvOptions(PlannedInput: step.InShape));
 
     public override void Run() => conv.Forward(Slice(input), step.InShape, Slice(output));
 }
