@@ -141,40 +141,22 @@ public sealed class SsdDetector : IDisposable
                         batch[i] = images[indices[start + i]];
                         sizes[i] = new ImageSize(batch[i].Width, batch[i].Height);
                     }
-                    IReadOnlyList<PostDetection>[] perImage;
-                    long t1, t2;
                     bool onDevice = pipeline.PostProcessesOnDevice(n);
                     allOnDevice &= onDevice;
+                    // Pre-processing on the device is timed with the network.
+                    var settings = pipeline.DeviceSettings;
+                    float[]? input = settings is null ? HostInput(pipeline, batch) : null;
+                    long t1 = Stopwatch.GetTimestamp(), t2;
+                    IReadOnlyList<PostDetection>[] perImage;
                     if (onDevice)
                     {
-                        // One download: the detections. Their device work is timed with the network.
-                        if (pipeline.DeviceSettings is { } settings)
-                        {
-                            t1 = t0;
-                            perImage = pipeline.Network.Detect(batch, settings, sizes);
-                        }
-                        else
-                        {
-                            var input = HostInput(pipeline, batch);
-                            t1 = Stopwatch.GetTimestamp();
-                            perImage = pipeline.Network.Detect(input, n, sizes);
-                        }
+                        // One download: the detections; their device work is timed with the network.
+                        perImage = input is null ? pipeline.Network.Detect(batch, settings!, sizes) : pipeline.Network.Detect(input, n, sizes);
                         t2 = Stopwatch.GetTimestamp();
                     }
                     else
                     {
-                        float[] loc, conf;
-                        if (pipeline.DeviceSettings is { } settings)
-                        {
-                            t1 = t0; // pre-processed on the device, timed with the network
-                            (loc, conf) = pipeline.Network.Forward(batch, settings);
-                        }
-                        else
-                        {
-                            var input = HostInput(pipeline, batch);
-                            t1 = Stopwatch.GetTimestamp();
-                            (loc, conf) = pipeline.Network.Forward(input, n);
-                        }
+                        var (loc, conf) = input is null ? pipeline.Network.Forward(batch, settings!) : pipeline.Network.Forward(input, n);
                         t2 = Stopwatch.GetTimestamp();
                         perImage = pipeline.PostProcessor.Run(loc, conf, sizes);
                     }

@@ -51,7 +51,10 @@ public static class DetectReference
     /// <summary>Caffe's JaccardOverlap(a, b) without +1: disjoint boxes 0, an inverted box has size 0.</summary>
     public static float JaccardOverlap(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2)
     {
-        if (bx1 > ax2 || bx2 < ax1 || by1 > ay2 || by2 < ay1) return 0f;
+        if (NetMath.Greater(bx1, ax2) || NetMath.Greater(ax1, bx2) || NetMath.Greater(by1, ay2) || NetMath.Greater(ay1, by2)) return 0f;
+        // Not apart and a NaN coordinate: the host's min / max and sizes all carry it into the overlap.
+        if (NetMath.IsNaN(ax1) || NetMath.IsNaN(ay1) || NetMath.IsNaN(ax2) || NetMath.IsNaN(ay2)
+            || NetMath.IsNaN(bx1) || NetMath.IsNaN(by1) || NetMath.IsNaN(bx2) || NetMath.IsNaN(by2)) return float.NaN;
         float iw = NetMath.Min(ax2, bx2) - NetMath.Max(ax1, bx1);
         float ih = NetMath.Min(ay2, by2) - NetMath.Max(ay1, by1);
         float inter = iw * ih;

@@ -87,10 +87,11 @@ public class PostProcessFastTests
     }
 
     [TestCase(Kind.Thousands, 200), TestCase(Kind.Hundreds, 200), TestCase(Kind.Saturated, 200), TestCase(Kind.Ties, 200), TestCase(Kind.Ties, -1), TestCase(Kind.Extreme, 200)]
-    public void CaffeEqualsReference(Kind kind, int keepTopK)
+    [TestCase(Kind.Extreme, 200, 21), TestCase(Kind.Thousands, 200, 21)]
+    public void CaffeEqualsReference(Kind kind, int keepTopK, int classes = Classes)
     {
-        var x = Input(kind);
-        var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, keepTopK, ConfIsProbability: true);
+        var x = Input(kind, classes);
+        var p = new PostProcessParams(classes, 0, 0.01f, 0.45f, 400, keepTopK, ConfIsProbability: true);
         AssertSame(new CaffeDetectionOutputReference(x.Caffe, p).Run(x.Loc, x.Probs, Sizes),
             new CaffeDetectionOutput(x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
     }
