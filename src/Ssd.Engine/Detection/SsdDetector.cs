@@ -143,10 +143,10 @@ public sealed class SsdDetector : IDisposable
                     }
                     bool onDevice = pipeline.PostProcessesOnDevice(n);
                     allOnDevice &= onDevice;
-                    // Pre-processing on the device is timed with the network.
+                    // Pre-processing on the device is timed with the network (no host pre-processing time).
                     var settings = pipeline.DeviceSettings;
                     float[]? input = settings is null ? HostInput(pipeline, batch) : null;
-                    long t1 = Stopwatch.GetTimestamp(), t2;
+                    long t1 = settings is null ? Stopwatch.GetTimestamp() : t0, t2;
                     IReadOnlyList<PostDetection>[] perImage;
                     if (onDevice)
                     {
