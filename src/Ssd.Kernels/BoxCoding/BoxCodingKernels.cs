@@ -1,12 +1,13 @@
 using ILGPU;
-using ILGPU.Algorithms;
 using Ssd.Kernels.Core;
 
 namespace Ssd.Kernels.BoxCoding;
 
 /// <summary>
-/// ILGPU box decoding, one thread per (image, prior). Same operation order as the reference; the device exp and
-/// fused multiply-adds may differ from .NET's by an ulp or two.
+/// ILGPU box decoding, one thread per (image, prior). The reference's operations in the same float32 order, with
+/// glibc's expf algorithm (<see cref="LibmExp"/>: what MathF.Exp is on Linux) and .NET's min, so the boxes are bit for
+/// bit the reference's wherever the device does not contract a multiply and an add into an FMA (PoCL and the CPU
+/// simulator do not; CUDA's ptxas may). The device post-processing (Detect) decodes with these kernels.
 /// </summary>
 public static class BoxCodingKernels
 {
@@ -19,8 +20,8 @@ public static class BoxCodingKernels
         float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
         float cx = priors[v] * loc[o] * pw + pcx;
         float cy = priors[v + 1] * loc[o + 1] * ph + pcy;
-        float w = XMath.Exp(priors[v + 2] * loc[o + 2]) * pw;
-        float h = XMath.Exp(priors[v + 3] * loc[o + 3]) * ph;
+        float w = LibmExp.Expf(priors[v + 2] * loc[o + 2]) * pw;
+        float h = LibmExp.Expf(priors[v + 3] * loc[o + 3]) * ph;
         output[o] = cx - w / 2f;
         output[o + 1] = cy - h / 2f;
         output[o + 2] = cx + w / 2f;
@@ -34,8 +35,8 @@ public static class BoxCodingKernels
         int b = 4 * (i % numPriors), o = 4 * i;
         float cx = priors[b] + loc[o] * variance0 * priors[b + 2];
         float cy = priors[b + 1] + loc[o + 1] * variance0 * priors[b + 3];
-        float w = priors[b + 2] * XMath.Exp(loc[o + 2] * variance1);
-        float h = priors[b + 3] * XMath.Exp(loc[o + 3] * variance1);
+        float w = priors[b + 2] * LibmExp.Expf(loc[o + 2] * variance1);
+        float h = priors[b + 3] * LibmExp.Expf(loc[o + 3] * variance1);
         float x1 = cx - w / 2f, y1 = cy - h / 2f;
         output[o] = x1;
         output[o + 1] = y1;
@@ -51,9 +52,9 @@ public static class BoxCodingKernels
         float widths = anchors[b + 2] - anchors[b], heights = anchors[b + 3] - anchors[b + 1];
         float ctrX = anchors[b] + 0.5f * widths, ctrY = anchors[b + 1] + 0.5f * heights;
         float dx = codes[o] / weights.X, dy = codes[o + 1] / weights.Y;
-        float dw = XMath.Min(codes[o + 2] / weights.W, weights.Clip), dh = XMath.Min(codes[o + 3] / weights.H, weights.Clip);
+        float dw = NetMath.Min(codes[o + 2] / weights.W, weights.Clip), dh = NetMath.Min(codes[o + 3] / weights.H, weights.Clip);
         float cx = dx * widths + ctrX, cy = dy * heights + ctrY;
-        float w = XMath.Exp(dw) * widths, h = XMath.Exp(dh) * heights;
+        float w = LibmExp.Expf(dw) * widths, h = LibmExp.Expf(dh) * heights;
         float cw = 0.5f * w, ch = 0.5f * h;
         output[o] = cx - cw;
         output[o + 1] = cy - ch;

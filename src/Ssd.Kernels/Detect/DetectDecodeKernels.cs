@@ -4,48 +4,14 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
-/// Decoding and softmax for the device detection output: the operations of <see cref="BoxCoding.BoxCodingReference"/>
-/// and <see cref="Softmax.SoftmaxReference"/> in the same float32 order, with <see cref="LibmExp"/> for exp, so that
-/// the boxes and probabilities are bit for bit those the host post-processors compute (the layer kernels in
-/// BoxCoding / Softmax use the device's own exp, which may differ in the last bit).
+/// The device detection output's own decode and softmax: torchvision's decode followed by its clip to the image
+/// (Caffe and ssd.pytorch decode with <see cref="BoxCoding.BoxCodingKernels"/>), and the softmax of
+/// <see cref="Softmax.SoftmaxReference"/> in the same float32 order, with <see cref="LibmExp"/> for exp, so that
+/// the boxes and probabilities are bit for bit those the host post-processors compute (the Softmax layer kernels
+/// use the device's own exp, which may differ in the last bit).
 /// </summary>
 public static class DetectDecodeKernels
 {
-    /// <summary>Version 1: Caffe CENTER_SIZE, priors [2, P*4] (corners, then variances); one thread per (image, prior).</summary>
-    [Kernel("detect")]
-    public static void DecodeCaffe1(Index1D i, ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> output, int numPriors)
-    {
-        int b = 4 * (i % numPriors), v = 4 * numPriors + b;
-        long o = 4L * i;
-        float pw = priors[b + 2] - priors[b], ph = priors[b + 3] - priors[b + 1];
-        float pcx = (priors[b] + priors[b + 2]) / 2f, pcy = (priors[b + 1] + priors[b + 3]) / 2f;
-        float cx = priors[v] * loc[o] * pw + pcx;
-        float cy = priors[v + 1] * loc[o + 1] * ph + pcy;
-        float w = LibmExp.Expf(priors[v + 2] * loc[o + 2]) * pw;
-        float h = LibmExp.Expf(priors[v + 3] * loc[o + 3]) * ph;
-        output[o] = cx - w / 2f;
-        output[o + 1] = cy - h / 2f;
-        output[o + 2] = cx + w / 2f;
-        output[o + 3] = cy + h / 2f;
-    }
-
-    /// <summary>Version 1: ssd.pytorch decode, priors [P, 4] (cx, cy, w, h), x2 = x1 + w.</summary>
-    [Kernel("detect")]
-    public static void DecodeSsdPytorch1(Index1D i, ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> output, int numPriors, float variance0, float variance1)
-    {
-        int b = 4 * (i % numPriors);
-        long o = 4L * i;
-        float cx = priors[b] + loc[o] * variance0 * priors[b + 2];
-        float cy = priors[b + 1] + loc[o + 1] * variance0 * priors[b + 3];
-        float w = priors[b + 2] * LibmExp.Expf(loc[o + 2] * variance1);
-        float h = priors[b + 3] * LibmExp.Expf(loc[o + 3] * variance1);
-        float x1 = cx - w / 2f, y1 = cy - h / 2f;
-        output[o] = x1;
-        output[o + 1] = y1;
-        output[o + 2] = w + x1;
-        output[o + 3] = h + y1;
-    }
-
     /// <summary>Version 1: torchvision decode_single (anchors [P, 4] xyxy, weights, dw/dh clamp), then clip_boxes_to_image.</summary>
     [Kernel("detect")]
     public static void DecodeTorchvision1(Index1D i, ArrayView<float> anchors, ArrayView<float> codes, ArrayView<float> output, int numPriors,

@@ -8,8 +8,8 @@ namespace Ssd.Kernels.Detect;
 
 /// <summary>
 /// The whole post-processing of a batch on the device, in one flavour's exact rules (<see cref="DetectConfig"/>):
-/// decode (and torchvision's clip), softmax when the confidences are logits (both bit-exact with the host:
-/// <see cref="DetectDecodeKernels"/>), then per (image, class) segment the
+/// decode (<see cref="BoxCodingKernels"/>; torchvision's with its clip in <see cref="DetectDecodeKernels"/>), softmax
+/// when the confidences are logits (all bit-exact with the host), then per (image, class) segment the
 /// score keys in one bitonic sort, the top-k candidates, the IoU bitmask, the greedy scan, and a second sort that
 /// merges the kept boxes of every class per image into the compact result [N, 1 + Capacity x 6]. The host reads
 /// that result once (<see cref="Read"/>). Scratch buffers are kept between calls of the same batch size.
@@ -18,9 +18,9 @@ public sealed class DetectOp(ComputeDevice device, DetectConfig config) : IDispo
 {
     private readonly BitonicSortOp sort = new(device);
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> decodeCaffe1 =
-        device.Kernel("detect.decodecaffe.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DetectDecodeKernels.DecodeCaffe1));
+        device.Kernel("boxcoding.caffe.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BoxCodingKernels.DecodeCaffe1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float> decodeSsdPytorch1 =
-        device.Kernel("detect.decodessdpytorch.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(DetectDecodeKernels.DecodeSsdPytorch1));
+        device.Kernel("boxcoding.ssdpytorch.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(BoxCodingKernels.DecodeSsdPytorch1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights, float, float> decodeTorchvision1 =
         device.Kernel("detect.decodetorchvision.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights, float, float>(DetectDecodeKernels.DecodeTorchvision1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int> softmax1 =

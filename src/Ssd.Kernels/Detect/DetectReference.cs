@@ -1,3 +1,4 @@
+using Ssd.Kernels.Core;
 
 namespace Ssd.Kernels.Detect;
 

@@ -88,14 +88,14 @@ public class DetectKernelTests
 
         using (var pr = a.Allocate1D(caffe))
         {
-            device.Kernel("detect.decodecaffe.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(DetectDecodeKernels.DecodeCaffe1))(
+            device.Kernel("boxcoding.caffe.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(BoxCodingKernels.DecodeCaffe1))(
                 a.DefaultStream, N * P, pr.View, l.View, o.View, P);
             BoxCodingReference.Caffe(caffe, loc, expected);
             AssertBits(expected, o.GetAsArray1D(), "caffe");
         }
         using (var pr = a.Allocate1D(center))
         {
-            device.Kernel("detect.decodessdpytorch.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(DetectDecodeKernels.DecodeSsdPytorch1))(
+            device.Kernel("boxcoding.ssdpytorch.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(BoxCodingKernels.DecodeSsdPytorch1))(
                 a.DefaultStream, N * P, pr.View, l.View, o.View, P, 0.1f, 0.2f);
             BoxCodingReference.SsdPytorch(center, loc, expected, 0.1f, 0.2f);
             AssertBits(expected, o.GetAsArray1D(), "ssd.pytorch");

@@ -1,6 +1,6 @@
 using ILGPU;
 
-namespace Ssd.Kernels.Detect;
+namespace Ssd.Kernels.Core;
 
 /// <summary>
 /// MathF.Min / MathF.Max as .NET defines them (IEEE 754-2019 minimum / maximum: a NaN argument gives NaN, and

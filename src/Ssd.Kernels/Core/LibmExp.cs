@@ -1,6 +1,6 @@
 using ILGPU;
 
-namespace Ssd.Kernels.Detect;
+namespace Ssd.Kernels.Core;
 
 /// <summary>
 /// The float exp that .NET's MathF.Exp returns on Linux x64: glibc's expf (2.28 and later), whose result is NOT
