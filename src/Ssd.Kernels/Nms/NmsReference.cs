@@ -1,52 +1,11 @@
 namespace Ssd.Kernels.Nms;
 
-/// <summary>Plain C# multi-class NMS with the semantics of <see cref="NmsConfig"/>.</summary>
+/// <summary>
+/// The IoU formulas the host post-processors' references suppress by (the device post-processing, its kernels and
+/// their references are in Kernels/Detect).
+/// </summary>
 public static class NmsReference
 {
-    /// <summary>
-    /// boxes [N, P, 4] (x1, y1, x2, y2); scores [N, P, C]. Returns per image its detections, best first.
-    /// </summary>
-    public static Detection[][] Run(ReadOnlySpan<float> boxes, ReadOnlySpan<float> scores, int images, NmsConfig config)
-    {
-        int c = config.NumClasses;
-        if (images <= 0 || boxes.Length % (4 * images) != 0) throw new ArgumentException($"nms: {boxes.Length} box floats are not {images} images x P x 4");
-        int p = boxes.Length / (4 * images);
-        config.Validate(p);
-        if (scores.Length != (long)images * p * c) throw new ArgumentException($"nms: scores hold {scores.Length} floats, expected {images} x {p} x {c}");
-
-        var result = new Detection[images][];
-        for (int n = 0; n < images; n++)
-        {
-            var all = new List<(Detection D, int Rank)>();
-            for (int cls = 0; cls < c; cls++)
-            {
-                if (cls == config.BackgroundLabel) continue;
-                var candidates = new List<int>();
-                for (int i = 0; i < p; i++)
-                    if (scores[(n * p + i) * c + cls] > config.ScoreThreshold) candidates.Add(i);
-                var nn = n;
-                var scoresCopy = scores.ToArray();
-                var order = candidates.OrderByDescending(i => scoresCopy[(nn * p + i) * c + cls]).Take(config.PreNmsTopK).ToList();
-                var kept = new List<int>();
-                foreach (int i in order)
-                {
-                    bool keep = true;
-                    foreach (int k in kept)
-                        if (Iou(boxes.Slice(4 * (n * p + i), 4), boxes.Slice(4 * (n * p + k), 4), config.Iou) > config.IouThreshold) { keep = false; break; }
-                    if (keep) kept.Add(i);
-                }
-                for (int r = 0; r < kept.Count; r++)
-                {
-                    var b = boxes.Slice(4 * (n * p + kept[r]), 4);
-                    all.Add((new Detection(n, cls, scores[(n * p + kept[r]) * c + cls], b[0], b[1], b[2], b[3]), r));
-                }
-            }
-            // Stable: ties keep class order, then the class's rank.
-            result[n] = all.OrderByDescending(t => t.D.Score).Take(config.KeepTopK).Select(t => t.D).ToArray();
-        }
-        return result;
-    }
-
     public static float Iou(ReadOnlySpan<float> a, ReadOnlySpan<float> b, IouMode mode)
     {
         if (mode == IouMode.Caffe)
