@@ -48,29 +48,7 @@ public sealed unsafe class CaffeDetectionOutput : IPostProcessor
             fixed (float* pl = codes)
                 WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
 
-            // Over all classes best first; ties keep the lower class, then NMS order (positions in class-by-class order).
-            int total = 0;
-            for (int cls = 0; cls < c; cls++) total += ws.Count[cls];
-            var all = new (int Class, int Slot)[total];
-            var score = new float[total];
-            var position = new int[total];
-            for (int cls = 0, k = 0; cls < c; cls++)
-                for (int r = 0; r < ws.Count[cls]; r++, k++)
-                {
-                    int slot = cls * ws.PerClass + r;
-                    (all[k], score[k], position[k]) = ((cls, slot), ws.Score[slot], k);
-                }
-            var best = new Ranked[total];
-            int top = TopSelect.Top(score, position, p.KeepTopK, lowerKeyFirst: true, new ulong[total], new int[total], best);
-            var size = originalSizes[img];
-            var detections = new PostDetection[top];
-            for (int r = 0; r < top; r++)
-            {
-                var (cls, slot) = all[best[r].Key];
-                var b = ws.Box.AsSpan(4 * slot, 4);
-                detections[r] = new PostDetection(cls, ws.Score[slot], b[0] * size.Width, b[1] * size.Height, b[2] * size.Width, b[3] * size.Height);
-            }
-            result[img] = detections;
+            result[img] = ws.RankedDetections(p.KeepTopK, originalSizes[img]);
         }
         cache.Return(ws);
         return result;

@@ -50,6 +50,38 @@ internal sealed class DenseWorkspace
         return total >= 32768 ? workers : 1;
     }
 
+    /// <summary>
+    /// The kept boxes of every class (their slots), best first over all classes; equal scores keep the lower class,
+    /// then the class's own order (Caffe's keep_top_k merge, ssd.pytorch's final sort). At most
+    /// <paramref name="keepTopK"/> (&lt;= 0: all); boxes scaled by the image size.
+    /// </summary>
+    public PostDetection[] RankedDetections(int keepTopK, ImageSize size)
+    {
+        int total = 0;
+        for (int cls = 0; cls < Classes; cls++) total += Count[cls];
+        var slotOf = new int[total];
+        var clsOf = new int[total];
+        var score = new float[total];
+        var position = new int[total];
+        for (int cls = 0, k = 0; cls < Classes; cls++)
+            for (int r = 0; r < Count[cls]; r++, k++)
+            {
+                int slot = cls * PerClass + r;
+                (slotOf[k], clsOf[k], score[k], position[k]) = (slot, cls, Score[slot], k);
+            }
+        var best = new Ranked[total];
+        int top = TopSelect.Top(score, position, keepTopK, lowerKeyFirst: true, new ulong[total], new int[total], best);
+        float w = size.Width, h = size.Height;
+        var detections = new PostDetection[top];
+        for (int r = 0; r < top; r++)
+        {
+            int k = best[r].Key, slot = slotOf[k];
+            var b = Box.AsSpan(4 * slot, 4);
+            detections[r] = new PostDetection(clsOf[k], Score[slot], b[0] * w, b[1] * h, b[2] * w, b[3] * h);
+        }
+        return detections;
+    }
+
     /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
     public int Gather(int cls, Worker w)
     {

@@ -51,31 +51,8 @@ public sealed unsafe class SsdPytorchDetect : IPostProcessor
             fixed (float* pl = codes)
                 WorkerPool.Run(c, ws.ClassWorkers(workers), (Self: this, Ws: ws, Loc: (IntPtr)pl), static (s, worker, cls) => s.Self.Class(s.Ws, s.Ws.Workers[worker], (float*)s.Loc, cls));
 
-            // Best first, stable: ties keep the lower class, then nms order (positions in class-by-class order).
-            int total = 0;
-            for (int cls = 0; cls < c; cls++) total += ws.Count[cls];
-            var slotOf = new int[total];
-            var clsOf = new int[total];
-            var score = new float[total];
-            var position = new int[total];
-            for (int cls = 0, k = 0; cls < c; cls++)
-                for (int r = 0; r < ws.Count[cls]; r++, k++)
-                {
-                    int slot = cls * ws.PerClass + r;
-                    (slotOf[k], clsOf[k], score[k], position[k]) = (slot, cls, ws.Score[slot], k);
-                }
-            var best = new Ranked[total];
-            TopSelect.Top(score, position, 0, lowerKeyFirst: true, new ulong[total], new int[total], best);
-            var size = originalSizes[img];
-            float w = size.Width, h = size.Height;
-            var detections = new PostDetection[total];
-            for (int r = 0; r < total; r++)
-            {
-                int k = best[r].Key, slot = slotOf[k];
-                var b = ws.Box.AsSpan(4 * slot, 4);
-                detections[r] = new PostDetection(clsOf[k], ws.Score[slot], b[0] * w, b[1] * h, b[2] * w, b[3] * h);
-            }
-            result[img] = detections;
+            // No cap over classes (keep_top_k 0).
+            result[img] = ws.RankedDetections(0, originalSizes[img]);
         }
         cache.Return(ws);
         return result;
