@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
@@ -48,7 +47,7 @@ public class TrainingPartsBenchmarks
     public string Case { get; set; } = null!;
 
     private Action run = null!;
-    private Process? torch;
+    private IPeerRunner? torch;
 
     [GlobalSetup]
     public void Setup()
@@ -56,18 +55,9 @@ public class TrainingPartsBenchmarks
         var (part, peer) = (Case.Split(' ')[0], Case.Split(' ')[1]);
         if (peer == "pytorch")
         {
-            torch = Process.Start(new ProcessStartInfo(PeerRunners.Python, Path.Combine(PeerFiles.Root, "tools", "bench", "torch_training_parts.py"))
-            {
-                RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false,
-            }) ?? throw new InvalidOperationException("could not start " + PeerRunners.Python);
-            if (torch.StandardOutput.ReadLine() is var ready && ready != "ready") throw new InvalidOperationException($"torch_training_parts.py did not start: '{ready}'");
-            string command = part.StartsWith("loss", StringComparison.Ordinal) ? $"{part} {Batch}" : part;
-            run = () =>
-            {
-                torch.StandardInput.WriteLine(command);
-                torch.StandardInput.Flush();
-                if (torch.StandardOutput.ReadLine() is var reply && reply != "ok") throw new InvalidOperationException($"torch_training_parts.py: '{reply}'");
-            };
+            torch = new TorchRunner("torch_training_parts.py", part.StartsWith("loss", StringComparison.Ordinal) ? $"{part} {Batch}" : part);
+            Console.WriteLine($"// {Case}: {torch.Describe()}");
+            run = torch.Run;
             return;
         }
         run = part switch
@@ -85,14 +75,7 @@ public class TrainingPartsBenchmarks
     public void Run() => run();
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        if (torch is null) return;
-        torch.StandardInput.WriteLine("quit");
-        torch.StandardInput.Flush();
-        if (!torch.WaitForExit(10_000)) torch.Kill();
-        torch.Dispose();
-    }
+    public void Cleanup() => torch?.Dispose();
 
     /// <summary>Image i's objects: the formula of torch_training_parts.py's objects().</summary>
     public static GroundTruth Objects(int i, float scale, int classes)

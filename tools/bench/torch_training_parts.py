@@ -22,6 +22,7 @@ from torchvision.ops import boxes as box_ops
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
 import make_loss_fixtures as mlf  # noqa: E402
+from line_protocol import serve  # noqa: E402
 
 
 def objects(n, scale):
@@ -53,45 +54,35 @@ def main():
     _, anchors_all = mlf.torchvision_anchors(8)
     sp_priors = mlf.ssd_pytorch_priors()
     cache = {}
-    print("ready", flush=True)
-    for line in sys.stdin:
-        parts = line.split()
-        try:
-            if not parts:
-                continue
-            if parts[0] == "quit":
-                break
-            if parts[0] == "ping":
-                pass
-            elif parts[0] == "sgd":
-                sgd.step()
-            elif parts[0] == "adamw":
-                adamw.step()
-            elif parts[0] in ("loss-tv", "loss-sp") and len(parts) == 2 and 0 < int(parts[1]) <= 8:
-                n = int(parts[1])
-                key = (parts[0], n)
-                if key not in cache:
-                    classes = 91 if parts[0] == "loss-tv" else 21
-                    cache[key] = (torch.randn(n, 8732, 4), torch.randn(n, 8732, classes) * 2,
-                                  objects(n, 300.0 if parts[0] == "loss-tv" else 1.0), labels(n, classes))
-                loc0, conf0, boxes, labs = cache[key]
-                loc, conf = loc0.clone().requires_grad_(), conf0.clone().requires_grad_()
-                if parts[0] == "loss-tv":
-                    targets = [{"boxes": b, "labels": l} for b, l in zip(boxes, labs)]
-                    anchors = anchors_all[:n]
-                    matched = [model.proposal_matcher(box_ops.box_iou(t["boxes"], a)) for a, t in zip(anchors, targets)]
-                    losses = model.compute_loss(targets, {"bbox_regression": loc, "cls_logits": conf}, anchors, matched)
-                    (losses["bbox_regression"] + losses["classification"]).backward()
-                else:
-                    targets = [torch.cat([b, (l - 1)[:, None].float()], 1) for b, l in zip(boxes, labs)]
-                    loss_l, loss_c, *_ = mlf.sp_loss(loc, conf, sp_priors, targets, 21)
-                    (loss_l + loss_c).backward()
+
+    def handle(parts):
+        if parts[0] == "sgd":
+            sgd.step()
+        elif parts[0] == "adamw":
+            adamw.step()
+        elif parts[0] in ("loss-tv", "loss-sp") and len(parts) == 2 and 0 < int(parts[1]) <= 8:
+            n = int(parts[1])
+            key = (parts[0], n)
+            if key not in cache:
+                classes = 91 if parts[0] == "loss-tv" else 21
+                cache[key] = (torch.randn(n, 8732, 4), torch.randn(n, 8732, classes) * 2,
+                              objects(n, 300.0 if parts[0] == "loss-tv" else 1.0), labels(n, classes))
+            loc0, conf0, boxes, labs = cache[key]
+            loc, conf = loc0.clone().requires_grad_(), conf0.clone().requires_grad_()
+            if parts[0] == "loss-tv":
+                targets = [{"boxes": b, "labels": l} for b, l in zip(boxes, labs)]
+                anchors = anchors_all[:n]
+                matched = [model.proposal_matcher(box_ops.box_iou(t["boxes"], a)) for a, t in zip(anchors, targets)]
+                losses = model.compute_loss(targets, {"bbox_regression": loc, "cls_logits": conf}, anchors, matched)
+                (losses["bbox_regression"] + losses["classification"]).backward()
             else:
-                raise ValueError(f"unknown command '{line.strip()}'")
-            print("ok", flush=True)
-        except Exception as e:  # noqa: BLE001 - the driver reads the reason from the reply
-            print(f"error: {e}".replace("\n", " "), flush=True)
-    return 0
+                targets = [torch.cat([b, (l - 1)[:, None].float()], 1) for b, l in zip(boxes, labs)]
+                loss_l, loss_c, *_ = mlf.sp_loss(loc, conf, sp_priors, targets, 21)
+                (loss_l + loss_c).backward()
+        else:
+            raise ValueError(f"unknown command '{' '.join(parts)}'")
+
+    return serve(handle)
 
 
 if __name__ == "__main__":

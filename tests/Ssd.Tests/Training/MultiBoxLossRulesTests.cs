@@ -123,14 +123,20 @@ public class MultiBoxLossRulesTests
         Assert.That(skipped, Is.LessThan((loc.Length + conf.Length) / 10));
     }
 
+    private const int PairPriors = 10, PairClasses = 3;
+
+    /// <summary>A loss on 10 priors and 3 classes, and random outputs for a batch of two.</summary>
+    private static (MultiBoxLoss Loss, float[] Priors, float[] Loc, float[] Conf) PairOfImages(ModelFlavor flavor)
+    {
+        var priors = Priors(flavor, PairPriors, 9);
+        return (MultiBoxLoss.Create(flavor, priors, PairClasses), priors, TestData.Uniform(2, 2 * PairPriors * 4), TestData.Uniform(1, 2 * PairPriors * PairClasses, -2, 2));
+    }
+
     [TestCaseSource(nameof(AllFlavors))]
     public void ImagesAndBatchesWithoutObjectsTrain(ModelFlavor flavor)
     {
-        const int p = 10, c = 3;
-        var priors = Priors(flavor, p, 9);
-        var loss = MultiBoxLoss.Create(flavor, priors, c);
-        var conf = TestData.Uniform(1, 2 * p * c, -2, 2);
-        var loc = TestData.Uniform(2, 2 * p * 4);
+        const int p = PairPriors, c = PairClasses;
+        var (loss, priors, loc, conf) = PairOfImages(flavor);
         var gl = Enumerable.Repeat(float.NaN, loc.Length).ToArray();
         var gc = Enumerable.Repeat(float.NaN, conf.Length).ToArray();
         var empty = loss.Compute(loc, conf, [GroundTruth.Empty, GroundTruth.Empty], gl, gc);
@@ -147,11 +153,8 @@ public class MultiBoxLossRulesTests
     [TestCaseSource(nameof(AllFlavors))]
     public void NonFiniteOutputsStopTrainingNamingTheImage(ModelFlavor flavor)
     {
-        const int p = 10, c = 3;
-        var priors = Priors(flavor, p, 9);
-        var loss = MultiBoxLoss.Create(flavor, priors, c);
-        var conf = TestData.Uniform(1, 2 * p * c, -2, 2);
-        var loc = TestData.Uniform(2, 2 * p * 4);
+        const int p = PairPriors, c = PairClasses;
+        var (loss, priors, loc, conf) = PairOfImages(flavor);
         var truths = new[] { Objects(flavor, priors, [1], c, 1), Objects(flavor, priors, [6], c, 2) };
         var positive = loss.Match(truths[1]).Object.Select((m, i) => (m, i)).First(x => x.m >= 0).i;
         loc[p * 4 + 4 * positive] = float.NaN;   // image 1's matched prior
