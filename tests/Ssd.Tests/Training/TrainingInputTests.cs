@@ -89,6 +89,16 @@ public class TrainingInputTests
     }
 
     [Test]
+    public void EachFlavourTrainsOnTheObjectsItsLoaderKeeps()
+    {
+        Annotation[] objects = [new(2, 2, 8, 8, 1), new(3, 3, 9, 9, 2, Difficult: true), new(1, 4, 6, 9, 3, Crowd: true)];
+        int[] Labels(ModelFlavor f) => TrainingInput.Truth(f, Spec(f), 10, 10, objects, AnnotationFormat.Voc).Labels;
+        Assert.That(Labels(ModelFlavor.Torchvision), Is.EqualTo(new[] { 1, 2 }), "torchvision drops crowd boxes");
+        Assert.That(Labels(ModelFlavor.SsdPytorch), Is.EqualTo(new[] { 1, 3 }), "ssd.pytorch drops difficult ones");
+        Assert.That(Labels(ModelFlavor.Caffe), Is.EqualTo(new[] { 1, 2, 3 }), "Caffe keeps both");
+    }
+
+    [Test]
     public void BrokenAnnotationsAreRefusedWithTheirReason()
     {
         Assert.That(() => TrainingInput.Truth(ModelFlavor.Caffe, CaffeSpec, 10, 10, [new Annotation(double.NaN, 0, 5, 5, 1)], AnnotationFormat.Voc),

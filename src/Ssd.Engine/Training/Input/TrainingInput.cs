@@ -15,8 +15,11 @@ public enum AnnotationFormat
     Coco,
 }
 
-/// <summary>One annotated object as the data set states it (<see cref="AnnotationFormat"/> says how to read A..D) and its engine class (1 ..).</summary>
-public readonly record struct Annotation(double A, double B, double C, double D, int Label);
+/// <summary>
+/// One annotated object as the data set states it (<see cref="AnnotationFormat"/> says how to read A..D), its engine
+/// class (1 ..), and VOC's difficult / COCO's iscrowd flags.
+/// </summary>
+public readonly record struct Annotation(double A, double B, double C, double D, int Label, bool Difficult = false, bool Crowd = false);
 
 /// <summary>
 /// Each flavour's training-time input without augmentation: the image resized and normalised as its training
@@ -36,6 +39,9 @@ public readonly record struct Annotation(double A, double B, double C, double D,
 /// normalises them (x / width in float, no -1), then the transform's projection onto the full image: clipped to
 /// [0, 1], boxes without area dropped.</item>
 /// </list>
+/// Which objects train: torchvision's loader drops COCO crowd boxes (coco_utils.py: iscrowd == 0), ssd.pytorch's
+/// VOC loader drops difficult ones (VOCAnnotationTransform keep_difficult=False), Caffe keeps both
+/// (ssd_pascal.py: use_difficult_gt true).
 /// The network input follows the model's <see cref="InputSpec"/> (size, channel order, mean, std).
 /// </summary>
 public static class TrainingInput
@@ -94,6 +100,7 @@ public static class TrainingInput
         for (int i = 0; i < objects.Count; i++)
         {
             var o = objects[i];
+            if ((flavor == ModelFlavor.Torchvision && o.Crowd) || (flavor == ModelFlavor.SsdPytorch && o.Difficult)) continue;
             if (!(double.IsFinite(o.A) && double.IsFinite(o.B) && double.IsFinite(o.C) && double.IsFinite(o.D)))
                 throw new ArgumentException($"annotation {i}: box ({o.A}, {o.B}, {o.C}, {o.D}) has a coordinate that is not finite");
             if (format == AnnotationFormat.Coco && (o.C < 0 || o.D < 0))
