@@ -1,4 +1,4 @@
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Training.Loss;
 using Ssd.Engine.Training.Optim;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Training.Optim;
 
 namespace Ssd.Tests.Training;

@@ -2,7 +2,7 @@ using Ssd.Engine.Imaging;
 using Ssd.Engine.Training.Input;
 using Ssd.Engine.Training.Loss;
 using Ssd.Kernels.Preprocess;
-using Ssd.Tests.Preprocess;
+using Ssd.Tests.Kernels.Preprocess;
 using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Training;

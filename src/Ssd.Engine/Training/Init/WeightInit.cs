@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Training.Optim;
 using Ssd.Weights.Model;
 

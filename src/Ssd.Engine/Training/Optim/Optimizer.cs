@@ -1,4 +1,4 @@
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 
 namespace Ssd.Engine.Training.Optim;
 
