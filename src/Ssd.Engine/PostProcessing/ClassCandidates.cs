@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Softmax;
 
 namespace Ssd.Engine.PostProcessing;
 
@@ -9,8 +10,8 @@ namespace Ssd.Engine.PostProcessing;
 /// threshold, appended to its class's list in prior order, so each class's candidates are ready without a scan of
 /// all priors and the classes can be worked on in parallel. The two halves of the priors are done on two workers,
 /// each into its own lists (half 0's then half 1's is prior order). The softmax of a logit row is fused into the pass
-/// (the arithmetic of <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, in its order, so the probabilities are bit
-/// for bit the references'); rows a quick screen proves to have no candidate are skipped.
+/// (<see cref="SoftmaxReference.Row"/>, so the probabilities are bit for bit the references'); rows a quick screen
+/// proves to have no candidate are skipped.
 /// </summary>
 internal static unsafe class ClassCandidates
 {
@@ -81,17 +82,7 @@ internal static unsafe class ClassCandidates
             {
                 if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
                 passed++;
-                // SoftmaxReference.Forward's arithmetic, in its order.
-                float max = float.NegativeInfinity;
-                for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k]);
-                float sum = 0f;
-                for (int k = 0; k < classes; k++)
-                {
-                    float e = MathF.Exp(x[k] - max);
-                    row[k] = e;
-                    sum += e;
-                }
-                for (int k = 0; k < classes; k++) row[k] /= sum;
+                SoftmaxReference.Row(x, row, classes);
             }
             return true;
         }

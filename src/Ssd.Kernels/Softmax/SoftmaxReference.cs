@@ -15,17 +15,27 @@ public static class SoftmaxReference
         for (int i = 0; i < inner; i++)
         {
             int first = o * classes * inner + i;
-            float max = float.NegativeInfinity;
-            for (int k = 0; k < classes; k++) max = MathF.Max(max, x[first + k * inner]);
-            float sum = 0f;
-            for (int k = 0; k < classes; k++)
-            {
-                float e = MathF.Exp(x[first + k * inner] - max);
-                y[first + k * inner] = e;
-                sum += e;
-            }
-            for (int k = 0; k < classes; k++) y[first + k * inner] /= sum;
+            Row(x[first..], y[first..], classes, inner);
         }
+    }
+
+    /// <summary>
+    /// The one host softmax loop: the max, exp(x - max) summed in class order, each divided by the sum, over the
+    /// <paramref name="classes"/> values <paramref name="stride"/> apart. Safe in place (y may be x). The host
+    /// post-processing and the managed CPU backend call it; the device kernel does its arithmetic in its order.
+    /// </summary>
+    public static void Row(ReadOnlySpan<float> x, Span<float> y, int classes, int stride = 1)
+    {
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k * stride]);
+        float sum = 0f;
+        for (int k = 0; k < classes; k++)
+        {
+            float e = MathF.Exp(x[k * stride] - max);
+            y[k * stride] = e;
+            sum += e;
+        }
+        for (int k = 0; k < classes; k++) y[k * stride] /= sum;
     }
 
     /// <summary>Softmax of each row of a [rows, classes] matrix.</summary>

@@ -1,7 +1,9 @@
 using Ssd.Engine.PostProcessing;
 using Ssd.Engine.PostProcessing.Reference;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Priors;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -83,7 +85,7 @@ public class PostProcessFastTests
         var x = Input(kind);
         var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: false);
         AssertSame(new TorchvisionPostprocessReference(x.Anchors, new ImageSize(300, 300), p).Run(x.Loc, x.Logits, Sizes),
-            new TorchvisionPostprocess(x.Anchors, new ImageSize(300, 300), p).Run(x.Loc, x.Logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Torchvision, x.Anchors, p).Run(x.Loc, x.Logits, Sizes));
     }
 
     [TestCase(Kind.Thousands, 200), TestCase(Kind.Hundreds, 200), TestCase(Kind.Saturated, 200), TestCase(Kind.Ties, 200), TestCase(Kind.Ties, -1), TestCase(Kind.Extreme, 200)]
@@ -93,7 +95,7 @@ public class PostProcessFastTests
         var x = Input(kind, classes);
         var p = new PostProcessParams(classes, 0, 0.01f, 0.45f, 400, keepTopK, ConfIsProbability: true);
         AssertSame(new CaffeDetectionOutputReference(x.Caffe, p).Run(x.Loc, x.Probs, Sizes),
-            new CaffeDetectionOutput(x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Caffe, x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
     }
 
     [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties), TestCase(Kind.Extreme)]
@@ -102,6 +104,6 @@ public class PostProcessFastTests
         var x = Input(kind);
         var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 200, 0, ConfIsProbability: false);
         AssertSame(new SsdPytorchDetectReference(x.Center, p).Run(x.Loc, x.Logits, Sizes),
-            new SsdPytorchDetect(x.Center, p).Run(x.Loc, x.Logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.SsdPytorch, x.Center, p).Run(x.Loc, x.Logits, Sizes));
     }
 }

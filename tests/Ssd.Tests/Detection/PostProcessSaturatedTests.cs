@@ -1,7 +1,9 @@
 using Ssd.Engine.PostProcessing;
 using Ssd.Engine.PostProcessing.Reference;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Priors;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -76,7 +78,7 @@ public class PostProcessSaturatedTests
         var (loc, logits, _) = Heads(anchors.Length / 4, 21, kind, 70 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 200, ConfIsProbability: false);
         AssertSame(new TorchvisionPostprocessReference(anchors, new ImageSize(300, 300), p).Run(loc, logits, Sizes),
-            new TorchvisionPostprocess(anchors, new ImageSize(300, 300), p).Run(loc, logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Torchvision, anchors, p).Run(loc, logits, Sizes));
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -86,7 +88,7 @@ public class PostProcessSaturatedTests
         var (caffe, _) = Layouts(anchors);
         var (loc, _, probs) = Heads(anchors.Length / 4, 21, kind, 80 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 200, ConfIsProbability: true);
-        AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, probs, Sizes), new CaffeDetectionOutput(caffe, p).Run(loc, probs, Sizes));
+        AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, probs, Sizes), HostPostProcessor.Of(ModelFlavor.Caffe, caffe, p).Run(loc, probs, Sizes));
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -96,7 +98,7 @@ public class PostProcessSaturatedTests
         var (_, center) = Layouts(anchors);
         var (loc, logits, _) = Heads(anchors.Length / 4, 21, kind, 90 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 0, ConfIsProbability: false);
-        AssertSame(new SsdPytorchDetectReference(center, p).Run(loc, logits, Sizes), new SsdPytorchDetect(center, p).Run(loc, logits, Sizes));
+        AssertSame(new SsdPytorchDetectReference(center, p).Run(loc, logits, Sizes), HostPostProcessor.Of(ModelFlavor.SsdPytorch, center, p).Run(loc, logits, Sizes));
     }
 
     /// <summary>
@@ -124,7 +126,7 @@ public class PostProcessSaturatedTests
         foreach (var (topK, keepTopK) in new[] { (-1, -1), (700, 300), (1199, -1) })
         {
             var p = new PostProcessParams(classes, 0, 0f, 0.45f, topK, keepTopK, ConfIsProbability: true);
-            AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, scores, Sizes), new CaffeDetectionOutput(caffe, p).Run(loc, scores, Sizes));
+            AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, scores, Sizes), HostPostProcessor.Of(ModelFlavor.Caffe, caffe, p).Run(loc, scores, Sizes));
         }
     }
 }
