@@ -128,35 +128,19 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
         scratch = null;
     }
 
-    private sealed class Scratch : IDisposable
+    private sealed class Scratch(Accelerator a, DetectShape s, bool logits) : IDisposable
     {
-        public DetectShape Shape { get; }
-        public MemoryBuffer1D<float, Stride1D.Dense> Boxes { get; }
-        public MemoryBuffer1D<float, Stride1D.Dense> Probabilities { get; }
-        public MemoryBuffer1D<ulong, Stride1D.Dense> Keys { get; }
-        public MemoryBuffer1D<int, Stride1D.Dense> Candidates { get; }
-        public MemoryBuffer1D<float, Stride1D.Dense> CandidateScores { get; }
-        public MemoryBuffer1D<float, Stride1D.Dense> Offsets { get; }
-        public MemoryBuffer1D<uint, Stride1D.Dense> Mask { get; }
-        public MemoryBuffer1D<uint, Stride1D.Dense> Removed { get; }
-        public MemoryBuffer1D<int, Stride1D.Dense> Keep { get; }
-        public MemoryBuffer1D<ulong, Stride1D.Dense> Merged { get; }
-
-        public Scratch(Accelerator a, DetectShape s, bool logits)
-        {
-            Shape = s;
-            long slots = (long)s.Segments * s.TopK;
-            Boxes = a.Allocate1D<float>(4L * s.Images * s.Priors);
-            Probabilities = a.Allocate1D<float>(logits ? (long)s.Images * s.Priors * s.Classes : 1);
-            Keys = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.Priors));
-            Candidates = a.Allocate1D<int>(slots);
-            CandidateScores = a.Allocate1D<float>(slots);
-            Offsets = a.Allocate1D<float>(s.Segments);
-            Mask = a.Allocate1D<uint>(slots * s.Words);
-            Removed = a.Allocate1D<uint>((long)s.Segments * s.Words);
-            Keep = a.Allocate1D<int>(slots);
-            Merged = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength((int)slots));
-        }
+        public DetectShape Shape { get; } = s;
+        public MemoryBuffer1D<float, Stride1D.Dense> Boxes { get; } = a.Allocate1D<float>(4L * s.Images * s.Priors);
+        public MemoryBuffer1D<float, Stride1D.Dense> Probabilities { get; } = a.Allocate1D<float>(logits ? (long)s.Images * s.Priors * s.Classes : 1);
+        public MemoryBuffer1D<ulong, Stride1D.Dense> Keys { get; } = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.Priors));
+        public MemoryBuffer1D<int, Stride1D.Dense> Candidates { get; } = a.Allocate1D<int>((long)s.Segments * s.TopK);
+        public MemoryBuffer1D<float, Stride1D.Dense> CandidateScores { get; } = a.Allocate1D<float>((long)s.Segments * s.TopK);
+        public MemoryBuffer1D<float, Stride1D.Dense> Offsets { get; } = a.Allocate1D<float>(s.Segments);
+        public MemoryBuffer1D<uint, Stride1D.Dense> Mask { get; } = a.Allocate1D<uint>((long)s.Segments * s.TopK * s.Words);
+        public MemoryBuffer1D<uint, Stride1D.Dense> Removed { get; } = a.Allocate1D<uint>((long)s.Segments * s.Words);
+        public MemoryBuffer1D<int, Stride1D.Dense> Keep { get; } = a.Allocate1D<int>((long)s.Segments * s.TopK);
+        public MemoryBuffer1D<ulong, Stride1D.Dense> Merged { get; } = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.TopK));
 
         public void Dispose()
         {
