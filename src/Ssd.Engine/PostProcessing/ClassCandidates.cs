@@ -82,7 +82,7 @@ internal static unsafe class ClassCandidates
             {
                 if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
                 passed++;
-                SoftmaxReference.Row(x, row, classes);
+                SoftmaxReference.Row(x, row);
             }
             return true;
         }

@@ -11,18 +11,19 @@ namespace Ssd.Engine.PostProcessing;
 /// box it overlaps too much by the rule's <see cref="Iou"/> (Caffe tests each candidate against the boxes kept before
 /// it; its overlap is symmetric bit for bit, so letting each kept box suppress the later ones keeps the same set).
 /// The later boxes are tested a vector at a time with Iou's arithmetic lane by lane (IEEE add, multiply, divide,
-/// min, max: the same floats), so the kept set is the scalar walk's. Boxes with a NaN or infinite coordinate take
-/// the scalar path, Iou itself.
+/// min, max: the same floats), so the kept set is the scalar walk's; the columns are padded so that the vectors
+/// also cover the last boxes (the padding lanes' results are never read). Boxes with a NaN or infinite coordinate
+/// take the scalar path, Iou itself.
 /// </summary>
 internal sealed class GreedyNms
 {
     private float[] x1 = [], y1 = [], x2 = [], y2 = [], area = [];
     private int[] suppressed = [];
 
-    /// <summary>Room for n boxes; returns the columns to fill (x1, y1, x2, y2).</summary>
+    /// <summary>Room for n boxes, and a vector of padding after any of them; returns the columns to fill (x1, y1, x2, y2).</summary>
     public (float[] X1, float[] Y1, float[] X2, float[] Y2) Columns(int n)
     {
-        int size = (n + 15) / 16 * 16;
+        int size = (n + 15) / 16 * 16 + 16;
         if (x1.Length < size)
         {
             x1 = new float[size]; y1 = new float[size]; x2 = new float[size]; y2 = new float[size];
@@ -54,7 +55,7 @@ internal sealed class GreedyNms
                 var vx1 = new Vector<float>(x1[i]); var vy1 = new Vector<float>(y1[i]);
                 var vx2 = new Vector<float>(x2[i]); var vy2 = new Vector<float>(y2[i]);
                 var va = new Vector<float>(area[i]);
-                for (; j + Vector<float>.Count <= n; j += Vector<float>.Count)
+                for (; j < n; j += Vector<float>.Count)
                 {
                     var jx1 = new Vector<float>(x1, j); var jy1 = new Vector<float>(y1, j);
                     var jx2 = new Vector<float>(x2, j); var jy2 = new Vector<float>(y2, j);
@@ -87,7 +88,7 @@ internal sealed class GreedyNms
         var vx2 = Vector512.Create(x2[i]); var vy2 = Vector512.Create(y2[i]);
         var va = Vector512.Create(area[i]);
         var thr = Vector512.Create(threshold);
-        for (; j + 16 <= n; j += 16)
+        for (; j < n; j += 16)
         {
             nuint at = (nuint)j;
             var jx1 = Vector512.LoadUnsafe(ref rx1, at); var jy1 = Vector512.LoadUnsafe(ref ry1, at);

@@ -11,31 +11,40 @@ public static class SoftmaxReference
     public static void Forward(int outer, int classes, int inner, ReadOnlySpan<float> x, Span<float> y)
     {
         SoftmaxChecks.Shape(outer, classes, inner, x.Length, y.Length);
+        var column = new float[classes];
         for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++)
         {
             int first = o * classes * inner + i;
-            Row(x[first..], y[first..], classes, inner);
+            if (inner == 1)
+            {
+                Row(x.Slice(first, classes), y.Slice(first, classes));
+                continue;
+            }
+            for (int k = 0; k < classes; k++) column[k] = x[first + k * inner];
+            Row(column, column);
+            for (int k = 0; k < classes; k++) y[first + k * inner] = column[k];
         }
     }
 
     /// <summary>
-    /// The one host softmax loop: the max, exp(x - max) summed in class order, each divided by the sum, over the
-    /// <paramref name="classes"/> values <paramref name="stride"/> apart. Safe in place (y may be x). The host
-    /// post-processing and the managed CPU backend call it; the device kernel does its arithmetic in its order.
+    /// The one host softmax loop, over one row of class scores: the max, exp(x - max) summed in class order, each
+    /// divided by the sum. Safe in place (y may be x). The host post-processing and the managed CPU backend call it;
+    /// the device kernel does its arithmetic in its order.
     /// </summary>
-    public static void Row(ReadOnlySpan<float> x, Span<float> y, int classes, int stride = 1)
+    public static void Row(ReadOnlySpan<float> x, Span<float> y)
     {
+        y = y[..x.Length];
         float max = float.NegativeInfinity;
-        for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k * stride]);
+        foreach (float v in x) max = MathF.Max(max, v);
         float sum = 0f;
-        for (int k = 0; k < classes; k++)
+        for (int k = 0; k < x.Length; k++)
         {
-            float e = MathF.Exp(x[k * stride] - max);
-            y[k * stride] = e;
+            float e = MathF.Exp(x[k] - max);
+            y[k] = e;
             sum += e;
         }
-        for (int k = 0; k < classes; k++) y[k * stride] /= sum;
+        for (int k = 0; k < y.Length; k++) y[k] /= sum;
     }
 
     /// <summary>Softmax of each row of a [rows, classes] matrix.</summary>

@@ -44,7 +44,7 @@ public static unsafe class CpuSoftmax
             {
                 int end = Math.Min(outer, (task + 1) * rowsPerTask);
                 for (int o = task * rowsPerTask; o < end; o++)
-                    SoftmaxReference.Row(new ReadOnlySpan<float>(x + (long)o * classes, classes), new Span<float>(y + (long)o * classes, classes), classes);
+                    SoftmaxReference.Row(new ReadOnlySpan<float>(x + (long)o * classes, classes), new Span<float>(y + (long)o * classes, classes));
                 return;
             }
             int b = task / blocks, i0 = task % blocks * Block, n = Math.Min(Block, inner - i0);
