@@ -26,15 +26,7 @@ public class PostProcessFastTests
         var grids = TorchvisionPriorConfig.Ssd300Grids.Select(g => (g, g)).ToArray();
         var anchors = PriorReference.Torchvision(TorchvisionPriorConfig.Ssd300, grids, 300, 300);
         int p = anchors.Length / 4, images = Sizes.Length;
-        var caffe = new float[8 * p];
-        var center = new float[4 * p];
-        for (int i = 0; i < p; i++)
-        {
-            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
-            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
-            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
-            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
-        }
+        var (caffe, center) = Layouts(anchors);
         var rng = new Random(5 + (int)kind);
         float Normal() => MathF.Sqrt(-2f * MathF.Log(1f - rng.NextSingle())) * MathF.Cos(2f * MathF.PI * rng.NextSingle());
         var loc = new float[images * 4 * p];
@@ -67,6 +59,22 @@ public class PostProcessFastTests
         var probs = new float[logits.Length];
         SoftmaxReference.Rows(images * p, classes, logits, probs);
         return (anchors, caffe, center, loc, logits, probs);
+    }
+
+    /// <summary>torchvision anchors (xyxy pixels of 300 x 300) in Caffe's layout (normalised corners, then variances) and ssd.pytorch's (centre form).</summary>
+    internal static (float[] Caffe, float[] Center) Layouts(float[] anchors)
+    {
+        int p = anchors.Length / 4;
+        var caffe = new float[8 * p];
+        var center = new float[4 * p];
+        for (int i = 0; i < p; i++)
+        {
+            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
+            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
+            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
+            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
+        }
+        return (caffe, center);
     }
 
     private static void AssertSame(IReadOnlyList<PostDetection>[] expected, IReadOnlyList<PostDetection>[] got)

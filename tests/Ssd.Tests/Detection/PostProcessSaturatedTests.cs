@@ -26,21 +26,6 @@ public class PostProcessSaturatedTests
         return PriorReference.Torchvision(TorchvisionPriorConfig.Ssd300, grids, 300, 300);
     }
 
-    private static (float[] Caffe, float[] Center) Layouts(float[] anchors)
-    {
-        int p = anchors.Length / 4;
-        var caffe = new float[8 * p];
-        var center = new float[4 * p];
-        for (int i = 0; i < p; i++)
-        {
-            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
-            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
-            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
-            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
-        }
-        return (caffe, center);
-    }
-
     /// <summary>Logits for every prior of two images: all 0, on a 1/4 grid, or N(0, 0.1).</summary>
     private static (float[] Loc, float[] Logits, float[] Probs) Heads(int priors, int classes, Scores kind, int seed)
     {
@@ -85,7 +70,7 @@ public class PostProcessSaturatedTests
     public void CaffeSaturatedEqualsReference(Scores kind, int topK)
     {
         var anchors = Anchors();
-        var (caffe, _) = Layouts(anchors);
+        var (caffe, _) = PostProcessFastTests.Layouts(anchors);
         var (loc, _, probs) = Heads(anchors.Length / 4, 21, kind, 80 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 200, ConfIsProbability: true);
         AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, probs, Sizes), HostPostProcessor.Of(ModelFlavor.Caffe, caffe, p).Run(loc, probs, Sizes));
@@ -95,7 +80,7 @@ public class PostProcessSaturatedTests
     public void SsdPytorchSaturatedEqualsReference(Scores kind, int topK)
     {
         var anchors = Anchors();
-        var (_, center) = Layouts(anchors);
+        var (_, center) = PostProcessFastTests.Layouts(anchors);
         var (loc, logits, _) = Heads(anchors.Length / 4, 21, kind, 90 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 0, ConfIsProbability: false);
         AssertSame(new SsdPytorchDetectReference(center, p).Run(loc, logits, Sizes), HostPostProcessor.Of(ModelFlavor.SsdPytorch, center, p).Run(loc, logits, Sizes));
