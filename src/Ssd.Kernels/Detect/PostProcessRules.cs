@@ -106,11 +106,14 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     /// <summary>Floats per prior in the decoder's layout (Caffe's priors carry their variances).</summary>
     public int PriorFloats => Decoder == ModelFlavor.Caffe ? 8 : 4;
 
-    /// <summary>The number of priors in a prior array of this layout; checks it.</summary>
+    /// <summary>The number of priors in a prior array of this layout; checks it and the rules.</summary>
     public int PriorCount(int floats, string who)
     {
         if (floats == 0 || floats % PriorFloats != 0) throw new ArgumentException($"{who}: {floats} prior floats are not P x {PriorFloats} ({Decoder} layout)");
         Params.Validate(floats / PriorFloats, who);
+        if (FrameWidth <= 0 || FrameHeight <= 0) throw new ArgumentException($"{who}: frame {FrameWidth}x{FrameHeight} is not positive");
+        // Per-class NMS over shifted boxes is torchvision's one NMS over all only when no shifted classes overlap.
+        if (CoordinateTrick && !Clip) throw new ArgumentException($"{who}: the coordinate trick needs boxes clipped to the frame");
         return floats / PriorFloats;
     }
 
