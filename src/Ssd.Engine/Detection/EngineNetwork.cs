@@ -1,5 +1,4 @@
 using Ssd.Engine.Backends;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Engine.PostProcessing;
@@ -36,10 +35,9 @@ public sealed class EngineNetwork : ISsdNetwork
         (this.model, this.tensors, this.createBackend) = (model, tensors, createBackend);
         var first = For(1);
         Description = first.Backend.Description;
-        PreprocessesOnDevice = first.Backend is IlgpuBackend;
-        var p = first.Network.Priors;
+        PreprocessesOnDevice = first.Backend.Device is not null;
         // The post-processors take Caffe's priors as [2, P*4] (boxes, then variances), the others as the boxes alone.
-        Priors = p.Variances is null ? p.Boxes : [.. p.Boxes, .. p.Variances];
+        Priors = first.Network.Priors.Flat;
     }
 
     public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => PreprocessesOnDevice && rules.Fits(batch, For(1).Network.PriorCount);
@@ -48,14 +46,14 @@ public sealed class EngineNetwork : ISsdNetwork
     {
         var (network, post) = DeviceFor(batch, rules, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(input);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
     public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
         var (network, post) = DeviceFor(images.Count, rules, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(images, settings);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
     private (SsdNetwork Network, DevicePostProcessor Post) DeviceFor(int batch, PostProcessRules rules, int sizes)
@@ -66,7 +64,7 @@ public sealed class EngineNetwork : ISsdNetwork
         if (!postByBatch.TryGetValue(batch, out var post) || post.Rules != rules)
         {
             post?.Dispose();
-            postByBatch[batch] = post = new DevicePostProcessor((IlgpuBackend)backend, rules, Priors);
+            postByBatch[batch] = post = new DevicePostProcessor(backend.Device!, rules, Priors);
         }
         return (network, post);
     }

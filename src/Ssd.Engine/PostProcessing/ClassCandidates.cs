@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Kernels.Softmax;
 
 namespace Ssd.Engine.PostProcessing;

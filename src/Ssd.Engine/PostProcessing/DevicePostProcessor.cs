@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
 
@@ -25,9 +24,9 @@ public sealed class DevicePostProcessor : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
 
-    /// <summary>On an ILGPU backend's device and stream.</summary>
-    public DevicePostProcessor(IlgpuBackend backend, PostProcessRules rules, float[] priors)
-        : this(backend.Device, backend.Stream, rules, priors)
+    /// <summary>On a backend's device and stream.</summary>
+    public DevicePostProcessor(DeviceStream device, PostProcessRules rules, float[] priors)
+        : this(device.Device, device.Stream, rules, priors)
     {
     }
 
