@@ -70,16 +70,28 @@ public static class TrainingInput
     public static void Image(ModelFlavor flavor, InputSpec spec, RgbImage image, Span<float> output)
     {
         ArgumentNullException.ThrowIfNull(image);
-        var settings = InputPreprocessing.FromSpec(spec);
         if (flavor != ModelFlavor.SsdPytorch)
         {
-            PreprocessReference.Forward(image.Pixels, image.Width, image.Height, settings, output);
+            PreprocessReference.Forward(image.Pixels, image.Width, image.Height, InputPreprocessing.FromSpec(spec), output);
             return;
         }
-        if (output.Length != settings.OutputLength) throw new ArgumentException($"training input: output holds {output.Length} floats, expected 3x{spec.Height}x{spec.Width}");
         var pixels = new float[image.Pixels.Length];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = settings.UnitRange ? image.Pixels[i] / 255f : image.Pixels[i];
-        var resized = OpenCvFloatResize.Resize(pixels, image.Width, image.Height, 3, spec.Width, spec.Height);
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = image.Pixels[i];
+        SsdPytorchImage(spec, pixels, image.Width, image.Height, output);
+    }
+
+    /// <summary>
+    /// ssd.pytorch's network input from its float image (RGB, HWC; 0..255 before its photometric distortion, which it
+    /// does not clip): Resize (cv2.resize of the float image), SubtractMeans, the RGB order of the spec.
+    /// </summary>
+    public static void SsdPytorchImage(InputSpec spec, ReadOnlySpan<float> pixels, int width, int height, Span<float> output)
+    {
+        var settings = InputPreprocessing.FromSpec(spec);
+        if (output.Length != settings.OutputLength) throw new ArgumentException($"training input: output holds {output.Length} floats, expected 3x{spec.Height}x{spec.Width}");
+        if (pixels.Length != 3L * width * height) throw new ArgumentException($"training input: {pixels.Length} values is not a {width}x{height} RGB image");
+        float[] scaled = settings.UnitRange ? new float[pixels.Length] : [];
+        for (int i = 0; i < scaled.Length; i++) scaled[i] = pixels[i] / 255f;
+        var resized = OpenCvFloatResize.Resize(settings.UnitRange ? scaled : pixels, width, height, 3, spec.Width, spec.Height);
         int plane = spec.Width * spec.Height;
         for (int c = 0; c < 3; c++)
         {
@@ -90,12 +102,21 @@ public static class TrainingInput
     }
 
     /// <summary>The flavour's ground truth for an image of <paramref name="width"/> x <paramref name="height"/> pixels.</summary>
-    public static GroundTruth Truth(ModelFlavor flavor, InputSpec spec, int width, int height, IReadOnlyList<Annotation> objects, AnnotationFormat format)
+    public static GroundTruth Truth(ModelFlavor flavor, InputSpec spec, int width, int height, IReadOnlyList<Annotation> objects, AnnotationFormat format) =>
+        Finish(flavor, spec, width, height, Objects(flavor, width, height, objects, format));
+
+    /// <summary>
+    /// The objects as the flavour's data set hands them to its augmentation (and, without augmentation, straight to
+    /// its resize), in that flavour's frame: torchvision float32 pixel corners, clamped to the image, boxes without
+    /// area dropped; ssd.pytorch absolute pixel corners in double (its annotation transform's fractions times the size,
+    /// ToAbsoluteCoords), nothing clamped or dropped; Caffe fractions of the image in float, clipped to [0, 1], boxes
+    /// without area dropped. Crowd (torchvision) and difficult (ssd.pytorch) objects are left out.
+    /// </summary>
+    public static LabelledBoxes Objects(ModelFlavor flavor, int width, int height, IReadOnlyList<Annotation> objects, AnnotationFormat format)
     {
-        ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(objects);
         RgbImage.CheckSize(width, height);
-        var boxes = new List<float>();
+        var boxes = new List<double>();
         var labels = new List<int>();
         for (int i = 0; i < objects.Count; i++)
         {
@@ -105,9 +126,9 @@ public static class TrainingInput
                 throw new ArgumentException($"annotation {i}: box ({o.A}, {o.B}, {o.C}, {o.D}) has a coordinate that is not finite");
             if (format == AnnotationFormat.Coco && (o.C < 0 || o.D < 0))
                 throw new ArgumentException($"annotation {i}: COCO box ({o.A}, {o.B}, {o.C}, {o.D}) has a negative width or height");
-            float[]? box = flavor switch
+            double[]? box = flavor switch
             {
-                ModelFlavor.Torchvision => Torchvision(o, format, width, height, spec),
+                ModelFlavor.Torchvision => Torchvision(o, format, width, height),
                 ModelFlavor.SsdPytorch => SsdPytorch(o, format, width, height),
                 ModelFlavor.Caffe => Caffe(o, format, width, height),
                 _ => throw new ArgumentException($"training input: unknown flavour {flavor}"),
@@ -116,31 +137,56 @@ public static class TrainingInput
             boxes.AddRange(box);
             labels.Add(o.Label);
         }
-        return new GroundTruth([.. boxes], [.. labels]);
+        return new LabelledBoxes([.. boxes], [.. labels]);
     }
 
-    private static float[]? Torchvision(Annotation o, AnnotationFormat format, int width, int height, InputSpec spec)
+    /// <summary>
+    /// The ground truth the loss takes from objects in the flavour's frame (<see cref="Objects"/>) on an image of
+    /// <paramref name="width"/> x <paramref name="height"/> pixels (after any augmentation): torchvision's resize_boxes
+    /// (float32 ratios network size / image size), ssd.pytorch's ToPercentCoords (/ size in double, then float32),
+    /// Caffe's fractions as they are.
+    /// </summary>
+    public static GroundTruth Finish(ModelFlavor flavor, InputSpec spec, int width, int height, LabelledBoxes objects)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(objects);
+        RgbImage.CheckSize(width, height);
+        var c = objects.Corners;
+        var boxes = new float[c.Length];
+        float rw = (float)spec.Width / width, rh = (float)spec.Height / height;
+        for (int i = 0; i < c.Length; i++)
+        {
+            bool x = i % 2 == 0;
+            boxes[i] = flavor switch
+            {
+                ModelFlavor.Torchvision => (float)c[i] * (x ? rw : rh),
+                ModelFlavor.SsdPytorch => (float)(c[i] / (x ? width : height)),
+                _ => (float)c[i],
+            };
+        }
+        return new GroundTruth(boxes, (int[])objects.Labels.Clone());
+    }
+
+    private static double[]? Torchvision(Annotation o, AnnotationFormat format, int width, int height)
     {
         float x1 = (float)o.A, y1 = (float)o.B, x2 = (float)o.C, y2 = (float)o.D;
         if (format == AnnotationFormat.Coco) { x2 = x1 + x2; y2 = y1 + y2; }   // boxes[:, 2:] += boxes[:, :2] in float32
         x1 = Math.Clamp(x1, 0f, width); x2 = Math.Clamp(x2, 0f, width);
         y1 = Math.Clamp(y1, 0f, height); y2 = Math.Clamp(y2, 0f, height);
         if (!(x2 > x1 && y2 > y1)) return null;
-        float rw = (float)spec.Width / width, rh = (float)spec.Height / height;
-        return [x1 * rw, y1 * rh, x2 * rw, y2 * rh];
+        return [x1, y1, x2, y2];
     }
 
-    private static float[] SsdPytorch(Annotation o, AnnotationFormat format, int width, int height)
+    private static double[] SsdPytorch(Annotation o, AnnotationFormat format, int width, int height)
     {
         double x1 = o.A, y1 = o.B, x2 = o.C, y2 = o.D;
         if (format == AnnotationFormat.Voc) { x1 -= 1; y1 -= 1; x2 -= 1; y2 -= 1; }
         else { x2 += x1; y2 += y1; }
-        // / size, then SSDAugmentation's ToAbsoluteCoords (* size) and ToPercentCoords (/ size), in double.
-        static float Fraction(double v, int size) => (float)(v / size * size / size);
-        return [Fraction(x1, width), Fraction(y1, height), Fraction(x2, width), Fraction(y2, height)];
+        // The annotation transform's / size, then SSDAugmentation's ToAbsoluteCoords (* size), in double.
+        return [x1 / width * width, y1 / height * height, x2 / width * width, y2 / height * height];
     }
 
-    private static float[]? Caffe(Annotation o, AnnotationFormat format, int width, int height)
+    private static double[]? Caffe(Annotation o, AnnotationFormat format, int width, int height)
     {
         float x1 = (float)o.A, y1 = (float)o.B, x2 = (float)o.C, y2 = (float)o.D;
         if (format == AnnotationFormat.Coco) { x2 = x1 + x2; y2 = y1 + y2; }
@@ -150,5 +196,26 @@ public static class TrainingInput
         y1 = Math.Clamp(y1 / height, 0f, 1f); y2 = Math.Clamp(y2 / height, 0f, 1f);
         if (!(x2 > x1 && y2 > y1)) return null;
         return [x1, y1, x2, y2];
+    }
+}
+
+/// <summary>
+/// Objects in a flavour's own frame (<see cref="TrainingInput.Objects"/>): <see cref="Corners"/> holds x1, y1, x2, y2
+/// per object (float32 values for torchvision and Caffe, double for ssd.pytorch), <see cref="Labels"/> their classes.
+/// </summary>
+public sealed record LabelledBoxes(double[] Corners, int[] Labels)
+{
+    public static LabelledBoxes Empty { get; } = new([], []);
+
+    public int Count => Labels.Length;
+
+    /// <summary>The objects whose entry in <paramref name="keep"/> is true, in order.</summary>
+    public LabelledBoxes Where(ReadOnlySpan<bool> keep)
+    {
+        var c = new List<double>();
+        var l = new List<int>();
+        for (int g = 0; g < Count; g++)
+            if (keep[g]) { c.AddRange(Corners.AsSpan(4 * g, 4)); l.Add(Labels[g]); }
+        return new LabelledBoxes([.. c], [.. l]);
     }
 }
