@@ -44,6 +44,8 @@ public interface IBackend : IDisposable
     ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output);
     ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output);
     ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output);
+    ILayerExecutor Eltwise(EltwiseStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output);
+    ILayerExecutor Affine(AffineStep step, ArenaSlice input, ArenaSlice output);
 
     /// <summary>The default boxes, by the Priors op family in the model's style.</summary>
     PriorBoxes Priors(PriorRequest request);

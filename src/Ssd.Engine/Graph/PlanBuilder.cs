@@ -1,4 +1,6 @@
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
+using Ssd.Kernels.Eltwise;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Pooling;
 using Ssd.Weights.Model;
@@ -9,8 +11,9 @@ namespace Ssd.Engine.Graph;
 /// <summary>
 /// Turns a <see cref="ModelDescription"/> into an <see cref="ExecutionPlan"/> for one input size and batch:
 /// infers every blob's shape (NCHW; Flatten/Reshape/Permute/Concat/Softmax as Caffe defines them), resolves
-/// in-place layers by the layer order, folds BatchNorm and Scale into the convolution before them, fuses a ReLU
-/// into the convolution when nothing else reads the pre-activation value, and turns Flatten/Reshape into views.
+/// in-place layers by the layer order, folds BatchNorm and Scale into the convolution before them (or, where no
+/// convolution can absorb them, runs them as one affine step with a following ReLU), fuses a ReLU into the
+/// convolution when nothing else reads the pre-activation value, and turns Flatten/Reshape into views.
 /// Impossible shapes give InvalidDataException naming the layer.
 /// </summary>
 public static class PlanBuilder
@@ -54,6 +57,7 @@ public static class PlanBuilder
         // 2. Lower layers to steps, folding and fusing into the convolution that produced the value.
         var steps = new List<PlanStep>();
         var convOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the ConvStep that writes it
+        var affineOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the AffineStep that writes it
         float[] F(string name) => tensors[name].ToFloat32();
         foreach (var (layer, ins, output) in nodes)
         {
@@ -70,13 +74,31 @@ public static class PlanBuilder
                 }
                 case BatchNormLayer or ScaleLayer:
                 {
-                    if (!convOf.TryGetValue(x, out int at) || !OnlyReader(x) || ((ConvStep)steps[at]).Params.FuseRelu)
-                        throw Error(layer, $"reads '{x.Name}', which is not the output of a convolution read by nothing else; the engine only runs BatchNorm/Scale folded into the convolution before them");
-                    var conv = (ConvStep)steps[at];
-                    steps[at] = layer is BatchNormLayer bn
-                        ? ConvFolding.FoldBatchNorm(conv, F(bn.Mean), F(bn.Variance), bn.Eps, output, bn.Name)
-                        : ConvFolding.FoldScale(conv, F(((ScaleLayer)layer).Scale), ((ScaleLayer)layer).Bias is { } b ? F(b) : null, output, layer.Name);
-                    convOf[output] = at;
+                    var g = layer is ScaleLayer sc ? ShapeInference.ScaleGeometry(sc, x.Shape) : ShapeInference.BatchNormGeometry(x.Shape);
+                    bool perChannel = x.Shape.Length == 4 && g == ShapeInference.BatchNormGeometry(x.Shape);
+                    if (perChannel && convOf.TryGetValue(x, out int at) && OnlyReader(x) && !((ConvStep)steps[at]).Params.FuseRelu)
+                    {
+                        var conv = (ConvStep)steps[at];
+                        steps[at] = layer is BatchNormLayer bn
+                            ? ConvFolding.FoldBatchNorm(conv, F(bn.Mean), F(bn.Variance), bn.Eps, output, bn.Name)
+                            : ConvFolding.FoldScale(conv, F(((ScaleLayer)layer).Scale), ((ScaleLayer)layer).Bias is { } b ? F(b) : null, output, layer.Name);
+                        convOf[output] = at;
+                        break;
+                    }
+                    // Kept as an op: a Scale joins the BatchNorm just before it (same axis), anything else starts a step.
+                    if (layer is ScaleLayer s && affineOf.TryGetValue(x, out int a) && OnlyReader(x)
+                        && steps[a] is AffineStep { Affine: { Scale: null, Relu: false } } prior && prior.Geometry == g)
+                    {
+                        steps[a] = Extend(prior, output, prior.Affine with { Scale = F(s.Scale), Bias = s.Bias is { } b ? F(b) : null }, s.Name);
+                        affineOf[output] = a;
+                        break;
+                    }
+                    var affine = layer is BatchNormLayer n
+                        ? new ChannelAffine { Mean = F(n.Mean), Variance = F(n.Variance), Eps = n.Eps }
+                        : new ChannelAffine { Scale = F(((ScaleLayer)layer).Scale), Bias = ((ScaleLayer)layer).Bias is { } sb ? F(sb) : null };
+                    if (OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
+                    affineOf[output] = steps.Count;
+                    steps.Add(new AffineStep(layer.Name, x, output, g, affine, [layer.Name]));
                     break;
                 }
                 case ReluLayer r:
@@ -87,6 +109,12 @@ public static class PlanBuilder
                         var conv = (ConvStep)steps[at];
                         steps[at] = conv with { Output = output, Params = conv.Params with { FuseRelu = true }, FusedLayers = [.. conv.FusedLayers, r.Name] };
                         convOf[output] = at;
+                        break;
+                    }
+                    if (affineOf.TryGetValue(x, out int a) && OnlyReader(x) && steps[a] is AffineStep { Affine.Relu: false } prior)
+                    {
+                        steps[a] = Extend(prior, output, prior.Affine with { Relu = true }, r.Name);
+                        affineOf[output] = a;
                         break;
                     }
                     // In place when this ReLU is the last use of a value that owns its storage.
@@ -117,6 +145,19 @@ public static class PlanBuilder
                     steps.Add(new ConcatStep(c.Name, ins, output, axis, checked((int)output.Shape[..axis].Aggregate(1L, (a, d) => a * d))));
                     break;
                 }
+                case EltwiseLayer e:
+                {
+                    var mode = e.Operation switch
+                    {
+                        EltwiseOperation.Sum => EltwiseMode.Sum,
+                        EltwiseOperation.Prod => EltwiseMode.Product,
+                        _ => EltwiseMode.Max,
+                    };
+                    // In place over the first input when this is its last use and no later input shares its storage.
+                    if (OnlyReader(x) && x.AliasOf is null && ins.Skip(1).All(v => v.Root != x.Root)) output.AliasOf = x;
+                    steps.Add(new EltwiseStep(e.Name, ins, output, mode, e.Coefficients));
+                    break;
+                }
                 case SoftmaxLayer s:
                 {
                     int axis = ShapeInference.Axis(s.Axis, x.Shape.Length);
@@ -133,6 +174,13 @@ public static class PlanBuilder
         {
             Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch,
         };
+    }
+
+    /// <summary>An affine step with one more layer merged in, now writing <paramref name="output"/> (in place when the step was).</summary>
+    private static AffineStep Extend(AffineStep step, PlanValue output, ChannelAffine affine, string layer)
+    {
+        if (step.Output.AliasOf is { } storage) output.AliasOf = storage;
+        return step with { Output = output, Affine = affine, FusedLayers = [.. step.FusedLayers, layer] };
     }
 
     private static PlanValue Final(Dictionary<string, PlanValue> bound, string name, string what) =>

@@ -93,6 +93,8 @@ public sealed class SsdNetwork : IDisposable
                 PermuteStep s => backend.Permute(s, x, y),
                 ConcatStep s => backend.Concat(s, s.Sources.Select(v => network.slices[v]).ToArray(), y),
                 SoftmaxStep s => backend.Softmax(s, x, y),
+                EltwiseStep s => backend.Eltwise(s, s.Sources.Select(v => network.slices[v]).ToArray(), y),
+                AffineStep s => backend.Affine(s, x, y),
                 _ => throw new InvalidOperationException($"no executor for {step.GetType().Name}"),
             });
         }

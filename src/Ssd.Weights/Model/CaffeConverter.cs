@@ -143,7 +143,9 @@ public static class CaffeConverter
                     break;
                 case "BatchNorm":
                 {
-                    var p = l.Param("batch_norm_param");
+                    var p = Known(l, "batch_norm_param");
+                    if (!p.Bool("use_global_stats", true))
+                        throw new InvalidDataException($"BatchNorm layer '{l.Name}': use_global_stats is false (statistics of each batch at test time); the engine runs BatchNorm with its stored statistics only");
                     var b = Blobs(l, 3, 3);
                     int c = (int)b[0].Tensor.ElementCount;
                     if (b[2].Tensor.ElementCount != 1) throw new InvalidDataException($"BatchNorm layer '{l.Name}': moving-average factor blob has shape {TensorChecks.Shape(b[2].Tensor.Shape)}, expected [1]");
@@ -159,14 +161,41 @@ public static class CaffeConverter
                 }
                 case "Scale":
                 {
-                    var p = l.Param("scale_param");
+                    var p = Known(l, "scale_param");
                     bool biasTerm = p.Bool("bias_term", false);
                     if (l.Bottoms.Length != 1) throw new InvalidDataException($"Scale layer '{l.Name}': only the learned-scale form (one bottom) is supported");
+                    int axis = p.Int("axis", 1), numAxes = p.Int("num_axes", 1);
+                    if (numAxes < -1) throw new InvalidDataException($"Scale layer '{l.Name}': num_axes {numAxes} (must be -1 or more)");
                     var b = Blobs(l, biasTerm ? 2 : 1, biasTerm ? 2 : 1);
                     int c = (int)b[0].Tensor.ElementCount;
-                    var scale = Take(l, b[0], "scale", [c]);
-                    var bias = biasTerm ? Take(l, b[1], "bias", [c]) : null;
-                    layers.Add(new ScaleLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Channels = c, Scale = scale.Name, Bias = bias?.Name });
+                    // The factors span input axes [axis, axis + num_axes): stored flat, checked against the input at plan time.
+                    var scale = Flat(Take(l, b[0], "scale", b[0].Legacy ? [c] : b[0].Tensor.Shape));
+                    var bias = biasTerm ? Flat(Take(l, b[1], "bias", b[1].Legacy ? [c] : b[0].Tensor.Shape)) : null; // shaped as the factors
+                    tensors[scale.Name] = scale;
+                    if (bias is not null) tensors[bias.Name] = bias;
+                    layers.Add(new ScaleLayer
+                    {
+                        Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Channels = c, Axis = axis, NumAxes = numAxes, Scale = scale.Name, Bias = bias?.Name,
+                    });
+                    break;
+                }
+                case "Eltwise":
+                {
+                    var p = Known(l, "eltwise_param");
+                    var op = p.Enum("operation") ?? "SUM";
+                    var operation = op switch
+                    {
+                        "SUM" or "1" => EltwiseOperation.Sum, "PROD" or "0" => EltwiseOperation.Prod, "MAX" or "2" => EltwiseOperation.Max,
+                        _ => throw new InvalidDataException($"Eltwise layer '{l.Name}': operation {op} is not one of PROD, SUM, MAX"),
+                    };
+                    var coeff = p.Floats("coeff");
+                    if (l.Bottoms.Length < 2) throw new InvalidDataException($"Eltwise layer '{l.Name}': {l.Bottoms.Length} bottom; it combines two or more");
+                    if (coeff.Length != 0 && operation != EltwiseOperation.Sum)
+                        throw new InvalidDataException($"Eltwise layer '{l.Name}': coefficients are only taken by SUM, not by {op}");
+                    if (coeff.Length != 0 && coeff.Length != l.Bottoms.Length)
+                        throw new InvalidDataException($"Eltwise layer '{l.Name}': {coeff.Length} coefficients for {l.Bottoms.Length} bottoms (one per bottom, or none)");
+                    if (coeff.Any(x => !float.IsFinite(x))) throw new InvalidDataException($"Eltwise layer '{l.Name}': a coefficient is not finite");
+                    layers.Add(new EltwiseLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Operation = operation, Coefficients = coeff });
                     break;
                 }
                 case "PriorBox":
@@ -211,7 +240,7 @@ public static class CaffeConverter
             {
                 Blob = net.InputBlob, Width = width, Height = height, Channels = (int)net.InputShape[1],
                 ChannelOrder = options.ChannelOrder ?? ChannelOrder.Bgr, Mean = inputMean, Std = options.Std ?? [1f, 1f, 1f],
-                PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
+                Scale = options.Scale ?? 1f, PixelRange = options.PixelRange ?? PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
             },
             Layers = layers.ToArray(),
             Outputs = new OutputSpec { Loc = detection.Bottoms[0], Conf = detection.Bottoms[1], ConfIsProbability = layers.Any(x => x is SoftmaxLayer) },
@@ -231,6 +260,31 @@ public static class CaffeConverter
         var padded = Enumerable.Repeat(1, 4 - expected.Length).Concat(expected);
         return s.SequenceEqual(padded);
     }
+
+    /// <summary>
+    /// The fields of each layer parameter this converter reads or knowingly ignores (training-only fillers and
+    /// gradient options). Any other field is refused, so a misspelt or unsupported option cannot silently change
+    /// what the model computes.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string[]> KnownFields = new Dictionary<string, string[]>
+    {
+        ["batch_norm_param"] = ["use_global_stats", "moving_average_fraction", "eps"],
+        ["scale_param"] = ["axis", "num_axes", "filler", "bias_term", "bias_filler"],
+        ["eltwise_param"] = ["operation", "coeff", "stable_prod_grad"],
+    };
+
+    /// <summary>The layer's parameter block, after checking it names only <see cref="KnownFields"/>.</summary>
+    private static PrototxtMessage Known(CaffeLayerDefinition l, string param)
+    {
+        var p = l.Param(param);
+        var known = KnownFields[param];
+        foreach (var f in p.Fields)
+            if (!known.Contains(f.Name))
+                throw new InvalidDataException($"{l.Type} layer '{l.Name}' (line {f.Line}): {param} field '{f.Name}' is not supported (known: {string.Join(", ", known)})");
+        return p;
+    }
+
+    private static TensorData Flat(TensorData t) => t.Shape.Length == 1 ? t : new(t.Name, [checked((int)t.ElementCount)], t.DType, t.Bytes);
 
     private static TensorData Scaled(TensorData t, float k)
     {

@@ -11,6 +11,9 @@ public sealed record ConversionOptions
     public string[]? ClassNames { get; init; }
     public float[]? Mean { get; init; }
     public float[]? Std { get; init; }
+    /// <summary>Multiplies (pixel - mean) before the division by Std: OpenCV blobFromImage's scale factor.</summary>
+    public float? Scale { get; init; }
+    public PixelRange? PixelRange { get; init; }
     public ChannelOrder? ChannelOrder { get; init; }
     public (int Width, int Height)? InputSize { get; init; }
 }

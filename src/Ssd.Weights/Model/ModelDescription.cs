@@ -21,8 +21,10 @@ public enum ResizeMethod { [JsonStringEnumMemberName("opencv-linear")] OpenCvLin
 
 /// <summary>
 /// Preprocessing: the image is resized to Width x Height, put into ChannelOrder, scaled to PixelRange, and each
-/// channel c becomes (pixel - Mean[c]) / Std[c] (Mean and Std are in the network's channel order). The result
-/// is the NCHW tensor bound to the blob named <see cref="Blob"/>.
+/// channel c becomes (pixel - Mean[c]) * Scale / Std[c], evaluated in that order in float (Mean and Std are in the
+/// network's channel order). Scale is OpenCV blobFromImage's scale factor (applied after the mean: MobileNet-SSD's
+/// 0.007843), Std torchvision's normalisation; each is exact when 1. The result is the NCHW tensor bound to the
+/// blob named <see cref="Blob"/>.
 /// </summary>
 public sealed record InputSpec
 {
@@ -33,6 +35,7 @@ public sealed record InputSpec
     public required ChannelOrder ChannelOrder { get; init; }
     public required float[] Mean { get; init; }
     public required float[] Std { get; init; }
+    public float Scale { get; init; } = 1f;
     public required PixelRange PixelRange { get; init; }
     public required ResizeMethod Resize { get; init; }
 }

@@ -62,6 +62,8 @@ internal static class ModelValidator
             Fail($"input mean needs 1 or {input.Channels} values");
         if (input.Std is null || (input.Std.Length != 1 && input.Std.Length != input.Channels) || input.Std.Any(s => !(s > 0)))
             Fail($"input std needs 1 or {input.Channels} positive values");
+        if (!float.IsFinite(input.Scale) || input.Scale == 0f) Fail($"input scale {input.Scale} must be finite and non-zero");
+        if (!Enum.IsDefined(input.PixelRange)) Fail($"input pixel range {(int)input.PixelRange} is unknown");
     }
 
     private static void ValidateLayer(LayerSpec layer)
@@ -89,6 +91,22 @@ internal static class ModelValidator
                 break;
             case NormalizeLayer n when n.Channels <= 0 || !(n.Eps >= 0):
                 Fail($"normalize '{n.Name}': channels must be positive and eps non-negative");
+                break;
+            case BatchNormLayer b when b.Channels <= 0 || !(b.Eps >= 0) || float.IsInfinity(b.Eps):
+                Fail($"batch norm '{b.Name}': channels must be positive and eps finite and non-negative");
+                break;
+            case ScaleLayer s when s.Channels <= 0 || s.NumAxes < -1:
+                Fail($"scale '{s.Name}': {s.Channels} factors, num_axes {s.NumAxes} (need factors and num_axes >= -1)");
+                break;
+            case EltwiseLayer e:
+                if (e.Inputs.Length < 2) Fail($"eltwise '{e.Name}' has {e.Inputs.Length} input; it combines two or more");
+                if (!Enum.IsDefined(e.Operation)) Fail($"eltwise '{e.Name}': unknown operation {(int)e.Operation}");
+                if (e.Coefficients is null) Fail($"eltwise '{e.Name}': coefficients are null");
+                if (e.Coefficients!.Length != 0 && e.Operation != EltwiseOperation.Sum)
+                    Fail($"eltwise '{e.Name}': coefficients are only taken by the sum, not by {e.Operation}");
+                if (e.Coefficients.Length != 0 && e.Coefficients.Length != e.Inputs.Length)
+                    Fail($"eltwise '{e.Name}': {e.Coefficients.Length} coefficients for {e.Inputs.Length} inputs");
+                if (e.Coefficients.Any(c => !float.IsFinite(c))) Fail($"eltwise '{e.Name}': a coefficient is not finite");
                 break;
         }
     }

@@ -84,7 +84,8 @@ public static class TorchConverter
             {
                 Width = size, Height = size, ChannelOrder = options.ChannelOrder ?? ChannelOrder.Rgb,
                 // ssd.pytorch subtracts (104, 117, 123) from the BGR image and then swaps to RGB.
-                Mean = options.Mean ?? [123f, 117f, 104f], Std = options.Std ?? [1f, 1f, 1f], PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
+                Mean = options.Mean ?? [123f, 117f, 104f], Std = options.Std ?? [1f, 1f, 1f],
+                Scale = options.Scale ?? 1f, PixelRange = options.PixelRange ?? PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
             },
             priors,
             new PostProcessSpec
@@ -178,7 +179,7 @@ public static class TorchConverter
             {
                 Width = 300, Height = 300, ChannelOrder = options.ChannelOrder ?? ChannelOrder.Rgb,
                 Mean = options.Mean ?? [0.48235f, 0.45882f, 0.40784f], Std = options.Std ?? [1f / 255, 1f / 255, 1f / 255],
-                PixelRange = PixelRange.Unit, Resize = ResizeMethod.TorchBilinear,
+                Scale = options.Scale ?? 1f, PixelRange = options.PixelRange ?? PixelRange.Unit, Resize = ResizeMethod.TorchBilinear,
             },
             priors,
             new PostProcessSpec

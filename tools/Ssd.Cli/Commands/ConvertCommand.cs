@@ -16,12 +16,15 @@ public static class ConvertCommand
         var flavor = new Option<string>("--flavor") { Description = "auto, caffe, ssd.pytorch or torchvision", DefaultValueFactory = _ => "auto" };
         var classes = new Option<string?>("--classes") { Description = "comma-separated class names (background first or omitted)" };
         var classesFile = new Option<string?>("--classes-file") { Description = "file with one class name per line" };
-        var mean = new Option<string?>("--mean") { Description = "per-channel mean in the network's channel order, e.g. 104,117,123" };
+        var mean = new Option<string?>("--mean") { Description = "per-channel mean in the network's channel order, e.g. 104,117,123 (one value: all channels)" };
+        var scale = new Option<string?>("--scale") { Description = "multiplies (pixel - mean), as OpenCV blobFromImage's scale factor, e.g. 0.007843" };
+        var std = new Option<string?>("--std") { Description = "per-channel divisor after the mean and scale, e.g. 0.229,0.224,0.225 (one value: all channels)" };
+        var range = new Option<string?>("--pixel-range") { Description = "0..255 (the 8-bit values) or 0..1 (divided by 255 before the mean)" };
         var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
         var size = new Option<string?>("--input-size") { Description = "network input WxH, e.g. 300x300" };
         var output = new Option<string>("--output", "-o") { Description = "output model file (.safetensors)", Required = true };
         var command = new Command("convert", "Convert a Caffe or PyTorch SSD checkpoint into an Ssd model file.")
-            { input, prototxt, flavor, classes, classesFile, mean, order, size, output };
+            { input, prototxt, flavor, classes, classesFile, mean, scale, std, range, order, size, output };
         command.SetAction(parse =>
         {
             try
@@ -29,7 +32,14 @@ public static class ConvertCommand
                 var options = new ConversionOptions
                 {
                     ClassNames = ReadClasses(parse.GetValue(classes), parse.GetValue(classesFile)),
-                    Mean = parse.GetValue(mean) is { } m ? ParseFloats(m, "--mean") : null,
+                    Mean = parse.GetValue(mean) is { } m ? PerChannel(ParseFloats(m, "--mean"), "--mean") : null,
+                    Scale = parse.GetValue(scale) is { } k ? ParseScale(k) : null,
+                    Std = parse.GetValue(std) is { } d ? Positive(PerChannel(ParseFloats(d, "--std"), "--std"), "--std") : null,
+                    PixelRange = parse.GetValue(range) switch
+                    {
+                        null => null, "0..255" => PixelRange.Byte, "0..1" => PixelRange.Unit,
+                        var r => throw new ArgumentException($"--pixel-range must be 0..255 or 0..1, not '{r}'"),
+                    },
                     ChannelOrder = parse.GetValue(order)?.ToLowerInvariant() switch
                     {
                         null => null, "rgb" => ChannelOrder.Rgb, "bgr" => ChannelOrder.Bgr,
@@ -84,6 +94,26 @@ public static class ConvertCommand
     private static float[] ParseFloats(string text, string option) =>
         text.Split(',', StringSplitOptions.TrimEntries).Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
             ? v : throw new ArgumentException($"{option}: '{t}' is not a number")).ToArray();
+
+    /// <summary>Three finite values, one per channel; a single value serves all three.</summary>
+    private static float[] PerChannel(float[] values, string option) =>
+        !values.All(float.IsFinite) ? throw new ArgumentException($"{option}: every value must be a finite number")
+        : values.Length switch
+        {
+            1 => [values[0], values[0], values[0]],
+            3 => values,
+            _ => throw new ArgumentException($"{option} needs 1 or 3 comma-separated values, got {values.Length}"),
+        };
+
+    private static float[] Positive(float[] values, string option) => values.All(v => v > 0f && float.IsFinite(v)) ? values
+        : throw new ArgumentException($"{option}: every value must be a positive finite number");
+
+    private static float ParseScale(string text)
+    {
+        var v = ParseFloats(text, "--scale");
+        if (v.Length != 1 || !float.IsFinite(v[0]) || v[0] == 0f) throw new ArgumentException($"--scale must be one finite non-zero number, not '{text}'");
+        return v[0];
+    }
 
     private static (int, int) ParseSize(string text)
     {

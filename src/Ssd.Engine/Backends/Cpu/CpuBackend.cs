@@ -42,6 +42,8 @@ public sealed class CpuBackend : IBackend
     public ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output) => new CpuPermute(step, input, output, this);
     public ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output) => new CpuConcat(step, inputs, output, this);
     public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) => new CpuSoftmaxLayer(step, input, output, this);
+    public ILayerExecutor Eltwise(EltwiseStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output) => new CpuEltwiseLayer(step, inputs, output, this);
+    public ILayerExecutor Affine(AffineStep step, ArenaSlice input, ArenaSlice output) => new CpuAffineLayer(step, input, output, this);
 
     public PriorBoxes Priors(PriorRequest request) => request.ComputeReference();
 

@@ -8,7 +8,8 @@ namespace Ssd.Engine.Backends.Cpu;
 
 /// <summary>
 /// The CPU executors on slices of the arena: the SIMD convolution and the SIMD, multithreaded memory-bound ops
-/// (<see cref="CpuPooling"/>, <see cref="CpuL2Norm"/>, <see cref="CpuSoftmax"/>, <see cref="CpuLayout"/>, <see cref="CpuRelu"/>),
+/// (<see cref="CpuPooling"/>, <see cref="CpuL2Norm"/>, <see cref="CpuSoftmax"/>, <see cref="CpuLayout"/>, <see cref="CpuRelu"/>,
+/// <see cref="CpuEltwise"/>, <see cref="CpuChannelAffine"/>),
 /// each bit for bit its op family's plain C# reference.
 /// </summary>
 internal abstract class CpuLayer(string layer, CpuBackend backend) : ILayerExecutor
@@ -68,4 +69,18 @@ internal sealed class CpuConcat(ConcatStep step, IReadOnlyList<ArenaSlice> input
 internal sealed class CpuSoftmaxLayer(SoftmaxStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
 {
     public override void Run() => CpuSoftmax.Forward(step.Outer, step.Classes, step.Inner, Slice(input), Slice(output));
+}
+
+internal sealed class CpuEltwiseLayer(EltwiseStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
+{
+    private readonly int[] offsets = inputs.Select(s => checked((int)s.Offset)).ToArray();
+
+    public override void Run() => CpuEltwise.Forward(step.Mode, Backend.Arena, offsets, step.Coefficients, Slice(output));
+}
+
+internal sealed class CpuAffineLayer(AffineStep step, ArenaSlice input, ArenaSlice output, CpuBackend backend) : CpuLayer(step.Layer, backend)
+{
+    private readonly CpuChannelAffine.Prepared affine = new(step.Affine);
+
+    public override void Run() => CpuChannelAffine.Forward(step.Geometry, affine, Slice(input), Slice(output));
 }

@@ -4,8 +4,10 @@ using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Kernels.Activation;
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Eltwise;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Layout;
 using Ssd.Kernels.Pooling;
@@ -35,6 +37,10 @@ public sealed class IlgpuBackend : IBackend
     internal L2NormOp L2NormOp { get; }
     internal LayoutOp LayoutOp { get; }
     internal SoftmaxOp SoftmaxOp { get; }
+    internal EltwiseOp EltwiseOp => eltwiseOp ??= new EltwiseOp(Device);
+    internal BatchNormOp BatchNormOp => batchNormOp ??= new BatchNormOp(Device);
+    private EltwiseOp? eltwiseOp;
+    private BatchNormOp? batchNormOp;
 
     public ComputeDevice Device { get; }
     public AcceleratorStream Stream { get; }
@@ -157,6 +163,14 @@ public sealed class IlgpuBackend : IBackend
 
     public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) =>
         new IlgpuLaunch(step.Layer, () => SoftmaxOp.Forward(step.Outer, step.Classes, step.Inner, View(input), View(output), Stream));
+
+    public ILayerExecutor Eltwise(EltwiseStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output)
+    {
+        var views = inputs.Select(View).ToArray();
+        return new IlgpuLaunch(step.Layer, () => EltwiseOp.Forward(step.Mode, views, step.Coefficients, View(output), Stream));
+    }
+
+    public ILayerExecutor Affine(AffineStep step, ArenaSlice input, ArenaSlice output) => new IlgpuAffine(this, step, input, output);
 
     public PriorBoxes Priors(PriorRequest request)
     {

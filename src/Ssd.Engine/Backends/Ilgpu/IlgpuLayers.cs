@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Ssd.Engine.Graph;
 using Ssd.Kernels.Activation;
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Layout;
@@ -50,6 +51,26 @@ internal sealed class IlgpuNormalize : ILayerExecutor, IDisposable
     public string Layer => step.Layer;
     public void Run() => backend.L2NormOp.Forward(step.Input.Nchw, backend.View(input), scale.View, step.Mode, step.Eps, backend.View(output), backend.Stream);
     public void Dispose() => scale.Dispose();
+}
+
+/// <summary>BatchNorm / Scale / ReLU kept as an op: the per-channel constants uploaded once.</summary>
+internal sealed class IlgpuAffine : ILayerExecutor, IDisposable
+{
+    private readonly IlgpuBackend backend;
+    private readonly AffineStep step;
+    private readonly DeviceChannelAffine constants;
+    private readonly ArenaSlice input, output;
+
+    public IlgpuAffine(IlgpuBackend backend, AffineStep step, ArenaSlice input, ArenaSlice output)
+    {
+        (this.backend, this.step, this.input, this.output) = (backend, step, input, output);
+        step.Affine.Check(step.Geometry, input.Length, output.Length);
+        constants = backend.BatchNormOp.Upload(step.Affine);
+    }
+
+    public string Layer => step.Layer;
+    public void Run() => backend.BatchNormOp.Forward(step.Geometry, constants, backend.View(input), backend.View(output), backend.Stream);
+    public void Dispose() => constants.Dispose();
 }
 
 /// <summary>An executor that is just a launch on views (no weights).</summary>
