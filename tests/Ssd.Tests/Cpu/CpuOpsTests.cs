@@ -33,7 +33,7 @@ public class CpuOpsTests
     }
 
     /// <summary>Uniform data with NaN, infinities and both zeros sprinkled in (they decide ties and NaN flow).</summary>
-    private static float[] Spiky(int seed, long count)
+    internal static float[] Spiky(int seed, long count)
     {
         var x = TestData.Uniform(seed, count, -3f, 3f);
         var rng = new Random(seed);
