@@ -1,4 +1,5 @@
 using Ssd.Kernels.Activation;
+using Ssd.Kernels.Core;
 
 namespace Ssd.Kernels.BatchNorm;
 
@@ -47,7 +48,7 @@ public sealed record ChannelAffine
     public static float Apply(float x, int flags, float mean, float sd, float scale, float bias)
     {
         if ((flags & NormalizeFlag) != 0) x = BatchNormReference.Normalize(x, mean, sd);
-        if ((flags & ScaleFlag) != 0) x *= scale;
+        if ((flags & ScaleFlag) != 0) x = RoundedMath.Mul(x, scale); // never fused with the bias's add
         if ((flags & BiasFlag) != 0) x += bias;
         if ((flags & ReluFlag) != 0) x = x > 0f ? x : 0f;
         return x;

@@ -1,3 +1,5 @@
+using Ssd.Kernels.Core;
+
 namespace Ssd.Kernels.Eltwise;
 
 /// <summary>Caffe's EltwiseParameter.EltwiseOp, with its numbering (PROD = 0, SUM = 1, MAX = 2).</summary>
@@ -43,7 +45,7 @@ public static class EltwiseReference
     };
 
     /// <summary>The first two inputs of a weighted sum.</summary>
-    public static float WeightedFirst(float a, float b, float ca, float cb) => ca * a + cb * b;
+    public static float WeightedFirst(float a, float b, float ca, float cb) => RoundedMath.Mul(ca, a) + RoundedMath.Mul(cb, b);
 
     /// <summary>The running result combined with a later input.</summary>
     public static float Next(EltwiseMode mode, float acc, float x) => mode switch
@@ -54,7 +56,7 @@ public static class EltwiseReference
     };
 
     /// <summary>The running weighted sum plus a later input times its coefficient.</summary>
-    public static float WeightedNext(float acc, float x, float c) => acc + c * x;
+    public static float WeightedNext(float acc, float x, float c) => acc + RoundedMath.Mul(c, x);
 }
 
 /// <summary>The argument checks every Eltwise variant shares.</summary>
