@@ -53,14 +53,21 @@ public static class PlanBuilder
         var readers = new Dictionary<PlanValue, int>();
         foreach (var (_, ins, _) in nodes) foreach (var v in ins) readers[v] = readers.GetValueOrDefault(v) + 1;
         bool OnlyReader(PlanValue v) => readers.GetValueOrDefault(v) == 1 && !pinned.Contains(v) && v != input;
+        // Whether the layer at node `at` may write over x's storage: it is x's only reader, the storage holds neither
+        // the input nor a kept value, and no later layer reads a value (existing now) that shares it. Unlike
+        // OnlyReader, x may itself live in another value's storage (an Eltwise run in place over its first input).
+        bool Overwritable(PlanValue x, int at, PlanValue output) =>
+            readers.GetValueOrDefault(x) == 1 && x.Root != input.Root && !pinned.Any(v => v.Root == x.Root)
+            && !nodes.Skip(at + 1).Any(n => n.In.Any(v => v.Id < output.Id && v.Root == x.Root));
 
         // 2. Lower layers to steps, folding and fusing into the convolution that produced the value.
         var steps = new List<PlanStep>();
         var convOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the ConvStep that writes it
         var affineOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the AffineStep that writes it
         float[] F(string name) => tensors[name].ToFloat32();
-        foreach (var (layer, ins, output) in nodes)
+        for (int node = 0; node < nodes.Count; node++)
         {
+            var (layer, ins, output) = nodes[node];
             var x = ins[0];
             switch (layer)
             {
@@ -96,7 +103,7 @@ public static class PlanBuilder
                     var affine = layer is BatchNormLayer n
                         ? new ChannelAffine { Mean = F(n.Mean), Variance = F(n.Variance), Eps = n.Eps }
                         : new ChannelAffine { Scale = F(((ScaleLayer)layer).Scale), Bias = ((ScaleLayer)layer).Bias is { } sb ? F(sb) : null };
-                    if (OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
+                    if (Overwritable(x, node, output)) output.AliasOf = x;
                     affineOf[output] = steps.Count;
                     steps.Add(new AffineStep(layer.Name, x, output, g, affine, [layer.Name]));
                     break;
@@ -154,7 +161,7 @@ public static class PlanBuilder
                         _ => EltwiseMode.Max,
                     };
                     // In place over the first input when this is its last use and no later input shares its storage.
-                    if (OnlyReader(x) && x.AliasOf is null && ins.Skip(1).All(v => v.Root != x.Root)) output.AliasOf = x;
+                    if (Overwritable(x, node, output) && ins.Skip(1).All(v => v.Root != x.Root)) output.AliasOf = x;
                     steps.Add(new EltwiseStep(e.Name, ins, output, mode, e.Coefficients));
                     break;
                 }
