@@ -169,8 +169,9 @@ public static class CaffeConverter
                     var b = Blobs(l, biasTerm ? 2 : 1, biasTerm ? 2 : 1);
                     int c = (int)b[0].Tensor.ElementCount;
                     // The factors span input axes [axis, axis + num_axes): stored flat, checked against the input at plan time.
-                    var scale = Flat(Take(l, b[0], "scale", b[0].Legacy ? [c] : b[0].Tensor.Shape));
-                    var bias = biasTerm ? Flat(Take(l, b[1], "bias", b[1].Legacy ? [c] : b[0].Tensor.Shape)) : null; // shaped as the factors
+                    int[] shape = b[0].Legacy ? [c] : b[0].Tensor.Shape;
+                    var scale = Flat(Take(l, b[0], "scale", shape));
+                    var bias = biasTerm ? Flat(Take(l, b[1], "bias", shape)) : null; // shaped as the factors
                     tensors[scale.Name] = scale;
                     if (bias is not null) tensors[bias.Name] = bias;
                     layers.Add(new ScaleLayer
