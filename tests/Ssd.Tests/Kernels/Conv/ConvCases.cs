@@ -30,6 +30,8 @@ public sealed class ConvCases : IOpCaseList
         ("dilation6 pad6 K blocks", new(1, 40, 13, 13), 20, Conv2dParams.Square(3, pad: 6, dilation: 6), CaseSize.Large),
         ("k1 K blocks: 300 channels", new(1, 300, 7, 9), 10, Conv2dParams.Square(1), CaseSize.Large),
         ("1x1 image 3x3 pad1 (conv11_2-like)", new(1, 16, 1, 1), 8, Conv2dParams.Square(3, pad: 1), CaseSize.Large),
+        ("MobileNet-SSD conv2/dw 64x150x150 s2 relu", new(1, 64, 150, 150), 64, Conv2dParams.Square(3, stride: 2, pad: 1, groups: 64, fuseRelu: true), CaseSize.Large),
+        ("MobileNet-SSD conv7/dw 512x19x19 s1 relu", new(1, 512, 19, 19), 512, Conv2dParams.Square(3, pad: 1, groups: 512, fuseRelu: true), CaseSize.Large),
         ("SSD300 conv1_1 3x300x300", new(1, 3, 300, 300), 64, Conv2dParams.Square(3, pad: 1, fuseRelu: true), CaseSize.Perf),
         ("SSD300 conv4_3 512x38x38", new(1, 512, 38, 38), 512, Conv2dParams.Square(3, pad: 1, fuseRelu: true), CaseSize.Perf),
         ("SSD300 fc6 dilated 512x19x19", new(1, 512, 19, 19), 1024, Conv2dParams.Square(3, pad: 6, dilation: 6, fuseRelu: true), CaseSize.Perf),
