@@ -371,6 +371,7 @@ public static class CaffeConverter
             Style = ModelFlavor.Caffe, NumClasses = classes, BackgroundId = background,
             ConfidenceThreshold = p.Float("confidence_threshold", 0), NmsThreshold = nms.Float("nms_threshold", 0.3f),
             TopK = nms.Int("top_k", -1), KeepTopK = p.Int("keep_top_k", -1), ShareLocation = p.Bool("share_location", true),
+            Clip = p.Bool("clip", false),
             CodeType = "CENTER_SIZE", Variances = [0.1f, 0.1f, 0.2f, 0.2f],
             ClassNames = ClassNames.Resolve(options.ClassNames, classes, background, classes == 21 ? ClassNames.Voc : null),
         };

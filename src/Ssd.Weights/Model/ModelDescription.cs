@@ -90,6 +90,12 @@ public sealed record PostProcessSpec
     /// <summary>Center-size decoding variances (x, y, w, h); torchvision's box-coder weights are 1/variance.</summary>
     public float[] Variances { get; init; } = [0.1f, 0.1f, 0.2f, 0.2f];
     public bool ShareLocation { get; init; } = true;
+    /// <summary>
+    /// Caffe flavour: the decoded boxes are clipped to [0, 1] before NMS (OpenCV DNN's DetectionOutput option
+    /// `clip`, set by OpenCV's res10_300x300 face detector). torchvision always clips to its input; ssd.pytorch never.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Clip { get; init; }
     public string CodeType { get; init; } = "CENTER_SIZE";
     /// <summary>One name per class index including the background, when known.</summary>
     public string[]? ClassNames { get; init; }

@@ -49,6 +49,7 @@ internal static class ModelValidator
         if (post.TopK <= 0 && post.TopK != -1) Fail($"post-processing: top_k {post.TopK} must be positive (or -1 for all)");
         if (post.KeepTopK < -1) Fail($"post-processing: keep_top_k {post.KeepTopK} must be >= -1");
         if (post.Variances.Length != 4) Fail($"post-processing: {post.Variances.Length} variances, expected 4");
+        if (post.Clip && post.Style != ModelFlavor.Caffe) Fail($"post-processing: clip is Caffe's DetectionOutput option, not {post.Style}'s");
         if (post.ClassNames is not null && post.ClassNames.Length != post.NumClasses)
             Fail($"post-processing: {post.ClassNames.Length} class names for {post.NumClasses} classes");
     }
