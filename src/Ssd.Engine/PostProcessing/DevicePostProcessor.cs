@@ -4,6 +4,7 @@ using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
 using Ssd.Weights.Model;
+using Ssd.Engine.Backends;
 
 namespace Ssd.Engine.PostProcessing;
 
@@ -21,37 +22,53 @@ public sealed class DevicePostProcessor : IDisposable
     private readonly ComputeDevice device;
     private readonly AcceleratorStream stream;
     private readonly DetectOp op;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> priors;
+    private readonly ArrayView<float> priors;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? ownedPriors;
     private readonly int numPriors;
     private readonly bool torchvisionScale;
     private readonly ImageSize resized;
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
 
-    /// <summary>For a converted model, on a backend's device and stream.</summary>
+    /// <summary>For a converted model, on a backend's device and stream, reading the priors where the network
+    /// computed them (a slice of device memory, not copied; it must outlive this post-processor).</summary>
     /// <param name="priors">The priors in the flavour's layout (as for <see cref="PostProcessorFactory.Create"/>).</param>
-    public DevicePostProcessor(DeviceStream device, ModelDescription model, float[] priors, float? confidenceThreshold = null)
-        : this(device.Device, device.Stream, ConfigFor(model, confidenceThreshold), priors)
+    public DevicePostProcessor(DeviceStream device, ModelDescription model, DeviceSlice priors, float? confidenceThreshold = null)
+        : this(device.Device, device.Stream, ConfigFor(model, confidenceThreshold), priors.View, null)
     {
     }
 
     /// <summary>
     /// For explicit settings (<see cref="ConfigFor(ModelFlavor, PostProcessParams, float[], ImageSize)"/>); the work is
     /// queued on <paramref name="stream"/>. Priors: Caffe [2, P*4]; ssd.pytorch [P, 4] centre form; torchvision [P, 4]
-    /// xyxy pixels of the resized image (ClipWidth x ClipHeight).
+    /// xyxy pixels of the resized image (ClipWidth x ClipHeight); uploaded here.
     /// </summary>
     public DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, DetectConfig config, float[] priors)
+        : this(device, stream, config, default, device.Accelerator.Allocate1D(priors))
     {
-        (this.device, this.stream) = (device, stream);
-        int floatsPerPrior = config.Flavor == DetectFlavor.Caffe ? 8 : 4;
-        numPriors = priors.Length / floatsPerPrior;
-        if (numPriors == 0 || priors.Length != numPriors * floatsPerPrior)
-            throw new ArgumentException($"device post-processing: {priors.Length} prior floats are not P x {floatsPerPrior} ({config.Flavor} layout)");
-        config.Shape(1, numPriors); // checks the settings now
-        torchvisionScale = config.Flavor == DetectFlavor.Torchvision;
-        resized = new ImageSize((int)config.ClipWidth, (int)config.ClipHeight);
-        op = new DetectOp(device, config);
-        this.priors = device.Accelerator.Allocate1D(priors);
+    }
+
+    private DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, DetectConfig config, ArrayView<float> priors,
+        MemoryBuffer1D<float, Stride1D.Dense>? owned)
+    {
+        (this.device, this.stream, ownedPriors) = (device, stream, owned);
+        this.priors = owned is null ? priors : owned.View;
+        try
+        {
+            int floatsPerPrior = config.Flavor == DetectFlavor.Caffe ? 8 : 4;
+            numPriors = (int)(this.priors.Length / floatsPerPrior);
+            if (numPriors == 0 || this.priors.Length != (long)numPriors * floatsPerPrior)
+                throw new ArgumentException($"device post-processing: {this.priors.Length} prior floats are not P x {floatsPerPrior} ({config.Flavor} layout)");
+            config.Shape(1, numPriors); // checks the settings now
+            torchvisionScale = config.Flavor == DetectFlavor.Torchvision;
+            resized = new ImageSize((int)config.ClipWidth, (int)config.ClipHeight);
+            op = new DetectOp(device, config);
+        }
+        catch
+        {
+            owned?.Dispose();
+            throw;
+        }
     }
 
     public DetectConfig Config => op.Config;
@@ -125,7 +142,7 @@ public sealed class DevicePostProcessor : IDisposable
             host = new float[floats];
         }
         var view = result.View.SubView(0, floats);
-        op.Run(priors.View, loc, conf, n, view, stream);
+        op.Run(priors, loc, conf, n, view, stream);
         view.CopyToCPU(stream, host.AsSpan(0, (int)floats));
         stream.Synchronize();
 
@@ -151,7 +168,7 @@ public sealed class DevicePostProcessor : IDisposable
     {
         stream.Synchronize();
         op.Dispose();
-        priors.Dispose();
+        ownedPriors?.Dispose();
         result?.Dispose();
     }
 }
