@@ -7,6 +7,7 @@ using ILGPU.Runtime;
 using Ssd.Engine.PostProcessing;
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Preprocess;
 using Ssd.Kernels.Priors;
 using Ssd.Weights.Model;
@@ -67,7 +68,7 @@ public class StageBenchmarks
         logits = device.Upload(input.Logits);
         var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: false);
         detect = new DevicePostProcessor(device, device.Accelerator.DefaultStream,
-            DevicePostProcessor.ConfigFor(ModelFlavor.Torchvision, p, [0.1f, 0.1f, 0.2f, 0.2f], new ImageSize(300, 300)), input.Anchors);
+            PostProcessRules.For(ModelFlavor.Torchvision, p, [0.1f, 0.1f, 0.2f, 0.2f], 300, 300), input.Anchors);
         // Load every kernel before measuring.
         CaffePriorsDevice(); SsdPytorchPriorsDevice(); TorchvisionPriorsDevice(); DetectOnDevice(); PreprocessOpenCvDevice(); PreprocessTorchDevice();
     }

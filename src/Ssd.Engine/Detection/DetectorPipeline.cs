@@ -1,5 +1,6 @@
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 
@@ -21,14 +22,17 @@ internal sealed class DetectorPipeline : IDisposable
     {
         (Model, Network, Preprocessor, this.postProcessOnDevice) = (model, network, preprocessor, postProcessOnDevice);
         deviceSettings = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
-        PostProcessor = PostProcessorFactory.Create(model, network.Priors, confidenceThreshold);
+        PostProcessor = new(PostProcessorFactory.Rules(model, confidenceThreshold), network.Priors);
         InputFloats = model.Input.Channels * model.Input.Width * model.Input.Height;
     }
 
     public ModelDescription Model { get; }
     public ISsdNetwork Network { get; }
     public IPreprocessor Preprocessor { get; }
-    public IPostProcessor PostProcessor { get; }
+    public PostProcessor PostProcessor { get; }
+
+    /// <summary>The post-processing rules (with the threshold override) that the host and the device both follow.</summary>
+    public PostProcessRules Rules => PostProcessor.Rules;
     public int InputFloats { get; }
 
     /// <summary>
@@ -36,7 +40,7 @@ internal sealed class DetectorPipeline : IDisposable
     /// options allow it and the network can (the device post-processing also needs the batch to fit its limits, e.g.
     /// Caffe's top_k -1 over many priors may not), else on the host.
     /// </summary>
-    public Placement Place(int batch) => new(deviceSettings, postProcessOnDevice && Network.PostProcessesOnDevice(batch));
+    public Placement Place(int batch) => new(deviceSettings, postProcessOnDevice && Network.PostProcessesOnDevice(Rules, batch));
 
     public void Dispose() => Network.Dispose();
 }

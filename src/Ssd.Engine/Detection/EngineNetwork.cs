@@ -39,34 +39,24 @@ public sealed class EngineNetwork : ISsdNetwork
     private readonly IBackend backend;
     private readonly NetworkCache<NetworkKey, Entry> cache;
     private readonly bool ownsCache;
-    private readonly float? confidenceThreshold;
-    private readonly DetectConfig? deviceConfig;
     private readonly DeviceBuffer priors;
     private float[]? hostPriors;
 
     /// <summary>A network with its own cache of <paramref name="maxNetworks"/> batch sizes; the backend is used, not owned.</summary>
-    /// <param name="confidenceThreshold">Replaces the model's threshold in the device post-processing when set.</param>
-    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend, float? confidenceThreshold = null,
+    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
         int maxNetworks = SsdDetectorOptions.DefaultMaxNetworks)
-        : this(model, ModelWeights.From(tensors), backend, new NetworkCache<NetworkKey, Entry>(maxNetworks), ownsCache: true, confidenceThreshold)
+        : this(model, ModelWeights.From(tensors), backend, new NetworkCache<NetworkKey, Entry>(maxNetworks), ownsCache: true)
     {
     }
 
     internal EngineNetwork(ModelDescription model, ModelWeights weights, IBackend backend,
-        NetworkCache<NetworkKey, Entry> cache, bool ownsCache, float? confidenceThreshold)
+        NetworkCache<NetworkKey, Entry> cache, bool ownsCache)
     {
-        (this.model, this.weights, this.backend, this.cache, this.ownsCache, this.confidenceThreshold) =
-            (model, weights, backend, cache, ownsCache, confidenceThreshold);
+        (this.model, this.weights, this.backend, this.cache, this.ownsCache) = (model, weights, backend, cache, ownsCache);
         var plan = PlanBuilder.Build(model, weights, model.Input.Width, model.Input.Height);
         var request = PriorRequest.Create(model.Priors, plan);
         priors = backend.Priors(request);
         PriorCount = (int)(priors.Length / PriorBoxes.FlatFloatsPerPrior(request.Style));
-        if (backend.Device is not null)
-        {
-            // A model the device path cannot take exactly keeps the host post-processor.
-            try { deviceConfig = DevicePostProcessor.ConfigFor(model, confidenceThreshold); }
-            catch (Exception e) when (e is ArgumentException or NotSupportedException) { deviceConfig = null; }
-        }
     }
 
     public int Width => model.Input.Width;
@@ -80,28 +70,32 @@ public sealed class EngineNetwork : ISsdNetwork
     /// <summary>On an ILGPU backend the images can be pre-processed on the device, into the network's input.</summary>
     public bool PreprocessesOnDevice => backend.Device is not null;
 
-    public bool PostProcessesOnDevice(int batch) => deviceConfig is { } c && c.Fits(batch, PriorCount);
+    public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => backend.Device is not null && rules.Fits(batch, PriorCount);
 
-    public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, IReadOnlyList<ImageSize> originalSizes)
+    public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var entry = DeviceFor(batch, originalSizes.Count);
+        var entry = DeviceFor(batch, rules, originalSizes.Count);
         var (loc, conf) = entry.Network.ForwardOnDevice(input);
         return entry.Post!.Run(loc.View, conf.View, originalSizes);
     }
 
-    public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IReadOnlyList<ImageSize> originalSizes)
+    public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var entry = DeviceFor(images.Count, originalSizes.Count);
+        var entry = DeviceFor(images.Count, rules, originalSizes.Count);
         var (loc, conf) = entry.Network.ForwardOnDevice(images, settings);
         return entry.Post!.Run(loc.View, conf.View, originalSizes);
     }
 
-    private Entry DeviceFor(int batch, int sizes)
+    private Entry DeviceFor(int batch, PostProcessRules rules, int sizes)
     {
         if (sizes != batch) throw new ArgumentException($"{sizes} image sizes for a batch of {batch}");
-        if (!PostProcessesOnDevice(batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
+        if (!PostProcessesOnDevice(rules, batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
         var entry = For(batch);
-        entry.Post ??= new DevicePostProcessor(backend.Device!, model, priors.All, confidenceThreshold);
+        if (entry.Post is null || entry.Post.Rules != rules)
+        {
+            entry.Post?.Dispose();
+            entry.Post = new DevicePostProcessor(backend.Device!, rules, priors.All);
+        }
         return entry;
     }
 

@@ -39,26 +39,12 @@ public static unsafe class CpuSoftmax
             if (inner == 1)
             {
                 int end = Math.Min(outer, (task + 1) * rowsPerTask);
-                for (int o = task * rowsPerTask; o < end; o++) Row(x + (long)o * classes, y + (long)o * classes);
+                for (int o = task * rowsPerTask; o < end; o++)
+                    SoftmaxReference.Row(new ReadOnlySpan<float>(x + (long)o * classes, classes), new Span<float>(y + (long)o * classes, classes));
                 return;
             }
             int b = task / blocks, i0 = task % blocks * Block, n = Math.Min(Block, inner - i0);
             Columns(x + (long)b * classes * inner + i0, y + (long)b * classes * inner + i0, n);
-        }
-
-        /// <summary>One row, the reference's loops as they are.</summary>
-        private void Row(float* xr, float* yr)
-        {
-            float max = float.NegativeInfinity;
-            for (int k = 0; k < classes; k++) max = MathF.Max(max, xr[k]);
-            float sum = 0f;
-            for (int k = 0; k < classes; k++)
-            {
-                float e = MathF.Exp(xr[k] - max);
-                yr[k] = e;
-                sum += e;
-            }
-            for (int k = 0; k < classes; k++) yr[k] /= sum;
         }
 
         /// <summary>n neighbouring columns at once: per column the reference's max, exp, sum and division.</summary>
