@@ -14,16 +14,31 @@ namespace Ssd.Engine.Graph;
 /// in-place layers by the layer order, folds BatchNorm and Scale into the convolution before them (or, where no
 /// convolution can absorb them, runs them as one affine step with a following ReLU), fuses a ReLU into the
 /// convolution when nothing else reads the pre-activation value, and turns Flatten/Reshape into views.
+/// In training mode it folds nothing but the ReLU (whose mask the convolution's backward keeps), runs nothing in place,
+/// and adds the backward schedule.
 /// Impossible shapes give InvalidDataException naming the layer.
 /// </summary>
 public static class PlanBuilder
 {
+    /// <summary>Converts the tensors to float32 for this plan alone; callers that build several plans pass one
+    /// <see cref="ModelWeights"/> to the overload below instead.</summary>
     public static ExecutionPlan Build(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
-        int width, int height, int batch = 1, IEnumerable<string>? keep = null)
+        int width, int height, int batch = 1, IEnumerable<string>? keep = null, PlanMode mode = PlanMode.Inference) =>
+        Build(model, ModelWeights.From(tensors), width, height, batch, keep, mode);
+
+    /// <summary>
+    /// The plan for one input size and batch. Weights are read from <paramref name="weights"/>: unfolded steps hold
+    /// its arrays themselves, folded convolutions arrays computed from them. <paramref name="mode"/> Training keeps
+    /// what backward needs: BatchNorm and Scale are not folded, no layer runs in place, and the plan has its backward
+    /// schedule (<see cref="ExecutionPlan.Backward"/>).
+    /// </summary>
+    public static ExecutionPlan Build(ModelDescription model, ModelWeights weights,
+        int width, int height, int batch = 1, IEnumerable<string>? keep = null, PlanMode mode = PlanMode.Inference)
     {
         if (width <= 0 || height <= 0) throw new ArgumentException($"input size {width}x{height} must be positive");
         if (batch <= 0) throw new ArgumentException($"batch {batch} must be positive");
-        model.Validate(tensors.Keys.ToList());
+        model.Validate(weights.Names);
+        bool inference = mode == PlanMode.Inference;
 
         // 1. Bind names to values in layer order and infer shapes.
         var values = new List<PlanValue>();
@@ -56,15 +71,16 @@ public static class PlanBuilder
         // Whether the layer at node `at` may write over x's storage: it is x's only reader, the storage holds neither
         // the input nor a kept value, and no later layer reads a value (existing now) that shares it. Unlike
         // OnlyReader, x may itself live in another value's storage (an Eltwise run in place over its first input).
+        // Never in training, where backward reads the values.
         bool Overwritable(PlanValue x, int at, PlanValue output) =>
-            readers.GetValueOrDefault(x) == 1 && x.Root != input.Root && !pinned.Any(v => v.Root == x.Root)
+            inference && readers.GetValueOrDefault(x) == 1 && x.Root != input.Root && !pinned.Any(v => v.Root == x.Root)
             && !nodes.Skip(at + 1).Any(n => n.In.Any(v => v.Id < output.Id && v.Root == x.Root));
 
         // 2. Lower layers to steps, folding and fusing into the convolution that produced the value.
         var steps = new List<PlanStep>();
         var convOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the ConvStep that writes it
         var affineOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the AffineStep that writes it
-        float[] F(string name) => tensors[name].ToFloat32();
+        float[] F(string name) => weights[name];
         for (int node = 0; node < nodes.Count; node++)
         {
             var (layer, ins, output) = nodes[node];
@@ -81,6 +97,8 @@ public static class PlanBuilder
                 }
                 case BatchNormLayer or ScaleLayer:
                 {
+                    if (!inference)
+                        throw Error(layer, "training keeps BatchNorm and Scale as their own ops (batch statistics, learned parameters), which the engine does not run yet");
                     var g = layer is ScaleLayer sc ? ShapeInference.ScaleGeometry(sc, x.Shape) : ShapeInference.BatchNormGeometry(x.Shape);
                     bool perChannel = x.Shape.Length == 4 && g == ShapeInference.BatchNormGeometry(x.Shape);
                     if (perChannel && convOf.TryGetValue(x, out int at) && OnlyReader(x) && !((ConvStep)steps[at]).Params.FuseRelu)
@@ -125,7 +143,7 @@ public static class PlanBuilder
                         break;
                     }
                     // In place when this ReLU is the last use of a value that owns its storage.
-                    if (OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
+                    if (inference && OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
                     steps.Add(new ReluStep(r.Name, x, output));
                     break;
                 }
@@ -154,7 +172,7 @@ public static class PlanBuilder
                 }
                 case EltwiseLayer e:
                 {
-                    var mode = e.Operation switch
+                    var operation = e.Operation switch
                     {
                         EltwiseOperation.Sum => EltwiseMode.Sum,
                         EltwiseOperation.Prod => EltwiseMode.Product,
@@ -162,7 +180,7 @@ public static class PlanBuilder
                     };
                     // In place over the first input when this is its last use and no later input shares its storage.
                     if (Overwritable(x, node, output) && ins.Skip(1).All(v => v.Root != x.Root)) output.AliasOf = x;
-                    steps.Add(new EltwiseStep(e.Name, ins, output, mode, e.Coefficients));
+                    steps.Add(new EltwiseStep(e.Name, ins, output, operation, e.Coefficients));
                     break;
                 }
                 case SoftmaxLayer s:
@@ -177,10 +195,11 @@ public static class PlanBuilder
             }
         }
 
-        return new ExecutionPlan
+        var plan = new ExecutionPlan
         {
-            Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch,
+            Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch, Mode = mode,
         };
+        return inference ? plan : plan with { Backward = BackwardPlan.Build(plan) };
     }
 
     /// <summary>An affine step with one more layer merged in, now writing <paramref name="output"/> (in place when the step was).</summary>

@@ -89,12 +89,20 @@ public static class DetectCommand
                     }
                 }
                 if (decoded.Count == 0) continue;
-                var detections = detector.Detect(decoded.Select(d => d.Image).ToList());
+                // Per image: one the network cannot take (too small at the native size) fails alone.
+                var detections = detector.DetectEach(decoded.Select(d => d.Image).ToList());
                 for (int i = 0; i < decoded.Count; i++)
                 {
                     var (path, image) = decoded[i];
-                    results.Add(FileResult.From(path, image, detections[i]));
-                    if (annotateDir is not null) Annotate(image, detections[i], Path.Combine(annotateDir, Path.GetFileNameWithoutExtension(path) + ".png"));
+                    if (detections[i].Error is { } error)
+                    {
+                        Console.Error.WriteLine($"error: {path}: {error.Message}");
+                        failed++;
+                        tick?.Invoke();
+                        continue;
+                    }
+                    results.Add(FileResult.From(path, image, detections[i].Detections));
+                    if (annotateDir is not null) Annotate(image, detections[i].Detections, Path.Combine(annotateDir, Path.GetFileNameWithoutExtension(path) + ".png"));
                     tick?.Invoke();
                 }
             }

@@ -92,11 +92,16 @@ public sealed class CaffeDetectionOutputReference : IPostProcessor
         return kept;
     }
 
-    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart; BBoxSize of an inverted box is 0.</summary>
+    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart and unless the intersection's width and
+    /// height are both positive (so touching or zero-size boxes, e.g. boxes clipped onto the border, overlap 0);
+    /// BBoxSize of an inverted box is 0.</summary>
     private static float JaccardOverlap(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (b[0] > a[2] || b[2] < a[0] || b[1] > a[3] || b[3] < a[1]) return 0f;
-        float inter = (MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0])) * (MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]));
+        float iw = MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0]), ih = MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]);
+        // (A NaN side is the NaN-coordinate case, which the engine suppresses: see Iou.)
+        if (!float.IsNaN(iw) && !float.IsNaN(ih) && !(iw > 0f && ih > 0f)) return 0f;
+        float inter = iw * ih;
         float sa = a[2] < a[0] || a[3] < a[1] ? 0f : (a[2] - a[0]) * (a[3] - a[1]);
         float sb = b[2] < b[0] || b[3] < b[1] ? 0f : (b[2] - b[0]) * (b[3] - b[1]);
         return inter / (sa + sb - inter);
