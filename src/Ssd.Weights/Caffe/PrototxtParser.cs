@@ -7,8 +7,8 @@ namespace Ssd.Weights.Caffe;
 /// A syntax error in a prototxt file, with the 1-based line and column where it was found. (A FormatException
 /// because InvalidDataException is sealed; semantic errors in a well-formed file are InvalidDataException.)
 /// </summary>
-public sealed class PrototxtSyntaxException(string message, int line, int column)
-    : FormatException($"prototxt line {line}, column {column}: {message}")
+public sealed class PrototxtSyntaxException(string message, int line, int column, bool raw = false)
+    : FormatException(raw ? message : $"prototxt line {line}, column {column}: {message}")
 {
     public int Line { get; } = line;
     public int Column { get; } = column;

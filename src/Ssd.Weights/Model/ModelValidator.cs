@@ -20,6 +20,7 @@ internal static class ModelValidator
             if (!names.Add(layer.Name)) Fail($"layer name '{layer.Name}' is used twice");
             if (layer.Inputs is null || layer.Inputs.Length == 0) Fail($"layer '{layer.Name}' has no inputs");
             if (layer.Outputs is null || layer.Outputs.Length == 0) Fail($"layer '{layer.Name}' has no outputs");
+            if (layer.Inputs.Any(string.IsNullOrEmpty) || layer.Outputs.Any(string.IsNullOrEmpty)) Fail($"layer '{layer.Name}' has an empty blob name");
             foreach (var input in layer.Inputs!)
                 if (!known.Contains(input)) Fail($"layer '{layer.Name}' reads blob '{input}' before any layer writes it");
             foreach (var output in layer.Outputs!) known.Add(output);
@@ -34,6 +35,7 @@ internal static class ModelValidator
         if (d.Priors.Maps is null || d.Priors.Maps.Length == 0) Fail("no prior (default box) maps");
         foreach (var p in d.Priors.Maps!)
         {
+            if (p is null) Fail("null entry in the prior maps");
             if (!known.Contains(p.Source)) Fail($"prior source blob '{p.Source}' is not produced by any layer");
             if (p.MinSizes is null || p.MinSizes.Length == 0 || p.MinSizes.Any(s => !(s > 0))) Fail($"priors of '{p.Source}': min sizes must be positive");
             if (p.MaxSizes.Length != 0 && p.MaxSizes.Length != p.MinSizes!.Length) Fail($"priors of '{p.Source}': {p.MaxSizes.Length} max sizes for {p.MinSizes.Length} min sizes");
@@ -49,6 +51,7 @@ internal static class ModelValidator
         if (post.TopK <= 0 && post.TopK != -1) Fail($"post-processing: top_k {post.TopK} must be positive (or -1 for all)");
         if (post.KeepTopK < -1) Fail($"post-processing: keep_top_k {post.KeepTopK} must be >= -1");
         if (post.Variances.Length != 4) Fail($"post-processing: {post.Variances.Length} variances, expected 4");
+        if (post.ClassNames is not null && post.ClassNames.Any(n => n is null)) Fail("post-processing: a class name is null");
         if (post.ClassNames is not null && post.ClassNames.Length != post.NumClasses)
             Fail($"post-processing: {post.ClassNames.Length} class names for {post.NumClasses} classes");
     }

@@ -269,10 +269,10 @@ public static class TorchConverter
             int numClasses = -1;
             for (int i = 0; i < sources.Count; i++)
             {
-                int boxOut = state.TryGetValue($"{loc(i)}.weight", out var lw) ? lw.Shape[0] : 4;
+                int boxOut = state.TryGetValue($"{loc(i)}.weight", out var lw) ? HeadOutputs(lw) : 4;
                 int anchors = boxOut / 4;
                 if (boxOut % 4 != 0 || anchors == 0) throw new InvalidDataException($"tensor '{loc(i)}.weight' has {boxOut} outputs, not a multiple of 4");
-                int confOut = state.TryGetValue($"{conf(i)}.weight", out var cw) ? cw.Shape[0] : anchors * 2;
+                int confOut = state.TryGetValue($"{conf(i)}.weight", out var cw) ? HeadOutputs(cw) : anchors * 2;
                 if (confOut % anchors != 0) throw new InvalidDataException($"tensor '{conf(i)}.weight' has {confOut} outputs, not a multiple of {anchors} boxes");
                 int k = confOut / anchors;
                 if (numClasses != -1 && k != numClasses) throw new InvalidDataException($"head {i} predicts {k} classes, head 0 predicts {numClasses}");
@@ -287,6 +287,10 @@ public static class TorchConverter
             layers.Add(new FlattenLayer { Name = "mbox_conf_flatten", Inputs = ["mbox_conf_softmax"], Outputs = ["mbox_conf_flatten"], Axis = 1 });
             return numClasses;
         }
+
+        /// <summary>A head convolution's output channels; its weight must be [out, in, 3, 3].</summary>
+        private static int HeadOutputs(TensorData w) => w.Shape.Length == 4 ? w.Shape[0]
+            : throw new InvalidDataException($"tensor '{w.Name}' has shape {TensorChecks.Shape(w.Shape)}, expected a 4-D [out, in, 3, 3] head weight");
 
         private string Flat(string input)
         {
