@@ -27,6 +27,25 @@ public static class ReaderErrors
 
     /// <summary><see cref="IsFileContentError"/>, or the file could not be opened or read.</summary>
     public static bool IsInputError(Exception e) => IsFileContentError(e) || e is IOException or UnauthorizedAccessException;
+
+    /// <summary>
+    /// Text from a file made safe to quote in a one-line message: control characters (newlines, escape sequences)
+    /// written as \n, \xNN, and anything past <paramref name="max"/> characters cut to "...".
+    /// </summary>
+    public static string Printable(string text, int max = 80)
+    {
+        var sb = new System.Text.StringBuilder(Math.Min(text.Length, max) + 8);
+        foreach (char c in text)
+        {
+            if (sb.Length >= max) { sb.Append("..."); break; }
+            if (!char.IsControl(c)) sb.Append(c);
+            else sb.Append(c switch { '\n' => "\\n", '\r' => "\\r", '\t' => "\\t", _ => $"\\x{(int)c:x2}" });
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Whether a name read from a file holds control characters (no real model's names do).</summary>
+    public static bool HasControlCharacters(string text) => text.Any(char.IsControl);
 }
 
 /// <summary>Opening and reading input files within a budget: a directory, a device or a growing file is an error.</summary>

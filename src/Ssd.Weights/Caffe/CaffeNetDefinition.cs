@@ -60,6 +60,8 @@ public sealed class CaffeNetDefinition
             if (!RunsInTestPhase(m)) continue;
             var layer = new CaffeLayerDefinition(name, type,
                 m.Scalars("bottom").Select(s => s.Text).ToArray(), m.Scalars("top").Select(s => s.Text).ToArray(), m);
+            if (layer.Bottoms.Append(name).Append(type).Concat(layer.Tops).Any(ReaderErrors.HasControlCharacters))
+                throw new InvalidDataException($"prototxt line {m.Line}: layer '{ReaderErrors.Printable(name)}' has a name, type or blob name with control characters");
             if (type == "Input")
             {
                 if (layer.Tops.Length != 1) throw new InvalidDataException($"Input layer '{name}' must have exactly one top");

@@ -144,7 +144,11 @@ public sealed record ModelDescription
     {
         ModelDescription? d;
         try { d = JsonSerializer.Deserialize<ModelDescription>(json, JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"model description: {e.Message}", e); }
+        // NotSupportedException: a layer without (or before) its "type" discriminator. Messages quote the JSON: one line.
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new InvalidDataException($"model description: {ReaderErrors.Printable(e.Message, 300)}", e);
+        }
         if (d is null) throw new InvalidDataException("model description: empty JSON");
         d.Validate(tensorNames);
         return d;

@@ -8,6 +8,7 @@ internal static class ModelValidator
         if (d.FormatVersion != ModelDescription.CurrentFormatVersion)
             Fail($"format version {d.FormatVersion} is not supported (this build reads {ModelDescription.CurrentFormatVersion})");
         if (string.IsNullOrWhiteSpace(d.Name)) Fail("name is empty");
+        if (ReaderErrors.HasControlCharacters(d.Name)) Fail($"name '{ReaderErrors.Printable(d.Name)}' holds control characters");
         ValidateInput(d.Input);
         if (d.Layers is null || d.Layers.Length == 0) Fail("the layer list is empty");
 
@@ -17,6 +18,9 @@ internal static class ModelValidator
         {
             if (layer is null) Fail("null layer in the layer list");
             if (string.IsNullOrEmpty(layer!.Name)) Fail("a layer has no name");
+            if (layer.Inputs is not null && layer.Outputs is not null
+                && layer.Inputs.Append(layer.Name).Concat(layer.Outputs).Any(n => n is not null && ReaderErrors.HasControlCharacters(n)))
+                Fail($"layer '{ReaderErrors.Printable(layer.Name)}' has a name or blob name with control characters");
             if (!names.Add(layer.Name)) Fail($"layer name '{layer.Name}' is used twice");
             if (layer.Inputs is null || layer.Inputs.Length == 0) Fail($"layer '{layer.Name}' has no inputs");
             if (layer.Outputs is null || layer.Outputs.Length == 0) Fail($"layer '{layer.Name}' has no outputs");
@@ -97,5 +101,5 @@ internal static class ModelValidator
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void Fail(string message) => throw new InvalidDataException($"model description: {message}");
+    private static void Fail(string message) => throw new InvalidDataException($"model description: {ReaderErrors.Printable(message, 500)}");
 }

@@ -75,6 +75,7 @@ public sealed class SafeTensorsFile
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in doc.RootElement.EnumerateObject())
             {
+                if (ReaderErrors.HasControlCharacters(p.Name)) throw new InvalidDataException($"{name}: header name '{ReaderErrors.Printable(p.Name)}' holds control characters");
                 if (!seen.Add(p.Name)) throw new InvalidDataException($"{name}: header names '{p.Name}' twice");
                 if (p.Name == MetadataKey) ReadMetadata(p.Value, metadata, name);
                 else if (entries.Count >= budgets.Tensors)
@@ -82,7 +83,7 @@ public sealed class SafeTensorsFile
                 else entries.Add(ReadEntry(p.Name, p.Value, name));
             }
         }
-        catch (JsonException e) { throw new InvalidDataException($"{name}: header is not valid JSON: {e.Message}", e); }
+        catch (JsonException e) { throw new InvalidDataException($"{name}: header is not valid JSON: {ReaderErrors.Printable(e.Message, 300)}", e); }
 
         // The tensors must tile [0, dataLength) exactly.
         long next = 0;

@@ -154,6 +154,8 @@ public static class TorchCheckpoint
             throw new InvalidDataException($"{name}: unsupported storage type {Unpickler.Describe(t[1])}");
         if (t[2] is not string key || t[4] is not long count || count < 0)
             throw new InvalidDataException($"{name}: persistent id has a bad key or element count");
+        if (ReaderErrors.HasControlCharacters(key) || key.Length > 256)
+            throw new InvalidDataException($"{name}: storage key '{ReaderErrors.Printable(key)}' is not a plain name");
         if (storages.TryGetValue(key, out var storage))
         {
             if (storage.DType != dtype || storage.ElementCount != count)
@@ -252,8 +254,11 @@ public static class TorchCheckpoint
             if (d.Count > budgets.Tensors)
                 throw new ReaderBudgetException(name, "tensors.count", budgets.Tensors, d.Count, "the tensor dict", "tensors");
             foreach (var (k, v) in d.Entries)
-                if (k is not string || v is not TorchTensorRef)
-                    throw new InvalidDataException($"{name}: tensor dict entry '{k}' is {Unpickler.Describe(v)}, not a tensor");
+            {
+                if (k is not string key) throw new InvalidDataException($"{name}: tensor dict key is {Unpickler.Describe(k)}, not a string");
+                if (ReaderErrors.HasControlCharacters(key)) throw new InvalidDataException($"{name}: tensor name '{ReaderErrors.Printable(key)}' holds control characters");
+                if (v is not TorchTensorRef) throw new InvalidDataException($"{name}: tensor dict entry '{ReaderErrors.Printable(key)}' is {Unpickler.Describe(v)}, not a tensor");
+            }
             return d;
         }
         foreach (var key in NestedKeys)

@@ -245,7 +245,7 @@ public sealed class Unpickler
     {
         var full = $"{module}.{name}";
         if (!allowed.ContainsKey(full))
-            throw new UnsafePickleException(full, $"refused pickle: global '{full}' is not on the allow-list of a weights file; nothing was executed");
+            throw new UnsafePickleException(full, $"refused pickle: global '{ReaderErrors.Printable(full)}' is not on the allow-list of a weights file; nothing was executed");
         return new PickleGlobal(module, name);
     }
 
@@ -452,7 +452,7 @@ public sealed class Unpickler
     private T As<T>(object? value, string what, long at) where T : class =>
         value as T ?? throw Bad(at, $"{what} is {Describe(value)}, expected {typeof(T).Name}");
 
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..40] + "...";
+    private static string Clip(string s) => ReaderErrors.Printable(s, 40);
 
     /// <summary>A short Python-like name for a value's type, for messages.</summary>
     public static string Describe(object? value) => value switch

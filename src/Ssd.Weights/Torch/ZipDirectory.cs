@@ -116,6 +116,8 @@ internal sealed class ZipDirectory
             string entryName;
             try { entryName = new UTF8Encoding(false, true).GetString(cd, p + 46, nameLength); }
             catch (DecoderFallbackException) { throw Damaged(name, $"central directory entry {i} has a name that is not UTF-8"); }
+            if (ReaderErrors.HasControlCharacters(entryName))
+                throw Damaged(name, $"central directory entry {i} has a name with control characters ('{ReaderErrors.Printable(entryName)}')");
             // ZIP64: the fields stored as all-ones come, in this order, from the 0x0001 extra field.
             var extra = cd.AsSpan(p + 46 + nameLength, extraLength);
             if (usize == 0xFFFFFFFF || csize == 0xFFFFFFFF || offset == 0xFFFFFFFF || disk == 0xFFFF)
