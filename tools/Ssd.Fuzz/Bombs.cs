@@ -8,9 +8,9 @@ namespace Ssd.Fuzz;
 public static class Bombs
 {
     /// <summary>A torch zip checkpoint: folder/data.pkl, folder/data/&lt;key&gt; per storage, folder/version.</summary>
-    public static byte[] Checkpoint(byte[] pickle, IEnumerable<(string Key, byte[] Data)>? storages = null, bool deflate = false)
+    public static byte[] Checkpoint(byte[] pickle, IEnumerable<(string Key, byte[] Data)>? storages = null, bool deflate = false, bool zip64 = false)
     {
-        var zip = new ZipBuilder();
+        var zip = new ZipBuilder { ForceZip64 = zip64 };
         zip.Add("archive/data.pkl", pickle, deflate);
         foreach (var (key, data) in storages ?? []) zip.Add($"archive/data/{key}", data, deflate);
         zip.Add("archive/version", "3\n"u8.ToArray());
@@ -18,12 +18,12 @@ public static class Bombs
     }
 
     /// <summary>A small valid checkpoint: tensor "w" of 4 floats 0..3 (the control for the bombs).</summary>
-    public static byte[] Small(bool deflate = false)
+    public static byte[] Small(bool deflate = false, bool zip64 = false)
     {
         var data = new byte[16];
         for (int i = 0; i < 4; i++) BitConverter.TryWriteBytes(data.AsSpan(4 * i), (float)i);
         var pickle = PickleWriter.StateDict([new("w", "0", 4, [4], [1])]);
-        return Checkpoint(pickle, [("0", data)], deflate);
+        return Checkpoint(pickle, [("0", data)], deflate, zip64);
     }
 
     /// <summary>Item 1: data.pkl of <paramref name="count"/> EMPTY_DICT opcodes, deflated (20,000,000: a 19.5 KB zip).</summary>
@@ -53,8 +53,8 @@ public static class Bombs
         return zip.Build();
     }
 
-    /// <summary>Item 1: a data.pkl that inflates to <paramref name="bytes"/> (1.9 GB from a 1.8 MB zip).</summary>
-    public static byte[] InflatingPickle(long bytes = 1_900_000_000)
+    /// <summary>Item 1: a data.pkl that inflates to <paramref name="bytes"/> (1.9 GB from a 1.8 MB zip), a multiple of 1 MiB.</summary>
+    public static byte[] InflatingPickle(long bytes = 1812L << 20)
     {
         var zip = new ZipBuilder();
         zip.AddDeflatedZeros("archive/data.pkl", bytes);

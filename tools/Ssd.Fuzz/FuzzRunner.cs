@@ -65,6 +65,7 @@ public sealed class FuzzRunner : IDisposable
         foreach (var t in all)
         {
             if (options.Targets is { } names && !names.Contains(t.Name)) continue;
+            t.Prepare(context);
             var seeds = t.Seeds(context);
             if (seeds.Count > 0) targets.Add((t, seeds));
         }

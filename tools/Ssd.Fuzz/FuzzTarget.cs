@@ -35,6 +35,9 @@ public abstract class FuzzTarget
     public abstract string Name { get; }
     public abstract string Description { get; }
 
+    /// <summary>Loads what Run needs besides its input (reference blobs, tensors); called once, before Seeds or Run.</summary>
+    public virtual void Prepare(FuzzContext context) { }
+
     /// <summary>Seed inputs; an empty list disables the target (e.g. when shared models are absent).</summary>
     public abstract IReadOnlyList<byte[]> Seeds(FuzzContext context);
 

@@ -89,7 +89,7 @@ public static class Program
         var name = o.Get("--target") ?? throw new ArgumentException("measure: --target T");
         var target = FuzzTargets.All().FirstOrDefault(t => t.Name == name) ?? throw new ArgumentException($"measure: unknown target '{name}'");
         var input = File.ReadAllBytes(o.Get("--file") ?? throw new ArgumentException("measure: --file F"));
-        target.Seeds(FuzzContext.Find()); // targets that need reference data (blobs, tensors) load it with their seeds
+        target.Prepare(FuzzContext.Find());
         var scratch = Directory.CreateTempSubdirectory("ssd-fuzz-measure-").FullName;
         try
         {

@@ -78,7 +78,7 @@ public sealed class ZipCheckpointTarget : FuzzTarget
         [
             .. c.Files(torch, "*.zip.pth"), .. c.Files(Path.Combine(torch, "malicious"), "*.zip.pth"),
             Bombs.Small(), Bombs.Small(deflate: true), Bombs.Long1Ints(), Bombs.DuplicateEntries(), Bombs.OverflowingStorage(),
-            Bombs.StorageBiggerThanEntry(), Bombs.DictFlood(200_000), Bombs.OverlappingEntries(1 << 20), Bombs.InflatingPickle(80_000_000),
+            Bombs.StorageBiggerThanEntry(), Bombs.DictFlood(200_000), Bombs.OverlappingEntries(1 << 20), Bombs.InflatingPickle(80L << 20),
         ];
     }
 
@@ -191,14 +191,18 @@ public sealed class ModelDescriptionTarget : FuzzTarget
     public override string Name => "model";
     public override string Description => "ModelDescription JSON -> ModelFile save/read -> PlanBuilder: the example model's description";
 
-    public override IReadOnlyList<byte[]> Seeds(FuzzContext c)
+    private byte[]? seed;
+
+    public override void Prepare(FuzzContext c)
     {
         var path = Path.Combine(c.RepoRoot, "examples", "shapes", "shapes_ssd.safetensors");
-        if (!File.Exists(path)) return [];
+        if (!File.Exists(path)) return;
         var file = SafeTensorsFile.Read(path);
         tensors = file.Tensors;
-        return [Encoding.UTF8.GetBytes(file.Metadata[ModelFile.DescriptionKey])];
+        seed = Encoding.UTF8.GetBytes(file.Metadata[ModelFile.DescriptionKey]);
     }
+
+    public override IReadOnlyList<byte[]> Seeds(FuzzContext c) => seed is null ? [] : [seed];
 
     public override byte[] Mutate(byte[] seed, Random rng, IReadOnlyList<byte[]> seeds) => Mutators.Text(seed, rng, seeds);
 
@@ -247,13 +251,15 @@ public sealed class CaffeConvertTarget : FuzzTarget
     public override string Name => "convert-caffe";
     public override string Description => "deploy.prototxt -> CaffeConverter (face detector blobs) -> ModelFile.Save -> ModelFile.Read";
 
-    public override IReadOnlyList<byte[]> Seeds(FuzzContext c)
+    private static string Dir(FuzzContext c) => Path.Combine(c.SharedRoot, "models", "yufacedetectnet-open-v2");
+
+    public override void Prepare(FuzzContext c)
     {
-        var dir = Path.Combine(c.SharedRoot, "models", "yufacedetectnet-open-v2");
-        if (!File.Exists(Path.Combine(dir, "model.caffemodel"))) return [];
-        blobs = CaffemodelReader.ReadFile(Path.Combine(dir, "model.caffemodel"));
-        return [File.ReadAllBytes(Path.Combine(dir, "deploy.prototxt"))];
+        if (File.Exists(Path.Combine(Dir(c), "model.caffemodel"))) blobs = CaffemodelReader.ReadFile(Path.Combine(Dir(c), "model.caffemodel"));
     }
+
+    public override IReadOnlyList<byte[]> Seeds(FuzzContext c) =>
+        blobs.Count == 0 ? [] : [File.ReadAllBytes(Path.Combine(Dir(c), "deploy.prototxt"))];
 
     public override byte[] Mutate(byte[] seed, Random rng, IReadOnlyList<byte[]> seeds) => Mutators.Text(seed, rng, seeds);
 

@@ -18,6 +18,9 @@ public sealed class ZipBuilder
 
     public int Count => central.Count;
 
+    /// <summary>Write the ZIP64 end records even when nothing needs them (as some writers do).</summary>
+    public bool ForceZip64 { get; init; }
+
     /// <summary>Adds an entry (stored, or deflated); <paramref name="declaredSize"/> overrides the size the central directory states.</summary>
     public int Add(string name, byte[] data, bool deflate = false, long? declaredSize = null)
     {
@@ -25,16 +28,31 @@ public sealed class ZipBuilder
         return AddRaw(name, stored, deflate ? 8 : 0, declaredSize ?? data.Length, Crc32(data));
     }
 
-    /// <summary>Adds a deflated entry of <paramref name="size"/> zero bytes without holding them in memory.</summary>
-    public int AddDeflatedZeros(string name, long size, long? declaredSize = null)
+    /// <summary>Adds a deflated entry of <paramref name="size"/> zero bytes (a multiple of 1 MiB) without holding them in memory.</summary>
+    public int AddDeflatedZeros(string name, long size, long? declaredSize = null) => AddRaw(name, DeflatedZeros(size), 8, declaredSize ?? size, 0);
+
+    /// <summary>
+    /// A deflate stream of <paramref name="size"/> zero bytes (a multiple of 1 MiB), about 1 KB per MiB, made in
+    /// milliseconds: 1 MiB of zeros compressed once up to a sync flush (non-final, byte-aligned blocks that only
+    /// refer back to zeros) repeated, then an empty final block.
+    /// </summary>
+    public static byte[] DeflatedZeros(long size)
     {
-        var compressed = new MemoryStream();
-        using (var d = new DeflateStream(compressed, CompressionLevel.SmallestSize, leaveOpen: true))
+        const int unitSize = 1 << 20;
+        if (size % unitSize != 0) throw new ArgumentException("size must be a multiple of 1 MiB", nameof(size));
+        var m = new MemoryStream();
+        byte[] unit;
+        using (var d = new DeflateStream(m, CompressionLevel.SmallestSize, leaveOpen: true))
         {
-            var zeros = new byte[1 << 20];
-            for (long left = size; left > 0; left -= zeros.Length) d.Write(zeros, 0, (int)Math.Min(zeros.Length, left));
+            d.Write(new byte[unitSize]);
+            d.Flush();
+            unit = m.ToArray();
         }
-        return AddRaw(name, compressed.ToArray(), 8, declaredSize ?? size, 0);
+        long units = size / unitSize;
+        var result = new byte[units * unit.Length + 2];
+        for (long i = 0; i < units; i++) unit.CopyTo(result, i * unit.Length);
+        result[^2] = 0x03; // BFINAL, fixed Huffman, end of block: an empty final block
+        return result;
     }
 
     /// <summary>Adds a central-directory entry named <paramref name="name"/> for the data of entry <paramref name="of"/>.</summary>
@@ -108,7 +126,7 @@ public sealed class ZipBuilder
             output.Write(extra);
         }
         long cdSize = output.Length - cdStart;
-        bool zip64 = central.Count >= 0xFFFF || cdStart >= uint.MaxValue || central.Any(e => e.Size >= uint.MaxValue || e.HeaderOffset >= uint.MaxValue);
+        bool zip64 = ForceZip64 || central.Count >= 0xFFFF || cdStart >= uint.MaxValue || central.Any(e => e.Size >= uint.MaxValue || e.HeaderOffset >= uint.MaxValue);
         if (zip64)
         {
             long record = output.Length;

@@ -358,7 +358,11 @@ public sealed class Unpickler
 
     private ReadOnlySpan<byte> ReadBytesSpan(int count, string what) => ReadBytes(count, what);
 
-    private byte[] ReadBytes(long count, long at) => ReadBytes(count, $"a {count}-byte field at offset {at - start}");
+    private byte[] ReadBytes(long count, long at)
+    {
+        if (count < 0 || count > Remaining) throw Truncated($"a {count}-byte field at offset {at - start}");
+        return ReadBytes(count, "");
+    }
 
     private byte[] ReadBytes(long count, string what)
     {
