@@ -62,22 +62,4 @@ public class CaffemodelTests
         Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]));
         Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read("this is a prototxt, not a caffemodel"u8.ToArray()));
     }
-
-    /// <summary>Truncations and byte flips give InvalidDataException (or a model that reads), never another exception.</summary>
-    [Test]
-    public void FuzzedCaffemodelsFailCleanly()
-    {
-        var bytes = File.ReadAllBytes(Path.Combine(Caffe, "tiny.caffemodel"));
-        var rng = new Random(11);
-        int failures = 0;
-        for (int i = 0; i < 2000; i++)
-        {
-            var b = (byte[])bytes.Clone();
-            int len = i % 2 == 0 ? rng.Next(b.Length) : b.Length;
-            for (int f = 0, n = rng.Next(1, 4); f < n; f++) b[rng.Next(b.Length)] = (byte)rng.Next(256);
-            try { CaffemodelReader.Read(b[..len]); }
-            catch (InvalidDataException) { failures++; }
-        }
-        Assert.That(failures, Is.GreaterThan(100));
-    }
 }
