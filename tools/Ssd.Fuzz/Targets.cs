@@ -14,7 +14,7 @@ public static class FuzzTargets
 {
     public static IReadOnlyList<FuzzTarget> All() =>
     [
-        new PickleTarget(), new ZipCheckpointTarget(), new LegacyCheckpointTarget(), new CaffemodelTarget(),
+        new PickleTarget(), new CheckpointTarget(zip: true), new CheckpointTarget(zip: false), new CaffemodelTarget(),
         new PrototxtTarget(), new SafeTensorsTarget(), new ModelDescriptionTarget(), new TorchConvertTarget(), new CaffeConvertTarget(),
     ];
 }
@@ -65,45 +65,29 @@ public sealed class PickleTarget : FuzzTarget
     }
 }
 
-/// <summary>TorchCheckpoint on zip archives (torch.save >= 1.6), structure-aware mutations.</summary>
-public sealed class ZipCheckpointTarget : FuzzTarget
+/// <summary>TorchCheckpoint on one of its two formats: zip archives (torch.save >= 1.6) or the legacy stream (ssd.pytorch's releases).</summary>
+public sealed class CheckpointTarget(bool zip) : FuzzTarget
 {
-    public override string Name => "zip";
-    public override string Description => "TorchCheckpoint, zip format: fixtures by torch, malicious ones, the issue's bombs (scaled down)";
+    public override string Name => zip ? "zip" : "legacy";
+    public override string Description => zip
+        ? "TorchCheckpoint, zip format: fixtures by torch, malicious ones, the issue's bombs (scaled down); structure-aware mutations"
+        : "TorchCheckpoint, legacy format: fixtures by torch._use_new_zipfile_serialization=False, malicious ones";
 
     public override IReadOnlyList<byte[]> Seeds(FuzzContext c)
     {
         var torch = Path.Combine(c.Fixtures, "torch");
-        return
-        [
-            .. c.Files(torch, "*.zip.pth"), .. c.Files(Path.Combine(torch, "malicious"), "*.zip.pth"),
-            Bombs.Small(), Bombs.Small(deflate: true), Bombs.Long1Ints(), Bombs.DuplicateEntries(), Bombs.OverflowingStorage(),
-            Bombs.StorageBiggerThanEntry(), Bombs.DictFlood(200_000), Bombs.OverlappingEntries(1 << 20), Bombs.InflatingPickle(80L << 20),
-        ];
+        var pattern = zip ? "*.zip.pth" : "*.legacy.pth";
+        var seeds = c.Files(torch, pattern).Concat(c.Files(Path.Combine(torch, "malicious"), pattern)).ToList();
+        if (zip)
+            seeds.AddRange([
+                Bombs.Small(), Bombs.Small(deflate: true), Bombs.Small(zip64: true), Bombs.Long1Ints(), Bombs.DuplicateEntries(), Bombs.OverflowingStorage(),
+                Bombs.StorageBiggerThanEntry(), Bombs.DictFlood(200_000), Bombs.OverlappingEntries(1 << 20), Bombs.InflatingPickle(80L << 20),
+            ]);
+        return seeds;
     }
 
-    public override byte[] Mutate(byte[] seed, Random rng, IReadOnlyList<byte[]> seeds) => Mutators.Zip(seed, rng, seeds);
-
-    public override IReadOnlyCollection<string> Run(byte[] input, string scratch)
-    {
-        TorchCheckpoint.Load(new MemoryStream(input, writable: false), "fuzz.pth");
-        return [];
-    }
-}
-
-/// <summary>TorchCheckpoint on the legacy stream format (ssd.pytorch's releases).</summary>
-public sealed class LegacyCheckpointTarget : FuzzTarget
-{
-    public override string Name => "legacy";
-    public override string Description => "TorchCheckpoint, legacy format: fixtures by torch._use_new_zipfile_serialization=False";
-
-    public override IReadOnlyList<byte[]> Seeds(FuzzContext c)
-    {
-        var torch = Path.Combine(c.Fixtures, "torch");
-        return [.. c.Files(torch, "*.legacy.pth"), .. c.Files(Path.Combine(torch, "malicious"), "*.legacy.pth")];
-    }
-
-    public override byte[] Mutate(byte[] seed, Random rng, IReadOnlyList<byte[]> seeds) => Mutators.Pickle(seed, rng, seeds);
+    public override byte[] Mutate(byte[] seed, Random rng, IReadOnlyList<byte[]> seeds) =>
+        zip ? Mutators.Zip(seed, rng, seeds) : Mutators.Pickle(seed, rng, seeds);
 
     public override IReadOnlyCollection<string> Run(byte[] input, string scratch)
     {

@@ -36,7 +36,7 @@ public sealed class Unpickler
     private readonly IReadOnlyDictionary<string, PickleCall?> allowed;
     private readonly Func<object?, object?>? persistentLoad;
     private readonly ReaderBudgets budgets;
-    private readonly string name;
+    private readonly string? name;
 
     private Stream input = Stream.Null;
     private long start;
@@ -52,9 +52,9 @@ public sealed class Unpickler
     /// <param name="allowedGlobals">"module.name" -> what calling it builds (null: value only).</param>
     /// <param name="persistentLoad">Resolves BINPERSID/PERSID ids (torch's storages); null: persistent ids refused.</param>
     /// <param name="budgets">The memory budget (default: <see cref="ReaderBudgets.Default"/>).</param>
-    /// <param name="name">How to name the file in budget messages.</param>
+    /// <param name="name">How to name the file in messages (they start with it when given).</param>
     public Unpickler(IReadOnlyDictionary<string, PickleCall?> allowedGlobals, Func<object?, object?>? persistentLoad = null,
-        ReaderBudgets? budgets = null, string name = "pickle")
+        ReaderBudgets? budgets = null, string? name = null)
     {
         allowed = allowedGlobals;
         this.persistentLoad = persistentLoad;
@@ -225,7 +225,7 @@ public sealed class Unpickler
                 if (Peek(at) is not IPickleBuildable target)
                 {
                     var what = $"BUILD on {Describe(Peek(at))}";
-                    throw new UnsafePickleException(what, $"refused pickle: {what} at offset {at - start} (only dicts accept BUILD)");
+                    throw new UnsafePickleException(what, $"{Prefix}refused pickle: {what} at offset {at - start} (only dicts accept BUILD)");
                 }
                 target.SetState(state);
                 break;
@@ -233,7 +233,7 @@ public sealed class Unpickler
             case (byte)'Q': Push(New(LoadPersistent(Pop(at), at), ContainerCost, at)); break; // BINPERSID
             case (byte)'P': Push(New(LoadPersistent(ReadLine(at), at), ContainerCost, at)); break; // PERSID
             case 0x82: case 0x83: case 0x84: // EXT1/2/4: the copyreg extension registry can name any global
-                throw new UnsafePickleException("extension code", $"refused pickle: extension-registry opcode at offset {at - start}");
+                throw new UnsafePickleException("extension code", $"{Prefix}refused pickle: extension-registry opcode at offset {at - start}");
             default:
                 throw Bad(at, $"unsupported pickle opcode 0x{op:x2}");
         }
@@ -245,7 +245,7 @@ public sealed class Unpickler
     {
         var full = $"{module}.{name}";
         if (!allowed.ContainsKey(full))
-            throw new UnsafePickleException(full, $"refused pickle: global '{ReaderErrors.Printable(full)}' is not on the allow-list of a weights file; nothing was executed");
+            throw new UnsafePickleException(full, $"{Prefix}refused pickle: global '{ReaderErrors.Printable(full)}' is not on the allow-list of a weights file; nothing was executed");
         return new PickleGlobal(module, name);
     }
 
@@ -254,11 +254,11 @@ public sealed class Unpickler
         if (callee is not PickleGlobal g)
         {
             var what = $"{opcode} on {Describe(callee)}";
-            throw new UnsafePickleException(what, $"refused pickle: {what} at offset {at - start}");
+            throw new UnsafePickleException(what, $"{Prefix}refused pickle: {what} at offset {at - start}");
         }
         // Resolve() admitted it, so the key exists; a null builder means value-only.
         if (allowed[g.FullName] is not { } call)
-            throw new UnsafePickleException(g.FullName, $"refused pickle: {opcode} calls '{g.FullName}', which a weights file may only name, not call");
+            throw new UnsafePickleException(g.FullName, $"{Prefix}refused pickle: {opcode} calls '{g.FullName}', which a weights file may only name, not call");
         return call(args);
     }
 
@@ -274,7 +274,7 @@ public sealed class Unpickler
     {
         charged += bytes;
         if (charged > budget)
-            throw new ReaderBudgetException(name, "pickle.memory", budget, charged, $"unpickling (at offset {at - start} of {input.Length - start} bytes)");
+            throw new ReaderBudgetException(name ?? "pickle", "pickle.memory", budget, charged, $"unpickling (at offset {at - start} of {input.Length - start} bytes)");
     }
 
     private T Charge<T>(T value, long bytes, long at)
@@ -345,10 +345,12 @@ public sealed class Unpickler
 
     private long Remaining => input.Length - input.Position;
 
-    private InvalidDataException Bad(long at, string what) => new($"bad pickle at offset {at - start}: {what}");
+    private string Prefix => name is null ? "" : name + ": ";
+
+    private InvalidDataException Bad(long at, string what) => new($"{Prefix}bad pickle at offset {at - start}: {what}");
 
     private InvalidDataException Truncated(string what) =>
-        new($"truncated pickle: {what} runs past the end of the data at offset {input.Position - start}");
+        new($"{Prefix}truncated pickle: {what} runs past the end of the data at offset {input.Position - start}");
 
     private byte ReadByte(string what)
     {

@@ -52,7 +52,7 @@ public class ReaderErrorTests
     {
         File.Delete("/tmp/ssd_pwned_global_os_system");
         var r = Ssd("convert", TorchFixtures.PathOf("malicious/global_os_system.zip.pth"), "-o", Path.Combine(dir, "out.safetensors"));
-        AssertOneLineError(r, "refused pickle", "nothing was executed");
+        AssertOneLineError(r, "global_os_system.zip.pth: refused pickle: global 'os.system'", "nothing was executed");
         Assert.That(File.Exists("/tmp/ssd_pwned_global_os_system"), Is.False);
         AssertNothingWritten();
     }
