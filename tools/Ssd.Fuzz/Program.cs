@@ -149,7 +149,8 @@ internal sealed class Options
         ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d >= 0 ? d : throw new ArgumentException($"{name}: '{v}' is not a non-negative number")
         : fallback;
 
-    public string WorkDir => Path.GetFullPath(Get("--work") ?? "fuzz-out");
+    /// <summary>--work, else fuzz-out/ in the repository (git-ignored).</summary>
+    public string WorkDir => Path.GetFullPath(Get("--work") ?? Path.Combine(FuzzContext.Find().RepoRoot, "fuzz-out"));
 
     public FuzzOptions FuzzOptions() => new()
     {
