@@ -77,7 +77,9 @@ public static class CaffemodelReader
         if (blobs == 0) return;
         blobCount += blobs;
         if (blobCount > budgets.Tensors) throw new ReaderBudgetException(file, "tensors.count", budgets.Tensors, blobCount, "the caffemodel's blobs", "blobs (at least)");
-        if (string.IsNullOrEmpty(name)) throw new InvalidDataException($"a {type} layer with blobs has no name");
+        if (string.IsNullOrEmpty(name)) throw new InvalidDataException($"a {ReaderErrors.Printable(type)} layer with blobs has no name");
+        if (ReaderErrors.HasControlCharacters(name) || ReaderErrors.HasControlCharacters(type))
+            throw new InvalidDataException($"layer '{ReaderErrors.Printable(name)}' ({ReaderErrors.Printable(type)}) has a name or type with control characters");
         var list = new List<CaffeBlob>(blobs);
         r = new WireReader(message, offset);
         while (r.Next(out int field, out int wire))

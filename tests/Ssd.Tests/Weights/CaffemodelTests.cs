@@ -62,4 +62,18 @@ public class CaffemodelTests
         Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]));
         Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read("this is a prototxt, not a caffemodel"u8.ToArray()));
     }
+
+    [Test]
+    public void ALayerNameWithControlCharactersIsRefusedPrintably()
+    {
+        // NetParameter { layer { name: "a\nb" blobs { shape { dim: 1 } data: 1.0 } } }, found by the fuzz harness
+        byte[] blob = [0x3A, 0x03, 0x0A, 0x01, 0x01, 0x2A, 0x04, 0x00, 0x00, 0x80, 0x3F];
+        byte[] layer = [0x0A, 0x03, (byte)'a', (byte)'\n', (byte)'b', 0x3A, (byte)blob.Length, .. blob];
+        byte[] net = [0xA2, 0x06, (byte)layer.Length, .. layer];
+        var e = Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read(net))!;
+        Assert.That(e.Message, Does.Contain("'a\\nb'").And.Not.Contain("\n"));
+        // the same layer named plainly reads
+        layer[3] = (byte)'_';
+        Assert.That(CaffemodelReader.Read(net)["a_b"].Blobs[0].Tensor.ToFloat32(), Is.EqualTo(new[] { 1f }));
+    }
 }
