@@ -73,7 +73,7 @@ public class CaffemodelTests
         var e = Assert.Throws<InvalidDataException>(() => CaffemodelReader.Read(net))!;
         Assert.That(e.Message, Does.Contain("'a\\nb'").And.Not.Contain("\n"));
         // the same layer named plainly reads
-        layer[3] = (byte)'_';
+        net[3 + 3] = (byte)'_';
         Assert.That(CaffemodelReader.Read(net)["a_b"].Blobs[0].Tensor.ToFloat32(), Is.EqualTo(new[] { 1f }));
     }
 }
