@@ -96,6 +96,8 @@ public sealed class FuzzRunner : IDisposable
             finished(outcome);
             if (outcome.Kind == OutcomeKind.Hang) { Hung = true; return; }
         }
+        // The last input's outputs (kept on purpose) go too, so whatever the supervisor finds afterwards was left by mistake.
+        ClearScratch(scratch);
     }
 
     public InputOutcome RunOne(long index)
