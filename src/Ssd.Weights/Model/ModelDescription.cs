@@ -137,19 +137,29 @@ public sealed record ModelDescription
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         RespectRequiredConstructorParameters = true,
+        // A null where the record says non-nullable (e.g. "outputs": null) is a JSON error, not a null reference later.
+        RespectNullableAnnotations = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>Parses and validates a description; malformed JSON or an invalid model gives InvalidDataException.</summary>
-    public static ModelDescription FromJson(string json)
+    /// <summary>
+    /// Parses and validates a description (once; with <paramref name="tensorNames"/>, also that every tensor it
+    /// references exists). Malformed JSON, a null or missing required field, or an invalid model gives
+    /// InvalidDataException naming the problem.
+    /// </summary>
+    public static ModelDescription FromJson(string json, IReadOnlyCollection<string>? tensorNames = null)
     {
         ModelDescription? d;
         try { d = JsonSerializer.Deserialize<ModelDescription>(json, JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"model description: {e.Message}", e); }
+        // NotSupportedException: a layer without (or before) its "type" discriminator. Messages quote the JSON: one line.
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new InvalidDataException($"model description: {ReaderErrors.Printable(e.Message, 300)}", e);
+        }
         if (d is null) throw new InvalidDataException("model description: empty JSON");
-        d.Validate();
+        d.Validate(tensorNames);
         return d;
     }
 

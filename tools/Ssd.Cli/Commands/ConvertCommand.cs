@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Ssd.Weights;
 using Ssd.Weights.Model;
-using Ssd.Weights.Tensors;
 using Ssd.Weights.Torch;
 
 namespace Ssd.Cli.Commands;
@@ -23,8 +23,9 @@ public static class ConvertCommand
         var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
         var size = new Option<string?>("--input-size") { Description = "network input WxH, e.g. 300x300" };
         var output = new Option<string>("--output", "-o") { Description = "output model file (.safetensors)", Required = true };
+        var lenient = new Option<bool>("--lenient") { Description = "Caffe: warn about unknown deploy-file fields (and list them in the model) instead of failing" };
         var command = new Command("convert", "Convert a Caffe or PyTorch SSD checkpoint into an Ssd model file.")
-            { input, prototxt, flavor, classes, classesFile, mean, scale, std, range, order, size, output };
+            { input, prototxt, flavor, classes, classesFile, mean, scale, std, range, order, size, output, lenient };
         command.SetAction(parse =>
         {
             try
@@ -46,16 +47,18 @@ public static class ConvertCommand
                         var o => throw new ArgumentException($"--channel-order must be rgb or bgr, not '{o}'"),
                     },
                     InputSize = parse.GetValue(size) is { } s ? ParseSize(s) : null,
+                    Lenient = parse.GetValue(lenient),
                 };
                 var result = Convert(parse.GetValue(input)!, parse.GetValue(prototxt), parse.GetValue(flavor)!, options);
                 foreach (var w in result.Warnings) Console.Error.WriteLine($"warning: {w}");
                 var outPath = parse.GetValue(output)!;
-                ModelFile.Save(outPath, result.Description, result.Tensors);
+                ModelFile.Save(outPath, result);
                 Console.WriteLine($"{result.Description.Flavor} model '{result.Description.Name}': {result.Description.Layers.Length} layers, "
                     + $"{result.Tensors.Count} tensors, {result.Description.PostProcess.NumClasses} classes -> {outPath}");
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or NotSupportedException or IOException)
+            // The readers' documented errors (ReaderErrors: malformed data, a refused pickle, a budget) and bad options.
+            catch (Exception e) when (ReaderErrors.IsInputError(e) || e is FormatException or ArgumentException or NotSupportedException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
@@ -77,11 +80,8 @@ public static class ConvertCommand
             "auto" => null, "ssd.pytorch" => ModelFlavor.SsdPytorch, "torchvision" => ModelFlavor.Torchvision,
             _ => throw new ArgumentException($"--flavor must be auto, caffe, ssd.pytorch or torchvision, not '{flavor}'"),
         };
-        return TorchConverter.Convert(ReadTorchStateDict(input), torchFlavor, options);
+        return TorchConverter.Convert(TorchCheckpoint.Load(input, options.Budgets), torchFlavor, options);
     }
-
-    /// <summary>Reads a PyTorch state_dict (zip or legacy format) through the restricted unpickler.</summary>
-    private static IReadOnlyDictionary<string, TensorData> ReadTorchStateDict(string path) => TorchCheckpoint.Load(path);
 
     private static string[]? ReadClasses(string? list, string? file)
     {

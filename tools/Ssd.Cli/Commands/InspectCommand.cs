@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Ssd.Weights;
 using Ssd.Weights.Model;
 
 namespace Ssd.Cli.Commands;
@@ -14,8 +15,14 @@ public static class InspectCommand
         {
             try
             {
-                var (description, tensors) = ModelFile.Load(parse.GetValue(model)!);
+                var (description, tensors, ignored) = ModelFile.Read(parse.GetValue(model)!);
                 Console.WriteLine(description.ToJson());
+                if (ignored.Count > 0)
+                {
+                    Console.WriteLine();
+                    Console.WriteLine("ignored at conversion:");
+                    foreach (var line in ignored) Console.WriteLine($"  {line}");
+                }
                 Console.WriteLine();
                 Console.WriteLine($"{"tensor",-56} {"dtype",-8} shape");
                 long total = 0;
@@ -27,7 +34,7 @@ public static class InspectCommand
                 Console.WriteLine($"{tensors.Count} tensors, {total:N0} parameters");
                 return 0;
             }
-            catch (Exception e) when (e is InvalidDataException or IOException)
+            catch (Exception e) when (ReaderErrors.IsInputError(e))
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 1;
