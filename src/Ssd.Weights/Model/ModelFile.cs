@@ -20,6 +20,7 @@ public static class ModelFile
 
     public static (ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors) Load(string path)
     {
+        CheckpointFormat.RequireModelFile(path);
         var file = SafeTensorsFile.Read(path);
         var (tensors, metadata) = (file.Tensors, file.Metadata);
         if (!metadata.TryGetValue(DescriptionKey, out var json))

@@ -6,7 +6,11 @@ using Ssd.Weights.Torch;
 
 namespace Ssd.Cli.Commands;
 
-/// <summary>`ssd convert INPUT [--prototxt P] [--flavor F] ... -o OUT`: a checkpoint to a self-describing model file.</summary>
+/// <summary>
+/// `ssd convert INPUT [--prototxt P] [--flavor F] ... -o OUT`: a checkpoint to a self-describing model file.
+/// The output is checked before the checkpoint is read (not an input, writable) and written atomically; a checkpoint
+/// that cannot be read or converted exits 3 with a message naming it.
+/// </summary>
 public static class ConvertCommand
 {
     public static Command Create()
@@ -14,42 +18,53 @@ public static class ConvertCommand
         var input = new Argument<string>("input") { Description = "checkpoint: a .caffemodel (with --prototxt) or a PyTorch .pth/.pt" };
         var prototxt = new Option<string?>("--prototxt") { Description = "Caffe deploy .prototxt (required for .caffemodel)" };
         var flavor = new Option<string>("--flavor") { Description = "auto, caffe, ssd.pytorch or torchvision", DefaultValueFactory = _ => "auto" };
+        flavor.AcceptOnlyFromAmong("auto", "caffe", "ssd.pytorch", "torchvision");
         var classes = new Option<string?>("--classes") { Description = "comma-separated class names (background first or omitted)" };
         var classesFile = new Option<string?>("--classes-file") { Description = "file with one class name per line" };
-        var mean = new Option<string?>("--mean") { Description = "per-channel mean in the network's channel order, e.g. 104,117,123" };
+        var mean = new Option<float[]?>("--mean")
+        {
+            Description = "per-channel mean in the network's channel order, e.g. 104,117,123",
+            CustomParser = r => ParseFloats(r.Tokens[^1].Value, "--mean", r.AddError),
+        };
         var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
-        var size = new Option<string?>("--input-size") { Description = "network input WxH, e.g. 300x300" };
+        order.AcceptOnlyFromAmong("rgb", "bgr");
+        var size = new Option<(int, int)?>("--input-size")
+        {
+            Description = "network input WxH, e.g. 300x300",
+            CustomParser = r => ParseSize(r.Tokens[^1].Value, r.AddError),
+        };
         var output = new Option<string>("--output", "-o") { Description = "output model file (.safetensors)", Required = true };
         var command = new Command("convert", "Convert a Caffe or PyTorch SSD checkpoint into an Ssd model file.")
             { input, prototxt, flavor, classes, classesFile, mean, order, size, output };
         command.SetAction(parse =>
         {
-            try
+            string inputPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
+            string? prototxtPath = parse.GetValue(prototxt), classesPath = parse.GetValue(classesFile);
+            ModelFiles.CheckPath(inputPath, "checkpoint");
+            if (prototxtPath is not null) ModelFiles.CheckPath(prototxtPath, "prototxt");
+            OutputPaths.CheckFile(outPath, "-o", new[] { inputPath, prototxtPath, classesPath }.OfType<string>());
+            var options = new ConversionOptions
             {
-                var options = new ConversionOptions
-                {
-                    ClassNames = ReadClasses(parse.GetValue(classes), parse.GetValue(classesFile)),
-                    Mean = parse.GetValue(mean) is { } m ? ParseFloats(m, "--mean") : null,
-                    ChannelOrder = parse.GetValue(order)?.ToLowerInvariant() switch
-                    {
-                        null => null, "rgb" => ChannelOrder.Rgb, "bgr" => ChannelOrder.Bgr,
-                        var o => throw new ArgumentException($"--channel-order must be rgb or bgr, not '{o}'"),
-                    },
-                    InputSize = parse.GetValue(size) is { } s ? ParseSize(s) : null,
-                };
-                var result = Convert(parse.GetValue(input)!, parse.GetValue(prototxt), parse.GetValue(flavor)!, options);
-                foreach (var w in result.Warnings) Console.Error.WriteLine($"warning: {w}");
-                var outPath = parse.GetValue(output)!;
-                ModelFile.Save(outPath, result.Description, result.Tensors);
-                Console.WriteLine($"{result.Description.Flavor} model '{result.Description.Name}': {result.Description.Layers.Length} layers, "
-                    + $"{result.Tensors.Count} tensors, {result.Description.PostProcess.NumClasses} classes -> {outPath}");
-                return 0;
-            }
-            catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException or NotSupportedException or IOException)
+                ClassNames = ReadClasses(parse.GetValue(classes), classesPath),
+                Mean = parse.GetValue(mean),
+                ChannelOrder = parse.GetValue(order) switch { null => null, "rgb" => ChannelOrder.Rgb, _ => ChannelOrder.Bgr },
+                InputSize = parse.GetValue(size),
+            };
+            ConversionResult result;
+            try { result = Convert(inputPath, prototxtPath, parse.GetValue(flavor)!, options); }
+            catch (Exception e) when (e is not (CliException or OperationCanceledException or OutOfMemoryException))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                throw CliException.Model($"cannot convert {inputPath}: {e.Message}", e);
             }
+            foreach (var w in result.Warnings) Console.Error.WriteLine($"warning: {w}");
+            try { ModelFile.Save(outPath, result.Description, result.Tensors); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CliException($"{outPath}: not written: {e.Message}", ExitCodes.InputsFailed, e);
+            }
+            Console.WriteLine($"{result.Description.Flavor} model '{result.Description.Name}': {result.Description.Layers.Length} layers, "
+                + $"{result.Tensors.Count} tensors, {result.Description.PostProcess.NumClasses} classes -> {outPath}");
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -59,13 +74,14 @@ public static class ConvertCommand
         bool caffe = flavor == "caffe" || (flavor == "auto" && (prototxt is not null || input.EndsWith(".caffemodel", StringComparison.OrdinalIgnoreCase)));
         if (caffe)
         {
-            if (prototxt is null) throw new ArgumentException("a .caffemodel needs its deploy file: --prototxt deploy.prototxt");
+            if (prototxt is null) throw CliException.Usage("a .caffemodel needs its deploy file: --prototxt deploy.prototxt");
             return CaffeConverter.Convert(prototxt, input, options);
         }
         ModelFlavor? torchFlavor = flavor switch
         {
-            "auto" => null, "ssd.pytorch" => ModelFlavor.SsdPytorch, "torchvision" => ModelFlavor.Torchvision,
-            _ => throw new ArgumentException($"--flavor must be auto, caffe, ssd.pytorch or torchvision, not '{flavor}'"),
+            "ssd.pytorch" => ModelFlavor.SsdPytorch,
+            "torchvision" => ModelFlavor.Torchvision,
+            _ => null,
         };
         return TorchConverter.Convert(ReadTorchStateDict(input), torchFlavor, options);
     }
@@ -75,20 +91,37 @@ public static class ConvertCommand
 
     private static string[]? ReadClasses(string? list, string? file)
     {
-        if (list is not null && file is not null) throw new ArgumentException("give --classes or --classes-file, not both");
+        if (list is not null && file is not null) throw CliException.Usage("give --classes or --classes-file, not both");
         if (list is not null) return list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (file is not null) return File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        return null;
+        if (file is null) return null;
+        try { return File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CliException.Usage($"--classes-file {file}: cannot read it: {e.Message}", e);
+        }
     }
 
-    private static float[] ParseFloats(string text, string option) =>
-        text.Split(',', StringSplitOptions.TrimEntries).Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new ArgumentException($"{option}: '{t}' is not a number")).ToArray();
+    private static float[]? ParseFloats(string text, string option, Action<string> error)
+    {
+        var values = new List<float>();
+        foreach (var t in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v))
+            {
+                error($"{option}: '{t}' is not a number");
+                return null;
+            }
+            values.Add(v);
+        }
+        return [.. values];
+    }
 
-    private static (int, int) ParseSize(string text)
+    private static (int, int)? ParseSize(string text, Action<string> error)
     {
         var parts = text.ToLowerInvariant().Split('x');
-        if (parts.Length == 2 && int.TryParse(parts[0], out var w) && int.TryParse(parts[1], out var h) && w > 0 && h > 0) return (w, h);
-        throw new ArgumentException($"--input-size must be WxH (e.g. 300x300), not '{text}'");
+        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h) && w > 0 && h > 0) return (w, h);
+        error($"--input-size must be WxH (e.g. 300x300), not '{text}'");
+        return null;
     }
 }
