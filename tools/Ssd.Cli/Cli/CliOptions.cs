@@ -67,6 +67,20 @@ public static class CliOptions
         },
     };
 
+    /// <summary>A 64-bit integer option in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public static Option<long> Long(string name, long defaultValue, long min, long max, string description) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = r =>
+        {
+            var token = Token(r);
+            if (long.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max) return v;
+            r.AddError($"{name}: '{token}' is not a whole number in {min}..{max}");
+            return defaultValue;
+        },
+    };
+
     public static Option<InputSize?> InputSizeOption() => new("--input-size")
     {
         Description = "network input WxH, or native (each image's own size); Caffe models only; default: the model's",

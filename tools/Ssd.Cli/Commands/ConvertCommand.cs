@@ -46,7 +46,7 @@ public static class ConvertCommand
             var options = new ConversionOptions
             {
                 ClassNames = ReadClasses(parse.GetValue(classes), classesPath),
-                Mean = parse.GetValue(mean),
+                Mean = parse.GetValue(mean) is { Length: > 0 } m ? m : null,
                 ChannelOrder = parse.GetValue(order) switch { null => null, "rgb" => ChannelOrder.Rgb, _ => ChannelOrder.Bgr },
                 InputSize = parse.GetValue(size),
             };

@@ -9,7 +9,7 @@ namespace Ssd.Cli.Commands;
 
 /// <summary>
 /// `ssd detect --model M INPUT... [--recursive] [--json FILE|-] [--annotate DIR] [--threshold T] [--batch N]
-/// [--backend B] [--input-size WxH|native] [--max-pixels N]`: runs the detector on image files, folders and glob
+/// [--backend B] [--input-size WxH|native] [--max-pixels N] [--max-batch-pixels N]`: runs the detector on image files, folders and glob
 /// patterns (<see cref="InputFiles"/>).
 /// Outputs are checked before any work (<see cref="OutputPaths"/>) and written atomically; images are read, checked
 /// against the pixel budgets (<see cref="ImageLimits"/>) and decoded batch by batch, so memory holds one batch.
@@ -21,6 +21,9 @@ public static class DetectCommand
 {
     /// <summary>The default confidence threshold: what people expect a detector to show (the flavours' own 0.01 suits mAP).</summary>
     public const float DefaultThreshold = 0.5f;
+
+    /// <summary>A batch of at least this many decoded pixels (12 MiB of RGB) is collected as soon as it is done.</summary>
+    private const long LargeBatchPixels = 1 << 22;
 
     public static Command Create()
     {
@@ -37,24 +40,14 @@ public static class DetectCommand
         var batch = CliOptions.Int("--batch", 8, 1, "images per forward pass (default 8)");
         var backend = CliOptions.Backend();
         var inputSize = CliOptions.InputSizeOption();
-        var maxPixels = new Option<long>("--max-pixels")
-        {
-            Description = $"refuse images of more pixels than this (default {ImageLimits.Default.MaxPixels:N0}); a batch holds at most "
-                + $"{ImageLimits.Default.MaxBatchPixels:N0} or this, whichever is larger",
-            DefaultValueFactory = _ => ImageLimits.Default.MaxPixels,
-            CustomParser = r =>
-            {
-                var token = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
-                if (long.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v is > 0 and <= RgbImage.MaxPixels) return v;
-                r.AddError($"--max-pixels: '{token}' is not a whole number in 1..{RgbImage.MaxPixels}");
-                return ImageLimits.Default.MaxPixels;
-            },
-        };
+        var maxPixels = CliOptions.Long("--max-pixels", ImageLimits.Default.MaxPixels, 1, RgbImage.MaxPixels,
+            $"refuse images of more pixels than this, before decoding them (default {ImageLimits.Default.MaxPixels:N0})");
+        var maxBatchPixels = CliOptions.Long("--max-batch-pixels", ImageLimits.Default.MaxBatchPixels, 1, long.MaxValue,
+            $"decoded pixels held at once: a batch ends early when the next image would pass this (default {ImageLimits.Default.MaxBatchPixels:N0}; one image always fits)");
         var command = new Command("detect", "Detect objects in images.")
-            { model, inputs, recursive, json, annotate, threshold, batch, backend, inputSize, maxPixels };
+            { model, inputs, recursive, json, annotate, threshold, batch, backend, inputSize, maxPixels, maxBatchPixels };
         command.SetAction(parse =>
         {
-            long pixels = parse.GetValue(maxPixels);
             var request = new Request(parse.GetValue(model)!, parse.GetValue(inputs)!, parse.GetValue(recursive), parse.GetValue(json),
                 parse.GetValue(annotate), new SsdDetectorOptions
                 {
@@ -63,7 +56,7 @@ public static class DetectCommand
                     MaxBatch = parse.GetValue(batch),
                     InputSize = parse.GetValue(inputSize),
                 },
-                new ImageLimits { MaxPixels = pixels, MaxBatchPixels = Math.Max(ImageLimits.Default.MaxBatchPixels, pixels) });
+                new ImageLimits { MaxPixels = parse.GetValue(maxPixels), MaxBatchPixels = parse.GetValue(maxBatchPixels) });
             return Run(request);
         });
         return command;
@@ -140,6 +133,9 @@ public static class DetectCommand
                 Print(log, result, detailed: r.Json is null);
             }
             pending.Clear();
+            // The batch's decoded images are garbage now. Large ones sit in the large-object heap, which the GC
+            // collects only on a full collection: without one, a run over big images holds several batches' worth.
+            if (pendingPixels >= LargeBatchPixels) GC.Collect();
             pendingPixels = 0;
         }
 
