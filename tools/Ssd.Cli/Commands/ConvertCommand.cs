@@ -26,6 +26,11 @@ public static class ConvertCommand
             Description = "per-channel mean in the network's channel order, e.g. 104,117,123",
             CustomParser = r => ParseFloats(r.Tokens[^1].Value, "--mean", r.AddError),
         };
+        var std = new Option<float[]?>("--std")
+        {
+            Description = "per-channel divisor applied after the mean, e.g. 127.5 for a 0.007843 pixel scale (default 1)",
+            CustomParser = r => ParseFloats(r.Tokens[^1].Value, "--std", r.AddError),
+        };
         var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
         order.AcceptOnlyFromAmong("rgb", "bgr");
         var size = new Option<(int, int)?>("--input-size")
@@ -35,7 +40,7 @@ public static class ConvertCommand
         };
         var output = new Option<string>("--output", "-o") { Description = "output model file (.safetensors)", Required = true };
         var command = new Command("convert", "Convert a Caffe or PyTorch SSD checkpoint into an Ssd model file.")
-            { input, prototxt, flavor, classes, classesFile, mean, order, size, output };
+            { input, prototxt, flavor, classes, classesFile, mean, std, order, size, output };
         command.SetAction(parse =>
         {
             string inputPath = parse.GetValue(input)!, outPath = parse.GetValue(output)!;
@@ -47,6 +52,7 @@ public static class ConvertCommand
             {
                 ClassNames = ReadClasses(parse.GetValue(classes), classesPath),
                 Mean = parse.GetValue(mean) is { Length: > 0 } m ? m : null,
+                Std = parse.GetValue(std) is { Length: > 0 } d ? d : null,
                 ChannelOrder = parse.GetValue(order) switch { null => null, "rgb" => ChannelOrder.Rgb, _ => ChannelOrder.Bgr },
                 InputSize = parse.GetValue(size),
             };
