@@ -93,19 +93,22 @@ public class DetectCommandTests
         File.Copy(Example("shapes_002.jpg"), dir["a/b/two.JPG"]);
         File.Copy(Example("shapes_004.jpg"), dir["a/b/three.jpeg"]);
         File.WriteAllText(dir["a/notes.txt"], "not an image");
+        File.CreateSymbolicLink(dir["a/b/link.jpg"], dir["a/one.jpg"]);   // a link to a file is an input
+        Directory.CreateSymbolicLink(dir["a/b/loop"], dir["a"]);          // a link to a folder is not followed: no loop
         string[] Paths(params string[] inputs) => Json(Run(["detect", "--model", ShapesModel, "--json", "-", .. inputs]).Out)
             .GetProperty("images").EnumerateArray().Select(i => Path.GetRelativePath(dir.Path, i.GetProperty("path").GetString()!)).ToArray();
 
         Assert.That(Paths(dir["a"]), Is.EqualTo(new[] { "a/one.jpg" }), "a folder: its images, not its subfolders' nor other files");
-        Assert.That(Paths(dir["a"], "--recursive"), Is.EqualTo(new[] { "a/b/three.jpeg", "a/b/two.JPG", "a/one.jpg" }), "sorted by path");
-        Assert.That(Paths(dir["a/**/*.jp*g"]), Is.EqualTo(new[] { "a/b/three.jpeg", "a/one.jpg" }), "a glob, case-sensitive");
+        Assert.That(Paths(dir["a"], "--recursive"), Is.EqualTo(new[] { "a/b/link.jpg", "a/b/three.jpeg", "a/b/two.JPG", "a/one.jpg" }), "sorted by path");
+        Assert.That(Paths(dir["a/**/*.jp*g"]), Is.EqualTo(new[] { "a/b/link.jpg", "a/b/three.jpeg", "a/one.jpg" }), "a glob, case-sensitive");
+        Assert.That(Paths(dir["a/*/t*"]), Is.EqualTo(new[] { "a/b/three.jpeg", "a/b/two.JPG" }), "* within one folder level");
         Assert.That(Paths(dir["a/one.jpg"], dir["a"], dir["a/b/two.JPG"]), Is.EqualTo(new[] { "a/one.jpg", "a/b/two.JPG" }), "each file once, in the order given");
 
         var r = Run("detect", "--model", ShapesModel, dir["a/*.png"], dir["a/b"], dir["nothing"]);
         Assert.That(r.Code, Is.EqualTo(ExitCodes.InputsFailed), r.ToString());
         r.AssertCleanErrors();
         Assert.That(r.Err, Does.Contain("a/*.png: no image file matches this pattern").And.Contain("nothing: no such file or folder"));
-        Assert.That(r.Out, Does.Contain("2 of 4 inputs done"), "the folder's two images still ran");
+        Assert.That(r.Out, Does.Contain("3 of 5 inputs done"), "the folder's three images still ran");
     }
 
     /// <summary>issue 16 item 3 and 8: a cut JPEG, /dev/zero, a FIFO and a directory among the inputs fail alone, without hanging.</summary>

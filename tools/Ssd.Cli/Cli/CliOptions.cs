@@ -18,7 +18,8 @@ public static class CliOptions
 
     public static Option<DetectorBackend> Backend() => new("--backend")
     {
-        Description = "auto (CUDA when present, else cpu), cuda, opencl, cpu-sim or cpu",
+        Description = "where the network runs; auto: CUDA when present, else cpu",
+        HelpName = "auto|cuda|opencl|cpu-sim|cpu",
         DefaultValueFactory = _ => DetectorBackend.Auto,
         CustomParser = r => Parse(r, DetectorBackendNames.Parse, default(DetectorBackend)),
     };

@@ -2,7 +2,7 @@ namespace Ssd.Cli;
 
 /// <summary>
 /// The exit codes of every `ssd` command, for scripts: 0 all good; 1 some inputs failed (each named on stderr, the
-/// others processed); 2 usage: a bad argument or option value, or an output that cannot be written or would overwrite
+/// others processed) or an output could not be written after all; 2 usage: a bad argument or option value, or an output that cannot be written or would overwrite
 /// an input, found before any work; 3 the model or the device: the model file (or checkpoint) cannot be read, or the
 /// backend cannot run; 4 an internal error (a bug: please report it with the --verbose output); 130 / 143 stopped by
 /// SIGINT / SIGTERM (no temporary file left behind).

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.FileSystemGlobbing;
-using Microsoft.Extensions.FileSystemGlobbing.Abstractions;
 
 namespace Ssd.Cli;
 
@@ -9,7 +8,7 @@ public sealed record InputSet(IReadOnlyList<string> Files, IReadOnlyList<(string
 /// <summary>
 /// Expands `detect`'s inputs, in the order given: a file is taken as it is (whatever its extension; the decoder
 /// decides), a folder gives its image files (.jpg .jpeg .png .webp .bmp .gif, any case) sorted by name, with
-/// --recursive those of its subfolders too (symbolic links to folders are not followed), and a glob pattern
+/// --recursive those of its subfolders too (links to files are followed, links to folders are not), and a glob pattern
 /// (* within a name, ** for any depth of folders, e.g. 'photos/**/*.jpg', quoted so that the shell leaves it) the image files it
 /// matches, sorted. A path given twice is taken once. An argument that names nothing (a missing path, an empty folder,
 /// a pattern without matches) is an error for that argument; the others go on.
@@ -51,14 +50,22 @@ public static class InputFiles
         return new InputSet(files, errors);
     }
 
+    /// <summary>A folder's image files (symbolic links to files included), with its subfolders' when recursive, sorted.</summary>
     private static List<string> Folder(string folder, bool recursive)
     {
-        var options = new EnumerationOptions
+        var files = new List<string>();
+        var pending = new Stack<string>([folder]);
+        var flat = new EnumerationOptions { IgnoreInaccessible = true };
+        // Subfolders reached through a symbolic link are skipped: a link back up would loop forever.
+        var realFolders = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        while (pending.TryPop(out var current))
         {
-            RecurseSubdirectories = recursive, IgnoreInaccessible = true, MatchCasing = MatchCasing.PlatformDefault,
-            AttributesToSkip = FileAttributes.ReparsePoint, // no symlinked folders: no loops
-        };
-        return Directory.EnumerateFiles(folder, "*", options).Where(IsImageName).OrderBy(f => f, StringComparer.Ordinal).ToList();
+            files.AddRange(Directory.EnumerateFiles(current, "*", flat).Where(IsImageName));
+            if (recursive)
+                foreach (var sub in Directory.EnumerateDirectories(current, "*", realFolders)) pending.Push(sub);
+        }
+        files.Sort(StringComparer.Ordinal);
+        return files;
     }
 
     private static bool IsPattern(string input) => input.Contains('*');
@@ -72,12 +79,13 @@ public static class InputFiles
         if (root.Length == 0) root = "/";
         string relative = string.Join('/', parts[first..]);
         if (!Directory.Exists(root)) return [];
+        // The folder walk of Folder() (no links to folders, so no loops), matched in memory.
         var matcher = new Matcher(StringComparison.Ordinal);
         matcher.AddInclude(relative);
-        var result = matcher.Execute(new DirectoryInfoWrapper(new DirectoryInfo(root)));
+        var full = Path.GetFullPath(root);
+        var result = matcher.Match(full, Folder(root, recursive: true).Select(Path.GetFullPath));
         return result.Files
             .Select(f => first == 0 ? f.Path : Path.Combine(root, f.Path))
-            .Where(IsImageName)
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToList();
     }

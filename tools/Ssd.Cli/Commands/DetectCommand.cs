@@ -36,14 +36,14 @@ public static class DetectCommand
         var recursive = new Option<bool>("--recursive", "-r") { Description = "take the images in the subfolders of folder inputs too" };
         var json = new Option<string?>("--json") { Description = "write the detections as JSON to this file (- for stdout)" };
         var annotate = new Option<string?>("--annotate") { Description = "write a PNG copy of each image with its detections drawn into this folder" };
-        var threshold = CliOptions.Threshold(DefaultThreshold, "report detections scoring above this, in [0, 1] (default 0.5)");
-        var batch = CliOptions.Int("--batch", 8, 1, "images per forward pass (default 8)");
+        var threshold = CliOptions.Threshold(DefaultThreshold, "report detections scoring above this, in [0, 1]");
+        var batch = CliOptions.Int("--batch", 8, 1, "images per forward pass");
         var backend = CliOptions.Backend();
         var inputSize = CliOptions.InputSizeOption();
         var maxPixels = CliOptions.Long("--max-pixels", ImageLimits.Default.MaxPixels, 1, RgbImage.MaxPixels,
-            $"refuse images of more pixels than this, before decoding them (default {ImageLimits.Default.MaxPixels:N0})");
+            "refuse images of more pixels than this, before decoding them");
         var maxBatchPixels = CliOptions.Long("--max-batch-pixels", ImageLimits.Default.MaxBatchPixels, 1, long.MaxValue,
-            $"decoded pixels held at once: a batch ends early when the next image would pass this (default {ImageLimits.Default.MaxBatchPixels:N0}; one image always fits)");
+            "decoded pixels held at once: a batch ends early when the next image would pass this (one image always fits)");
         var command = new Command("detect", "Detect objects in images.")
             { model, inputs, recursive, json, annotate, threshold, batch, backend, inputSize, maxPixels, maxBatchPixels };
         command.SetAction(parse =>
