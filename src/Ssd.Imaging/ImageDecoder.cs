@@ -26,7 +26,8 @@ public readonly record struct ImageHeader(int StoredWidth, int StoredHeight, Enc
 /// replicated to R, G and B, alpha dropped without blending (the stored colour is kept even where alpha is 0),
 /// 16-bit PNG samples reduced to their high byte (libpng's strip_16: <see cref="Png16"/>), and the EXIF orientation applied where and how
 /// OpenCV applies it (<see cref="ExifOrientation"/>). CMYK JPEGs are converted by Skia (c k / 255), OpenCV uses
-/// k - ((255 - c) k &gt;&gt; 8): up to a level or two apart.
+/// k - ((255 - c) k &gt;&gt; 8): within a level. GIF (which OpenCV 4.6 does not read) decodes as PIL's first frame does,
+/// the transparent palette entry keeping its colour.
 /// Nothing is invented: a truncated or corrupt file is an <see cref="InvalidDataException"/> naming it, never an image
 /// with made-up rows. The header's size is checked against <see cref="ImageLimits"/> before any pixel memory is taken.
 /// </summary>
@@ -132,6 +133,8 @@ public static class ImageDecoder
                     _ => $"{name}: the image cannot be decoded ({result})",
                 });
             var rgb = new byte[3L * w * h];
+            // GIF: Skia gives the transparent palette index as transparent black; keep its stored colour instead.
+            var gif = header.Format == EncodedImageFormat.Gif ? GifTransparency.FirstFrame(encoded) : null;
             for (int y = 0; y < h; y++)
             {
                 var src = new ReadOnlySpan<byte>(buffer + rowBytes * y, (int)rowBytes);
@@ -142,6 +145,9 @@ public static class ImageDecoder
                     dst[d + 1] = src[s + 1];
                     dst[d + 2] = src[s + 2];
                 }
+                if (gif is { } t && y >= t.Top && y < t.Top + t.Height)
+                    for (int x = Math.Max(0, t.Left); x < Math.Min(w, t.Left + t.Width); x++)
+                        if (src[4 * x + 3] == 0) (dst[3 * x], dst[3 * x + 1], dst[3 * x + 2]) = (t.R, t.G, t.B);
             }
             return new RgbImage(w, h, rgb);
         }
