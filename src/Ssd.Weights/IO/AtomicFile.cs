@@ -57,10 +57,10 @@ public static class AtomicFile
         }
     }
 
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    public static void WriteAllBytes(string path, byte[] bytes)
     {
-        var copy = bytes.ToArray();
-        Write(path, s => s.Write(copy));
+        ArgumentNullException.ThrowIfNull(bytes);
+        Write(path, s => s.Write(bytes));
     }
 
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));

@@ -160,6 +160,14 @@ public class CliErrorTests
     }
 
     [Test]
+    public void Bench_on_a_broken_image_names_it()
+    {
+        using var dir = Temp();
+        File.WriteAllBytes(dir["cut.jpg"], File.ReadAllBytes(Example("shapes_002.jpg"))[..200]);
+        AssertFails(Run("bench", "--model", ShapesModel, "--image", dir["cut.jpg"]), ExitCodes.InputsFailed, "cut.jpg: truncated image");
+    }
+
+    [Test]
     public void Verbose_prints_the_stack_trace_and_only_then()
     {
         var quiet = Run("inspect", Example("shapes_ssd.pth"));
