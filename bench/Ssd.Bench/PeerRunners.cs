@@ -230,24 +230,30 @@ internal sealed class OpenCvRunner : IPeerRunner
 }
 
 /// <summary>
-/// PyTorch 1.13 through tools/bench/torch_ssd.py, one process per case kept alive between invocations: each
-/// invocation writes one command line and waits for "ok" (the round trip's cost is the "ipc" row).
+/// PyTorch 1.13 through a runner script of tools/bench (torch_ssd.py for the peer cases), one process per case kept
+/// alive between invocations: each invocation writes one command line and waits for "ok" (tools/bench/line_protocol.py;
+/// the round trip's cost is the "ipc" / "ping" row).
 /// </summary>
 internal sealed class TorchRunner : IPeerRunner
 {
     private readonly Process process;
-    private readonly string command;
+    private readonly string command, script;
 
     public TorchRunner(PeerCase c)
+        : this("torch_ssd.py", c.Scope switch { "net" => $"net {c.Batch}", "e2e" => $"e2e {c.Batch}", "ipc" => "ping", _ => throw new ArgumentException($"pytorch: no scope {c.Scope}") })
     {
-        command = c.Scope switch { "net" => $"net {c.Batch}", "e2e" => $"e2e {c.Batch}", "ipc" => "ping", _ => throw new ArgumentException($"pytorch: no scope {c.Scope}") };
-        var start = new ProcessStartInfo(PeerRunners.Python, Path.Combine(PeerFiles.Root, "tools", "bench", "torch_ssd.py"))
+    }
+
+    public TorchRunner(string script, string command)
+    {
+        (this.script, this.command) = (script, command);
+        var start = new ProcessStartInfo(PeerRunners.Python, Path.Combine(PeerFiles.Root, "tools", "bench", script))
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false,
         };
         process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + PeerRunners.Python);
         var ready = process.StandardOutput.ReadLine();
-        if (ready != "ready") throw new InvalidOperationException($"tools/bench/torch_ssd.py did not start: '{ready}'");
+        if (ready != "ready") throw new InvalidOperationException($"tools/bench/{script} did not start: '{ready}'");
     }
 
     public void Run()
@@ -255,10 +261,10 @@ internal sealed class TorchRunner : IPeerRunner
         process.StandardInput.WriteLine(command);
         process.StandardInput.Flush();
         var reply = process.StandardOutput.ReadLine();
-        if (reply != "ok") throw new InvalidOperationException($"torch_ssd.py answered '{reply}' to '{command}'");
+        if (reply != "ok") throw new InvalidOperationException($"{script} answered '{reply}' to '{command}'");
     }
 
-    public string Describe() => $"PyTorch (Debian python3-torch) via tools/bench/torch_ssd.py, '{command}', 2 threads";
+    public string Describe() => $"PyTorch (Debian python3-torch) via tools/bench/{script}, '{command}', 2 threads";
 
     public void Dispose()
     {

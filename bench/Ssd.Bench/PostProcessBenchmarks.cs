@@ -4,7 +4,9 @@ using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Ssd.Engine.PostProcessing;
 using Ssd.Engine.PostProcessing.Reference;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Priors;
+using Ssd.Weights.Model;
 
 namespace Ssd.Bench;
 
@@ -13,7 +15,7 @@ namespace Ssd.Bench;
 /// classes (COCO with torchvision's background), synthetic logits. "Thousands": a background logit of 7 over N(0,1)
 /// class logits, so about 0.6% of the prior x class scores (~4,600) pass 0.01; "Saturated": all logits N(0, 0.1),
 /// like a randomly initialised head, so nearly every score (~1/91) passes and only the per-class top-k caps them.
-/// Each flavour with its fast implementation and its plain reference.
+/// Each flavour: the one PostProcessor with its rules, and its plain reference.
 /// Run: dotnet run -c Release --project bench/Ssd.Bench -- --filter '*PostProcessBenchmarks*'
 /// </summary>
 [Config(typeof(Config))]
@@ -39,12 +41,14 @@ public class PostProcessBenchmarks
     {
         var input = DensePostProcessInput.Create(Case == Density.Saturated, Classes, seed: 300);
         (loc, logits, probs) = (input.Loc, input.Logits, input.Probabilities);
-        caffe = new CaffeDetectionOutput(input.CaffePriors, new(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: true));
-        caffeRef = new CaffeDetectionOutputReference(input.CaffePriors, new(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: true));
-        pytorch = new SsdPytorchDetect(input.CenterPriors, new(Classes, 0, 0.01f, 0.45f, 200, 0, ConfIsProbability: false));
-        pytorchRef = new SsdPytorchDetectReference(input.CenterPriors, new(Classes, 0, 0.01f, 0.45f, 200, 0, ConfIsProbability: false));
+        var caffeParams = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: true);
+        var pytorchParams = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 200, 0, ConfIsProbability: false);
         var tv = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: false);
-        torchvision = new TorchvisionPostprocess(input.Anchors, new ImageSize(300, 300), tv);
+        caffe = new PostProcessor(PostProcessRules.For(ModelFlavor.Caffe, caffeParams, null, 300, 300), input.CaffePriors);
+        caffeRef = new CaffeDetectionOutputReference(input.CaffePriors, caffeParams);
+        pytorch = new PostProcessor(PostProcessRules.For(ModelFlavor.SsdPytorch, pytorchParams, null, 300, 300), input.CenterPriors);
+        pytorchRef = new SsdPytorchDetectReference(input.CenterPriors, pytorchParams);
+        torchvision = new PostProcessor(PostProcessRules.For(ModelFlavor.Torchvision, tv, null, 300, 300), input.Anchors);
         torchvisionRef = new TorchvisionPostprocessReference(input.Anchors, new ImageSize(300, 300), tv);
     }
 

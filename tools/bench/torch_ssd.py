@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import torch
 
+from line_protocol import serve
 from torchvision_net import FIXTURE, NetworkOnly, load_model
 
 
@@ -33,31 +34,20 @@ def main():
     rgb = np.fromfile(os.path.join(FIXTURE, "photo_rgb.bin"), dtype=np.uint8).reshape(h, w, 3)
     photo = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255
     batches = {}
-    print("ready", flush=True)
-    for line in sys.stdin:
-        parts = line.split()
-        try:
-            if not parts:
-                continue
-            if parts[0] == "quit":
-                break
-            if parts[0] == "ping":
-                pass
-            elif parts[0] in ("net", "e2e") and len(parts) == 2 and int(parts[1]) > 0:
-                n = int(parts[1])
-                with torch.no_grad():
-                    if parts[0] == "net":
-                        if n not in batches:
-                            batches[n] = x1.repeat(n, 1, 1, 1).contiguous()
-                        net(batches[n])
-                    else:
-                        model([photo] * n)
+
+    def handle(parts):
+        if parts[0] not in ("net", "e2e") or len(parts) != 2 or int(parts[1]) <= 0:
+            raise ValueError(f"unknown command '{' '.join(parts)}': expected ping, net N, e2e N or quit")
+        n = int(parts[1])
+        with torch.no_grad():
+            if parts[0] == "net":
+                if n not in batches:
+                    batches[n] = x1.repeat(n, 1, 1, 1).contiguous()
+                net(batches[n])
             else:
-                raise ValueError(f"unknown command '{line.strip()}': expected ping, net N, e2e N or quit")
-            print("ok", flush=True)
-        except Exception as e:  # noqa: BLE001 - the driver reads the reason from the reply
-            print(f"error: {e}".replace("\n", " "), flush=True)
-    return 0
+                model([photo] * n)
+
+    return serve(handle)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 
@@ -19,9 +20,11 @@ internal sealed class DetectorPipeline(ModelDescription model, ISsdNetwork netwo
     public ModelDescription Model { get; } = model;
     public ISsdNetwork Network { get; } = network;
     public IPreprocessor Preprocessor { get; } = preprocessor;
-    public IPostProcessor PostProcessor { get; } = PostProcessorFactory.Create(model, network.Priors, confidenceThreshold);
+    public PostProcessor PostProcessor { get; } = new(PostProcessorFactory.Rules(model, confidenceThreshold), network.Priors);
+    /// <summary>The post-processing rules (with the threshold override) that the host and the device both follow.</summary>
+    public PostProcessRules Rules => PostProcessor.Rules;
     public PreprocessSettings? DeviceSettings { get; } = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
-    public bool PostProcessesOnDevice(int batch) => postProcessOnDevice && Network.PostProcessesOnDevice(batch);
+    public bool PostProcessesOnDevice(int batch) => postProcessOnDevice && Network.PostProcessesOnDevice(Rules, batch);
     public int InputFloats { get; } = model.Input.Channels * model.Input.Width * model.Input.Height;
 
     public void Dispose() => Network.Dispose();

@@ -1,5 +1,4 @@
 using Ssd.Engine.Backends;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Engine.PostProcessing;
@@ -14,7 +13,8 @@ namespace Ssd.Engine.Detection;
 /// <see cref="ISsdNetwork"/> over the engine's <see cref="SsdNetwork"/>. A network is planned for one batch size,
 /// so one is built (lazily, with its own backend and arena) for each batch size asked for: in practice the
 /// detector's batch and the remainder of the last batch. On an ILGPU backend each one can also post-process on its
-/// device (<see cref="DevicePostProcessor"/>, made on first use). Not thread-safe; the detector serialises calls.
+/// device (<see cref="DevicePostProcessor"/>, made on first use for the rules the detector gives). Not thread-safe;
+/// the detector serialises calls.
 /// </summary>
 public sealed class EngineNetwork : ISsdNetwork
 {
@@ -23,8 +23,6 @@ public sealed class EngineNetwork : ISsdNetwork
     private readonly Func<IBackend> createBackend;
     private readonly Dictionary<int, (IBackend Backend, SsdNetwork Network)> byBatch = [];
     private readonly Dictionary<int, DevicePostProcessor> postByBatch = [];
-    private readonly float? confidenceThreshold;
-    private readonly DetectConfig? deviceConfig;
 
     public float[] Priors { get; }
     public string Description { get; }
@@ -32,47 +30,42 @@ public sealed class EngineNetwork : ISsdNetwork
     /// <summary>On an ILGPU backend the images are pre-processed on the device, into the network's input.</summary>
     public bool PreprocessesOnDevice { get; }
 
-    /// <param name="confidenceThreshold">Replaces the model's threshold in the device post-processing when set.</param>
-    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, Func<IBackend> createBackend, float? confidenceThreshold = null)
+    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, Func<IBackend> createBackend)
     {
-        (this.model, this.tensors, this.createBackend, this.confidenceThreshold) = (model, tensors, createBackend, confidenceThreshold);
+        (this.model, this.tensors, this.createBackend) = (model, tensors, createBackend);
         var first = For(1);
         Description = first.Backend.Description;
-        PreprocessesOnDevice = first.Backend is IlgpuBackend;
-        var p = first.Network.Priors;
+        PreprocessesOnDevice = first.Backend.Device is not null;
         // The post-processors take Caffe's priors as [2, P*4] (boxes, then variances), the others as the boxes alone.
-        Priors = p.Variances is null ? p.Boxes : [.. p.Boxes, .. p.Variances];
-        if (PreprocessesOnDevice)
-        {
-            // A model the device path cannot take exactly keeps the host post-processor.
-            try { deviceConfig = DevicePostProcessor.ConfigFor(model, confidenceThreshold); }
-            catch (Exception e) when (e is ArgumentException or NotSupportedException) { deviceConfig = null; }
-        }
+        Priors = first.Network.Priors.Flat;
     }
 
-    public bool PostProcessesOnDevice(int batch) => deviceConfig is { } c && c.Fits(batch, For(1).Network.PriorCount);
+    public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => PreprocessesOnDevice && rules.Fits(batch, For(1).Network.PriorCount);
 
-    public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, IReadOnlyList<ImageSize> originalSizes)
+    public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var (network, post) = DeviceFor(batch, originalSizes.Count);
+        var (network, post) = DeviceFor(batch, rules, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(input);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
-    public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IReadOnlyList<ImageSize> originalSizes)
+    public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var (network, post) = DeviceFor(images.Count, originalSizes.Count);
+        var (network, post) = DeviceFor(images.Count, rules, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(images, settings);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
-    private (SsdNetwork Network, DevicePostProcessor Post) DeviceFor(int batch, int sizes)
+    private (SsdNetwork Network, DevicePostProcessor Post) DeviceFor(int batch, PostProcessRules rules, int sizes)
     {
         if (sizes != batch) throw new ArgumentException($"{sizes} image sizes for a batch of {batch}");
-        if (!PostProcessesOnDevice(batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
+        if (!PostProcessesOnDevice(rules, batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
         var (backend, network) = For(batch);
-        if (!postByBatch.TryGetValue(batch, out var post))
-            postByBatch[batch] = post = new DevicePostProcessor((IlgpuBackend)backend, model, Priors, confidenceThreshold);
+        if (!postByBatch.TryGetValue(batch, out var post) || post.Rules != rules)
+        {
+            post?.Dispose();
+            postByBatch[batch] = post = new DevicePostProcessor(backend.Device!, rules, Priors);
+        }
         return (network, post);
     }
 

@@ -1,5 +1,6 @@
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Preprocess;
 
 namespace Ssd.Engine.Detection;
@@ -27,16 +28,17 @@ public interface ISsdNetwork : IDisposable
         throw new NotSupportedException($"{GetType().Name} takes pre-processed input only (PreprocessesOnDevice is false)");
 
     /// <summary>
-    /// True when the network can also post-process a batch of <paramref name="batch"/> images on its device (the
-    /// Detect overloads below): loc / conf stay there and one download brings back the detections.
+    /// True when the network can also post-process a batch of <paramref name="batch"/> images by
+    /// <paramref name="rules"/> on its device (the Detect overloads below): loc / conf stay there and one download
+    /// brings back the detections.
     /// </summary>
-    bool PostProcessesOnDevice(int batch) => false;
+    bool PostProcessesOnDevice(PostProcessRules rules, int batch) => false;
 
     /// <summary>Runs pre-processed input and the post-processing on the device; detections per image, best first, in original pixels.</summary>
-    IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, IReadOnlyList<ImageSize> originalSizes) =>
+    IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes) =>
         throw new NotSupportedException($"{GetType().Name} does not post-process on a device");
 
     /// <summary>Pre-processes, runs and post-processes a batch on the device (needs <see cref="PreprocessesOnDevice"/> too).</summary>
-    IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IReadOnlyList<ImageSize> originalSizes) =>
+    IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes) =>
         throw new NotSupportedException($"{GetType().Name} does not post-process on a device");
 }

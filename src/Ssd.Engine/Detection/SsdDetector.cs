@@ -81,7 +81,7 @@ public sealed class SsdDetector : IDisposable
         DetectorPipeline Build(int width, int height)
         {
             var sized = width == model.Input.Width && height == model.Input.Height ? model : model with { Input = model.Input with { Width = width, Height = height } };
-            var network = new EngineNetwork(sized, tensors, backend, options.ConfidenceThreshold);
+            var network = new EngineNetwork(sized, tensors, backend);
             try { return new DetectorPipeline(sized, network, new HostPreprocessor(sized.Input), options.ConfidenceThreshold, options.PreprocessOnDevice, options.PostProcessOnDevice); }
             catch { network.Dispose(); throw; }
         }
@@ -151,7 +151,7 @@ public sealed class SsdDetector : IDisposable
                     if (onDevice)
                     {
                         // One download: the detections; their device work is timed with the network.
-                        perImage = input is null ? pipeline.Network.Detect(batch, settings!, sizes) : pipeline.Network.Detect(input, n, sizes);
+                        perImage = input is null ? pipeline.Network.Detect(batch, settings!, pipeline.Rules, sizes) : pipeline.Network.Detect(input, n, pipeline.Rules, sizes);
                         t2 = Stopwatch.GetTimestamp();
                     }
                     else

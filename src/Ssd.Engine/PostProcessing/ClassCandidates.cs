@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
+using Ssd.Kernels.Softmax;
 
 namespace Ssd.Engine.PostProcessing;
 
@@ -9,8 +10,8 @@ namespace Ssd.Engine.PostProcessing;
 /// threshold, appended to its class's list in prior order, so each class's candidates are ready without a scan of
 /// all priors and the classes can be worked on in parallel. The two halves of the priors are done on two workers,
 /// each into its own lists (half 0's then half 1's is prior order). The softmax of a logit row is fused into the pass
-/// (the arithmetic of <see cref="Ssd.Kernels.Softmax.SoftmaxReference"/>, in its order, so the probabilities are bit
-/// for bit the references'); rows a quick screen proves to have no candidate are skipped.
+/// (<see cref="SoftmaxReference.Row"/>, so the probabilities are bit for bit the references'); rows a quick screen
+/// proves to have no candidate are skipped.
 /// </summary>
 internal static unsafe class ClassCandidates
 {
@@ -81,17 +82,7 @@ internal static unsafe class ClassCandidates
             {
                 if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
                 passed++;
-                // SoftmaxReference.Forward's arithmetic, in its order.
-                float max = float.NegativeInfinity;
-                for (int k = 0; k < classes; k++) max = MathF.Max(max, x[k]);
-                float sum = 0f;
-                for (int k = 0; k < classes; k++)
-                {
-                    float e = MathF.Exp(x[k] - max);
-                    row[k] = e;
-                    sum += e;
-                }
-                for (int k = 0; k < classes; k++) row[k] /= sum;
+                SoftmaxReference.Row(x, row);
             }
             return true;
         }
@@ -109,8 +100,8 @@ internal static unsafe class ClassCandidates
     }
 
     /// <summary>
-    /// Whether a non-background class of this logit row may have a softmax probability above the threshold, from a
-    /// vectorised exp accurate to about 1e-7 relative: a row is skipped only when every such class is below
+    /// Whether a non-background class of this logit row may have a softmax probability above the threshold, from
+    /// .NET's vectorised exp (a few ulp, not MathF.Exp's bits): a row is skipped only when every such class is below
     /// threshold x (1 - 1e-3) even so, a margin far above the approximation's and the sum's rounding errors.
     /// Non-finite rows are always kept (the exact path then gives what the reference gives).
     /// </summary>
@@ -128,7 +119,7 @@ internal static unsafe class ClassCandidates
         var sum = Vector<float>.Zero;
         for (int k = 0; k < e.Length; k += w)
         {
-            var v = ExpNonPositive(new Vector<float>(e.Slice(k)) - m);
+            var v = Vector.Exp(new Vector<float>(e.Slice(k)) - m);
             v.CopyTo(e.Slice(k));
             sum += v;
         }
@@ -140,18 +131,5 @@ internal static unsafe class ClassCandidates
         for (int k = 0; k < e.Length; k += w)
             if (Vector.GreaterThanAny(new Vector<float>(e.Slice(k)), bar)) return true;
         return false;
-    }
-
-    /// <summary>exp(x) for x &lt;= 0 (NaN for NaN): 2^n * 2^f, f in [-0.5, 0.5], 2^f by its Taylor series to f^6 (error &lt; 2e-7).</summary>
-    private static Vector<float> ExpNonPositive(Vector<float> x)
-    {
-        x = Vector.Max(x, new Vector<float>(-87f));
-        var t = x * new Vector<float>(1.44269504f);
-        var n = Vector.Floor(t + new Vector<float>(0.5f));
-        var f = (t - n) * new Vector<float>(0.693147181f);
-        var p = Vector<float>.One + f * (Vector<float>.One + f * (new Vector<float>(1f / 2) + f * (new Vector<float>(1f / 6)
-            + f * (new Vector<float>(1f / 24) + f * (new Vector<float>(1f / 120) + f * new Vector<float>(1f / 720))))));
-        var scale = Vector.AsVectorSingle((Vector.ConvertToInt32(n) + new Vector<int>(127)) << 23);
-        return p * scale;
     }
 }

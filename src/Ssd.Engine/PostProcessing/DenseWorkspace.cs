@@ -1,8 +1,10 @@
+using Ssd.Kernels.Detect;
+
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
 /// The buffers one post-processing call works in, sized for a model's priors and classes and kept between calls
-/// (a dense call would otherwise allocate megabytes): the class-major probabilities, the per-class results (at most
+/// (a dense call would otherwise allocate megabytes): the candidates by class, the per-class results (at most
 /// PerClass items per class, each class in its own slot, so classes can be filled in parallel and read back in
 /// class order), and one scratch set per worker.
 /// </summary>
@@ -52,34 +54,43 @@ internal sealed class DenseWorkspace
 
     /// <summary>
     /// The kept boxes of every class (their slots), best first over all classes; equal scores keep the lower class,
-    /// then the class's own order (Caffe's keep_top_k merge, ssd.pytorch's final sort). At most
-    /// <paramref name="keepTopK"/> (&lt;= 0: all); boxes scaled by the image size.
+    /// then the class's own order. At most <paramref name="keepTopK"/> (&lt;= 0: all); boxes multiplied by (sx, sy).
     /// </summary>
-    public PostDetection[] RankedDetections(int keepTopK, ImageSize size)
+    public PostDetection[] RankedDetections(int keepTopK, float threshold, float sx, float sy)
     {
         int total = 0;
         for (int cls = 0; cls < Classes; cls++) total += Count[cls];
         var slotOf = new int[total];
-        var clsOf = new int[total];
         var score = new float[total];
         var position = new int[total];
         for (int cls = 0, k = 0; cls < Classes; cls++)
             for (int r = 0; r < Count[cls]; r++, k++)
-            {
-                int slot = cls * PerClass + r;
-                (slotOf[k], clsOf[k], score[k], position[k]) = (slot, cls, Score[slot], k);
-            }
+                (slotOf[k], score[k], position[k]) = (cls * PerClass + r, Score[cls * PerClass + r], k);
         var best = new Ranked[total];
-        int top = TopSelect.Top(score, position, keepTopK, lowerKeyFirst: true, new ulong[total], new int[total], best);
-        float w = size.Width, h = size.Height;
+        int top = TopK.Select(total, score, position, threshold, keepTopK, higherKeyFirst: false, new ulong[total], new int[total], best);
         var detections = new PostDetection[top];
         for (int r = 0; r < top; r++)
         {
-            int k = best[r].Key, slot = slotOf[k];
+            int slot = slotOf[best[r].Key];
             var b = Box.AsSpan(4 * slot, 4);
-            detections[r] = new PostDetection(clsOf[k], Score[slot], b[0] * w, b[1] * h, b[2] * w, b[3] * h);
+            detections[r] = new PostDetection(slot / PerClass, Score[slot], b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy);
         }
         return detections;
+    }
+
+    /// <summary>
+    /// torchvision's batched_nms: with 1 to <see cref="PostProcessRules.CoordinateTrickLimit"/> boxes in all slots,
+    /// the step (max coordinate + 1) that class c's boxes are shifted by c times; else 0 (no shift).
+    /// </summary>
+    public float CoordinateTrickStep()
+    {
+        int count = 0;
+        for (int cls = 0; cls < Classes; cls++) count += Count[cls];
+        if (count == 0 || count > PostProcessRules.CoordinateTrickLimit) return 0f;
+        float max = float.NegativeInfinity;
+        for (int cls = 0; cls < Classes; cls++)
+            foreach (float v in Box.AsSpan(4 * cls * PerClass, 4 * Count[cls])) max = MathF.Max(max, v);
+        return max + 1f;
     }
 
     /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
@@ -119,7 +130,6 @@ internal sealed class DenseWorkspace
         public Ranked[] Ranked { get; } = new Ranked[priors];
         public GreedyNms Nms { get; } = new();
         public List<int> Keep { get; } = new();
-        public float[] Box { get; } = new float[4];
     }
 
     /// <summary>Hands out a cached workspace (one caller at a time gets it; a concurrent caller gets a fresh one).</summary>

@@ -2,7 +2,7 @@ using Ssd.Kernels.Softmax;
 
 namespace Ssd.Engine.PostProcessing;
 
-/// <summary>Shape checks and score preparation shared by the flavours.</summary>
+/// <summary>Shape checks and score preparation shared by the post-processor and the references.</summary>
 internal static class PostProcessInputs
 {
     /// <summary>Checks loc / conf against P priors and C classes; returns the image count.</summary>
@@ -31,29 +31,6 @@ internal static class PostProcessInputs
     {
         if (priors.Length == 0 || priors.Length % floatsPerPrior != 0) throw new ArgumentException($"{who}: {priors.Length} prior floats are not {layout}");
         return priors.Length / floatsPerPrior;
-    }
-
-    /// <summary>
-    /// torchvision's BoxCoder weights from centre-size variances (0.1, 0.2 -> 10, 5): SSD's BoxCoder(weights=(10.0,
-    /// 10.0, 5.0, 5.0)) holds python floats that are used as float32 divisors.
-    /// </summary>
-    public static (float X, float Y, float W, float H) BoxCoderWeights(float[]? variances, string who)
-    {
-        variances ??= [0.1f, 0.1f, 0.2f, 0.2f];
-        if (variances.Length != 4 || variances.Any(v => !(v > 0))) throw new ArgumentException($"{who}: need 4 positive variances");
-        return ((float)(1.0 / variances[0]), (float)(1.0 / variances[1]), (float)(1.0 / variances[2]), (float)(1.0 / variances[3]));
-    }
-
-    /// <summary>ssd.pytorch's cfg['variance'] pair: [0.1, 0.2], or Caffe-style 4 values whose first and third are used.</summary>
-    public static (float Center, float Size) SsdPytorchVariances(float[]? variances, string who)
-    {
-        variances ??= [0.1f, 0.2f];
-        return variances.Length switch
-        {
-            2 => (variances[0], variances[1]),
-            4 => (variances[0], variances[2]),
-            _ => throw new ArgumentException($"{who}: {variances.Length} variances; expected 2 or 4"),
-        };
     }
 
     public static void CheckSize(ImageSize size, string who)

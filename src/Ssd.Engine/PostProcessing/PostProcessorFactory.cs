@@ -1,26 +1,29 @@
+using Ssd.Kernels.Detect;
 using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing;
 
-/// <summary>Picks the flavour's post-processor from a model description.</summary>
+/// <summary>A model's post-processing: its rules, and the host post-processor they make.</summary>
 public static class PostProcessorFactory
 {
+    /// <summary>
+    /// The model's post-processing rules, for the host (<see cref="PostProcessor"/>) and the device
+    /// (<see cref="DevicePostProcessor"/>) alike. <paramref name="confidenceThreshold"/> replaces the model's
+    /// threshold; this is the one place that override is applied.
+    /// </summary>
+    public static PostProcessRules Rules(ModelDescription model, float? confidenceThreshold = null)
+    {
+        var spec = model.PostProcess;
+        if (!spec.ShareLocation) throw new NotSupportedException($"{model.Name}: share_location false is not supported");
+        if (spec.CodeType != "CENTER_SIZE") throw new NotSupportedException($"{model.Name}: code type {spec.CodeType} is not supported (only CENTER_SIZE)");
+        var parameters = new PostProcessParams(spec.NumClasses, spec.BackgroundId, confidenceThreshold ?? spec.ConfidenceThreshold,
+            spec.NmsThreshold, spec.TopK, spec.KeepTopK, model.Outputs.ConfIsProbability);
+        return PostProcessRules.For(spec.Style, parameters, spec.Variances, model.Input.Width, model.Input.Height);
+    }
+
     /// <param name="priors">The priors in the flavour's own layout (Caffe [2, P*4]; ssd.pytorch centre form;
     /// torchvision xyxy pixels of the input size).</param>
     /// <param name="confidenceThreshold">Overrides the model's threshold when given.</param>
-    public static IPostProcessor Create(ModelDescription model, float[] priors, float? confidenceThreshold = null)
-    {
-        var spec = model.PostProcess;
-        var parameters = new PostProcessParams(spec.NumClasses, spec.BackgroundId, confidenceThreshold ?? spec.ConfidenceThreshold,
-            spec.NmsThreshold, spec.TopK, spec.KeepTopK, model.Outputs.ConfIsProbability);
-        if (!spec.ShareLocation) throw new NotSupportedException($"{model.Name}: share_location false is not supported");
-        if (spec.CodeType != "CENTER_SIZE") throw new NotSupportedException($"{model.Name}: code type {spec.CodeType} is not supported (only CENTER_SIZE)");
-        return spec.Style switch
-        {
-            ModelFlavor.Caffe => new CaffeDetectionOutput(priors, parameters),
-            ModelFlavor.SsdPytorch => new SsdPytorchDetect(priors, parameters, spec.Variances),
-            ModelFlavor.Torchvision => new TorchvisionPostprocess(priors, new ImageSize(model.Input.Width, model.Input.Height), parameters, spec.Variances),
-            _ => throw new ArgumentException($"{model.Name}: unknown post-processing style {spec.Style}"),
-        };
-    }
+    public static IPostProcessor Create(ModelDescription model, float[] priors, float? confidenceThreshold = null) =>
+        new PostProcessor(Rules(model, confidenceThreshold), priors);
 }

@@ -7,7 +7,7 @@ namespace Ssd.Kernels.BoxCoding;
 /// ILGPU box decoding, one thread per (image, prior). The reference's operations in the same float32 order, with
 /// glibc's expf algorithm (<see cref="LibmExp"/>: what MathF.Exp is on Linux) and .NET's min, so the boxes are bit for
 /// bit the reference's wherever the device does not contract a multiply and an add into an FMA (PoCL and the CPU
-/// simulator do not; CUDA's ptxas may). The device post-processing (Detect) decodes with these kernels.
+/// simulator do not; CUDA's ptxas may). The device post-processing (<see cref="Detect.DetectOp"/>) decodes with these kernels.
 /// </summary>
 public static class BoxCodingKernels
 {
@@ -60,6 +60,17 @@ public static class BoxCodingKernels
         output[o + 1] = cy - ch;
         output[o + 2] = cx + cw;
         output[o + 3] = cy + ch;
+    }
+
+    /// <summary>
+    /// Version 1, one thread per coordinate of [N, P, 4] boxes, in place: x clipped to [0, width], y to [0, height]
+    /// (torchvision's clip_boxes_to_image; as Math.Clamp, NaN stays NaN).
+    /// </summary>
+    [Kernel("boxcoding")]
+    public static void Clip1(Index1D i, ArrayView<float> boxes, float width, float height)
+    {
+        float v = boxes[i], limit = i % 2 == 0 ? width : height;
+        boxes[i] = v < 0f ? 0f : v > limit ? limit : v;
     }
 }
 

@@ -29,18 +29,7 @@ public static class BoxCodingReference
     {
         int p = Check(priors.Length, loc, output, "ssd.pytorch");
         for (int i = 0; i < loc.Length / 4; i++)
-        {
-            int b = 4 * (i % p), o = 4 * i;
-            float cx = priors[b] + loc[o] * variance0 * priors[b + 2];
-            float cy = priors[b + 1] + loc[o + 1] * variance0 * priors[b + 3];
-            float w = priors[b + 2] * MathF.Exp(loc[o + 2] * variance1);
-            float h = priors[b + 3] * MathF.Exp(loc[o + 3] * variance1);
-            float x1 = cx - w / 2f, y1 = cy - h / 2f;
-            output[o] = x1;
-            output[o + 1] = y1;
-            output[o + 2] = w + x1;
-            output[o + 3] = h + y1;
-        }
+            SsdPytorchBox(priors, i % p, loc.Slice(4 * i, 4), output.Slice(4 * i, 4), variance0, variance1);
     }
 
     /// <summary>
@@ -69,6 +58,21 @@ public static class BoxCodingReference
         box[1] = cy - h / 2f;
         box[2] = cx + w / 2f;
         box[3] = cy + h / 2f;
+    }
+
+    /// <summary>ssd.pytorch's decode of one prior (<paramref name="priors"/> [P, 4] centre form).</summary>
+    public static void SsdPytorchBox(ReadOnlySpan<float> priors, int prior, ReadOnlySpan<float> loc, Span<float> box, float variance0, float variance1)
+    {
+        int b = 4 * prior;
+        float cx = priors[b] + loc[0] * variance0 * priors[b + 2];
+        float cy = priors[b + 1] + loc[1] * variance0 * priors[b + 3];
+        float w = priors[b + 2] * MathF.Exp(loc[2] * variance1);
+        float h = priors[b + 3] * MathF.Exp(loc[3] * variance1);
+        float x1 = cx - w / 2f, y1 = cy - h / 2f;
+        box[0] = x1;
+        box[1] = y1;
+        box[2] = w + x1;
+        box[3] = h + y1;
     }
 
     /// <summary>torchvision's BoxCoder.decode_single of one anchor (xyxy pixels), with its log(1000/16) clamp.</summary>

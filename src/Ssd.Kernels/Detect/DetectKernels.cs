@@ -1,30 +1,29 @@
 using ILGPU;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Nms;
+using Ssd.Weights.Model;
 
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
-/// ILGPU kernels of the detection output (the flavours' post-processing after decoding and softmax, which
-/// <see cref="DetectDecodeKernels"/> do):
-/// segment keys, (bitonic sort), top-k candidates, the per-image torchvision batched_nms set-up, the IoU bitmask in
-/// the flavour's formula, the greedy scan, merge keys, (bitonic sort), and the compact per-image result.
-/// Plain C# counterparts: <see cref="DetectReference"/>; the host post-processors are the reference of the whole.
+/// ILGPU kernels of the detection output (<see cref="PostProcessRules"/> steps 2, 4 and 5, after the decode and
+/// softmax): segment keys, (bitonic sort), top-k candidates, the coordinate-trick shifts, the IoU bitmask by the
+/// rule's formula, the greedy scan, merge keys, (bitonic sort), and the compact per-image result. The host
+/// post-processor runs the same algorithm; the per-flavour references are the specification of both.
 /// </summary>
 public static class DetectKernels
 {
-    private static int ClassOf(int segmentClass, int background) => segmentClass < background ? segmentClass : segmentClass + 1;
-
     /// <summary>
-    /// Version 1: one key per (segment, prior): segment, score descending, then the prior (Caffe, torchvision: lower
-    /// first) or P-1-prior (ssd.pytorch: higher first). Scores not strictly above the threshold are excluded.
+    /// Version 1: one key per (segment, prior): segment, score descending, then the prior's item (the prior, or
+    /// P-1-prior when the higher prior ranks first). Scores not strictly above the threshold are excluded.
     /// </summary>
     [Kernel("detect")]
     public static void SegmentKeys1(Index1D t, ArrayView<float> scores, ArrayView<ulong> keys, DetectShape s)
     {
         int segment = t / s.Priors, prior = t % s.Priors;
-        int n = segment / (s.Classes - 1), cls = ClassOf(segment % (s.Classes - 1), s.Background);
+        int n = segment / (s.Classes - 1), cls = s.ClassOf(segment % (s.Classes - 1));
         float score = scores[((long)(int)n * s.Priors + prior) * s.Classes + cls];
-        int item = DetectReference.ItemOf(prior, s.Priors, s.Flavor);
+        int item = s.ItemOf(prior);
         keys[t] = score > s.ScoreThreshold ? DetectKey.Make(segment, score, item, s.ItemBits) : DetectKey.MakeExcluded(segment, item, s.ItemBits);
     }
 
@@ -36,7 +35,7 @@ public static class DetectKernels
         ulong key = sortedKeys[(long)(int)segment * s.Priors + r];
         if (DetectKey.IsCandidate(key, s.ItemBits))
         {
-            candidates[t] = DetectReference.ItemOf(DetectKey.Item(key, s.ItemBits), s.Priors, s.Flavor);
+            candidates[t] = s.ItemOf(DetectKey.Item(key, s.ItemBits));
             candidateScores[t] = DetectKey.Score(key, s.ItemBits);
         }
         else
@@ -47,8 +46,8 @@ public static class DetectKernels
     }
 
     /// <summary>
-    /// Version 1 (torchvision only), one thread per image: batched_nms picks the coordinate trick when the image has
-    /// at most 1000 candidates; then every box of class c is shifted by c * (max coordinate + 1) in float32. Writes
+    /// Version 1 (CoordinateTrick only), one thread per image: batched_nms picks the coordinate trick when the image
+    /// has at most 1000 candidates; then every box of class c is shifted by c * (max coordinate + 1) in float32. Writes
     /// the shift of each segment (0 on the vanilla path), stored so that no fused multiply-add can change the sum.
     /// One NMS over the shifted boxes of all classes equals per-class NMS over them: boxes are clipped to [0, max],
     /// so classes sit at least ~1 apart after the shift (float32 rounding there is far below 1), never intersect,
@@ -68,16 +67,16 @@ public static class DetectKernels
             long b = 4 * ((long)(int)n * s.Priors + prior);
             for (int j = 0; j < 4; j++) max = NetMath.Max(max, boxes[b + j]);
         }
-        bool trick = count > 0 && count <= DetectShape.CoordinateTrickLimit;
+        bool trick = count > 0 && count <= PostProcessRules.CoordinateTrickLimit;
         float step = max + 1f;
         for (int sc = 0; sc < s.Classes - 1; sc++)
-            offsets[(long)(int)n * (s.Classes - 1) + sc] = trick ? ClassOf(sc, s.Background) * step : 0f;
+            offsets[(long)(int)n * (s.Classes - 1) + sc] = trick ? s.ClassOf(sc) * step : 0f;
     }
 
     /// <summary>
     /// Version 1: one thread per (segment, candidate i, 32-candidate block): bit b is set when candidate 32 * block + b
-    /// comes after i and i, once kept, suppresses it by the flavour's rule (<see cref="DetectReference.Suppresses"/>).
-    /// torchvision boxes are shifted by the segment's offset first (0 unless the coordinate trick is on).
+    /// comes after i and i, once kept, suppresses it by the rule (<see cref="Iou"/>).
+    /// With CoordinateTrick the boxes are shifted by the segment's offset first (0 unless the trick is taken).
     /// </summary>
     [Kernel("detect")]
     public static void IouMask1(Index1D t, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, ArrayView<uint> mask, DetectShape s)
@@ -89,8 +88,8 @@ public static class DetectKernels
         int bi = candidates[baseCand + i];
         if (bi >= 0)
         {
-            float shift = s.Flavor == (int)DetectFlavor.Torchvision ? offsets[segment] : 0f;
-            bool shifted = s.Flavor == (int)DetectFlavor.Torchvision && shift != 0f;
+            float shift = s.CoordinateTrick != 0 ? offsets[segment] : 0f;
+            bool shifted = s.CoordinateTrick != 0 && shift != 0f;
             long a = 4 * ((long)(int)n * s.Priors + bi);
             float ax1 = boxes[a], ay1 = boxes[a + 1], ax2 = boxes[a + 2], ay2 = boxes[a + 3];
             if (shifted) { ax1 += shift; ay1 += shift; ax2 += shift; ay2 += shift; }
@@ -103,7 +102,7 @@ public static class DetectKernels
                 long c = 4 * ((long)(int)n * s.Priors + bj);
                 float bx1 = boxes[c], by1 = boxes[c + 1], bx2 = boxes[c + 2], by2 = boxes[c + 3];
                 if (shifted) { bx1 += shift; by1 += shift; bx2 += shift; by2 += shift; }
-                if (DetectReference.Suppresses(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2, s.Flavor, s.IouThreshold))
+                if (Iou.Suppresses((ModelFlavor)s.Iou, s.IouThreshold, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2))
                     bits |= 1u << b;
             }
         }
@@ -162,7 +161,7 @@ public static class DetectKernels
             int item = DetectKey.Item(key, s.MergeBits);
             int prior = candidates[first + item];
             long b = 4 * ((long)(int)n * s.Priors + prior), d = o + 1 + (long)DetectKey.DetectionFloats * count;
-            result[d] = ClassOf(item / s.TopK, s.Background);
+            result[d] = s.ClassOf(item / s.TopK);
             result[d + 1] = DetectKey.Score(key, s.MergeBits);
             result[d + 2] = boxes[b];
             result[d + 3] = boxes[b + 1];

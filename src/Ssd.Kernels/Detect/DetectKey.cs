@@ -17,12 +17,9 @@ public static class DetectKey
 
     public const uint Excluded = 0xFFFF_FFFFu;
 
-    /// <summary>The key of a candidate; -0 is made +0 first, since the host comparisons call them equal.</summary>
-    public static ulong Make(int high, float score, int item, int bits)
-    {
-        float s = score == 0f ? 0f : score;
-        return ((ulong)(uint)high << (32 + bits)) | ((ulong)FloatSortKey.Descending(s) << bits) | (uint)item;
-    }
+    /// <summary>The key of a candidate (-0 and +0 one score, as the host comparisons see them).</summary>
+    public static ulong Make(int high, float score, int item, int bits) =>
+        ((ulong)(uint)high << (32 + bits)) | ((ulong)~FloatSortKey.OfScore(score) << bits) | (uint)item;
 
     /// <summary>The key of a non-candidate: after every candidate of its high part.</summary>
     public static ulong MakeExcluded(int high, int item, int bits) =>

@@ -1,24 +1,15 @@
 namespace Ssd.Kernels.Detect;
 
-/// <summary>Which peer library's post-processing rules the device detection output follows.</summary>
-public enum DetectFlavor
-{
-    /// <summary>Caffe SSD DetectionOutput: equal scores keep the lower prior first; JaccardOverlap, suppress unless &lt;= thr.</summary>
-    Caffe = 0,
-    /// <summary>ssd.pytorch Detect: equal scores take the HIGHER prior first; union = (area_j - inter) + area_i, suppress unless &lt;= thr.</summary>
-    SsdPytorch = 1,
-    /// <summary>torchvision SSD.postprocess_detections: lower prior first; boxes clipped; batched_nms (coordinate trick when &lt;= 1000 candidates); suppress IoU &gt; thr.</summary>
-    Torchvision = 2,
-}
-
 /// <summary>
-/// Sizes and rules shared by the detection-output kernels. A segment is one (image, non-background class) pair;
-/// each segment has at most TopK candidates (bits of the IoU mask: Words per candidate). ItemBits is the width of
-/// the prior index in the segment sort key, MergeBits that of the class-major candidate position in the merge key.
-/// Capacity is the detections an image can report (its keep_top_k, or every candidate when uncapped).
+/// The detection-output kernels' sizes and rules (<see cref="PostProcessRules.Shape"/>). A segment is one (image,
+/// non-background class) pair; each segment has at most TopK candidates (bits of the IoU mask: Words per
+/// candidate). Iou is the <see cref="Weights.Model.ModelFlavor"/> whose NMS rule applies; HigherPriorFirst and
+/// CoordinateTrick are 0 or 1. ItemBits is the width of the prior index in the segment sort key, MergeBits that of
+/// the class-major candidate position in the merge key. Capacity is the detections an image can report (its
+/// keep_top_k, or every candidate when uncapped).
 /// </summary>
 public readonly record struct DetectShape(int Images, int Priors, int Classes, int Background, int TopK, int Words,
-    float ScoreThreshold, float IouThreshold, int Flavor, int ItemBits, int MergeBits, int Capacity)
+    float ScoreThreshold, float IouThreshold, int Iou, int HigherPriorFirst, int CoordinateTrick, int ItemBits, int MergeBits, int Capacity)
 {
     public int Segments => Images * (Classes - 1);
 
@@ -28,6 +19,9 @@ public readonly record struct DetectShape(int Images, int Priors, int Classes, i
     /// <summary>Floats per image in the compact result: the count, then Capacity x (class, score, x1, y1, x2, y2).</summary>
     public int Stride => 1 + DetectKey.DetectionFloats * Capacity;
 
-    /// <summary>torchvision's batched_nms uses the coordinate trick up to this many boxes on the CPU (4000 coordinates).</summary>
-    public const int CoordinateTrickLimit = 1000;
+    /// <summary>The class of a segment's class part (the background is skipped).</summary>
+    public int ClassOf(int segmentClass) => segmentClass < Background ? segmentClass : segmentClass + 1;
+
+    /// <summary>The sort item of a prior, and back (the map is its own inverse): P-1-prior when the higher prior ranks first.</summary>
+    public int ItemOf(int prior) => HigherPriorFirst != 0 ? Priors - 1 - prior : prior;
 }

@@ -31,21 +31,31 @@ public static class OpenCvLinearTables
 
     private static void Fill(Span<int> t, int src, int dst, bool clampCoefficients)
     {
-        double scale = 1.0 / ((double)dst / src);
         for (int d = 0; d < dst; d++)
         {
-            float f = (float)((d + 0.5) * scale - 0.5);
-            int s = (int)MathF.Floor(f);
-            f -= s;
-            if (clampCoefficients)
-            {
-                if (s < 0) { s = 0; f = 0f; }
-                if (s >= src - 1) { s = src - 1; f = 0f; }
-            }
+            var (s, f) = Tap(src, dst, d, clampCoefficients);
             t[Stride * d] = s;
             t[Stride * d + 1] = SaturateShort((1f - f) * CoefScale);
             t[Stride * d + 2] = SaturateShort(f * CoefScale);
         }
+    }
+
+    /// <summary>
+    /// Output <paramref name="d"/>'s first source index and the weight of the next one, as cv::resize computes them
+    /// for every depth (the 8-bit path then makes fixed-point coefficients of 1 - f and f, the float path uses them).
+    /// </summary>
+    public static (int Source, float Fraction) Tap(int src, int dst, int d, bool clampAtBorders)
+    {
+        double scale = 1.0 / ((double)dst / src);
+        float f = (float)((d + 0.5) * scale - 0.5);
+        int s = (int)MathF.Floor(f);
+        f -= s;
+        if (clampAtBorders)
+        {
+            if (s < 0) { s = 0; f = 0f; }
+            if (s >= src - 1) { s = src - 1; f = 0f; }
+        }
+        return (s, f);
     }
 
     /// <summary>saturate_cast&lt;short&gt;(float): cvRound (nearest, ties to even), then clamp.</summary>

@@ -11,21 +11,40 @@ public static class SoftmaxReference
     public static void Forward(int outer, int classes, int inner, ReadOnlySpan<float> x, Span<float> y)
     {
         SoftmaxChecks.Shape(outer, classes, inner, x.Length, y.Length);
+        var column = new float[classes];
         for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++)
         {
             int first = o * classes * inner + i;
-            float max = float.NegativeInfinity;
-            for (int k = 0; k < classes; k++) max = MathF.Max(max, x[first + k * inner]);
-            float sum = 0f;
-            for (int k = 0; k < classes; k++)
+            if (inner == 1)
             {
-                float e = MathF.Exp(x[first + k * inner] - max);
-                y[first + k * inner] = e;
-                sum += e;
+                Row(x.Slice(first, classes), y.Slice(first, classes));
+                continue;
             }
-            for (int k = 0; k < classes; k++) y[first + k * inner] /= sum;
+            for (int k = 0; k < classes; k++) column[k] = x[first + k * inner];
+            Row(column, column);
+            for (int k = 0; k < classes; k++) y[first + k * inner] = column[k];
         }
+    }
+
+    /// <summary>
+    /// The one host softmax loop, over one row of class scores: the max, exp(x - max) summed in class order, each
+    /// divided by the sum. Safe in place (y may be x). The host post-processing and the managed CPU backend call it;
+    /// the device kernel does its arithmetic in its order.
+    /// </summary>
+    public static void Row(ReadOnlySpan<float> x, Span<float> y)
+    {
+        y = y[..x.Length];
+        float max = float.NegativeInfinity;
+        foreach (float v in x) max = MathF.Max(max, v);
+        float sum = 0f;
+        for (int k = 0; k < x.Length; k++)
+        {
+            float e = MathF.Exp(x[k] - max);
+            y[k] = e;
+            sum += e;
+        }
+        for (int k = 0; k < y.Length; k++) y[k] /= sum;
     }
 
     /// <summary>Softmax of each row of a [rows, classes] matrix.</summary>

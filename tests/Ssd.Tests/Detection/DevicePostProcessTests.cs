@@ -2,6 +2,7 @@ using ILGPU.Runtime;
 using Ssd.Engine.PostProcessing;
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Detect;
 using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
@@ -38,18 +39,13 @@ public class DevicePostProcessTests
     internal static float[] PriorsOf(ModelFlavor style, (float[] Caffe, float[] Center, float[] Anchors) priors) =>
         style switch { ModelFlavor.Caffe => priors.Caffe, ModelFlavor.SsdPytorch => priors.Center, _ => priors.Anchors };
 
-    internal static IPostProcessor Host(ModelFlavor style, float[] priors, PostProcessParams p) => style switch
-    {
-        ModelFlavor.Caffe => new CaffeDetectionOutput(priors, p),
-        ModelFlavor.SsdPytorch => new SsdPytorchDetect(priors, p),
-        _ => new TorchvisionPostprocess(priors, Resized, p),
-    };
+    internal static IPostProcessor Host(ModelFlavor style, float[] priors, PostProcessParams p) => HostPostProcessor.Of(style, priors, p);
 
     internal static IReadOnlyList<PostDetection>[] OnDevice(ComputeDevice device, ModelFlavor style, float[] priors, PostProcessParams p,
         float[] loc, float[] conf, IReadOnlyList<ImageSize> sizes)
     {
-        var config = DevicePostProcessor.ConfigFor(style, p, null, Resized);
-        using var post = new DevicePostProcessor(device, device.Accelerator.DefaultStream, config, priors);
+        var rules = PostProcessRules.For(style, p, null, Resized.Width, Resized.Height);
+        using var post = new DevicePostProcessor(device, device.Accelerator.DefaultStream, rules, priors);
         using var l = device.Accelerator.Allocate1D(loc);
         using var c = device.Accelerator.Allocate1D(conf);
         return post.Run(l.View, c.View, sizes);

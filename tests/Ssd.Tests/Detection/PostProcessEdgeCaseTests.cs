@@ -1,4 +1,6 @@
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -10,7 +12,7 @@ public class PostProcessEdgeCaseTests
     /// <summary>30 disjoint priors in a row (normalised centre form), zero offsets: decoded boxes are the priors.</summary>
     private static float[] Center() => Enumerable.Range(0, P).SelectMany(i => new[] { (i + 0.5f) / P, 0.5f, 0.5f / P, 0.2f }).ToArray();
 
-    private static IPostProcessor[] All(float conf, int topK, int keepTopK)
+    private static PostProcessor[] All(float conf, int topK, int keepTopK)
     {
         var center = Center();
         var corners = new float[P * 8];
@@ -22,7 +24,7 @@ public class PostProcessEdgeCaseTests
         }
         var anchors = corners.Take(4 * P).Select(v => v * 300f).ToArray();
         var p = new PostProcessParams(C, 0, conf, 0.45f, topK, keepTopK, ConfIsProbability: true);
-        return [new CaffeDetectionOutput(corners, p), new SsdPytorchDetect(center, p), new TorchvisionPostprocess(anchors, new ImageSize(300, 300), p)];
+        return [HostPostProcessor.Of(ModelFlavor.Caffe, corners, p), HostPostProcessor.Of(ModelFlavor.SsdPytorch, center, p), HostPostProcessor.Of(ModelFlavor.Torchvision, anchors, p)];
     }
 
     private static float[] Scores(Func<int, int, float> f) => Enumerable.Range(0, P * C).Select(k => f(k / C, k % C)).ToArray();
@@ -32,7 +34,7 @@ public class PostProcessEdgeCaseTests
     {
         var conf = Scores((_, c) => c == 0 ? 1f : 0f);
         foreach (var pp in All(0.01f, 200, 200))
-            Assert.That(pp.Run(new float[P * 4], conf, [new ImageSize(100, 50)])[0], Is.Empty, pp.GetType().Name);
+            Assert.That(pp.Run(new float[P * 4], conf, [new ImageSize(100, 50)])[0], Is.Empty, pp.Rules.Decoder.ToString());
     }
 
     [Test]
@@ -40,7 +42,7 @@ public class PostProcessEdgeCaseTests
     {
         var conf = Scores((_, c) => c == 0 ? 0.5f : 0.25f);
         foreach (var pp in All(0.25f, 200, 200))
-            Assert.That(pp.Run(new float[P * 4], conf, [new ImageSize(100, 50)])[0], Is.Empty, pp.GetType().Name);
+            Assert.That(pp.Run(new float[P * 4], conf, [new ImageSize(100, 50)])[0], Is.Empty, pp.Rules.Decoder.ToString());
     }
 
     [Test]
@@ -53,13 +55,13 @@ public class PostProcessEdgeCaseTests
         foreach (var pp in pps)
         {
             var d = pp.Run(new float[P * 4], conf, sizes)[0];
-            int expectedTotal = pp is SsdPytorchDetect ? 50 : 40; // ssd.pytorch has no cap over classes
-            Assert.That(d, Has.Count.EqualTo(expectedTotal), pp.GetType().Name);
-            Assert.That(d.Count(x => x.ClassId == 1), Is.EqualTo(25), pp.GetType().Name);
+            int expectedTotal = pp.Rules.Decoder == ModelFlavor.SsdPytorch ? 50 : 40; // ssd.pytorch has no cap over classes
+            Assert.That(d, Has.Count.EqualTo(expectedTotal), pp.Rules.Decoder.ToString());
+            Assert.That(d.Count(x => x.ClassId == 1), Is.EqualTo(25), pp.Rules.Decoder.ToString());
             Assert.That(d[0].ClassId, Is.EqualTo(1));
             Assert.That(d[0].Score, Is.EqualTo(0.6f));
             // Prior 0: x from 1/120 to 3/120 of the 600 px width, y from 0.4 to 0.6 of the 100 px height.
-            Assert.That(new[] { d[0].X1, d[0].Y1, d[0].X2, d[0].Y2 }, Is.EqualTo(new[] { 5f, 40f, 15f, 60f }).Within(1e-3f), pp.GetType().Name);
+            Assert.That(new[] { d[0].X1, d[0].Y1, d[0].X2, d[0].Y2 }, Is.EqualTo(new[] { 5f, 40f, 15f, 60f }).Within(1e-3f), pp.Rules.Decoder.ToString());
         }
     }
 
@@ -69,7 +71,7 @@ public class PostProcessEdgeCaseTests
         var center = Enumerable.Range(0, P).SelectMany(_ => new[] { 0.5f, 0.5f, 0.2f, 0.2f }).ToArray();
         var p = new PostProcessParams(C, 0, 0.01f, 0.45f, 200, 200, true);
         var conf = Scores((i, c) => c == 0 ? 0.2f : 0.4f);
-        var d = new SsdPytorchDetect(center, p).Run(new float[P * 4], conf, [new ImageSize(10, 10)])[0];
+        var d = HostPostProcessor.Of(ModelFlavor.SsdPytorch, center, p).Run(new float[P * 4], conf, [new ImageSize(10, 10)])[0];
         Assert.That(d.Select(x => x.ClassId), Is.EquivalentTo(new[] { 1, 2 }));
     }
 
@@ -80,7 +82,7 @@ public class PostProcessEdgeCaseTests
         Assert.Throws<ArgumentException>(() => pp.Run(new float[P * 4 - 1], new float[P * C], [new ImageSize(1, 1)]));
         Assert.Throws<ArgumentException>(() => pp.Run(new float[P * 4], new float[P * C + 1], [new ImageSize(1, 1)]));
         Assert.Throws<ArgumentException>(() => pp.Run(new float[P * 4], new float[P * C], []));
-        Assert.Throws<ArgumentException>(() => new CaffeDetectionOutput(new float[7], new PostProcessParams(C, 0, 0.01f, 0.45f, 10, 10, true)));
-        Assert.Throws<ArgumentException>(() => new SsdPytorchDetect(Center(), new PostProcessParams(1, 0, 0.01f, 0.45f, 10, 10, true)));
+        Assert.Throws<ArgumentException>(() => HostPostProcessor.Of(ModelFlavor.Caffe, new float[7], new PostProcessParams(C, 0, 0.01f, 0.45f, 10, 10, true)));
+        Assert.Throws<ArgumentException>(() => HostPostProcessor.Of(ModelFlavor.SsdPytorch, Center(), new PostProcessParams(1, 0, 0.01f, 0.45f, 10, 10, true)));
     }
 }

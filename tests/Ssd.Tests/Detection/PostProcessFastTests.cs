@@ -1,7 +1,9 @@
 using Ssd.Engine.PostProcessing;
 using Ssd.Engine.PostProcessing.Reference;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Priors;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -24,15 +26,7 @@ public class PostProcessFastTests
         var grids = TorchvisionPriorConfig.Ssd300Grids.Select(g => (g, g)).ToArray();
         var anchors = PriorReference.Torchvision(TorchvisionPriorConfig.Ssd300, grids, 300, 300);
         int p = anchors.Length / 4, images = Sizes.Length;
-        var caffe = new float[8 * p];
-        var center = new float[4 * p];
-        for (int i = 0; i < p; i++)
-        {
-            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
-            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
-            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
-            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
-        }
+        var (caffe, center) = Layouts(anchors);
         var rng = new Random(5 + (int)kind);
         float Normal() => MathF.Sqrt(-2f * MathF.Log(1f - rng.NextSingle())) * MathF.Cos(2f * MathF.PI * rng.NextSingle());
         var loc = new float[images * 4 * p];
@@ -67,6 +61,22 @@ public class PostProcessFastTests
         return (anchors, caffe, center, loc, logits, probs);
     }
 
+    /// <summary>torchvision anchors (xyxy pixels of 300 x 300) in Caffe's layout (normalised corners, then variances) and ssd.pytorch's (centre form).</summary>
+    internal static (float[] Caffe, float[] Center) Layouts(float[] anchors)
+    {
+        int p = anchors.Length / 4;
+        var caffe = new float[8 * p];
+        var center = new float[4 * p];
+        for (int i = 0; i < p; i++)
+        {
+            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
+            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
+            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
+            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
+        }
+        return (caffe, center);
+    }
+
     private static void AssertSame(IReadOnlyList<PostDetection>[] expected, IReadOnlyList<PostDetection>[] got)
     {
         Assert.That(got, Has.Length.EqualTo(expected.Length));
@@ -83,7 +93,7 @@ public class PostProcessFastTests
         var x = Input(kind);
         var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 400, 200, ConfIsProbability: false);
         AssertSame(new TorchvisionPostprocessReference(x.Anchors, new ImageSize(300, 300), p).Run(x.Loc, x.Logits, Sizes),
-            new TorchvisionPostprocess(x.Anchors, new ImageSize(300, 300), p).Run(x.Loc, x.Logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Torchvision, x.Anchors, p).Run(x.Loc, x.Logits, Sizes));
     }
 
     [TestCase(Kind.Thousands, 200), TestCase(Kind.Hundreds, 200), TestCase(Kind.Saturated, 200), TestCase(Kind.Ties, 200), TestCase(Kind.Ties, -1), TestCase(Kind.Extreme, 200)]
@@ -93,7 +103,7 @@ public class PostProcessFastTests
         var x = Input(kind, classes);
         var p = new PostProcessParams(classes, 0, 0.01f, 0.45f, 400, keepTopK, ConfIsProbability: true);
         AssertSame(new CaffeDetectionOutputReference(x.Caffe, p).Run(x.Loc, x.Probs, Sizes),
-            new CaffeDetectionOutput(x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Caffe, x.Caffe, p).Run(x.Loc, x.Probs, Sizes));
     }
 
     [TestCase(Kind.Thousands), TestCase(Kind.Hundreds), TestCase(Kind.Saturated), TestCase(Kind.Ties), TestCase(Kind.Extreme)]
@@ -102,6 +112,6 @@ public class PostProcessFastTests
         var x = Input(kind);
         var p = new PostProcessParams(Classes, 0, 0.01f, 0.45f, 200, 0, ConfIsProbability: false);
         AssertSame(new SsdPytorchDetectReference(x.Center, p).Run(x.Loc, x.Logits, Sizes),
-            new SsdPytorchDetect(x.Center, p).Run(x.Loc, x.Logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.SsdPytorch, x.Center, p).Run(x.Loc, x.Logits, Sizes));
     }
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -49,4 +51,10 @@ public sealed class PostProcessFixture
         if (at != all.Length) throw new InvalidDataException($"postprocess fixture: {all.Length} floats, expected {at}");
         return cached = f;
     }
+}
+
+/// <summary>The host post-processor with a flavour's rules, as the tests build it (torchvision's frame: 300 x 300).</summary>
+internal static class HostPostProcessor
+{
+    public static PostProcessor Of(ModelFlavor flavor, float[] priors, PostProcessParams p) => new(PostProcessRules.For(flavor, p, null, 300, 300), priors);
 }

@@ -1,4 +1,6 @@
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -14,7 +16,7 @@ public class PostProcessFixtureTests
     public void CaffeMatchesOpenCvDetectionOutput(string name)
     {
         var c = F.Cases[name];
-        var pp = new CaffeDetectionOutput(F.CaffePriors, Params(c, probability: true));
+        var pp = HostPostProcessor.Of(ModelFlavor.Caffe, F.CaffePriors, Params(c, probability: true));
         var normalised = Enumerable.Repeat(ImageSize.Normalised, F.Images).ToArray();
         DetectionAssert.SameSet(c.Expected, pp.Run(F.Loc, F.Probs, normalised), 1e-4f, threshold: c.Confidence);
     }
@@ -23,7 +25,7 @@ public class PostProcessFixtureTests
     public void SsdPytorchMatchesDetect(string name)
     {
         var c = F.Cases[name];
-        var pp = new SsdPytorchDetect(F.CenterPriors, Params(c, probability: false));
+        var pp = HostPostProcessor.Of(ModelFlavor.SsdPytorch, F.CenterPriors, Params(c, probability: false));
         DetectionAssert.SameSet(c.Expected, pp.Run(F.Loc, F.Logits, F.Sizes), 0.01f, threshold: c.Confidence);
     }
 
@@ -31,7 +33,7 @@ public class PostProcessFixtureTests
     public void TorchvisionMatchesPostprocessDetections(string name)
     {
         var c = F.Cases[name];
-        var pp = new TorchvisionPostprocess(F.Anchors, new ImageSize(300, 300), Params(c, probability: false));
+        var pp = HostPostProcessor.Of(ModelFlavor.Torchvision, F.Anchors, Params(c, probability: false));
         var got = pp.Run(F.Loc, F.Logits, F.Sizes);
         DetectionAssert.SameSet(c.Expected, got, 0.01f, threshold: c.Confidence);
         // torchvision's order is its output order: best first (ties in the fixture are identical detections).

@@ -1,7 +1,9 @@
 using Ssd.Engine.PostProcessing;
 using Ssd.Engine.PostProcessing.Reference;
+using Ssd.Kernels.Detect;
 using Ssd.Kernels.Priors;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
 
@@ -22,21 +24,6 @@ public class PostProcessSaturatedTests
     {
         var grids = TorchvisionPriorConfig.Ssd300Grids.Select(g => (g, g)).ToArray();
         return PriorReference.Torchvision(TorchvisionPriorConfig.Ssd300, grids, 300, 300);
-    }
-
-    private static (float[] Caffe, float[] Center) Layouts(float[] anchors)
-    {
-        int p = anchors.Length / 4;
-        var caffe = new float[8 * p];
-        var center = new float[4 * p];
-        for (int i = 0; i < p; i++)
-        {
-            float x1 = anchors[4 * i] / 300f, y1 = anchors[4 * i + 1] / 300f, x2 = anchors[4 * i + 2] / 300f, y2 = anchors[4 * i + 3] / 300f;
-            (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x1, y1, x2, y2);
-            (caffe[4 * p + 4 * i], caffe[4 * p + 4 * i + 1], caffe[4 * p + 4 * i + 2], caffe[4 * p + 4 * i + 3]) = (0.1f, 0.1f, 0.2f, 0.2f);
-            (center[4 * i], center[4 * i + 1], center[4 * i + 2], center[4 * i + 3]) = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1);
-        }
-        return (caffe, center);
     }
 
     /// <summary>Logits for every prior of two images: all 0, on a 1/4 grid, or N(0, 0.1).</summary>
@@ -76,27 +63,27 @@ public class PostProcessSaturatedTests
         var (loc, logits, _) = Heads(anchors.Length / 4, 21, kind, 70 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 200, ConfIsProbability: false);
         AssertSame(new TorchvisionPostprocessReference(anchors, new ImageSize(300, 300), p).Run(loc, logits, Sizes),
-            new TorchvisionPostprocess(anchors, new ImageSize(300, 300), p).Run(loc, logits, Sizes));
+            HostPostProcessor.Of(ModelFlavor.Torchvision, anchors, p).Run(loc, logits, Sizes));
     }
 
     [TestCaseSource(nameof(Cases))]
     public void CaffeSaturatedEqualsReference(Scores kind, int topK)
     {
         var anchors = Anchors();
-        var (caffe, _) = Layouts(anchors);
+        var (caffe, _) = PostProcessFastTests.Layouts(anchors);
         var (loc, _, probs) = Heads(anchors.Length / 4, 21, kind, 80 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 200, ConfIsProbability: true);
-        AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, probs, Sizes), new CaffeDetectionOutput(caffe, p).Run(loc, probs, Sizes));
+        AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, probs, Sizes), HostPostProcessor.Of(ModelFlavor.Caffe, caffe, p).Run(loc, probs, Sizes));
     }
 
     [TestCaseSource(nameof(Cases))]
     public void SsdPytorchSaturatedEqualsReference(Scores kind, int topK)
     {
         var anchors = Anchors();
-        var (_, center) = Layouts(anchors);
+        var (_, center) = PostProcessFastTests.Layouts(anchors);
         var (loc, logits, _) = Heads(anchors.Length / 4, 21, kind, 90 + topK);
         var p = new PostProcessParams(21, 0, 0.01f, 0.45f, topK, 0, ConfIsProbability: false);
-        AssertSame(new SsdPytorchDetectReference(center, p).Run(loc, logits, Sizes), new SsdPytorchDetect(center, p).Run(loc, logits, Sizes));
+        AssertSame(new SsdPytorchDetectReference(center, p).Run(loc, logits, Sizes), HostPostProcessor.Of(ModelFlavor.SsdPytorch, center, p).Run(loc, logits, Sizes));
     }
 
     /// <summary>
@@ -124,7 +111,7 @@ public class PostProcessSaturatedTests
         foreach (var (topK, keepTopK) in new[] { (-1, -1), (700, 300), (1199, -1) })
         {
             var p = new PostProcessParams(classes, 0, 0f, 0.45f, topK, keepTopK, ConfIsProbability: true);
-            AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, scores, Sizes), new CaffeDetectionOutput(caffe, p).Run(loc, scores, Sizes));
+            AssertSame(new CaffeDetectionOutputReference(caffe, p).Run(loc, scores, Sizes), HostPostProcessor.Of(ModelFlavor.Caffe, caffe, p).Run(loc, scores, Sizes));
         }
     }
 }

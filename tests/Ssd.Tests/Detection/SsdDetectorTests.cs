@@ -1,5 +1,8 @@
+using ILGPU.Runtime;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
+using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Detect;
 using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Detection;
@@ -75,5 +78,53 @@ public class SsdDetectorTests
         var d = detector.Detect(Image(0, (f.Sizes[0].Width, f.Sizes[0].Height)));
         Assert.That(d, Is.Not.Empty);
         Assert.That(d.All(x => x.Score > 0.5f));
+    }
+
+    /// <summary>The fixture network that also post-processes "on its device": a DevicePostProcessor on the CPU simulator, by the rules it is handed.</summary>
+    private sealed class DeviceFixtureNetwork(PostProcessFixture f) : ISsdNetwork
+    {
+        private readonly FixtureNetwork host = new(f);
+        public PostProcessRules? Rules;
+        public float[] Priors => host.Priors;
+        public (float[] Loc, float[] Conf) Forward(float[] input, int batch) => host.Forward(input, batch);
+        public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => true;
+        public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
+        {
+            Rules = rules;
+            var (loc, conf) = Forward(input, batch);
+            var device = TestDevices.CpuSim;
+            using var post = new DevicePostProcessor(device, device.Accelerator.DefaultStream, rules, Priors);
+            using var l = device.Accelerator.Allocate1D(loc);
+            using var c = device.Accelerator.Allocate1D(conf);
+            return post.Run(l.View, c.View, originalSizes);
+        }
+        public void Dispose() => host.Dispose();
+    }
+
+    /// <summary>
+    /// The threshold override is applied in one place: a detector wired to a network that post-processes on its
+    /// device hands that network the rules its host post-processor follows, so both give the same detections, all
+    /// above the override.
+    /// </summary>
+    [Test]
+    public void ThresholdOverrideIsTheSameOnTheDeviceAndTheHost()
+    {
+        var f = PostProcessFixture.Load();
+        var images = Enumerable.Range(0, f.Images).Select(i => Image(i, (f.Sizes[i].Width, f.Sizes[i].Height))).ToList();
+        IReadOnlyList<IReadOnlyList<Ssd.Engine.Detection.Detection>> Run(bool onDevice)
+        {
+            var network = new DeviceFixtureNetwork(f);
+            var options = new SsdDetectorOptions { ConfidenceThreshold = 0.3f, PostProcessOnDevice = onDevice, MaxBatch = 2 };
+            using var detector = new SsdDetector(Model(f), network, new IndexPreprocessor(), options);
+            var result = detector.Detect(images);
+            Assert.That(detector.LastPostProcessedOnDevice, Is.EqualTo(onDevice));
+            if (onDevice) Assert.That(network.Rules!.Params.ConfidenceThreshold, Is.EqualTo(0.3f));
+            return result;
+        }
+        var device = Run(true);
+        var host = Run(false);
+        Assert.That(host.Sum(d => d.Count), Is.GreaterThan(2), "the case has detections");
+        Assert.That(host.SelectMany(d => d).All(d => d.Score > 0.3f));
+        for (int i = 0; i < f.Images; i++) Assert.That(device[i], Is.EqualTo(host[i]), $"image {i}");
     }
 }

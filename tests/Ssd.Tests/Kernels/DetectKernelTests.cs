@@ -1,16 +1,19 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Ssd.Engine.PostProcessing;
+using Ssd.Engine.PostProcessing.Reference;
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Tests.Kernels;
 
 /// <summary>
-/// The detection-output kernels one stage at a time: the exp against MathF.Exp, the decode and softmax kernels
-/// against BoxCodingReference / SoftmaxReference, the sort key order, and the ranking + NMS + merge against
-/// <see cref="DetectReference"/>; all bit for bit.
+/// The device post-processing's stages: the exp against MathF.Exp, the decode (+ clip) and softmax kernels against
+/// BoxCodingReference / SoftmaxReference, the sort key order, and the ranking + NMS + merge against the flavours'
+/// references; all bit for bit.
 /// </summary>
 public class DetectKernelTests
 {
@@ -102,8 +105,10 @@ public class DetectKernelTests
         }
         using (var pr = a.Allocate1D(anchors))
         {
-            device.Kernel("detect.decodetorchvision.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights, float, float>(DetectDecodeKernels.DecodeTorchvision1))(
-                a.DefaultStream, N * P, pr.View, l.View, o.View, P, DecodeWeights.Ssd, 300f, 200f);
+            device.Kernel("boxcoding.torchvision.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights>(BoxCodingKernels.DecodeTorchvision1))(
+                a.DefaultStream, N * P, pr.View, l.View, o.View, P, DecodeWeights.Ssd);
+            device.Kernel("boxcoding.clip.1", x => x.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, float>(BoxCodingKernels.Clip1))(
+                a.DefaultStream, 4 * N * P, o.View, 300f, 200f);
             BoxCodingReference.Torchvision(anchors, loc, expected);
             for (int i = 0; i < expected.Length; i++) expected[i] = Math.Clamp(expected[i], 0f, i % 2 == 0 ? 300f : 200f);
             AssertBits(expected, o.GetAsArray1D(), "torchvision");
@@ -121,8 +126,7 @@ public class DetectKernelTests
         SoftmaxReference.Rows(Rows, C, x, expected);
         using var xb = device.Accelerator.Allocate1D(x);
         using var yb = device.Accelerator.Allocate1D<float>(x.Length);
-        device.Kernel("detect.softmaxrows.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(DetectDecodeKernels.SoftmaxRows1))(
-            device.Accelerator.DefaultStream, Rows, xb.View, yb.View, C);
+        new SoftmaxOp(device).Rows(Rows, C, xb.View, yb.View);
         AssertBits(expected, yb.GetAsArray1D(), "softmax");
     }
 
@@ -146,48 +150,59 @@ public class DetectKernelTests
     }
 
     /// <summary>
-    /// Ranking, NMS and merge alone (boxes and probabilities given) on the CPU simulator, every flavour, against
-    /// DetectReference: tied scores, duplicated boxes, torchvision with the coordinate trick (few candidates).
+    /// Ranking, NMS and merge on the CPU simulator, every flavour, against the flavour's reference: tied scores,
+    /// duplicated boxes, torchvision with the coordinate trick (few candidates). The boxes are the priors (zero
+    /// offsets), so the decode barely matters.
     /// </summary>
-    [TestCase(DetectFlavor.Caffe, 5, 12), TestCase(DetectFlavor.Caffe, -1, -1), TestCase(DetectFlavor.SsdPytorch, 6, 0),
-     TestCase(DetectFlavor.Torchvision, 8, 10), TestCase(DetectFlavor.Torchvision, 8, 0)]
-    public void DetectionOutputEqualsDetectReference(DetectFlavor flavor, int topK, int keepTopK)
+    [TestCase(ModelFlavor.Caffe, 5, 12), TestCase(ModelFlavor.Caffe, -1, -1), TestCase(ModelFlavor.SsdPytorch, 6, 0),
+     TestCase(ModelFlavor.Torchvision, 8, 10), TestCase(ModelFlavor.Torchvision, 8, 0)]
+    public void DetectionOutputEqualsReference(ModelFlavor flavor, int topK, int keepTopK)
     {
         var device = TestDevices.CpuSim;
         const int P = 20, C = 4, N = 2;
         var rng = new Random(9 + (int)flavor);
-        var boxes = new float[N * P * 4];
-        for (int i = 0; i < N * P; i++)
+        var caffe = new float[8 * P];
+        var center = new float[4 * P];
+        for (int i = 0; i < P; i++)
         {
             float x = 250f * rng.NextSingle(), y = 250f * rng.NextSingle(), w = 20f + 80f * rng.NextSingle(), h = 20f + 80f * rng.NextSingle();
-            if (i % 4 == 3) Array.Copy(boxes, 4 * (i - 1), boxes, 4 * i, 4);
-            else (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3]) = (x, y, x + w, y + h);
+            if (i % 4 == 3) Array.Copy(caffe, 4 * (i - 1), caffe, 4 * i, 4);
+            else (caffe[4 * i], caffe[4 * i + 1], caffe[4 * i + 2], caffe[4 * i + 3]) = (x / 300f, y / 300f, (x + w) / 300f, (y + h) / 300f);
+            for (int k = 0; k < 4; k++) caffe[4 * P + 4 * i + k] = k < 2 ? 0.1f : 0.2f;
+            (center[4 * i], center[4 * i + 1]) = ((caffe[4 * i] + caffe[4 * i + 2]) / 2, (caffe[4 * i + 1] + caffe[4 * i + 3]) / 2);
+            (center[4 * i + 2], center[4 * i + 3]) = (caffe[4 * i + 2] - caffe[4 * i], caffe[4 * i + 3] - caffe[4 * i + 1]);
         }
+        var anchors = caffe.Take(4 * P).Select(v => v * 300f).ToArray();
+        var priors = flavor switch { ModelFlavor.Caffe => caffe, ModelFlavor.SsdPytorch => center, _ => anchors };
         float[] levels = [0.1f, 0.3f, 0.3f, 0.6f, 0.05f];
         var scores = Enumerable.Range(0, N * P * C).Select(_ => levels[rng.Next(levels.Length)]).ToArray();
-        var config = new DetectConfig(flavor, C, 0, 0.1f, 0.3f, topK, keepTopK, ConfIsProbability: true);
-        var shape = config.Shape(N, P);
-        var expected = DetectReference.Run(boxes, scores, shape);
-        Assert.That(expected.Sum(d => d.Length), Is.GreaterThan(4), "the case has detections");
+        var loc = new float[N * P * 4];
+        var p = new PostProcessParams(C, 0, 0.1f, 0.3f, topK, keepTopK, ConfIsProbability: true);
+        ImageSize[] sizes = [new(300, 300), new(300, 300)];
+        IPostProcessor reference = flavor switch
+        {
+            ModelFlavor.Caffe => new CaffeDetectionOutputReference(priors, p),
+            ModelFlavor.SsdPytorch => new SsdPytorchDetectReference(priors, p),
+            _ => new TorchvisionPostprocessReference(priors, new ImageSize(300, 300), p),
+        };
+        var expected = reference.Run(loc, scores, sizes);
+        Assert.That(expected.Sum(d => d.Count), Is.GreaterThan(4), "the case has detections");
 
-        using var op = new DetectOp(device, config);
-        using var b = device.Accelerator.Allocate1D(boxes);
+        using var post = new DevicePostProcessor(device, device.Accelerator.DefaultStream, PostProcessRules.For(flavor, p, null, 300, 300), priors);
+        using var l = device.Accelerator.Allocate1D(loc);
         using var s = device.Accelerator.Allocate1D(scores);
-        using var r = device.Accelerator.Allocate1D<float>((long)N * shape.Stride);
-        op.Detect(b.View, s.View, N, r.View);
-        var got = DetectOp.Read(r.GetAsArray1D(), shape);
+        var got = post.Run(l.View, s.View, sizes);
         for (int n = 0; n < N; n++) Assert.That(got[n], Is.EqualTo(expected[n]), $"image {n}");
     }
 
     [Test]
     public void SettingsTheDeviceCannotTakeAreRejectedWithAReason()
     {
-        Assert.That(() => new DetectConfig(DetectFlavor.SsdPytorch, 21, 0, 0.01f, 0.45f, -1, 0, true).Shape(1, 100),
-            Throws.ArgumentException.With.Message.Contains("top_k"));
-        Assert.That(() => new DetectConfig(DetectFlavor.Caffe, 21, 0, 0.01f, 0.45f, -1, -1, true).Shape(8, 8732),
-            Throws.ArgumentException.With.Message.Contains("IoU mask"));
-        Assert.That(() => new DetectConfig(DetectFlavor.Caffe, 1, 0, 0.01f, 0.45f, 10, -1, true).Shape(1, 10),
-            Throws.ArgumentException.With.Message.Contains("classes"));
-        Assert.That(new DetectConfig(DetectFlavor.Caffe, 21, 0, 0.01f, 0.45f, 400, 200, true).Fits(8, 8732), Is.True);
+        static PostProcessRules Rules(ModelFlavor flavor, int classes, int topK, int keepTopK) =>
+            PostProcessRules.For(flavor, new PostProcessParams(classes, 0, 0.01f, 0.45f, topK, keepTopK, true), null, 300, 300);
+        Assert.That(() => Rules(ModelFlavor.SsdPytorch, 21, -1, 0).Shape(1, 100), Throws.ArgumentException.With.Message.Contains("top_k"));
+        Assert.That(() => Rules(ModelFlavor.Caffe, 21, -1, -1).Shape(8, 8732), Throws.ArgumentException.With.Message.Contains("IoU mask"));
+        Assert.That(() => Rules(ModelFlavor.Caffe, 1, 10, -1).Shape(1, 10), Throws.ArgumentException.With.Message.Contains("classes"));
+        Assert.That(Rules(ModelFlavor.Caffe, 21, 400, 200).Fits(8, 8732), Is.True);
     }
 }

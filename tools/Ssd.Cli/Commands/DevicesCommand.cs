@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Detection;
 
 namespace Ssd.Cli.Commands;

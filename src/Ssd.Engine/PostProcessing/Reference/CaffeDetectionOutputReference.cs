@@ -1,10 +1,10 @@
 using Ssd.Kernels.BoxCoding;
-using Ssd.Kernels.Nms;
+using Ssd.Kernels.Detect;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
 /// <summary>
-/// The plain reference that <see cref="CaffeDetectionOutput"/> (the fast one) is checked against, bit for bit.
+/// The plain reference that <see cref="PostProcessor"/> with Caffe's rules is checked against, bit for bit.
 /// <para/>
 /// Caffe SSD's DetectionOutput layer (share_location, CENTER_SIZE, variance_encoded_in_target false, eta 1,
 /// clip false), per image:
@@ -75,11 +75,20 @@ public sealed class CaffeDetectionOutputReference : IPostProcessor
             bool keep = true;
             foreach (int k in kept)
             {
-                float overlap = NmsReference.Iou(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4), IouMode.Caffe);
-                if (!(overlap <= p.NmsThreshold)) { keep = false; break; }
+                if (!(JaccardOverlap(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4)) <= p.NmsThreshold)) { keep = false; break; }
             }
             if (keep) kept.Add(i);
         }
         return kept;
+    }
+
+    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart; BBoxSize of an inverted box is 0.</summary>
+    private static float JaccardOverlap(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (b[0] > a[2] || b[2] < a[0] || b[1] > a[3] || b[3] < a[1]) return 0f;
+        float inter = (MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0])) * (MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]));
+        float sa = a[2] < a[0] || a[3] < a[1] ? 0f : (a[2] - a[0]) * (a[3] - a[1]);
+        float sb = b[2] < b[0] || b[3] < b[1] ? 0f : (b[2] - b[0]) * (b[3] - b[1]);
+        return inter / (sa + sb - inter);
     }
 }

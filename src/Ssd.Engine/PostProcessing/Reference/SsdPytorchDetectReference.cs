@@ -1,9 +1,10 @@
 using Ssd.Kernels.BoxCoding;
+using Ssd.Kernels.Detect;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
 /// <summary>
-/// The plain reference that <see cref="SsdPytorchDetect"/> (the fast one) is checked against, bit for bit.
+/// The plain reference that <see cref="PostProcessor"/> with ssd.pytorch's rules is checked against, bit for bit.
 /// <para/>
 /// ssd.pytorch's test path: softmax over classes (ssd.py), Detect.forward (layers/functions/detection.py) and
 /// box_utils.nms, then the eval/demo scaling by the ORIGINAL image width and height. Per image and class c >= 1:
@@ -33,7 +34,7 @@ public sealed class SsdPytorchDetectReference : IPostProcessor
         p = parameters;
         p.Validate(numPriors, "ssd.pytorch detect");
         if (p.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {p.TopK} must be positive");
-        (variance0, variance1) = PostProcessInputs.SsdPytorchVariances(variances, "ssd.pytorch detect");
+        (variance0, variance1) = PostProcessRules.SsdPytorchVariances(variances);
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)

@@ -1,9 +1,10 @@
 using Ssd.Kernels.BoxCoding;
+using Ssd.Kernels.Detect;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
 /// <summary>
-/// The plain reference that <see cref="TorchvisionPostprocess"/> (the fast one) is checked against, bit for bit.
+/// The plain reference that <see cref="PostProcessor"/> with torchvision's rules is checked against, bit for bit.
 /// <para/>
 /// torchvision 0.14 SSD.postprocess_detections followed by GeneralizedRCNNTransform.postprocess, per image:
 /// 1. softmax over classes; boxes from BoxCoder.decode_single (weights 10, 10, 5, 5 = 1 / variances), clipped to
@@ -37,7 +38,8 @@ public sealed class TorchvisionPostprocessReference : IPostProcessor
         p = parameters;
         p.Validate(numPriors, "torchvision postprocess");
         if (p.TopK <= 0) throw new ArgumentException($"torchvision postprocess: topk_candidates {p.TopK} must be positive");
-        weights = PostProcessInputs.BoxCoderWeights(variances, "torchvision postprocess");
+        var w = PostProcessRules.BoxCoderWeights(variances);
+        weights = (w.X, w.Y, w.W, w.H);
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)

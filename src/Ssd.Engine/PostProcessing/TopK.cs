@@ -1,0 +1,159 @@
+using System.Numerics;
+using Ssd.Kernels.Sort;
+
+namespace Ssd.Engine.PostProcessing;
+
+/// <summary>A scored item: its score and a tie-break key (a prior index or a position in a list).</summary>
+internal readonly record struct Ranked(float Score, int Key);
+
+/// <summary>
+/// The one top-k selector, for a class's candidates and for the merge over classes: the best k of m items
+/// (score[j], key[j]), keys ascending with j, every score above a floor (the confidence threshold). Best first is
+/// score descending, equal scores the lower key first or the higher: the result is the first k of a sort by that
+/// order, found without a heap or a full sort.
+/// 1. When m &gt;= 16 k, a cheap bound: a histogram of every 8th score suggests a value b with about 1.5 k scores at
+///    or above it; a vectorised count checks that at least k really are (else b is dropped), so the k best, and
+///    every score tied with the k-th best, are among those &gt;= b, which are kept in order and the rest dropped.
+/// 2. The rest are binned by their sort key (<see cref="FloatSortKey.OfScore"/>: monotone in the score, equal scores
+///    in one bucket) into 1024 buckets between the floor and the maximum; from the histogram the bucket holding the
+///    k-th best is found: items above it are in, that bucket's are sorted to find the k-th best score t exactly, and
+///    ties at t are taken in key order.
+/// 3. Only the k chosen are sorted, as 64-bit keys (score key inverted, then position, inverted for higher first).
+/// </summary>
+internal static class TopK
+{
+    private const int Buckets = 1024, SampleStep = 8;
+
+    /// <summary>
+    /// The best min(k, m) into output (k &lt;= 0: all m); returns how many. May drop items from score and key in
+    /// place (step 1). <paramref name="sortKeys"/> and <paramref name="ties"/> need room for m.
+    /// </summary>
+    public static int Select(int m, float[] score, int[] key, float floor, int k, bool higherKeyFirst, ulong[] sortKeys, int[] ties, Span<Ranked> output)
+    {
+        if (m == 0) return 0;
+        float max = Max(score.AsSpan(0, m));
+        if (k > 0 && m >= 2 * SampleStep * k)
+        {
+            float b = SampledBound(score.AsSpan(0, m), floor, max, k);
+            if (b > floor && CountAtLeast(score.AsSpan(0, m), b) >= k) m = KeepAtLeast(m, b, key, score);
+        }
+        if (k <= 0 || k > m) k = m;
+        int count = 0;
+        if (k == m)
+            for (int j = 0; j < m; j++) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
+        else
+        {
+            uint lo = FloatSortKey.OfScore(floor);
+            int shift = Shift(FloatSortKey.OfScore(max) - lo);
+            Span<int> histogram = stackalloc int[Buckets];
+            histogram.Clear();
+            for (int j = 0; j < m; j++) histogram[(int)((FloatSortKey.OfScore(score[j]) - lo) >> shift)]++;
+            int bucket = Buckets - 1, above = 0;
+            for (; above + histogram[bucket] < k; bucket--) above += histogram[bucket];
+            // Items above the bucket are in; the bucket's are set aside (their positions).
+            int b = 0;
+            for (int j = 0; j < m; j++)
+            {
+                int at = (int)((FloatSortKey.OfScore(score[j]) - lo) >> shift);
+                if (at > bucket) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
+                else if (at == bucket) ties[b++] = j;
+            }
+            // The k-th best score: the (k - above)-th best of the bucket.
+            Span<float> values = b <= 1024 ? stackalloc float[b] : new float[b];
+            for (int j = 0; j < b; j++) values[j] = score[ties[j]];
+            values.Sort();
+            float t = values[b - (k - above)];
+            int tied = 0;
+            for (int j = 0; j < b; j++)
+            {
+                float s = score[ties[j]];
+                if (s > t) sortKeys[count++] = SortKey(s, ties[j], higherKeyFirst);
+                else if (s == t) ties[tied++] = ties[j];
+            }
+            // Ties at t fill the rest: the lowest keys first, or the highest.
+            int need = k - count;
+            foreach (int j in higherKeyFirst ? ties.AsSpan(tied - need, need) : ties.AsSpan(0, need)) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
+        }
+        var sorted = sortKeys.AsSpan(0, count);
+        sorted.Sort();
+        for (int r = 0; r < count; r++)
+        {
+            int j = (int)(uint)sorted[r];
+            if (higherKeyFirst) j = ~j;
+            output[r] = new Ranked(score[j], key[j]);
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// From every 8th score above the floor: the lower edge of the bucket where the sampled count from the top
+    /// first reaches 1.5 k / 8 (+ 4). Only a guess; the caller checks it.
+    /// </summary>
+    private static float SampledBound(ReadOnlySpan<float> row, float floor, float max, int k)
+    {
+        uint lo = FloatSortKey.OfScore(floor);
+        int shift = Shift(FloatSortKey.OfScore(max) - lo);
+        Span<int> histogram = stackalloc int[Buckets];
+        histogram.Clear();
+        for (int i = 0; i < row.Length; i += SampleStep)
+            if (row[i] > floor) histogram[(int)((FloatSortKey.OfScore(row[i]) - lo) >> shift)]++;
+        int want = 3 * k / (2 * SampleStep) + 4, bucket = Buckets - 1, above = histogram[bucket];
+        while (above < want && bucket > 0) above += histogram[--bucket];
+        return FloatSortKey.FromAscending(lo + ((uint)bucket << shift));
+    }
+
+    /// <summary>Keeps, in place and in order, the items scoring &gt;= bound: a vector test, lanes looked at only on a hit.</summary>
+    private static int KeepAtLeast(int m, float bound, int[] key, float[] score)
+    {
+        int n = 0, i = 0, w = Vector<float>.Count;
+        var t = new Vector<float>(bound);
+        for (; i + w <= m; i += w)
+        {
+            if (!Vector.GreaterThanOrEqualAny(new Vector<float>(score, i), t)) continue;
+            for (int j = i; j < i + w; j++)
+                if (score[j] >= bound) { key[n] = key[j]; score[n++] = score[j]; }
+        }
+        for (; i < m; i++)
+            if (score[i] >= bound) { key[n] = key[i]; score[n++] = score[i]; }
+        return n;
+    }
+
+    private static int CountAtLeast(ReadOnlySpan<float> row, float bound)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var t = new Vector<float>(bound);
+        var counts = Vector<int>.Zero;
+        for (; i + w <= row.Length; i += w) counts -= Vector.GreaterThanOrEqual(new Vector<float>(row.Slice(i)), t);
+        int count = Vector.Sum(counts);
+        for (; i < row.Length; i++) if (row[i] >= bound) count++;
+        return count;
+    }
+
+    /// <summary>The right shift that maps a sort-key range onto the buckets.</summary>
+    private static int Shift(uint range)
+    {
+        int shift = 0;
+        while ((range >> shift) >= Buckets) shift++;
+        return shift;
+    }
+
+    /// <summary>Ascending = best first: the score's key inverted, then the position (inverted for higher first).</summary>
+    private static ulong SortKey(float score, int position, bool higherFirst) =>
+        ((ulong)~FloatSortKey.OfScore(score) << 32) | (higherFirst ? (uint)~position : (uint)position);
+
+    /// <summary>The largest non-NaN value (-inf if none): acc = v &gt; acc ? v : acc.</summary>
+    private static float Max(ReadOnlySpan<float> row)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var acc = new Vector<float>(float.NegativeInfinity);
+        for (; i + w <= row.Length; i += w)
+        {
+            var v = new Vector<float>(row.Slice(i));
+            acc = Vector.ConditionalSelect(Vector.GreaterThan(v, acc), v, acc);
+        }
+        float max = float.NegativeInfinity;
+        for (int j = 0; j < w; j++) if (acc[j] > max) max = acc[j];
+        for (; i < row.Length; i++) if (row[i] > max) max = row[i];
+        return max;
+    }
+}
