@@ -37,9 +37,10 @@ public static class OpRegistry
     public static IOpFamily FamilyOf(PlanStep step) => For(step).Family;
 
     /// <summary>The executor of <paramref name="step"/>'s <paramref name="pass"/> on <paramref name="context"/>'s backend
-    /// (the family's default variant for that target, or the one named).</summary>
-    public static IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant = null) =>
-        For(step).Create(step, pass, binding, context, variant);
+    /// (the family's default variant for that target, or the one named; in <paramref name="training"/> mode a forward
+    /// that also writes what backward reads).</summary>
+    public static IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant = null, bool training = false) =>
+        For(step).Create(step, pass, binding, context, variant, training);
 
     /// <summary>The name of the variant <see cref="Create"/> would run.</summary>
     public static string VariantName(PlanStep step, OpPass pass, OpTarget target) => For(step).VariantName(step, pass, target);
@@ -60,7 +61,7 @@ public static class OpRegistry
     {
         Type Step { get; }
         IOpFamily Family { get; }
-        IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant);
+        IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant, bool training);
         string VariantName(PlanStep step, OpPass pass, OpTarget target);
         long[] Saved(PlanStep step);
         OpValue[] BackwardReads(PlanStep step);
@@ -71,9 +72,9 @@ public static class OpRegistry
         public Type Step => typeof(TStep);
         public IOpFamily Family => family;
 
-        public IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant)
+        public IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant, bool training)
         {
-            try { return family.Create(pass, parameters((TStep)step), binding, context, variant); }
+            try { return family.Create(pass, parameters((TStep)step), binding, context, variant, training); }
             catch (NotSupportedException e) { throw new NotSupportedException($"layer '{step.Layer}': {e.Message}", e); }
         }
 

@@ -1,11 +1,13 @@
 using Ssd.Engine.Backends;
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Kernels.Core;
 
 namespace Ssd.Engine.Detection;
 
-/// <summary>Creates the execution backend a <see cref="DetectorBackend"/> names.</summary>
+/// <summary>Creates the execution backend a <see cref="DetectorBackend"/> names: one device (one ILGPU context) per call,
+/// which a detector then shares between all its networks.</summary>
 public static class BackendFactory
 {
     /// <summary>
@@ -18,6 +20,6 @@ public static class BackendFactory
         DetectorBackend.Cuda => new IlgpuBackend(ComputeDevice.Create(BackendKind.Cuda), ownsDevice: true),
         DetectorBackend.OpenCL => new IlgpuBackend(ComputeDevice.Create(BackendKind.OpenCL), ownsDevice: true),
         DetectorBackend.CpuSim => new IlgpuBackend(ComputeDevice.Create(BackendKind.CpuSim), ownsDevice: true),
-        _ => ComputeDevice.HasCuda() ? new IlgpuBackend(ComputeDevice.Create(BackendKind.Cuda), ownsDevice: true) : new CpuBackend(),
+        _ => ComputeDevice.TryCreateCuda() is { } cuda ? new IlgpuBackend(cuda, ownsDevice: true) : new CpuBackend(),
     };
 }

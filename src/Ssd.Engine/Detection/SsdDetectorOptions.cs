@@ -27,4 +27,15 @@ public sealed record SsdDetectorOptions
 
     /// <summary>Images per forward pass in Detect(list).</summary>
     public int MaxBatch { get; init; } = 8;
+
+    /// <summary>The default of <see cref="MaxNetworks"/>.</summary>
+    public const int DefaultMaxNetworks = 8;
+
+    /// <summary>
+    /// The most networks a detector keeps built (one per input size and batch size; each holds its activation arena and
+    /// its layers' packed or uploaded weights): the least recently used one is freed to make room. A fixed input size
+    /// needs at most one per batch size used (MaxBatch and the remainders); the native input size, one per image size
+    /// (per batch size) seen, which this bound keeps from growing without limit.
+    /// </summary>
+    public int MaxNetworks { get; init; } = DefaultMaxNetworks;
 }

@@ -11,16 +11,31 @@ namespace Ssd.Engine.Graph;
 /// infers every blob's shape (NCHW; Flatten/Reshape/Permute/Concat/Softmax as Caffe defines them), resolves
 /// in-place layers by the layer order, folds BatchNorm and Scale into the convolution before them, fuses a ReLU
 /// into the convolution when nothing else reads the pre-activation value, and turns Flatten/Reshape into views.
+/// In training mode it folds nothing but the ReLU (whose mask the convolution's backward keeps), runs nothing in place,
+/// and adds the backward schedule.
 /// Impossible shapes give InvalidDataException naming the layer.
 /// </summary>
 public static class PlanBuilder
 {
+    /// <summary>Converts the tensors to float32 for this plan alone; callers that build several plans pass one
+    /// <see cref="ModelWeights"/> to the overload below instead.</summary>
     public static ExecutionPlan Build(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
-        int width, int height, int batch = 1, IEnumerable<string>? keep = null)
+        int width, int height, int batch = 1, IEnumerable<string>? keep = null, PlanMode mode = PlanMode.Inference) =>
+        Build(model, ModelWeights.From(tensors), width, height, batch, keep, mode);
+
+    /// <summary>
+    /// The plan for one input size and batch. Weights are read from <paramref name="weights"/>: unfolded steps hold
+    /// its arrays themselves, folded convolutions arrays computed from them. <paramref name="mode"/> Training keeps
+    /// what backward needs: BatchNorm and Scale are not folded, no layer runs in place, and the plan has its backward
+    /// schedule (<see cref="ExecutionPlan.Backward"/>).
+    /// </summary>
+    public static ExecutionPlan Build(ModelDescription model, ModelWeights weights,
+        int width, int height, int batch = 1, IEnumerable<string>? keep = null, PlanMode mode = PlanMode.Inference)
     {
         if (width <= 0 || height <= 0) throw new ArgumentException($"input size {width}x{height} must be positive");
         if (batch <= 0) throw new ArgumentException($"batch {batch} must be positive");
-        model.Validate(tensors.Keys.ToList());
+        model.Validate(weights.Names);
+        bool inference = mode == PlanMode.Inference;
 
         // 1. Bind names to values in layer order and infer shapes.
         var values = new List<PlanValue>();
@@ -54,7 +69,7 @@ public static class PlanBuilder
         // 2. Lower layers to steps, folding and fusing into the convolution that produced the value.
         var steps = new List<PlanStep>();
         var convOf = new Dictionary<PlanValue, int>(); // value -> index in steps of the ConvStep that writes it
-        float[] F(string name) => tensors[name].ToFloat32();
+        float[] F(string name) => weights[name];
         foreach (var (layer, ins, output) in nodes)
         {
             var x = ins[0];
@@ -70,6 +85,8 @@ public static class PlanBuilder
                 }
                 case BatchNormLayer or ScaleLayer:
                 {
+                    if (!inference)
+                        throw Error(layer, "training keeps BatchNorm and Scale as their own ops (batch statistics, learned parameters), which the engine does not run yet");
                     if (!convOf.TryGetValue(x, out int at) || !OnlyReader(x) || ((ConvStep)steps[at]).Params.FuseRelu)
                         throw Error(layer, $"reads '{x.Name}', which is not the output of a convolution read by nothing else; the engine only runs BatchNorm/Scale folded into the convolution before them");
                     var conv = (ConvStep)steps[at];
@@ -90,7 +107,7 @@ public static class PlanBuilder
                         break;
                     }
                     // In place when this ReLU is the last use of a value that owns its storage.
-                    if (OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
+                    if (inference && OnlyReader(x) && x.AliasOf is null) output.AliasOf = x;
                     steps.Add(new ReluStep(r.Name, x, output));
                     break;
                 }
@@ -129,10 +146,11 @@ public static class PlanBuilder
             }
         }
 
-        return new ExecutionPlan
+        var plan = new ExecutionPlan
         {
-            Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch,
+            Values = values, Steps = steps, Input = input, Loc = loc, Conf = conf, Blobs = bound, Pinned = pinned, Batch = batch, Mode = mode,
         };
+        return inference ? plan : plan with { Backward = BackwardPlan.Build(plan) };
     }
 
     private static PlanValue Final(Dictionary<string, PlanValue> bound, string name, string what) =>

@@ -65,6 +65,9 @@ public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Targe
     public ErrorBound Bound { get; init; } = ErrorBound.Exact;
     public bool IsDefault { get; init; }
 
+    /// <summary>A forward variant that also writes the values the family saves for backward (training mode).</summary>
+    public bool SavesForBackward { get; init; }
+
     public static OpVariant<TParams> Cpu(string name, OpPass pass, Func<TParams, OpBinding, CpuOpContext, IOpExecutor> create) =>
         new(name, pass, OpTarget.Cpu, (p, b, c) => create(p, b, Context<CpuOpContext>(c, name)));
 
@@ -112,9 +115,15 @@ public sealed class OpFamily<TParams> : IOpFamily
     /// default does not apply to these parameters, the first variant that does). Throws naming the op, pass and target
     /// when there is none, e.g. a backward not written yet.
     /// </summary>
-    public OpVariant<TParams> Variant(OpPass pass, OpTarget target, TParams p, string? name = null)
+    public OpVariant<TParams> Variant(OpPass pass, OpTarget target, TParams p, string? name = null, bool training = false)
     {
         var candidates = Variants.Where(v => v.Pass == pass && v.Target == target).ToList();
+        if (training && pass == OpPass.Forward && Saved(p).Length > 0)
+        {
+            candidates = candidates.Where(v => v.SavesForBackward).ToList();
+            if (candidates.Count == 0)
+                throw new NotSupportedException($"op '{Name}' has no training-mode forward on the {target} backend (one that saves what its backward reads)");
+        }
         if (name is not null)
             return candidates.FirstOrDefault(v => v.Name == name)
                 ?? throw new NotSupportedException($"op '{Name}' has no {pass} variant '{name}' on {target}; it has {string.Join(", ", candidates.Select(v => v.Name))}");
@@ -124,6 +133,6 @@ public sealed class OpFamily<TParams> : IOpFamily
             : $"op '{Name}': no {pass.ToString().ToLowerInvariant()} variant on {target} applies to {p}");
     }
 
-    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null) =>
-        Variant(pass, context.Target, p, variant).Create(p, binding, context);
+    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null, bool training = false) =>
+        Variant(pass, context.Target, p, variant, training).Create(p, binding, context);
 }

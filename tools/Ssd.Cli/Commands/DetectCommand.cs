@@ -179,29 +179,22 @@ public static class DetectCommand
     }
 
     /// <summary>
-    /// Runs one batch; when the batch as a whole fails (e.g. one image too small for --input-size native), each image
-    /// is run alone so that the error is that image's and the others still get their detections.
+    /// Runs one batch. An image the network cannot take (too small for --input-size native) fails alone
+    /// (<see cref="SsdDetector.DetectEach"/>); an error of the whole batch is every image's.
     /// </summary>
-    private static IEnumerable<(string Path, RgbImage Image, IReadOnlyList<Detection>? Found, string? Error)> DetectBatch(
+    private static List<(string Path, RgbImage Image, IReadOnlyList<Detection>? Found, string? Error)> DetectBatch(
         SsdDetector detector, List<(string Path, RgbImage Image)> batch)
     {
-        IReadOnlyList<IReadOnlyList<Detection>>? all = null;
-        Exception? batchError = null;
-        try { all = detector.Detect(batch.Select(b => b.Image).ToList()); }
-        catch (Exception e) when (e is not OperationCanceledException) { batchError = e; }
-        for (int i = 0; i < batch.Count; i++)
+        try
         {
-            var (path, image) = batch[i];
-            if (all is not null) { yield return (path, image, all[i], null); continue; }
-            IReadOnlyList<Detection>? one = null;
-            string? error = null;
-            if (batch.Count == 1) error = ErrorReport.Describe(batchError!);
-            else
-            {
-                try { one = detector.Detect(image); }
-                catch (Exception e) when (e is not OperationCanceledException) { error = ErrorReport.Describe(e); }
-            }
-            yield return (path, image, one, error);
+            var results = detector.DetectEach(batch.Select(b => b.Image).ToList());
+            return [.. batch.Select((b, i) => (b.Path, b.Image, results[i].Succeeded ? results[i].Detections : null,
+                results[i].Error is { } e ? ErrorReport.Describe(e) : null))];
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            string error = ErrorReport.Describe(e);
+            return [.. batch.Select(b => (b.Path, b.Image, (IReadOnlyList<Detection>?)null, (string?)error))];
         }
     }
 
