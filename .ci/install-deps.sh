@@ -2,7 +2,7 @@
 # Installs everything the test suite needs on a fresh Debian 12 machine:
 #  - PoCL (OpenCL on the CPU) and libOpenCL.so, for GPU-style kernels at real sizes;
 #  - ptxas from CUDA 11.8 (Debian non-free nvidia-cuda-toolkit), extracted, not installed;
-#  - the reference peers: python3-torch, python3-torchvision, python3-opencv, python3-protobuf.
+#  - the reference peers: python3-torch, python3-torchvision, python3-opencv, python3-protobuf, python3-pil (EXIF fixtures).
 # Idempotent: safe to run again.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tools="${SSD_TOOLS_DIR:-$root/.tools}"
 
 need=()
-for p in pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-numpy python3-torch python3-torchvision python3-opencv python3-protobuf; do
+for p in pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-numpy python3-torch python3-torchvision python3-opencv python3-protobuf python3-pil; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -38,6 +38,7 @@ public static class ModelFile
     /// <summary><see cref="Load"/>, with what the conversion ignored (<see cref="IgnoredKey"/>).</summary>
     public static LoadedModel Read(string path, ReaderBudgets? budgets = null)
     {
+        CheckpointFormat.RequireModelFile(path);
         var file = SafeTensorsFile.Read(path, budgets);
         var (tensors, metadata) = (file.Tensors, file.Metadata);
         if (!metadata.TryGetValue(DescriptionKey, out var json))
