@@ -176,8 +176,6 @@ public static class CaffeConverter
                 {
                     var p = check.Param(l);
                     bool biasTerm = p.Bool("bias_term", false);
-                    if (p.Int("axis", 1) != 1 || p.Int("num_axes", 1) != 1)
-                        throw new InvalidDataException($"Scale layer '{l.Name}': only axis 1, num_axes 1 (per-channel) is supported");
                     if (l.Bottoms.Length != 1) throw new InvalidDataException($"Scale layer '{l.Name}': only the learned-scale form (one bottom) is supported");
                     int axis = p.Int("axis", 1), numAxes = p.Int("num_axes", 1);
                     if (numAxes < -1) throw new InvalidDataException($"Scale layer '{l.Name}': num_axes {numAxes} (must be -1 or more)");

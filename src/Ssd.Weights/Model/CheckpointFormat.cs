@@ -15,7 +15,7 @@ public static class CheckpointFormat
     {
         Span<byte> head = stackalloc byte[16];
         int n;
-        using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+        using (var f = InputFile.OpenRead(path))
             n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         head = head[..n];
         string ext = Path.GetExtension(path).ToLowerInvariant();

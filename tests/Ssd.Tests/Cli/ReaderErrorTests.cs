@@ -110,5 +110,5 @@ public class ReaderErrorTests
     }
 
     [Test]
-    public void InspectOnADirectoryIsOneLine() => AssertOneLineError(Ssd("inspect", dir), "is a directory");
+    public void InspectOnADirectoryIsOneLine() => AssertOneLineError(Ssd("inspect", dir), "is a folder");
 }

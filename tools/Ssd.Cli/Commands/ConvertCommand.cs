@@ -36,8 +36,15 @@ public static class ConvertCommand
             Description = "per-channel divisor after the mean and scale, e.g. 0.229,0.224,0.225 (one value: all channels)",
             CustomParser = r => PerChannel(ParseFloats(r.Tokens[^1].Value, "--std", r.AddError), "--std", positive: true, r.AddError),
         };
-        var range = new Option<string?>("--pixel-range") { Description = "0..255 (the 8-bit values) or 0..1 (divided by 255 before the mean)" };
-        range.AcceptOnlyFromAmong("0..255", "0..1");
+        var range = new Option<PixelRange?>("--pixel-range")
+        {
+            Description = "0..255 (the 8-bit values) or 0..1 (divided by 255 before the mean)",
+            CustomParser = r => r.Tokens[^1].Value switch
+            {
+                "0..255" => PixelRange.Byte, "0..1" => PixelRange.Unit,
+                var v => Error<PixelRange?>(r.AddError, $"--pixel-range must be 0..255 or 0..1, not '{v}'"),
+            },
+        };
         var order = new Option<string?>("--channel-order") { Description = "rgb or bgr" };
         order.AcceptOnlyFromAmong("rgb", "bgr");
         var size = new Option<(int, int)?>("--input-size")
@@ -62,7 +69,7 @@ public static class ConvertCommand
                 Mean = parse.GetValue(mean) is { Length: > 0 } m ? m : null,
                 Scale = parse.GetValue(scale),
                 Std = parse.GetValue(std) is { Length: > 0 } d ? d : null,
-                PixelRange = parse.GetValue(range) switch { null => null, "0..1" => PixelRange.Unit, _ => PixelRange.Byte },
+                PixelRange = parse.GetValue(range),
                 ChannelOrder = parse.GetValue(order) switch { null => null, "rgb" => ChannelOrder.Rgb, _ => ChannelOrder.Bgr },
                 InputSize = parse.GetValue(size),
                 Lenient = parse.GetValue(lenient),
@@ -128,6 +135,12 @@ public static class ConvertCommand
             values.Add(v);
         }
         return [.. values];
+    }
+
+    private static T Error<T>(Action<string> error, string message)
+    {
+        error(message);
+        return default!;
     }
 
     /// <summary>Three values, one per channel; a single value serves all three.</summary>

@@ -206,7 +206,9 @@ public sealed class StateDictSource(IReadOnlyDictionary<string, TensorData> stat
     private readonly HashSet<string> missing = [];
     private readonly List<string> warnings = [];
 
-    public int? OutChannels(string weightKey) => state.TryGetValue(weightKey, out var w) && w.Shape.Length == 4 ? w.Shape[0] : null;
+    public int? OutChannels(string weightKey) => !state.TryGetValue(weightKey, out var w) ? null
+        : w.Shape.Length == 4 ? w.Shape[0]
+        : throw new InvalidDataException($"tensor '{weightKey}' has shape {TensorChecks.Shape(w.Shape)}, expected a 4-D convolution weight [out, in, kh, kw]");
 
     public TensorData? Take(string key, int[] shape, SsdPart part)
     {
