@@ -320,13 +320,15 @@ public sealed class CocoEvaluator
     }
 
     /// <summary>A category's AP as detectron2 and mmdetection report it: the mean of precision[:, :, k, all, last]
-    /// over the entries that are not -1; NaN when the category has no ground truth.</summary>
-    public double ClassAP(int k)
+    /// over the entries that are not -1 (at one IoU threshold when given, e.g. 0.5 for AP50); NaN when the category
+    /// has no ground truth.</summary>
+    public double ClassAP(int k, double? iouThreshold = null)
     {
         int a = AreaIndex("all"), m = M - 1;
         double sum = 0;
         long n = 0;
         for (int t = 0; t < T; t++)
+            if (iouThreshold is not double thr || Parameters.IouThresholds[t] == thr)
             for (int r = 0; r < R; r++)
             {
                 double v = PrecisionAt(t, r, k, a, m);

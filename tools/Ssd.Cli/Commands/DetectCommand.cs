@@ -8,8 +8,8 @@ using Ssd.Cli.Imaging;
 namespace Ssd.Cli.Commands;
 
 /// <summary>
-/// `ssd detect --model M IMAGE|DIR... [--json out.json] [--annotate OUTDIR] [--threshold T] [--batch N] [--backend B]
-/// [--input-size WxH|native]`:
+/// `ssd detect --model M IMAGE|DIR... [--json out.json] [--format json|coco] [--annotate OUTDIR] [--threshold T] [--batch N]
+/// [--backend B] [--input-size WxH|native]`:
 /// runs the detector on files and folders (their images, sorted by name). A file that cannot be read or decoded
 /// gets an error line and the rest go on; the exit code is 1 if any failed.
 /// </summary>
@@ -22,12 +22,13 @@ public static class DetectCommand
         var model = new Option<string>("--model", "-m") { Description = "a model file written by `ssd convert`", Required = true };
         var inputs = new Argument<string[]>("inputs") { Description = "image files or folders", Arity = ArgumentArity.OneOrMore };
         var json = new Option<string?>("--json") { Description = "write the detections as JSON to this file" };
+        var format = new Option<string>("--format") { Description = "what --json writes: json (Ssd's per-image list) or coco (COCO results format)", DefaultValueFactory = _ => "json" };
         var annotate = new Option<string?>("--annotate") { Description = "write annotated copies of the images into this folder" };
         var threshold = new Option<float?>("--threshold") { Description = "confidence threshold (default: the model's)" };
         var batch = new Option<int>("--batch") { Description = "images per forward pass", DefaultValueFactory = _ => 8 };
         var backend = new Option<string>("--backend") { Description = "auto, cuda, opencl, cpu-sim or cpu", DefaultValueFactory = _ => "auto" };
         var inputSize = new Option<string?>("--input-size") { Description = "network input WxH, or native (each image's own size); Caffe models only; default: the model's" };
-        var command = new Command("detect", "Detect objects in images.") { model, inputs, json, annotate, threshold, batch, backend, inputSize };
+        var command = new Command("detect", "Detect objects in images.") { model, inputs, json, format, annotate, threshold, batch, backend, inputSize };
         command.SetAction(parse =>
         {
             try
@@ -39,9 +40,15 @@ public static class DetectCommand
                     MaxBatch = parse.GetValue(batch),
                     InputSize = parse.GetValue(inputSize) is { } size ? InputSize.Parse(size) : null,
                 };
+                bool coco = parse.GetValue(format)!.Trim().ToLowerInvariant() switch
+                {
+                    "json" => false,
+                    "coco" => true,
+                    var f => throw new ArgumentException($"unknown --format '{f}': json or coco"),
+                };
                 var files = Expand(parse.GetValue(inputs)!);
                 using var detector = SsdDetector.Load(parse.GetValue(model)!, options);
-                return Run(detector, files, parse.GetValue(json), parse.GetValue(annotate), options.MaxBatch);
+                return Run(detector, files, parse.GetValue(json), coco, parse.GetValue(annotate), options.MaxBatch);
             }
             catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException or UnauthorizedAccessException)
             {
@@ -68,7 +75,7 @@ public static class DetectCommand
         return files;
     }
 
-    private static int Run(SsdDetector detector, List<string> files, string? jsonPath, string? annotateDir, int batchSize)
+    private static int Run(SsdDetector detector, List<string> files, string? jsonPath, bool coco, string? annotateDir, int batchSize)
     {
         var results = new List<FileResult>();
         int failed = 0;
@@ -115,7 +122,8 @@ public static class DetectCommand
         if (jsonPath is not null)
         {
             if (Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } parent) Directory.CreateDirectory(parent);
-            File.WriteAllText(jsonPath, ToJson(results));
+            if (coco) Ssd.Data.Coco.CocoResults.Write(jsonPath, results.SelectMany(r => CocoRows(r.Path, r.Detections)));
+            else File.WriteAllText(jsonPath, ToJson(results));
         }
         if (failed > 0) Console.Error.WriteLine($"{failed} of {files.Count} images failed");
         return failed > 0 ? 1 : 0;
@@ -153,6 +161,15 @@ public static class DetectCommand
             images = images.Select(i => new ImageJson(i.Path, i.Width, i.Height,
                 i.Detections.Select(d => new DetectionJson(d.ClassId, d.Label, d.Score, [d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2])).ToArray())).ToArray(),
         }, new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>COCO results rows: image_id from the file name (a numeric stem is the number), category_id the model's
+    /// class index, bbox [x, y, w, h] in image pixels.</summary>
+    private static IEnumerable<Ssd.Data.Coco.CocoResults.Row> CocoRows(string path, IReadOnlyList<Detection> detections)
+    {
+        var imageId = Ssd.Data.Coco.CocoResults.ImageIdFromFileName(path);
+        return detections.Select(d => new Ssd.Data.Coco.CocoResults.Row(imageId, d.ClassId, d.Label,
+            Ssd.Data.PixelBox.FromCorners(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2), d.Score));
+    }
 
     private static string ToJson(List<FileResult> results) => ToJson(results.Select(r => (r.Path, r.Width, r.Height, r.Detections)));
 }
