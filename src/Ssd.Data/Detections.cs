@@ -22,6 +22,7 @@ public sealed class ImageLookup
 {
     private const int Ambiguous = -2;
     private readonly Dictionary<string, int> byKey = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, int> byNumber = [];
 
     public ImageLookup(DetectionDataSet set)
     {
@@ -41,7 +42,13 @@ public sealed class ImageLookup
             foreach (var key in keys)
                 byKey[key] = byKey.TryGetValue(key, out int other) && other != i ? Ambiguous : i;
         }
+        foreach (var (key, i) in byKey)
+            if (key.Length is > 0 and <= 18 && key.All(char.IsAsciiDigit) && key == long.Parse(key, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture))
+                byNumber[long.Parse(key, CultureInfo.InvariantCulture)] = i;
     }
+
+    /// <summary>The image a numeric id names (a COCO id, or the number of a numeric file stem), or -1.</summary>
+    public int Find(long number) => byNumber.TryGetValue(number, out int i) && i >= 0 ? i : -1;
 
     /// <summary>The image's index, or -1 when no image (or more than one) has this id or name.</summary>
     public int Find(string key)

@@ -30,44 +30,60 @@ public static class CocoResults
         JsonFields.Next(ref r, file);
         if (r.TokenType != JsonTokenType.StartArray)
             throw new DataSetException(file, "(top level)", "not a COCO results file: expected a list of detections");
-        JsonFields.ReadArray(ref r, file, "(top level)", (ref Utf8JsonReader r, int i) =>
+        // The hot loop of scoring a big results file: no closures, and a field's name is built only for an error.
+        for (int i = 0; ; i++)
         {
-            string field = $"[{i}]";
-            string? image = null, label = null;
-            long? category = null;
-            double? score = null;
-            (double X, double Y, double W, double H)? box = null;
-            JsonFields.ReadObject(ref r, file, field, (ref Utf8JsonReader r, string name) =>
+            JsonFields.Next(ref r, file);
+            if (r.TokenType == JsonTokenType.EndArray) break;
+            if (r.TokenType != JsonTokenType.StartObject)
+                throw new DataSetException(file, $"[{i}]", $"expected an object, found {JsonFields.Describe(r.TokenType)}");
+            string? imageText = null, label = null;
+            long imageNumber = 0;
+            bool hasImage = false, hasBox = false, hasScore = false, hasCategory = false;
+            long category = 0;
+            double s = 0;
+            (double X, double Y, double W, double H) b = default;
+            while (true)
             {
-                switch (name)
+                JsonFields.Next(ref r, file);
+                if (r.TokenType == JsonTokenType.EndObject) break;
+                if (r.ValueTextEquals("image_id"u8))
                 {
-                    case "image_id": image = JsonFields.ImageKey(ref r, file, field + ".image_id"); break;
-                    case "category_id": category = JsonFields.Integer(ref r, file, field + ".category_id"); break;
-                    case "label": label = r.TokenType == JsonTokenType.Null ? null : JsonFields.String(ref r, file, field + ".label"); break;
-                    case "bbox": box = JsonFields.Four(ref r, file, field + ".bbox"); break;
-                    case "score": score = JsonFields.Number(ref r, file, field + ".score"); break;
-                    default: JsonFields.Skip(ref r, file); break;
+                    JsonFields.Next(ref r, file);
+                    hasImage = true;
+                    if (r.TokenType == JsonTokenType.Number && r.TryGetInt64(out imageNumber)) imageText = null;
+                    else imageText = JsonFields.ImageKey(ref r, file, new JsonFields.Field("", i, ".image_id"));
                 }
-            });
-            if (image is null) throw new DataSetException(file, field + ".image_id", "missing");
-            if (category is null && label is null) throw new DataSetException(file, field + ".category_id", "missing");
-            if (box is not { } b) throw new DataSetException(file, field + ".bbox", "missing");
-            if (score is not double s) throw new DataSetException(file, field + ".score", "missing");
-            int k = lookup.Find(image);
+                else if (r.ValueTextEquals("category_id"u8)) { JsonFields.Next(ref r, file); category = JsonFields.Integer(ref r, file, new JsonFields.Field("", i, ".category_id")); hasCategory = true; }
+                else if (r.ValueTextEquals("bbox"u8)) { JsonFields.Next(ref r, file); b = JsonFields.Four(ref r, file, new JsonFields.Field("", i, ".bbox")); hasBox = true; }
+                else if (r.ValueTextEquals("score"u8)) { JsonFields.Next(ref r, file); s = JsonFields.Number(ref r, file, new JsonFields.Field("", i, ".score")); hasScore = true; }
+                else if (r.ValueTextEquals("label"u8))
+                {
+                    JsonFields.Next(ref r, file);
+                    label = r.TokenType == JsonTokenType.Null ? null : JsonFields.String(ref r, file, new JsonFields.Field("", i, ".label"));
+                }
+                else { JsonFields.Next(ref r, file); JsonFields.Skip(ref r, file); }
+            }
+            if (!hasImage) throw new DataSetException(file, $"[{i}].image_id", "missing");
+            if (!hasCategory && label is null) throw new DataSetException(file, $"[{i}].category_id", "missing");
+            if (!hasBox) throw new DataSetException(file, $"[{i}].bbox", "missing");
+            if (!hasScore) throw new DataSetException(file, $"[{i}].score", "missing");
+            int k = imageText is null ? lookup.Find(imageNumber) : lookup.Find(imageText);
             if (k < 0)
             {
-                if (lookup.IsAmbiguous(image)) throw new DataSetException(file, field + ".image_id", $"'{image}' names more than one image of the ground truth");
-                unknownImages.Add(image);
-                return;
+                var key = imageText ?? imageNumber.ToString(CultureInfo.InvariantCulture);
+                if (lookup.IsAmbiguous(key)) throw new DataSetException(file, $"[{i}].image_id", $"'{key}' names more than one image of the ground truth");
+                unknownImages.Add(key);
+                continue;
             }
-            int c = label is not null ? gt.FindClass(label) : classById.GetValueOrDefault(category!.Value, -1);
+            int c = label is not null ? gt.FindClass(label) : classById.GetValueOrDefault(category, -1);
             if (c < 0)
             {
                 unknownClasses.Add(label ?? $"category {category}");
-                return;
+                continue;
             }
             detections.Add(new DetectionRecord(k, c, s, PixelBox.FromXywh(b.X, b.Y, b.W, b.H)));
-        });
+        }
         var warnings = unknownImages.Warnings(file, "images");
         warnings.AddRange(unknownClasses.Warnings(file, "classes"));
         return new ImportedDetections(detections, warnings);

@@ -10,6 +10,20 @@ namespace Ssd.Data.Json;
 /// </summary>
 internal static class JsonFields
 {
+    /// <summary>A field's name for error messages, put together only when an error needs it
+    /// ("annotations" + [7] + ".bbox"): reading a big file then builds no strings.</summary>
+    public readonly struct Field
+    {
+        private readonly string? text, prefix, suffix;
+        private readonly int index;
+
+        public Field(string text) { this.text = text; prefix = suffix = null; index = 0; }
+        public Field(string prefix, int index, string suffix) { text = null; this.prefix = prefix; this.index = index; this.suffix = suffix; }
+
+        public static implicit operator Field(string text) => new(text);
+        public override string ToString() => text ?? $"{prefix}[{index}]{suffix}";
+    }
+
     public static byte[] ReadFile(string path)
     {
         try
@@ -59,9 +73,9 @@ internal static class JsonFields
         _ => t.ToString(),
     };
 
-    public static void Expect(ref Utf8JsonReader r, JsonTokenType type, string file, string field)
+    public static void Expect(ref Utf8JsonReader r, JsonTokenType type, string file, Field field)
     {
-        if (r.TokenType != type) throw new DataSetException(file, field, $"expected {Describe(type)}, found {Describe(r.TokenType)}");
+        if (r.TokenType != type) throw new DataSetException(file, field.ToString(), $"expected {Describe(type)}, found {Describe(r.TokenType)}");
     }
 
     /// <summary>Calls <paramref name="property"/> for each property of the object the reader is on (its value not yet
@@ -94,15 +108,15 @@ internal static class JsonFields
         }
     }
 
-    public static double Number(ref Utf8JsonReader r, string file, string field)
+    public static double Number(ref Utf8JsonReader r, string file, Field field)
     {
         if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double v))
-            throw new DataSetException(file, field, $"expected a number, found {Describe(r.TokenType)}");
-        if (!double.IsFinite(v)) throw new DataSetException(file, field, $"{v} is not a finite number");
+            throw new DataSetException(file, field.ToString(), $"expected a number, found {Describe(r.TokenType)}");
+        if (!double.IsFinite(v)) throw new DataSetException(file, field.ToString(), $"{v} is not a finite number");
         return v;
     }
 
-    public static long Integer(ref Utf8JsonReader r, string file, string field)
+    public static long Integer(ref Utf8JsonReader r, string file, Field field)
     {
         if (r.TokenType == JsonTokenType.Number)
         {
@@ -110,29 +124,29 @@ internal static class JsonFields
             // 3.0 is an integer too (some writers emit floats); 3.5 is not.
             if (r.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) return (long)d;
         }
-        throw new DataSetException(file, field, $"expected an integer, found {(r.TokenType == JsonTokenType.Number ? "a fraction" : Describe(r.TokenType))}");
+        throw new DataSetException(file, field.ToString(), $"expected an integer, found {(r.TokenType == JsonTokenType.Number ? "a fraction" : Describe(r.TokenType))}");
     }
 
-    public static string String(ref Utf8JsonReader r, string file, string field)
+    public static string String(ref Utf8JsonReader r, string file, Field field)
     {
-        if (r.TokenType != JsonTokenType.String) throw new DataSetException(file, field, $"expected a string, found {Describe(r.TokenType)}");
+        if (r.TokenType != JsonTokenType.String) throw new DataSetException(file, field.ToString(), $"expected a string, found {Describe(r.TokenType)}");
         return r.GetString()!;
     }
 
     /// <summary>0 / 1 or false / true (COCO's iscrowd).</summary>
-    public static bool Flag(ref Utf8JsonReader r, string file, string field)
+    public static bool Flag(ref Utf8JsonReader r, string file, Field field)
     {
         switch (r.TokenType)
         {
             case JsonTokenType.True: return true;
             case JsonTokenType.False: return false;
             case JsonTokenType.Number when r.TryGetInt64(out long v) && v is 0 or 1: return v == 1;
-            default: throw new DataSetException(file, field, "expected 0, 1, true or false");
+            default: throw new DataSetException(file, field.ToString(), "expected 0, 1, true or false");
         }
     }
 
     /// <summary>An array of exactly four numbers (a box).</summary>
-    public static (double, double, double, double) Four(ref Utf8JsonReader r, string file, string field)
+    public static (double, double, double, double) Four(ref Utf8JsonReader r, string file, Field field)
     {
         Expect(ref r, JsonTokenType.StartArray, file, field);
         Span<double> v = stackalloc double[4];
@@ -141,18 +155,20 @@ internal static class JsonFields
         {
             Next(ref r, file);
             if (r.TokenType == JsonTokenType.EndArray) break;
-            if (n == 4) throw new DataSetException(file, field, "more than 4 numbers");
-            v[n++] = Number(ref r, file, $"{field}[{n - 1}]");
+            if (n == 4) throw new DataSetException(file, field.ToString(), "more than 4 numbers");
+            if (r.TokenType != JsonTokenType.Number || !r.TryGetDouble(out double x) || !double.IsFinite(x))
+                throw new DataSetException(file, $"{field}[{n}]", $"expected a finite number, found {Describe(r.TokenType)}");
+            v[n++] = x;
         }
-        if (n != 4) throw new DataSetException(file, field, $"{n} numbers, expected 4");
+        if (n != 4) throw new DataSetException(file, field.ToString(), $"{n} numbers, expected 4");
         return (v[0], v[1], v[2], v[3]);
     }
 
     /// <summary>An image id as written: a number (COCO) or a string (a VOC id or a file name).</summary>
-    public static string ImageKey(ref Utf8JsonReader r, string file, string field) => r.TokenType switch
+    public static string ImageKey(ref Utf8JsonReader r, string file, Field field) => r.TokenType switch
     {
         JsonTokenType.String => r.GetString()!,
         JsonTokenType.Number => Integer(ref r, file, field).ToString(System.Globalization.CultureInfo.InvariantCulture),
-        _ => throw new DataSetException(file, field, $"expected a number or a string, found {Describe(r.TokenType)}"),
+        _ => throw new DataSetException(file, field.ToString(), $"expected a number or a string, found {Describe(r.TokenType)}"),
     };
 }

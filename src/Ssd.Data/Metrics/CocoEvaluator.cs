@@ -79,20 +79,22 @@ public sealed class CocoEvaluator
             throw new ArgumentException("MaxDetections must be ascending and not empty");
         int I = gt.Images.Count, K = gt.Classes.Count, T = p.IouThresholds.Length, R = p.RecallThresholds.Length;
         int A = p.AreaRanges.Length, M = p.MaxDetections.Length;
-        foreach (var d in detections)
+        var dets = detections as DetectionRecord[] ?? detections.ToArray();
+        foreach (var d in dets)
         {
             if ((uint)d.ImageIndex >= (uint)I) throw new ArgumentException($"detection on image {d.ImageIndex}: the data set has {I} images");
             if ((uint)d.ClassIndex >= (uint)K) throw new ArgumentException($"detection of class {d.ClassIndex}: the data set has {K} classes");
             if (!double.IsFinite(d.Score) || !d.Box.IsFinite) throw new ArgumentException($"detection on image {d.ImageIndex}: score or box not finite");
         }
 
-        // Per class: its ground truth (image order, file order) and its detections (image order, then input order).
+        // Per class: its ground truth (image order, file order) and its detections (image order, then input order,
+        // by two stable counting sorts).
         var gtByClass = new List<(int Image, GroundTruthObject Object)>[K];
-        var dtByClass = new List<int>[K];
-        for (int k = 0; k < K; k++) { gtByClass[k] = []; dtByClass[k] = []; }
+        for (int k = 0; k < K; k++) gtByClass[k] = [];
         for (int i = 0; i < I; i++)
             foreach (var o in gt.Images[i].Objects) gtByClass[o.ClassIndex].Add((i, o));
-        for (int n = 0; n < detections.Count; n++) dtByClass[detections[n].ClassIndex].Add(n);
+        var byImage = CountingSort(Enumerable.Range(0, dets.Length).ToArray(), n => dets[n].ImageIndex, I, out _);
+        var byClass = CountingSort(byImage, n => dets[n].ClassIndex, K, out var classStart);
 
         var precision = new double[T * R * K * A * M];
         var recall = new double[T * K * A * M];
@@ -102,61 +104,71 @@ public sealed class CocoEvaluator
         var dtCounts = new int[K];
         Parallel.For(0, K, k =>
         {
-            var dts = dtByClass[k];
-            dts.Sort((a, b) =>
-            {
-                int c = detections[a].ImageIndex.CompareTo(detections[b].ImageIndex);
-                return c != 0 ? c : a.CompareTo(b);
-            });
+            var classDets = new ArraySegment<int>(byClass, classStart[k], classStart[k + 1] - classStart[k]);
             gtCounts[k] = gtByClass[k].Count(g => !g.Object.IsCrowd && !g.Object.Difficult);
-            dtCounts[k] = dts.Count;
-            var images = EvaluateClass(gt, detections, gtByClass[k], dts, p);
+            dtCounts[k] = classDets.Count;
+            var images = EvaluateClass(gt, dets, gtByClass[k], classDets, p);
             Accumulate(images, k, p, K, precision, recall);
         });
         return new CocoEvaluator(p, gt, precision, recall, gtCounts, dtCounts);
     }
 
+    /// <summary>A stable counting sort of <paramref name="items"/> by a key in 0..keys-1; start[k] is where key k begins.</summary>
+    private static int[] CountingSort(int[] items, Func<int, int> key, int keys, out int[] start)
+    {
+        start = new int[keys + 1];
+        foreach (int n in items) start[key(n) + 1]++;
+        for (int k = 0; k < keys; k++) start[k + 1] += start[k];
+        var next = (int[])start.Clone();
+        var sorted = new int[items.Length];
+        foreach (int n in items) sorted[next[key(n)]++] = n;
+        return sorted;
+    }
+
     /// <summary>evaluateImg for one (image, category) at every area range: what accumulate needs of it.</summary>
     private sealed class ImageResult
     {
-        public required double[] Scores;       // the kept detections' scores, highest first
-        public required byte[][] Outcome;      // [area][t * D + d]: 1 true positive, 2 false positive, 0 ignored
+        public required double[] Scores;       // the kept detections' scores, highest first (D of them)
+        public required byte[] Outcome;        // [d, area, t]: 1 true positive, 2 false positive, 0 ignored
         public required int[] NotIgnored;      // [area]: ground truth objects that count
     }
 
-    private static List<ImageResult> EvaluateClass(DetectionDataSet gt, IReadOnlyList<DetectionRecord> detections,
-        List<(int Image, GroundTruthObject Object)> gts, List<int> dts, CocoParameters p)
+    private static List<ImageResult> EvaluateClass(DetectionDataSet gt, DetectionRecord[] detections,
+        List<(int Image, GroundTruthObject Object)> gts, ArraySegment<int> dts, CocoParameters p)
     {
-        int T = p.IouThresholds.Length, A = p.AreaRanges.Length, maxDet = p.MaxDetections[^1];
+        int T = p.IouThresholds.Length, A = p.AreaRanges.Length, maxDet = p.MaxDetections[^1], AT = A * T;
+        var thresholds = p.IouThresholds.Select(t => Math.Min(t, 1 - 1e-10)).ToArray();
         var results = new List<ImageResult>();
         int gi = 0, di = 0;
+        // Buffers reused from image to image.
         var g = new List<GroundTruthObject>();
-        var d = new List<DetectionRecord>();
+        var d = new List<int>();
+        var order = new List<int>();
+        var boxes = new List<PixelBox>();
+        double[] iou = [];
+        int[] gtOrder = [];
+        bool[] gtIgnore = [], gtMatched = [], crowd = [];
         while (gi < gts.Count || di < dts.Count)
         {
             int image = Math.Min(gi < gts.Count ? gts[gi].Image : int.MaxValue, di < dts.Count ? detections[dts[di]].ImageIndex : int.MaxValue);
             g.Clear(); d.Clear();
             while (gi < gts.Count && gts[gi].Image == image) g.Add(gts[gi++].Object);
-            while (di < dts.Count && detections[dts[di]].ImageIndex == image) d.Add(detections[dts[di++]]);
+            while (di < dts.Count && detections[dts[di]].ImageIndex == image) d.Add(dts[di++]);
             double origin = gt.Images[image].PixelOrigin;
 
             // computeIoU: detections by score (stable), cut at maxDets[-1]; IoU [D x G] with ground truth in file order.
-            var order = Evaluator.ByScoreDescending(d.Count, n => d[n].Score);
+            StableByScore(detections, d, order);
             int D = Math.Min(d.Count, maxDet), G = g.Count;
-            var boxes = new PixelBox[D];
             var scores = new double[D];
-            for (int n = 0; n < D; n++) { boxes[n] = d[order[n]].Box.Offset(origin); scores[n] = d[order[n]].Score; }
-            var crowd = new bool[G];
+            boxes.Clear();
+            for (int n = 0; n < D; n++) { var det = detections[d[order[n]]]; boxes.Add(det.Box.Offset(origin)); scores[n] = det.Score; }
+            Grow(ref crowd, G); Grow(ref gtOrder, G); Grow(ref gtIgnore, G); Grow(ref gtMatched, T * G); Grow(ref iou, D * G);
             for (int j = 0; j < G; j++) crowd[j] = g[j].IsCrowd || g[j].Difficult;
-            var iou = new double[D * G];
             for (int n = 0; n < D; n++)
                 for (int j = 0; j < G; j++) iou[n * G + j] = BoxIou(boxes[n], g[j].Box, crowd[j]);
 
-            var outcome = new byte[A][];
+            var outcome = new byte[D * AT];
             var notIgnored = new int[A];
-            var gtOrder = new int[G];
-            var gtIgnore = new bool[G];
-            var gtMatched = new bool[T * G];
             for (int a = 0; a < A; a++)
             {
                 var range = p.AreaRanges[a];
@@ -169,24 +181,22 @@ public sealed class CocoEvaluator
                         if (ignore == (pass == 1)) { gtOrder[next] = j; gtIgnore[next] = ignore; next++; }
                     }
                 for (int j = 0; j < G; j++) if (!gtIgnore[j]) notIgnored[a]++;
-                Array.Clear(gtMatched);
-                var result = new byte[T * D];
+                Array.Clear(gtMatched, 0, T * G);
                 for (int t = 0; t < T; t++)
                 {
                     for (int n = 0; n < D; n++)
                     {
-                        double best = Math.Min(p.IouThresholds[t], 1 - 1e-10);
+                        double best = thresholds[t];
                         int m = -1;
-                        if (D > 0 && G > 0)
-                            for (int j = 0; j < G; j++)
-                            {
-                                if (gtMatched[t * G + j] && !crowd[gtOrder[j]]) continue;
-                                if (m > -1 && !gtIgnore[m] && gtIgnore[j]) break;
-                                double v = iou[n * G + gtOrder[j]];
-                                if (v < best) continue;
-                                best = v;
-                                m = j;
-                            }
+                        for (int j = 0; j < G; j++)
+                        {
+                            if (gtMatched[t * G + j] && !crowd[gtOrder[j]]) continue;
+                            if (m > -1 && !gtIgnore[m] && gtIgnore[j]) break;
+                            double v = iou[n * G + gtOrder[j]];
+                            if (v < best) continue;
+                            best = v;
+                            m = j;
+                        }
                         bool ignored = false, matched = false;
                         if (m != -1)
                         {
@@ -199,14 +209,38 @@ public sealed class CocoEvaluator
                             double area = boxes[n].Area;
                             if (area < range.Min || area > range.Max) ignored = true;
                         }
-                        result[t * D + n] = ignored ? (byte)0 : matched ? (byte)1 : (byte)2;
+                        outcome[n * AT + a * T + t] = ignored ? (byte)0 : matched ? (byte)1 : (byte)2;
                     }
                 }
-                outcome[a] = result;
             }
             results.Add(new ImageResult { Scores = scores, Outcome = outcome, NotIgnored = notIgnored });
         }
         return results;
+    }
+
+    private static void Grow<T>(ref T[] buffer, int size)
+    {
+        if (buffer.Length < size) buffer = new T[Math.Max(size, buffer.Length * 2)];
+    }
+
+    /// <summary>Positions in <paramref name="d"/> by score, highest first, ties in input order (insertion sort: a few per image).</summary>
+    private static void StableByScore(DetectionRecord[] detections, List<int> d, List<int> order)
+    {
+        order.Clear();
+        if (d.Count > 64)
+        {
+            var scores = new double[d.Count];
+            for (int n = 0; n < d.Count; n++) scores[n] = detections[d[n]].Score;
+            order.AddRange(Evaluator.ByScoreDescending(scores));
+            return;
+        }
+        for (int n = 0; n < d.Count; n++)
+        {
+            double score = detections[d[n]].Score;
+            int at = order.Count;
+            while (at > 0 && detections[d[order[at - 1]]].Score < score) at--;
+            order.Insert(at, n);
+        }
     }
 
     /// <summary>maskApi.c bbIou: boxes as x, y, w, h; a crowd region's IoU is the intersection over the detection's area.</summary>
@@ -222,52 +256,71 @@ public sealed class CocoEvaluator
         return i / u;
     }
 
-    /// <summary>COCOeval.accumulate for one category.</summary>
+    /// <summary>
+    /// COCOeval.accumulate for one category. Per maxDets, the first maxDets detections of each image are merged by
+    /// score (stable: image order, then rank), then one pass in that order counts, for every (area, threshold) row at
+    /// once, pycocotools' tp and fp and keeps pr = tp / (fp + tp + eps) at each true positive. rc = tp / npig changes
+    /// only at true positives, so the first index whose rc reaches a recall threshold (numpy searchsorted, side
+    /// 'left') is the true positive that brings tp to the smallest count c with c / npig &gt;= it (index 0 for c = 0),
+    /// and pr made non-increasing from the right is there the maximum of pr over that and the later true positives
+    /// (between true positives pr only falls). The same divisions and comparisons as pycocotools, so the same numbers.
+    /// </summary>
     private static void Accumulate(List<ImageResult> images, int k, CocoParameters p, int K, double[] precision, double[] recall)
     {
         if (images.Count == 0) return;
-        int T = p.IouThresholds.Length, R = p.RecallThresholds.Length, A = p.AreaRanges.Length, M = p.MaxDetections.Length;
         const double Spacing1 = 2.220446049250313e-16; // np.spacing(1)
-        var rc = new List<double>();
-        var pr = new List<double>();
+        int T = p.IouThresholds.Length, R = p.RecallThresholds.Length, A = p.AreaRanges.Length, M = p.MaxDetections.Length, AT = A * T;
+        int total = images.Sum(e => e.Scores.Length);
+        var image = new int[total];
+        var rank = new int[total];
+        var scores = new double[total];
+        var npig = new int[A];
+        foreach (var e in images)
+            for (int a = 0; a < A; a++) npig[a] += e.NotIgnored[a];
+        var tp = new double[AT];
+        var fp = new double[AT];
+        var count = new int[AT];
+        var tpPrecision = new double[AT * (total + 1)]; // row r: [r * (total + 1) + c], c = 1..count[r]
+        int stride = total + 1;
         for (int m = 0; m < M; m++)
         {
             int maxDet = p.MaxDetections[m];
-            // The first maxDet detections of each image, merged by score (stable: image order, then rank).
-            var refs = new List<(int Image, int Rank)>();
-            var scores = new List<double>();
+            int n = 0;
             for (int e = 0; e < images.Count; e++)
-                for (int n = 0; n < Math.Min(maxDet, images[e].Scores.Length); n++) { refs.Add((e, n)); scores.Add(images[e].Scores[n]); }
-            var order = Evaluator.ByScoreDescending(refs.Count, n => scores[n]);
+                for (int d = 0; d < Math.Min(maxDet, images[e].Scores.Length); d++) { image[n] = e; rank[n] = d; scores[n] = images[e].Scores[d]; n++; }
+            var order = Evaluator.ByScoreDescending(scores.AsSpan(0, n));
+            Array.Clear(tp); Array.Clear(fp); Array.Clear(count);
+            for (int j = 0; j < n; j++)
+            {
+                var img = images[image[order[j]]];
+                var outcome = img.Outcome.AsSpan(rank[order[j]] * AT, AT);
+                for (int r = 0; r < AT; r++)
+                {
+                    byte f = outcome[r];
+                    if (f == 2) fp[r]++;
+                    else if (f == 1)
+                    {
+                        tp[r]++;
+                        tpPrecision[r * stride + ++count[r]] = tp[r] / (fp[r] + tp[r] + Spacing1);
+                    }
+                }
+            }
             for (int a = 0; a < A; a++)
             {
-                int npig = 0;
-                foreach (var e in images) npig += e.NotIgnored[a];
-                if (npig == 0) continue;
+                if (npig[a] == 0) continue;
                 for (int t = 0; t < T; t++)
                 {
-                    rc.Clear(); pr.Clear();
-                    double tp = 0, fp = 0;
-                    foreach (int o in order)
-                    {
-                        var (e, n) = refs[o];
-                        var img = images[e];
-                        byte outcome = img.Outcome[a][t * img.Scores.Length + n];
-                        if (outcome == 1) tp++;
-                        else if (outcome == 2) fp++;
-                        rc.Add(tp / npig);
-                        pr.Add(tp / (fp + tp + Spacing1));
-                    }
-                    int nd = rc.Count;
-                    recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
-                    for (int i = nd - 1; i > 0; i--)
-                        if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
-                    int pi = 0;
+                    int r = a * T + t, c = count[r];
+                    recall[((t * K + k) * A + a) * M + m] = n > 0 ? tp[r] / npig[a] : 0;
+                    var row = tpPrecision.AsSpan(r * stride, c + 1);
+                    row[0] = 0; // index 0 when it is not a true positive: tp = 0 there, so pr = 0
+                    for (int i = c - 1; i >= 0; i--) row[i] = Math.Max(row[i], row[i + 1]);
+                    int needed = 0;
                     for (int ri = 0; ri < R; ri++)
                     {
                         double thr = p.RecallThresholds[ri];
-                        while (pi < nd && rc[pi] < thr) pi++; // searchsorted(rc, thr, side='left')
-                        precision[(((t * R + ri) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0;
+                        while (needed <= c && needed / (double)npig[a] < thr) needed++;
+                        precision[(((t * R + ri) * K + k) * A + a) * M + m] = n > 0 && needed <= c ? row[needed] : 0;
                     }
                 }
             }

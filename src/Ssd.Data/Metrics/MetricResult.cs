@@ -51,18 +51,28 @@ public static class Evaluator
         return n == 0 ? double.NaN : sum / n;
     }
 
-    /// <summary>Indices 0..count-1 ordered by score, highest first, ties in their original order (a stable sort, as
-    /// numpy's mergesort and MATLAB's sort are).</summary>
-    internal static int[] ByScoreDescending(int count, Func<int, double> score)
+    /// <summary>Indices 0..n-1 ordered by score, highest first, ties in their original order (a stable sort, as
+    /// numpy's mergesort and MATLAB's sort are; -0.0 ties with 0.0). Sorted as integer keys, then each run of equal
+    /// scores put back in index order.</summary>
+    internal static int[] ByScoreDescending(ReadOnlySpan<double> scores)
     {
-        var order = new int[count];
-        var keys = new double[count];
-        for (int i = 0; i < count; i++) { order[i] = i; keys[i] = score(i); }
-        Array.Sort(order, (a, b) =>
+        var keys = new ulong[scores.Length];
+        var order = new int[scores.Length];
+        for (int i = 0; i < order.Length; i++)
         {
-            int c = keys[b].CompareTo(keys[a]);
-            return c != 0 ? c : a.CompareTo(b);
-        });
+            long bits = BitConverter.DoubleToInt64Bits(scores[i] + 0.0);
+            ulong ascending = bits >= 0 ? (ulong)bits ^ 0x8000_0000_0000_0000UL : ~(ulong)bits;
+            keys[i] = ~ascending;
+            order[i] = i;
+        }
+        Array.Sort(keys, order);
+        for (int start = 0; start < keys.Length;)
+        {
+            int end = start + 1;
+            while (end < keys.Length && keys[end] == keys[start]) end++;
+            if (end - start > 1) Array.Sort(order, start, end - start);
+            start = end;
+        }
         return order;
     }
 }

@@ -65,7 +65,7 @@ public static class VocEvaluator
             npos += difficult[i].Count(x => !x);
         }
 
-        var order = Evaluator.ByScoreDescending(dets.Count, n => detections[dets[n]].Score);
+        var order = Evaluator.ByScoreDescending(dets.Select(n => detections[n].Score).ToArray());
         var tp = new double[order.Length];
         var fp = new double[order.Length];
         for (int n = 0; n < order.Length; n++)
