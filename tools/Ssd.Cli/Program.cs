@@ -48,6 +48,7 @@ public static class Program
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(DetectCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Ssd.Data;
+using Ssd.Data.Coco;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
 using Ssd.Imaging;
@@ -35,6 +37,12 @@ public static class DetectCommand
         };
         var recursive = new Option<bool>("--recursive", "-r") { Description = "take the images in the subfolders of folder inputs too" };
         var json = new Option<string?>("--json") { Description = "write the detections as JSON to this file (- for stdout)" };
+        var format = new Option<string>("--format")
+        {
+            Description = "what --json writes: json (Ssd's per-image list) or coco (COCO results: image_id from the file name, category_id the model's class index)",
+            DefaultValueFactory = _ => "json",
+        };
+        format.AcceptOnlyFromAmong("json", "coco");
         var annotate = new Option<string?>("--annotate") { Description = "write a PNG copy of each image with its detections drawn into this folder" };
         var threshold = CliOptions.Threshold(DefaultThreshold, "report detections scoring above this, in [0, 1]");
         var batch = CliOptions.Int("--batch", 8, 1, "images per forward pass");
@@ -45,11 +53,11 @@ public static class DetectCommand
         var maxBatchPixels = CliOptions.Long("--max-batch-pixels", ImageLimits.Default.MaxBatchPixels, 1, long.MaxValue,
             "decoded pixels held at once: a batch ends early when the next image would pass this (one image always fits)");
         var command = new Command("detect", "Detect objects in images.")
-            { model, inputs, recursive, json, annotate, threshold, batch, backend, inputSize, maxPixels, maxBatchPixels };
+            { model, inputs, recursive, json, format, annotate, threshold, batch, backend, inputSize, maxPixels, maxBatchPixels };
         command.SetAction(parse =>
         {
             var request = new Request(parse.GetValue(model)!, parse.GetValue(inputs)!, parse.GetValue(recursive), parse.GetValue(json),
-                parse.GetValue(annotate), new SsdDetectorOptions
+                parse.GetValue(format) == "coco", parse.GetValue(annotate), new SsdDetectorOptions
                 {
                     Backend = parse.GetValue(backend),
                     ConfidenceThreshold = parse.GetValue(threshold),
@@ -62,7 +70,7 @@ public static class DetectCommand
         return command;
     }
 
-    private sealed record Request(string Model, string[] Inputs, bool Recursive, string? Json, string? Annotate,
+    private sealed record Request(string Model, string[] Inputs, bool Recursive, string? Json, bool Coco, string? Annotate,
         SsdDetectorOptions Options, ImageLimits Limits);
 
     private static int Run(Request r)
@@ -159,12 +167,19 @@ public static class DetectCommand
 
         string modelName = detector.Model.Name;
         string? jsonNote = null;
-        if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
+        if (jsonToStdout && r.Coco)
+        {
+            Console.Out.Flush();
+            using var stdout = Console.OpenStandardOutput();
+            CocoResults.WriteTo(stdout, CocoRows(results));
+        }
+        else if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
         else if (r.Json is not null)
         {
             if (results.Count > 0)
             {
-                AtomicFile.WriteAllText(r.Json, DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
+                if (r.Coco) CocoResults.Write(r.Json, CocoRows(results));
+                else AtomicFile.WriteAllText(r.Json, DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
                 jsonNote = $"detections -> {r.Json}";
             }
             else Console.Error.WriteLine($"error: no image succeeded: {r.Json} not written{(File.Exists(r.Json) ? " (the previous file is kept)" : "")}");
@@ -218,4 +233,14 @@ public static class DetectCommand
         if (r.Detections.Count > 5) named += ", ...";
         log.WriteLine($"{r.Path}: {r.Width}x{r.Height}, {count}{(named.Length > 0 ? $" ({named})" : "")}{outputs}");
     }
+
+    /// <summary>COCO results rows: image_id from the file name (a numeric stem is the number), category_id the model's
+    /// class index, bbox [x, y, w, h] in image pixels.</summary>
+    private static IEnumerable<CocoResults.Row> CocoRows(IEnumerable<ImageResult> results) =>
+        results.SelectMany(r =>
+        {
+            var imageId = CocoResults.ImageIdFromFileName(r.Path);
+            return r.Detections.Select(d => new CocoResults.Row(imageId, d.ClassId, d.Label,
+                PixelBox.FromCorners(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2), d.Score));
+        });
 }
