@@ -118,22 +118,53 @@ public class Conv2dBackwardTests
         return new TorchLayer(f, new TensorShape(s[0], s[1], s[2], s[3]), f.Int("out_channels"), p);
     }
 
-    /// <summary>The reference's dx, dw, db of a fixture layer, computed once per run, planes and rows in parallel.</summary>
-    public static (float[] Dx, float[] Dw, float[] Db) ReferenceGradients(string name) => BackwardFixtures.Cached($"conv:{name}", () =>
+    /// <summary>
+    /// The channels compared on SSD-sized layers: all of them up to 128, else a sample (every 37th plus the first, last and
+    /// those either side of each 64-channel tile edge), as the forward's kernel tests do: the plain reference of a whole
+    /// 3.4-GMAC gradient takes minutes on a shared test machine. Every sampled plane or weight row is compared whole.
+    /// </summary>
+    public static int[] Sampled(int count) =>
+        count <= 128 ? Enumerable.Range(0, count).ToArray()
+        : Enumerable.Range(0, count).Where(o => o % 37 == 0 || o % 64 is 0 or 1 or 63 || o == count - 1).ToArray();
+
+    /// <summary>The reference gradients of a fixture layer on the sampled channels; computed once per run, in parallel.</summary>
+    public sealed record Gradients(float[] Dx, float[] Dw, float[] Db, int[] InputChannels, int[] OutputChannels)
+    {
+        /// <summary>The sampled dx planes of <paramref name="dx"/>, concatenated.</summary>
+        public float[] DxSample(TorchLayer l, float[] dx) => Slices(dx, l.Input.N, l.Input.C, l.Input.PlaneSize, InputChannels);
+
+        /// <summary>The sampled dw rows of <paramref name="dw"/>, concatenated.</summary>
+        public float[] DwSample(TorchLayer l, float[] dw) => Slices(dw, 1, l.OutC, dw.Length / l.OutC, OutputChannels);
+
+        private static float[] Slices(float[] a, int n, int channels, int size, int[] picked) =>
+            (from b in Enumerable.Range(0, n) from c in picked select a.AsSpan((b * channels + c) * size, size).ToArray()).SelectMany(v => v).ToArray();
+    }
+
+    public static Gradients ReferenceGradients(string name) => BackwardFixtures.Cached($"conv:{name}", () =>
     {
         var l = Layer(name);
-        var (x, w, y, dy) = (l.Fixture.F("x"), l.Fixture.F("w"), l.Fixture.F("y"), l.Fixture.F("dy"));
-        var g = new float[dy.Length];
-        ReluBackwardReference.Backward(l.P.FuseRelu ? y : Enumerable.Repeat(1f, y.Length).ToArray(), dy, g);
+        var (x, w) = (l.Fixture.F("x"), l.Fixture.F("w"));
+        var g = PreActivationGradient(l);
+        var (ins, outs) = (Sampled(l.Input.C), Sampled(l.OutC));
         var dx = new float[x.Length];
         var dw = new float[w.Length];
         var db = new float[l.OutC];
-        Parallel.For(0, l.Input.N * l.Input.C, i =>
-            Conv2dBackwardReference.InputGradientPlane(g, l.Input, w, l.P, l.OutC, i / l.Input.C, i % l.Input.C, dx));
-        Parallel.For(0, l.OutC, o => Conv2dBackwardReference.WeightGradientRow(x, l.Input, g, l.P, l.OutC, o, dw));
+        Parallel.For(0, l.Input.N * ins.Length, i =>
+            Conv2dBackwardReference.InputGradientPlane(g, l.Input, w, l.P, l.OutC, i / ins.Length, ins[i % ins.Length], dx));
+        Parallel.For(0, outs.Length, o => Conv2dBackwardReference.WeightGradientRow(x, l.Input, g, l.P, l.OutC, outs[o], dw));
         Conv2dBackwardReference.BiasGradient(g, l.Output, db);
-        return (dx, dw, db);
+        return new Gradients(dx, dw, db, ins, outs);
     });
+
+    /// <summary>dy masked by the fixture's y &gt; 0 when the layer's ReLU is fused, else dy.</summary>
+    public static float[] PreActivationGradient(TorchLayer l)
+    {
+        var dy = l.Fixture.F("dy");
+        if (!l.P.FuseRelu) return dy;
+        var g = new float[dy.Length];
+        ReluBackwardReference.Backward(l.Fixture.F("y"), dy, g);
+        return g;
+    }
 
     /// <summary>
     /// torch (float32, MKL-DNN's blocked sums) against the reference (double sums): both within a few float roundings
@@ -145,14 +176,17 @@ public class Conv2dBackwardTests
     public void ReferenceMatchesTorchAutograd(string name)
     {
         var l = Layer(name);
-        var (dx, dw, db) = ReferenceGradients(name);
-        GradientAssert.Close(dx, l.Fixture.F("dx"), TorchBound, $"{name}: dx");
-        GradientAssert.Close(dw, l.Fixture.F("dw"), TorchBound, $"{name}: dw");
-        if (l.P.HasBias) GradientAssert.Close(db, l.Fixture.F("db"), TorchBound, $"{name}: db");
-        // The forward too: the fixture's y is the output the ReLU mask comes from.
+        var r = ReferenceGradients(name);
+        GradientAssert.Close(r.DxSample(l, r.Dx), r.DxSample(l, l.Fixture.F("dx")), TorchBound, $"{name}: dx");
+        GradientAssert.Close(r.DwSample(l, r.Dw), r.DwSample(l, l.Fixture.F("dw")), TorchBound, $"{name}: dw");
+        if (l.P.HasBias) GradientAssert.Close(r.Db, l.Fixture.F("db"), TorchBound, $"{name}: db");
+        // The forward too (sampled output planes): the fixture's y is the output the ReLU mask comes from.
         var y = new float[l.Output.Count];
         var (x, w, b) = (l.Fixture.F("x"), l.Fixture.F("w"), l.P.HasBias ? l.Fixture.F("b") : []);
-        Parallel.For(0, l.Output.N * l.OutC, i => Conv2dReference.ForwardPlane(x, l.Input, w, b, l.P, l.OutC, i / l.OutC, i % l.OutC, y));
-        GradientAssert.Close(y, l.Fixture.F("y"), TorchBound, $"{name}: forward y");
+        var outs = r.OutputChannels;
+        Parallel.For(0, l.Output.N * outs.Length, i => Conv2dReference.ForwardPlane(x, l.Input, w, b, l.P, l.OutC, i / outs.Length, outs[i % outs.Length], y));
+        var ySample = (float[] a) => (from n in Enumerable.Range(0, l.Output.N) from o in outs
+            select a.AsSpan((n * l.OutC + o) * l.Output.PlaneSize, l.Output.PlaneSize).ToArray()).SelectMany(v => v).ToArray();
+        GradientAssert.Close(ySample(y), ySample(l.Fixture.F("y")), TorchBound, $"{name}: forward y");
     }
 }
