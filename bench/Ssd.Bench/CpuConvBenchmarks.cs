@@ -2,7 +2,8 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
+using Ssd.Kernels.Conv;
 
 namespace Ssd.Bench;
 

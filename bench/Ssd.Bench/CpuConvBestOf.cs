@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
+using Ssd.Kernels.Conv;
 
 namespace Ssd.Bench;
 

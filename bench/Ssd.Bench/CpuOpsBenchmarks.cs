@@ -2,7 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Kernels.Activation;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.L2Norm;

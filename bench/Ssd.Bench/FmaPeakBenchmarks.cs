@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 
 namespace Ssd.Bench;
 

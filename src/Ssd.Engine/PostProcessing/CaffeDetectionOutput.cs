@@ -1,5 +1,5 @@
 using Ssd.Kernels.BoxCoding;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 
 namespace Ssd.Engine.PostProcessing;
 

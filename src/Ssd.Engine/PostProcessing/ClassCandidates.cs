@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 
 namespace Ssd.Engine.PostProcessing;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Ssd.Cli.Imaging;
 using Ssd.Engine.Backends;
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Detection;
 using FoundObject = Ssd.Engine.Detection.Detection;

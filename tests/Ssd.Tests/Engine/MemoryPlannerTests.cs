@@ -1,4 +1,5 @@
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Memory;
 using Ssd.Engine.Network;
 using Ssd.Weights.Model;

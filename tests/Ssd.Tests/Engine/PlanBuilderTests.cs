@@ -1,4 +1,5 @@
 using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Network;
 using Ssd.Kernels.Conv;

@@ -12,4 +12,14 @@ public static class FixtureFiles
         }
         throw new FileNotFoundException($"fixture {name}: no Ssd.sln above {AppContext.BaseDirectory}");
     }
+
+    /// <summary>A raw little-endian float32 fixture file.</summary>
+    public static float[] ReadFloat32(string name)
+    {
+        var bytes = File.ReadAllBytes(Path(name));
+        if (bytes.Length % 4 != 0) throw new InvalidDataException($"{name}: {bytes.Length} bytes is not whole float32s");
+        var values = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        return values;
+    }
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Ssd.Cli.Imaging;
-using Ssd.Engine.Backends.Cpu;
+using Ssd.Kernels.Cpu;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;

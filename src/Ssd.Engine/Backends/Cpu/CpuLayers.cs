@@ -3,6 +3,9 @@ using Ssd.Kernels.Conv;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Pooling;
 using Ssd.Weights.Model;
+using Ssd.Kernels.Activation;
+using Ssd.Kernels.Softmax;
+using Ssd.Kernels.Layout;
 
 namespace Ssd.Engine.Backends.Cpu;
 
