@@ -1,4 +1,3 @@
-using Ssd.Kernels.Activation;
 using Ssd.Kernels.Conv;
 using Ssd.Kernels.Core;
 using Ssd.Tests.Kernels.Backward;
@@ -84,6 +83,19 @@ public class Conv2dBackwardTests
     }
 
     [Test]
+    public void ReluMaskIsTorchsReluBackwardBitForBit()
+    {
+        var f = BackwardFixtures.Case("relu4_3");
+        var dx = new float[f.F("x").Length];
+        Conv2dBackwardReference.ReluMask(f.F("y"), f.F("dy"), dx);
+        GradientAssert.BitExact(dx, f.F("dx"), "dx");
+        float[] y = [0f, -0f, -1f, float.NaN, 1e-45f], dy = [1f, 2f, 3f, 4f, 5f];
+        var g = new float[5];
+        Conv2dBackwardReference.ReluMask(y, dy, g);
+        Assert.That(g, Is.EqualTo(new[] { 0f, 0f, 0f, 4f, 5f }), "zeros and negatives stop it, a NaN y lets it through (torch's <= 0 test)");
+    }
+
+    [Test]
     public void BadInputIsRefused()
     {
         var c = SmallCases[0];
@@ -162,7 +174,7 @@ public class Conv2dBackwardTests
         var dy = l.Fixture.F("dy");
         if (!l.P.FuseRelu) return dy;
         var g = new float[dy.Length];
-        ReluBackwardReference.Backward(l.Fixture.F("y"), dy, g);
+        Conv2dBackwardReference.ReluMask(l.Fixture.F("y"), dy, g);
         return g;
     }
 
