@@ -117,7 +117,7 @@ public static class Conv2dBackwardKernels
     /// <summary>Version 1: a fused ReLU's gradient, g = y &lt;= 0 ? 0 : dy (<see cref="Conv2dBackwardReference.ReluMask"/>).</summary>
     [Kernel("conv2d")]
     public static void ReluMask1(Index1D i, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> g) =>
-        g[i] = y[i] <= 0f ? 0f : dy[i];
+        g[i] = NetMath.IsNaN(y[i]) || y[i] > 0f ? dy[i] : 0f; // NaN by its bits: PoCL does not keep `<=`'s unordered case
 
     /// <summary>Version 1: y[i] = sum over s of partial[s * count + i], splits in order.</summary>
     [Kernel("conv2d")]

@@ -76,7 +76,7 @@ public static class EltwiseBackwardReference
         return winner;
     }
 
-    private static void Check(int count, int length, IReadOnlyList<float[]> arrays, int coefficients)
+    internal static void Check(int count, int length, IReadOnlyList<float[]> arrays, int coefficients)
     {
         if (count < 2) throw new ArgumentException($"eltwise backward: needs at least two inputs, got {count}");
         if (coefficients != 0 && coefficients != count)

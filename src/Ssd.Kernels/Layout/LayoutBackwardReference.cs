@@ -33,6 +33,30 @@ public static class LayoutBackwardReference
         }
     }
 
+    /// <summary>The inverse permutation: inverse[order[k]] = k, so permuting by order then by inverse is the identity.</summary>
+    public static int[] InverseOrder(ReadOnlySpan<int> order)
+    {
+        var inverse = new int[order.Length];
+        Array.Fill(inverse, -1);
+        for (int k = 0; k < order.Length; k++)
+        {
+            if ((uint)order[k] >= (uint)order.Length || inverse[order[k]] >= 0)
+                throw new ArgumentException($"permute: order [{string.Join(", ", order.ToArray())}] is not a permutation of 0..{order.Length - 1}");
+            inverse[order[k]] = k;
+        }
+        return inverse;
+    }
+
+    /// <summary>The permuted tensor's dims: dims[order[k]] for each output axis k.</summary>
+    public static int[] PermutedDims(ReadOnlySpan<int> inputDims, ReadOnlySpan<int> order)
+    {
+        if (inputDims.Length != order.Length) throw new ArgumentException($"permute: {inputDims.Length} dims but an order of {order.Length} axes");
+        InverseOrder(order);
+        var dims = new int[order.Length];
+        for (int k = 0; k < order.Length; k++) dims[k] = inputDims[order[k]];
+        return dims;
+    }
+
     /// <summary>Flatten and reshape: dx = dy, element for element (only the shape differs).</summary>
     public static void Reshape(ReadOnlySpan<float> dY, Span<float> dX)
     {

@@ -3,7 +3,7 @@ namespace Ssd.Tests.Kernels.Backward;
 /// <summary>
 /// Gradient comparisons in the style of ggml's test-backend-ops: a normalised error ||actual - expected|| /
 /// ||expected|| (2-norms, in double) against a bound each test declares, or bit-exactness where both sides add
-/// the same floats in the same order. A NaN or infinity where the expected value is finite always fails.
+/// the same floats in the same order (<see cref="CpuVariants.AssertBits"/>). A NaN or infinity where the expected value is finite always fails.
 /// </summary>
 public static class GradientAssert
 {
@@ -27,17 +27,5 @@ public static class GradientAssert
                 Assert.Fail($"{what}: element {i} is {actual[i]}, expected {expected[i]}");
         double error = NormalizedError(actual, expected);
         Assert.That(error, Is.LessThanOrEqualTo(bound), $"{what}: normalised error {error:E2} above the bound {bound:E1}");
-    }
-
-    public static void BitExact(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, string what)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
-        for (int i = 0; i < expected.Length; i++)
-        {
-            bool same = float.IsNaN(expected[i]) ? float.IsNaN(actual[i])
-                : BitConverter.SingleToInt32Bits(actual[i]) == BitConverter.SingleToInt32Bits(expected[i]);
-            if (!same)
-                Assert.Fail($"{what}: element {i} is {actual[i]:R} (0x{BitConverter.SingleToInt32Bits(actual[i]):x8}), expected {expected[i]:R} (0x{BitConverter.SingleToInt32Bits(expected[i]):x8})");
-        }
     }
 }

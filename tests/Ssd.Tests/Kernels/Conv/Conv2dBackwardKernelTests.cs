@@ -46,6 +46,21 @@ public class Conv2dBackwardKernelTests
     }
 
     [Test]
+    public void FusedReluMaskLetsANaNOutputThroughOnEveryBackend([ValueSource(typeof(TestDevices), nameof(TestDevices.Backends))] BackendKind backend)
+    {
+        // y with NaN, zeros of both signs and infinities (not a forward's output, the mask's own rule: y <= 0 stops dy).
+        var c = SmallCases[0] with { P = Conv2dParams.Square(3, pad: 1, fuseRelu: true) };
+        var (x, w, _, r) = Data(c, seed: 31);
+        var y = CpuVariants.Spiky(32, c.Output.Count);
+        var (ex, ew, eb) = (new float[x.Length], new float[w.Length], new float[c.OutC]);
+        Conv2dBackwardReference.Backward(x, c.Input, w, c.P, c.OutC, y, r, ex, ew, eb);
+        var (ax, aw, ab) = RunOnDevice(TestDevices.Get(backend), c.Input, c.OutC, c.P, x, w, y, r, Conv2dBackwardVariant.Naive);
+        GradientAssert.Close(ax, ex, Bound, "dx");
+        GradientAssert.Close(aw, ew, Bound, "dw");
+        GradientAssert.Close(ab, eb, Bound, "db");
+    }
+
+    [Test]
     public void TiledRefusesGroups()
     {
         var device = TestDevices.CpuSim;
