@@ -1,50 +1,47 @@
-using Ssd.Engine.Graph;
-using Ssd.Engine.Network;
+using Ssd.Engine.Imaging;
+using Ssd.Kernels.Core;
+using Ssd.Kernels.Preprocess;
 
 namespace Ssd.Engine.Backends;
 
-/// <summary>A range of the backend's activation arena, in floats.</summary>
-public readonly record struct ArenaSlice(long Offset, long Length)
-{
-    public override string ToString() => $"[{Offset}, +{Length})";
-}
-
-/// <summary>One layer bound to its weights (already on the backend) and to its slices of the arena; Run only
-/// launches the work (no loading, no allocation).</summary>
-public interface ILayerExecutor
-{
-    string Layer { get; }
-    void Run();
-}
-
 /// <summary>
-/// The op interface both backends implement. At load the network allocates the arena once and creates one
-/// executor per plan step (weights uploaded/packed there); Forward then uploads the input, runs the executors in
-/// order and downloads the results. Work may be queued asynchronously: only Download (and Synchronize) wait.
+/// Where a network runs: memory (<see cref="DeviceBuffer"/>s), copies to and from it, and the context its op
+/// executors run in. Backends do not list ops: every network step gets its executor from the op registry
+/// (<see cref="OpRegistry"/>), which asks the step's op family for the variant of this backend's <see cref="Target"/>.
+/// One backend serves any number of networks (batch sizes, input sizes): each network allocates its own arena here.
+/// Work may be queued asynchronously: only Download (and Synchronize) wait.
 /// </summary>
 public interface IBackend : IDisposable
 {
-    /// <summary>A one-line description, e.g. "cpu (managed reference)" or "OpenCL (pthread-...)".</summary>
+    /// <summary>A one-line description, e.g. "cpu (managed SIMD)" or "ilgpu OpenCL (pthread-...)".</summary>
     string Description { get; }
 
-    /// <summary>Allocates the activation arena (Floats long), replacing any earlier one.</summary>
-    void AllocateArena(long floats);
+    /// <summary>Which op variants run here.</summary>
+    OpTarget Target { get; }
 
-    void Upload(ReadOnlySpan<float> source, ArenaSlice destination);
+    /// <summary>The ILGPU device and stream everything is queued on; null on the managed CPU backend (no device).</summary>
+    DeviceStream? Device { get; }
+
+    /// <summary>Allocates a buffer of <paramref name="floats"/> floats (contents undefined).</summary>
+    DeviceBuffer Allocate(long floats);
+
+    /// <summary>The context the executors of one network run in: this backend and that network's arena.</summary>
+    OpContext Context(DeviceBuffer arena);
+
+    void Upload(ReadOnlySpan<float> source, DeviceSlice destination);
 
     /// <summary>Waits for the queued work, then copies the slice to the host.</summary>
-    void Download(ArenaSlice source, Span<float> destination);
+    void Download(DeviceSlice source, Span<float> destination);
 
     void Synchronize();
 
-    ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output);
-    ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output);
-    ILayerExecutor Pool(PoolStep step, ArenaSlice input, ArenaSlice output);
-    ILayerExecutor Normalize(NormalizeStep step, ArenaSlice input, ArenaSlice output);
-    ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output);
-    ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output);
-    ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output);
+    /// <summary>
+    /// Pre-processes a batch (resize, channel order, range, mean/std) straight into <paramref name="destination"/>,
+    /// a network's input [N, 3, H, W], as <paramref name="settings"/> say; bit for bit <see cref="PreprocessReference"/>.
+    /// </summary>
+    void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings, DeviceSlice destination);
 
-    /// <summary>The default boxes, by the Priors op family in the model's style.</summary>
-    PriorBoxes Priors(PriorRequest request);
+    /// <summary>The default boxes for one input size, computed where the backend runs and kept there (the device
+    /// post-processing reads them in place). Layout as <see cref="Network.PriorBoxes"/>: Caffe boxes then variances.</summary>
+    DeviceBuffer Priors(Network.PriorRequest request);
 }

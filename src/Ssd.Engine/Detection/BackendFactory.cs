@@ -1,6 +1,5 @@
 using Ssd.Engine.Backends;
 using Ssd.Engine.Backends.Cpu;
-using Ssd.Kernels.Cpu;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Kernels.Core;
 

@@ -1,5 +1,4 @@
 using Ssd.Engine.Backends;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Engine.PostProcessing;
@@ -38,10 +37,9 @@ public sealed class EngineNetwork : ISsdNetwork
         (this.model, this.tensors, this.createBackend, this.confidenceThreshold) = (model, tensors, createBackend, confidenceThreshold);
         var first = For(1);
         Description = first.Backend.Description;
-        PreprocessesOnDevice = first.Backend is IlgpuBackend;
-        var p = first.Network.Priors;
+        PreprocessesOnDevice = first.Backend.Device is not null;
         // The post-processors take Caffe's priors as [2, P*4] (boxes, then variances), the others as the boxes alone.
-        Priors = p.Variances is null ? p.Boxes : [.. p.Boxes, .. p.Variances];
+        Priors = first.Network.Priors.Flat;
         if (PreprocessesOnDevice)
         {
             // A model the device path cannot take exactly keeps the host post-processor.
@@ -56,14 +54,14 @@ public sealed class EngineNetwork : ISsdNetwork
     {
         var (network, post) = DeviceFor(batch, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(input);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
     public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IReadOnlyList<ImageSize> originalSizes)
     {
         var (network, post) = DeviceFor(images.Count, originalSizes.Count);
         var (loc, conf) = network.ForwardOnDevice(images, settings);
-        return post.Run(loc, conf, originalSizes);
+        return post.Run(loc.View, conf.View, originalSizes);
     }
 
     private (SsdNetwork Network, DevicePostProcessor Post) DeviceFor(int batch, int sizes)
@@ -72,7 +70,7 @@ public sealed class EngineNetwork : ISsdNetwork
         if (!PostProcessesOnDevice(batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
         var (backend, network) = For(batch);
         if (!postByBatch.TryGetValue(batch, out var post))
-            postByBatch[batch] = post = new DevicePostProcessor((IlgpuBackend)backend, model, Priors, confidenceThreshold);
+            postByBatch[batch] = post = new DevicePostProcessor(backend.Device!, model, Priors, confidenceThreshold);
         return (network, post);
     }
 

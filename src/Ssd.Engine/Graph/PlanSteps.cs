@@ -16,6 +16,9 @@ public sealed record ConvStep(string Layer, PlanValue Input, PlanValue Output, C
     float[] Weight, float[]? Bias, string[] FusedLayers) : PlanStep(Layer, [Input], Output)
 {
     public TensorShape InShape => Input.Nchw;
+
+    /// <summary>The weights as the executors read them.</summary>
+    public ConvWeights Weights() => new(Weight, Bias);
 }
 
 /// <summary>max(x, 0); Output may share the input's storage (in-place).</summary>
@@ -26,7 +29,11 @@ public sealed record PoolStep(string Layer, PlanValue Input, PlanValue Output, P
 
 /// <summary>SSD's L2 normalisation over channels with a learned scale.</summary>
 public sealed record NormalizeStep(string Layer, PlanValue Input, PlanValue Output, float[] Scale, L2NormEpsilon Mode, float Eps)
-    : PlanStep(Layer, [Input], Output);
+    : PlanStep(Layer, [Input], Output)
+{
+    /// <summary>The scale as the executors read it.</summary>
+    public float[] ScaleValues() => Scale;
+}
 
 public sealed record PermuteStep(string Layer, PlanValue Input, PlanValue Output, int[] Order) : PlanStep(Layer, [Input], Output);
 

@@ -10,6 +10,17 @@ namespace Ssd.Engine.Network;
 public sealed record PriorBoxes(ModelFlavor Style, float[] Boxes, float[]? Variances)
 {
     public int Count => Boxes.Length / 4;
+
+    /// <summary>From the backends' flat layout: Caffe's is two planes, the boxes then the variances.</summary>
+    public static PriorBoxes FromFlat(ModelFlavor style, float[] flat) => style == ModelFlavor.Caffe
+        ? new(style, flat[..(flat.Length / 2)], flat[(flat.Length / 2)..])
+        : new(style, flat, null);
+
+    /// <summary>Floats per prior in the flat layout (Caffe 8: box and variances; the others 4).</summary>
+    public static int FlatFloatsPerPrior(ModelFlavor style) => style == ModelFlavor.Caffe ? 8 : 4;
+
+    /// <summary>The flat layout the post-processors take (Caffe [2, P*4]; the others [P, 4]).</summary>
+    public float[] Flat => Variances is null ? Boxes : [.. Boxes, .. Variances];
 }
 
 /// <summary>
@@ -69,16 +80,13 @@ public sealed record PriorRequest(ModelFlavor Style, CaffePriorConfig? Caffe, Ss
         }
     }
 
-    /// <summary>The plain C# reference of the Priors family.</summary>
-    public PriorBoxes ComputeReference() => Style switch
+    /// <summary>The plain C# reference of the Priors family, in the backends' flat layout (Caffe: boxes, then variances).</summary>
+    public float[] ComputeReference() => Style switch
     {
-        ModelFlavor.Caffe => Split(PriorReference.Caffe(Caffe!)),
-        ModelFlavor.SsdPytorch => new PriorBoxes(Style, PriorReference.SsdPytorch(SsdPytorch!), null),
-        _ => new PriorBoxes(Style, PriorReference.Torchvision(Torchvision!, Grids, ImageHeight, ImageWidth), null),
+        ModelFlavor.Caffe => PriorReference.Caffe(Caffe!),
+        ModelFlavor.SsdPytorch => PriorReference.SsdPytorch(SsdPytorch!),
+        _ => PriorReference.Torchvision(Torchvision!, Grids, ImageHeight, ImageWidth),
     };
-
-    /// <summary>Caffe's output is two planes: the boxes, then the variances.</summary>
-    public PriorBoxes Split(float[] planes) => new(Style, planes[..(planes.Length / 2)], planes[(planes.Length / 2)..]);
 
     /// <summary>The decimal number a float was written as (0.07f -> 0.07): the configs of ssd.pytorch and torchvision
     /// are Python doubles, and the description stores floats.</summary>

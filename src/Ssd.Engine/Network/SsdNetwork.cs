@@ -1,38 +1,48 @@
+using System.Diagnostics;
 using Ssd.Engine.Backends;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Memory;
+using Ssd.Kernels.Core;
+using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
-using Ssd.Kernels.Preprocess;
-using System.Diagnostics;
-using ILGPU;
 
 namespace Ssd.Engine.Network;
 
 /// <summary>
-/// A converted SSD model ready to run on a backend for one input size and batch: the plan, its arena layout, one
-/// executor per step (weights uploaded once), and the priors for that input size. Forward uploads the NCHW input,
-/// runs every step and downloads loc [N, P*4] and conf [N, P*C]. Not thread-safe (one arena).
+/// A converted SSD model ready to run on a backend for one input size and batch: the plan, its arena (allocated on the
+/// backend, owned by this network), one executor per step from the op registry (weights uploaded or packed once), and
+/// the priors for that input size, computed on the backend and kept there. Forward uploads the NCHW input, runs every
+/// step and downloads loc [N, P*4] and conf [N, P*C]. Any number of networks may share one backend (one device).
+/// Not thread-safe (one arena).
 /// </summary>
 public sealed class SsdNetwork : IDisposable
 {
     private readonly IBackend backend;
-    private readonly List<ILayerExecutor> executors = [];
+    private readonly DeviceBuffer arena;
+    private readonly DeviceBuffer priors;
+    private readonly List<IOpExecutor> executors = [];
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
+    private PriorBoxes? hostPriors;
     private long[] profileTicks = [];
     private int profileRuns;
 
     public ModelDescription Model { get; }
     public ExecutionPlan Plan { get; }
     public MemoryPlan Memory { get; }
-    public PriorBoxes Priors { get; }
     public int Batch => Plan.Batch;
     public int Width => Plan.Input.Shape[3];
     public int Height => Plan.Input.Shape[2];
     public int NumClasses => Model.PostProcess.NumClasses;
-    public int PriorCount => Priors.Count;
+    public int PriorCount { get; }
+
+    /// <summary>The priors on the backend, in the flat layout the post-processors take (Caffe [2, P*4]: boxes then
+    /// variances; the others [P, 4]). The device post-processing reads them in place.</summary>
+    public DeviceSlice DevicePriors => priors.All;
+
+    /// <summary>The priors on the host (downloaded once, on first use).</summary>
+    public PriorBoxes Priors => hostPriors ??= DownloadPriors();
 
     /// <summary>The activation arena in bytes (every intermediate blob lives in it; weights are separate).</summary>
     public long ArenaBytes => Memory.ArenaSize * sizeof(float);
@@ -53,50 +63,52 @@ public sealed class SsdNetwork : IDisposable
         [.. Plan.Steps.Select((s, i) => new LayerTiming(s, LayerTiming.OpOf(s),
             Stopwatch.GetElapsedTime(0, i < profileTicks.Length ? profileTicks[i] : 0), profileRuns))];
 
-    private SsdNetwork(ModelDescription model, ExecutionPlan plan, MemoryPlan memory, PriorBoxes priors, IBackend backend)
+    private SsdNetwork(ModelDescription model, ExecutionPlan plan, MemoryPlan memory, IBackend backend, DeviceBuffer arena, DeviceBuffer priors, int priorCount)
     {
-        (Model, Plan, Memory, Priors, this.backend) = (model, plan, memory, priors, backend);
+        (Model, Plan, Memory, this.backend, this.arena, this.priors, PriorCount) = (model, plan, memory, backend, arena, priors, priorCount);
     }
 
     /// <summary>
     /// Builds the plan for a width x height input (default: the model's) and batch, places the activations in one
-    /// arena, creates the executors and computes the priors. Blobs named in <paramref name="capture"/> stay
-    /// readable after Forward (and keep their own storage, so a captured pre-activation value is not fused away).
-    /// The backend is used, not owned.
+    /// arena on the backend, creates the executors and computes the priors there. Blobs named in
+    /// <paramref name="capture"/> stay readable after Forward (and keep their own storage, so a captured
+    /// pre-activation value is not fused away). The backend is used, not owned.
     /// </summary>
     public static SsdNetwork Load(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
         int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null)
     {
         var (plan, roots, memory) = PlanWithMemory(model, tensors, width, height, batch, capture);
-        var priors = backend.Priors(PriorRequest.Create(model.Priors, plan));
-        int p = priors.Count, c = model.PostProcess.NumClasses;
-        if (plan.Loc.Count != (long)batch * p * 4)
-            throw new InvalidDataException($"loc output '{plan.Loc.Name}' has shape {plan.Loc.ShapeText}, expected {batch} x {p} priors x 4");
-        if (plan.Conf.Count != (long)batch * p * c)
-            throw new InvalidDataException($"conf output '{plan.Conf.Name}' has shape {plan.Conf.ShapeText}, expected {batch} x {p} priors x {c} classes");
-
-        var network = new SsdNetwork(model, plan, memory, priors, backend);
-        var rootSlice = roots.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => memory.Offsets[x.i]);
-        foreach (var v in plan.Values) network.slices[v] = new ArenaSlice(rootSlice[v.Root], v.Count);
-
-        backend.AllocateArena(memory.ArenaSize);
-        foreach (var step in plan.Steps)
+        var request = PriorRequest.Create(model.Priors, plan);
+        var priors = backend.Priors(request);
+        DeviceBuffer? arena = null;
+        SsdNetwork? network = null;
+        try
         {
-            var x = network.slices[step.Inputs[0]];
-            var y = network.slices[step.Output];
-            network.executors.Add(step switch
+            int p = checked((int)(priors.Length / PriorBoxes.FlatFloatsPerPrior(request.Style))), c = model.PostProcess.NumClasses;
+            if (plan.Loc.Count != (long)batch * p * 4)
+                throw new InvalidDataException($"loc output '{plan.Loc.Name}' has shape {plan.Loc.ShapeText}, expected {batch} x {p} priors x 4");
+            if (plan.Conf.Count != (long)batch * p * c)
+                throw new InvalidDataException($"conf output '{plan.Conf.Name}' has shape {plan.Conf.ShapeText}, expected {batch} x {p} priors x {c} classes");
+
+            arena = backend.Allocate(memory.ArenaSize);
+            network = new SsdNetwork(model, plan, memory, backend, arena, priors, p);
+            var rootSlice = roots.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => memory.Offsets[x.i]);
+            foreach (var v in plan.Values) network.slices[v] = new ArenaSlice(rootSlice[v.Root], v.Count);
+
+            var context = backend.Context(arena);
+            foreach (var step in plan.Steps)
             {
-                ConvStep s => backend.Conv(s, x, y),
-                ReluStep s => backend.Relu(s, x, y),
-                PoolStep s => backend.Pool(s, x, y),
-                NormalizeStep s => backend.Normalize(s, x, y),
-                PermuteStep s => backend.Permute(s, x, y),
-                ConcatStep s => backend.Concat(s, s.Sources.Select(v => network.slices[v]).ToArray(), y),
-                SoftmaxStep s => backend.Softmax(s, x, y),
-                _ => throw new InvalidOperationException($"no executor for {step.GetType().Name}"),
-            });
+                var binding = new OpBinding([.. step.Inputs.Select(v => network.slices[v])], [network.slices[step.Output]]);
+                network.executors.Add(OpRegistry.Create(step, OpPass.Forward, binding, context));
+            }
+            return network;
         }
-        return network;
+        catch
+        {
+            if (network is not null) network.Dispose();
+            else { arena?.Dispose(); priors.Dispose(); }
+            throw;
+        }
     }
 
     /// <summary>The arena in bytes that <see cref="Load"/> would allocate, without a backend (nothing is allocated).</summary>
@@ -117,77 +129,63 @@ public sealed class SsdNetwork : IDisposable
     /// <summary>Runs the network on an NCHW float input of Batch x C x Height x Width (already pre-processed).</summary>
     public SsdOutput Forward(ReadOnlySpan<float> input, IEnumerable<string>? capture = null)
     {
-        if (input.Length != Plan.Input.Count)
-            throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
-        backend.Upload(input, slices[Plan.Input]);
-        return RunAndRead(capture);
-    }
-
-    /// <summary>Runs the network on an input already on the device (ILGPU backend only); no host copy of the input.</summary>
-    public SsdOutput Forward(ArrayView<float> input, IEnumerable<string>? capture = null)
-    {
-        if (backend is not IlgpuBackend device) throw new InvalidOperationException($"a device input needs the ILGPU backend, not {backend.Description}");
-        if (input.Length != Plan.Input.Count)
-            throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
-        device.CopyIn(input, slices[Plan.Input]);
+        Upload(input);
         return RunAndRead(capture);
     }
 
     /// <summary>
-    /// Runs the network on Batch images pre-processed on the device (ILGPU backend only): one pixel upload per image,
-    /// the pre-processing kernels write straight into the input, and the host waits only for the loc / conf download.
+    /// Runs the network on Batch images pre-processed where the backend runs (on an ILGPU device: one pixel upload per
+    /// image, the pre-processing kernels write straight into the input, and the host waits only for the loc / conf
+    /// download; on the CPU backend the reference writes straight into the arena).
     /// </summary>
     public SsdOutput Forward(IReadOnlyList<RgbImage> images, PreprocessSettings settings, IEnumerable<string>? capture = null)
     {
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(settings);
-        if (backend is not IlgpuBackend device) throw new InvalidOperationException($"device pre-processing needs the ILGPU backend, not {backend.Description}");
-        if (images.Count != Batch) throw new ArgumentException($"{images.Count} images for a network planned for a batch of {Batch}");
-        if (settings.Width != Width || settings.Height != Height)
-            throw new ArgumentException($"pre-processing to {settings.Width}x{settings.Height} for a network input of {Width}x{Height}");
-        device.Preprocess(images, settings, slices[Plan.Input]);
+        Preprocess(images, settings);
         return RunAndRead(capture);
     }
 
     /// <summary>
     /// Like <see cref="Forward(IReadOnlyList{RgbImage}, PreprocessSettings, IEnumerable{string}?)"/> but downloads
-    /// nothing: loc [N, P*4] and conf [N, P*C] stay on the device (views into the arena, valid until the next
-    /// Forward), for the device post-processing. ILGPU backend only; the work is queued on the backend's stream.
+    /// nothing: loc [N, P*4] and conf [N, P*C] stay where the network ran (slices of its arena, valid until the next
+    /// Forward), for the device post-processing. The work is queued on the backend.
     /// </summary>
-    public (ArrayView<float> Loc, ArrayView<float> Conf) ForwardOnDevice(IReadOnlyList<RgbImage> images, PreprocessSettings settings)
+    public (DeviceSlice Loc, DeviceSlice Conf) ForwardOnDevice(IReadOnlyList<RgbImage> images, PreprocessSettings settings)
     {
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(settings);
-        var device = Device("device pre-processing");
-        if (images.Count != Batch) throw new ArgumentException($"{images.Count} images for a network planned for a batch of {Batch}");
-        if (settings.Width != Width || settings.Height != Height)
-            throw new ArgumentException($"pre-processing to {settings.Width}x{settings.Height} for a network input of {Width}x{Height}");
-        device.Preprocess(images, settings, slices[Plan.Input]);
-        return RunOnDevice(device);
+        Preprocess(images, settings);
+        return RunOnDevice();
     }
 
     /// <summary>Uploads a pre-processed NCHW input and runs the network, leaving loc / conf on the device (see the overload above).</summary>
-    public (ArrayView<float> Loc, ArrayView<float> Conf) ForwardOnDevice(ReadOnlySpan<float> input)
+    public (DeviceSlice Loc, DeviceSlice Conf) ForwardOnDevice(ReadOnlySpan<float> input)
     {
-        var device = Device("a device output");
+        Upload(input);
+        return RunOnDevice();
+    }
+
+    private void Upload(ReadOnlySpan<float> input)
+    {
         if (input.Length != Plan.Input.Count)
             throw new ArgumentException($"input has {input.Length} floats, the network expects {Plan.Input.ShapeText} = {Plan.Input.Count}");
-        backend.Upload(input, slices[Plan.Input]);
-        return RunOnDevice(device);
+        backend.Upload(input, Slice(Plan.Input));
     }
 
-    private IlgpuBackend Device(string what) =>
-        backend as IlgpuBackend ?? throw new InvalidOperationException($"{what} needs the ILGPU backend, not {backend.Description}");
+    private void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(settings);
+        if (images.Count != Batch) throw new ArgumentException($"{images.Count} images for a network planned for a batch of {Batch}");
+        if (settings.Width != Width || settings.Height != Height)
+            throw new ArgumentException($"pre-processing to {settings.Width}x{settings.Height} for a network input of {Width}x{Height}");
+        backend.Preprocess(images, settings, Slice(Plan.Input));
+    }
 
-    private (ArrayView<float> Loc, ArrayView<float> Conf) RunOnDevice(IlgpuBackend device)
+    private DeviceSlice Slice(PlanValue v) => arena.Slice(slices[v]);
+
+    private (DeviceSlice Loc, DeviceSlice Conf) RunOnDevice()
     {
         foreach (var e in executors) e.Run();
-        ArrayView<float> View(PlanValue v) => device.Arena.SubView(slices[v].Offset, slices[v].Length);
-        return (View(Plan.Loc), View(Plan.Conf));
+        return (Slice(Plan.Loc), Slice(Plan.Conf));
     }
-
-    /// <summary>The shape a blob name has after the whole graph ran.</summary>
-    public int[] ShapeOf(string blob) => Plan.Blob(blob).Shape;
 
     private SsdOutput RunAndRead(IEnumerable<string>? capture)
     {
@@ -223,14 +221,24 @@ public sealed class SsdNetwork : IDisposable
     private float[] Read(PlanValue v)
     {
         var host = new float[v.Count];
-        backend.Download(slices[v], host);
+        backend.Download(Slice(v), host);
         return host;
     }
 
-    /// <summary>Disposes the executors' device weights (the backend itself belongs to the caller).</summary>
+    private PriorBoxes DownloadPriors()
+    {
+        var flat = new float[priors.Length];
+        backend.Download(priors.All, flat);
+        return PriorBoxes.FromFlat(Model.Priors.Style, flat);
+    }
+
+    /// <summary>Disposes the executors' device weights, the arena and the priors (the backend belongs to the caller).</summary>
     public void Dispose()
     {
+        backend.Synchronize();
         foreach (var e in executors) (e as IDisposable)?.Dispose();
         executors.Clear();
+        arena.Dispose();
+        priors.Dispose();
     }
 }

@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
@@ -29,10 +28,10 @@ public sealed class DevicePostProcessor : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
 
-    /// <summary>For a converted model, on an ILGPU backend's device and stream.</summary>
+    /// <summary>For a converted model, on a backend's device and stream.</summary>
     /// <param name="priors">The priors in the flavour's layout (as for <see cref="PostProcessorFactory.Create"/>).</param>
-    public DevicePostProcessor(IlgpuBackend backend, ModelDescription model, float[] priors, float? confidenceThreshold = null)
-        : this(backend.Device, backend.Stream, ConfigFor(model, confidenceThreshold), priors)
+    public DevicePostProcessor(DeviceStream device, ModelDescription model, float[] priors, float? confidenceThreshold = null)
+        : this(device.Device, device.Stream, ConfigFor(model, confidenceThreshold), priors)
     {
     }
 

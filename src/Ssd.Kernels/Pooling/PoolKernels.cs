@@ -23,7 +23,7 @@ public static class PoolKernels
             for (int w = w0; w < w1; w++)
             {
                 float v = x[row + w];
-                if (v > m) m = v;
+                if (NetMath.Greater(v, m)) m = v; // a NaN never wins, as in the reference (tested on the bits for PoCL)
             }
         }
         y[i] = m;

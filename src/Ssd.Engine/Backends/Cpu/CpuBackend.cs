@@ -1,49 +1,67 @@
-using Ssd.Engine.Graph;
+using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
+using Ssd.Kernels.Core;
+using Ssd.Kernels.Cpu;
+using Ssd.Kernels.Preprocess;
 
 namespace Ssd.Engine.Backends.Cpu;
 
 /// <summary>
-/// The managed backend: the arena is a float[] and the convolutions and the other layers run SIMD, multithreaded code that is bit for bit each op family's C# reference. Work is
-/// synchronous, so Download and Synchronize have nothing to wait for.
+/// The managed backend: buffers are float[] and every op runs its family's SIMD, multithreaded CPU variant (bit for
+/// bit its reference, or within its declared bound for the convolutions). Work is synchronous, so Download and
+/// Synchronize have nothing to wait for. <paramref name="options"/> force an ISA level or a thread count (the op-matrix
+/// harness runs every level this CPU supports); by default the widest level and every core.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed class CpuBackend(CpuOpOptions options = default) : IBackend
 {
-    internal float[] Arena { get; private set; } = [];
+    public CpuOpOptions Options { get; } = options;
 
-    public string Description => "cpu (managed SIMD)";
+    public string Description => Options.Isa is { } isa ? $"cpu (managed SIMD, {isa})" : "cpu (managed SIMD)";
 
-    public void AllocateArena(long floats)
+    public OpTarget Target => OpTarget.Cpu;
+
+    public DeviceStream? Device => null;
+
+    public DeviceBuffer Allocate(long floats)
     {
-        if (floats < 0 || floats > Array.MaxLength) throw new ArgumentException($"arena of {floats} floats does not fit a managed array");
-        Arena = new float[floats];
+        if (floats < 0 || floats > Array.MaxLength) throw new ArgumentException($"a buffer of {floats} floats does not fit a managed array");
+        return new HostBuffer(new float[floats]);
     }
 
-    public void Upload(ReadOnlySpan<float> source, ArenaSlice destination)
+    public OpContext Context(DeviceBuffer arena) => new CpuOpContext(Host(arena).Array, Options);
+
+    public void Upload(ReadOnlySpan<float> source, DeviceSlice destination)
     {
         if (source.Length != destination.Length) throw new ArgumentException($"upload: {source.Length} floats into a slice of {destination.Length}");
-        source.CopyTo(Arena.AsSpan((int)destination.Offset, (int)destination.Length));
+        source.CopyTo(destination.Span);
     }
 
-    public void Download(ArenaSlice source, Span<float> destination)
+    public void Download(DeviceSlice source, Span<float> destination)
     {
         if (destination.Length != source.Length) throw new ArgumentException($"download: a slice of {source.Length} floats into {destination.Length}");
-        Arena.AsSpan((int)source.Offset, (int)source.Length).CopyTo(destination);
+        source.Span.CopyTo(destination);
     }
 
     public void Synchronize() { }
 
-    /// <summary>The one place the CPU convolution is chosen (swap in a faster implementation here).</summary>
-    public ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output) => new CpuConv(step, input, output, this);
+    /// <summary>The plain reference, image by image, straight into the input slice (no staging copy).</summary>
+    public void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings, DeviceSlice destination)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        long perImage = settings.OutputLength;
+        if (destination.Length != images.Count * perImage)
+            throw new ArgumentException($"preprocess: {images.Count} images of 3x{settings.Height}x{settings.Width} floats into a slice of {destination.Length}");
+        var output = destination.Span;
+        for (int i = 0; i < images.Count; i++)
+            PreprocessReference.Forward(images[i].Pixels, images[i].Width, images[i].Height, settings, output.Slice((int)(i * perImage), (int)perImage));
+    }
 
-    public ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output) => new CpuReluLayer(step, input, output, this);
-    public ILayerExecutor Pool(PoolStep step, ArenaSlice input, ArenaSlice output) => new CpuPool(step, input, output, this);
-    public ILayerExecutor Normalize(NormalizeStep step, ArenaSlice input, ArenaSlice output) => new CpuNormalize(step, input, output, this);
-    public ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output) => new CpuPermute(step, input, output, this);
-    public ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output) => new CpuConcat(step, inputs, output, this);
-    public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) => new CpuSoftmaxLayer(step, input, output, this);
+    public DeviceBuffer Priors(PriorRequest request) => new HostBuffer(request.ComputeReference());
 
-    public PriorBoxes Priors(PriorRequest request) => request.ComputeReference();
+    private static HostBuffer Host(DeviceBuffer buffer) =>
+        buffer as HostBuffer ?? throw new ArgumentException($"the CPU backend runs on host buffers, not {buffer.GetType().Name}");
 
     public void Dispose() { }
 }

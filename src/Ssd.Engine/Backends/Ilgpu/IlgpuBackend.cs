@@ -1,83 +1,65 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
-using Ssd.Kernels.Activation;
-using Ssd.Kernels.Conv;
 using Ssd.Kernels.Core;
-using Ssd.Kernels.L2Norm;
-using Ssd.Kernels.Layout;
-using Ssd.Kernels.Pooling;
 using Ssd.Kernels.Preprocess;
 using Ssd.Kernels.Priors;
-using Ssd.Kernels.Softmax;
 using Ssd.Weights.Model;
 
 namespace Ssd.Engine.Backends.Ilgpu;
 
 /// <summary>
-/// The device backend over <see cref="ComputeDevice"/> and the op launchers. Every executor launches on one
-/// stream, so the layers run in order on the device with no host synchronisation between them; only Download
-/// (and Synchronize) wait. Kernels are loaded and weights uploaded when the executors are created; the network that created them disposes them.
+/// A backend over one <see cref="ComputeDevice"/> (one ILGPU context and accelerator) and one stream: every network
+/// built on it, whatever its batch or input size, shares the device, its compiled kernels and its stream, so the
+/// layers run in order on the device with no host synchronisation between them; only Download (and Synchronize)
+/// wait. Executors load their kernels (once per device) and upload their weights when they are created.
 /// </summary>
 public sealed class IlgpuBackend : IBackend
 {
     private readonly bool ownsDevice;
-    private MemoryBuffer1D<float, Stride1D.Dense>? arena;
     private PreprocessOp? preprocessOp;
+    private PriorOp? priorOp;
     private byte[] pixelStaging = [];
     private MemoryBuffer1D<byte, Stride1D.Dense>? pixels;
 
-    internal Conv2dOp ConvOp { get; }
-    internal ReluOp ReluOp { get; }
-    internal PoolOp PoolOp { get; }
-    internal L2NormOp L2NormOp { get; }
-    internal LayoutOp LayoutOp { get; }
-    internal SoftmaxOp SoftmaxOp { get; }
-
-    public ComputeDevice Device { get; }
+    public ComputeDevice ComputeDevice { get; }
     public AcceleratorStream Stream { get; }
+    public DeviceStream Device { get; }
+    DeviceStream? IBackend.Device => Device;
 
     /// <param name="ownsDevice">Dispose the device with the backend (false for a shared test device).</param>
     public IlgpuBackend(ComputeDevice device, bool ownsDevice = false)
     {
-        Device = device;
+        ComputeDevice = device;
         this.ownsDevice = ownsDevice;
         Stream = device.Accelerator.CreateStream();
-        ConvOp = new Conv2dOp(device);
-        ReluOp = new ReluOp(device);
-        PoolOp = new PoolOp(device);
-        L2NormOp = new L2NormOp(device);
-        LayoutOp = new LayoutOp(device);
-        SoftmaxOp = new SoftmaxOp(device);
+        Device = new DeviceStream(device, Stream);
     }
 
-    public string Description => $"ilgpu {Device.Description}";
+    public string Description => $"ilgpu {ComputeDevice.Description}";
 
-    /// <summary>The arena (for callers that want to write the input on the device themselves).</summary>
-    public ArrayView<float> Arena => arena?.View ?? throw new InvalidOperationException("no arena allocated");
+    public OpTarget Target => OpTarget.Ilgpu;
 
-    public void AllocateArena(long floats)
-    {
-        arena?.Dispose();
-        arena = Device.Allocate(Math.Max(floats, 1));
-    }
+    public DeviceBuffer Allocate(long floats) => new IlgpuBuffer(ComputeDevice.Allocate(Math.Max(floats, 1)));
 
-    internal ArrayView<float> View(ArenaSlice s) => Arena.SubView(s.Offset, s.Length);
+    public OpContext Context(DeviceBuffer arena) => new IlgpuOpContext(Device, arena.All.View);
 
-    public void Upload(ReadOnlySpan<float> source, ArenaSlice destination)
+    public void Upload(ReadOnlySpan<float> source, DeviceSlice destination)
     {
         if (source.Length != destination.Length) throw new ArgumentException($"upload: {source.Length} floats into a slice of {destination.Length}");
-        arena!.View.SubView(destination.Offset, destination.Length).CopyFromCPU(Stream, source);
+        destination.View.CopyFromCPU(Stream, source);
     }
 
-    /// <summary>Copies a device view into the arena on the stream (the input of a device-side pipeline).</summary>
-    public void CopyIn(ArrayView<float> source, ArenaSlice destination)
+    public void Download(DeviceSlice source, Span<float> destination)
     {
-        if (source.Length != destination.Length) throw new ArgumentException($"copy: {source.Length} floats into a slice of {destination.Length}");
-        source.CopyTo(Stream, View(destination));
+        if (destination.Length != source.Length) throw new ArgumentException($"download: a slice of {source.Length} floats into {destination.Length}");
+        Stream.Synchronize();
+        source.View.CopyToCPU(Stream, destination);
+        Stream.Synchronize();
     }
+
+    public void Synchronize() => Stream.Synchronize();
 
     /// <summary>
     /// Pre-processes a batch on the device straight into <paramref name="destination"/> (the network input slice,
@@ -86,7 +68,7 @@ public sealed class IlgpuBackend : IBackend
     /// the stream; nothing waits for the device (the next Download does). The buffers are kept and only grow, so a
     /// steady stream of frames allocates nothing; PreprocessOp uploads its tap tables once per source size.
     /// </summary>
-    public void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings, ArenaSlice destination)
+    public void Preprocess(IReadOnlyList<RgbImage> images, PreprocessSettings settings, DeviceSlice destination)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(settings);
@@ -97,10 +79,10 @@ public sealed class IlgpuBackend : IBackend
         long bytes = 0;
         foreach (var image in images) bytes += image.Pixels.LongLength;
         EnsurePixelCapacity(bytes);
-        preprocessOp ??= new PreprocessOp(Device);
+        preprocessOp ??= new PreprocessOp(ComputeDevice);
 
         long offset = 0;
-        var output = View(destination);
+        var output = destination.View;
         for (int i = 0; i < images.Count; i++)
         {
             var image = images[i];
@@ -121,62 +103,28 @@ public sealed class IlgpuBackend : IBackend
         if (bytes > Array.MaxLength) throw new ArgumentException($"preprocess: a batch of {bytes} pixel bytes is too large for one upload buffer; use a smaller batch");
         Stream.Synchronize(); // queued copies and kernels may still read the old buffers
         pixels?.Dispose();
-        pixels = Device.Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
+        pixels = ComputeDevice.Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
         pixelStaging = GC.AllocateUninitializedArray<byte>((int)Math.Max(bytes, 1), pinned: true);
     }
 
-    public void Download(ArenaSlice source, Span<float> destination)
+    /// <summary>The Priors family's kernels, into a buffer that stays on the device.</summary>
+    public DeviceBuffer Priors(PriorRequest request)
     {
-        if (destination.Length != source.Length) throw new ArgumentException($"download: a slice of {source.Length} floats into {destination.Length}");
-        Stream.Synchronize();
-        arena!.View.SubView(source.Offset, source.Length).CopyToCPU(Stream, destination);
-        Stream.Synchronize();
-    }
-
-    public void Synchronize() => Stream.Synchronize();
-
-    public ILayerExecutor Conv(ConvStep step, ArenaSlice input, ArenaSlice output) => new IlgpuConv(this, step, input, output);
-
-    public ILayerExecutor Relu(ReluStep step, ArenaSlice input, ArenaSlice output) =>
-        new IlgpuLaunch(step.Layer, () => ReluOp.Forward(View(input), View(output), Stream));
-
-    public ILayerExecutor Pool(PoolStep step, ArenaSlice input, ArenaSlice output) => new IlgpuLaunch(step.Layer, step.Method == PoolMethod.Max
-        ? () => PoolOp.Max(step.Geometry, View(input), View(output), Stream)
-        : () => PoolOp.Average(step.Geometry, AvgPoolDivisor.PaddedWindow, View(input), View(output), Stream));
-
-    public ILayerExecutor Normalize(NormalizeStep step, ArenaSlice input, ArenaSlice output) => new IlgpuNormalize(this, step, input, output);
-
-    public ILayerExecutor Permute(PermuteStep step, ArenaSlice input, ArenaSlice output) =>
-        new IlgpuLaunch(step.Layer, () => LayoutOp.Permute(step.Input.Shape, step.Order, View(input), View(output), Stream));
-
-    public ILayerExecutor Concat(ConcatStep step, IReadOnlyList<ArenaSlice> inputs, ArenaSlice output)
-    {
-        var views = inputs.Select(View).ToArray(); // the arena is allocated before the executors and never moves
-        return new IlgpuLaunch(step.Layer, () => LayoutOp.ConcatRows(step.Rows, views, View(output), Stream));
-    }
-
-    public ILayerExecutor Softmax(SoftmaxStep step, ArenaSlice input, ArenaSlice output) =>
-        new IlgpuLaunch(step.Layer, () => SoftmaxOp.Forward(step.Outer, step.Classes, step.Inner, View(input), View(output), Stream));
-
-    public PriorBoxes Priors(PriorRequest request)
-    {
-        var op = new PriorOp(Device);
-        using var buffer = request.Style switch
+        priorOp ??= new PriorOp(ComputeDevice);
+        return new IlgpuBuffer(request.Style switch
         {
-            ModelFlavor.Caffe => op.Caffe(request.Caffe!),
-            ModelFlavor.SsdPytorch => op.SsdPytorch(request.SsdPytorch!),
-            _ => op.Torchvision(request.Torchvision!, request.Grids, request.ImageHeight, request.ImageWidth),
-        };
-        var all = buffer.GetAsArray1D();
-        return request.Style == ModelFlavor.Caffe ? request.Split(all) : new PriorBoxes(request.Style, all, null);
+            ModelFlavor.Caffe => priorOp.Caffe(request.Caffe!),
+            ModelFlavor.SsdPytorch => priorOp.SsdPytorch(request.SsdPytorch!),
+            _ => priorOp.Torchvision(request.Torchvision!, request.Grids, request.ImageHeight, request.ImageWidth),
+        });
     }
 
     public void Dispose()
     {
-        arena?.Dispose();
+        Stream.Synchronize();
         pixels?.Dispose();
         preprocessOp?.Dispose();
         Stream.Dispose();
-        if (ownsDevice) Device.Dispose();
+        if (ownsDevice) ComputeDevice.Dispose();
     }
 }

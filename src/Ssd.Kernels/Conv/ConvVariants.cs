@@ -1,0 +1,121 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Ssd.Kernels.Core;
+using Ssd.Kernels.Cpu;
+
+namespace Ssd.Kernels.Conv;
+
+/// <summary>A convolution's weights as its executors read them: OIHW weight and optional bias (any BatchNorm or
+/// Scale already folded in by the caller).</summary>
+public readonly record struct ConvWeights(float[] Weight, float[]? Bias);
+
+/// <summary>
+/// A convolution step: hyper-parameters, input shape, output channels, and where its weights come from. The reader is
+/// called when an executor is made and again on <see cref="IWeightedExecutor.RefreshWeights"/>, so an edited weight
+/// reaches the packed (CPU) or uploaded (device) copy.
+/// </summary>
+public sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChannels, Func<ConvWeights> Weights)
+{
+    public TensorShape Output => P.OutputShape(Input, OutChannels);
+    public override string ToString() => $"conv {Input} -> {OutChannels} {P}";
+}
+
+/// <summary>
+/// The Conv family: <see cref="Conv2dReference"/> (double accumulation), the CPU backend's <see cref="CpuConv2d"/> by
+/// algorithm (auto, packed GEMM, Winograd F(4x4), direct depthwise) and the ILGPU kernels (auto, naive, tiled,
+/// pointwise). Float32 sums in another order than the reference's: each variant declares its bound.
+/// </summary>
+public static class ConvVariants
+{
+    private static readonly ErrorBound CpuBound = new(1e-4f, 1e-5f);
+    private static readonly ErrorBound DeviceBound = new(1e-4f, 1e-4f);
+
+    public static readonly OpFamily<ConvParams> Conv2d = new()
+    {
+        Name = "conv",
+        Forward = static (p, x, y) =>
+        {
+            var w = p.Weights();
+            Conv2dReference.Forward(x[0], p.Input, w.Weight, w.Bias ?? [], p.P, p.OutChannels, y[0]);
+        },
+        // Backward (issue 11) reads x for dW and, with a fused ReLU, the output for its mask.
+        BackwardReads = static p => p.P.FuseRelu ? [OpValue.Input(), OpValue.Output] : [OpValue.Input()],
+        Variants =
+        [
+            Cpu("cpu.auto", CpuConvAlgorithm.Auto) with { IsDefault = true },
+            Cpu("cpu.gemm", CpuConvAlgorithm.Gemm),
+            Cpu("cpu.winograd4x4", CpuConvAlgorithm.Winograd4x4) with { Applies = static p => CpuConv2d.IsWinogradEligible(p.P) },
+            Cpu("cpu.direct", CpuConvAlgorithm.Direct) with { Applies = static p => CpuConv2d.IsDepthwise(p.P, p.Input.C) },
+            Device("conv2d.auto", Conv2dVariant.Auto) with { IsDefault = true },
+            Device("conv2d.1", Conv2dVariant.Naive),
+            Device("conv2d.2", Conv2dVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
+            Device("conv2d.3", Conv2dVariant.Pointwise) with { Applies = static p => Conv2dOp.IsPointwise(p.P) },
+        ],
+    };
+
+    private static OpVariant<ConvParams> Cpu(string name, CpuConvAlgorithm algorithm) =>
+        OpVariant<ConvParams>.Cpu(name, OpPass.Forward, (p, b, c) => new CpuConvExecutor(p, b, c, algorithm)) with { Bound = CpuBound };
+
+    private static OpVariant<ConvParams> Device(string name, Conv2dVariant variant) =>
+        OpVariant<ConvParams>.Ilgpu(name, OpPass.Forward, (p, b, c) => new DeviceConvExecutor(p, b, c, variant)) with { Bound = DeviceBound };
+
+    /// <summary>The CPU convolution: weights packed (or Winograd-transformed) for the planned input size, repacked on refresh.</summary>
+    private sealed class CpuConvExecutor : IWeightedExecutor
+    {
+        private readonly ConvParams p;
+        private readonly CpuOpContext context;
+        private readonly CpuConvOptions options;
+        private readonly ArenaSlice input, output;
+        private CpuConv2d conv;
+
+        public CpuConvExecutor(ConvParams p, OpBinding b, CpuOpContext context, CpuConvAlgorithm algorithm)
+        {
+            (this.p, this.context, input, output) = (p, context, b.Input, b.Output);
+            options = new CpuConvOptions(context.Options.Isa, algorithm, context.Options.Threads, PlannedInput: p.Input);
+            conv = Pack();
+        }
+
+        private CpuConv2d Pack()
+        {
+            var w = p.Weights();
+            return new CpuConv2d(p.P, p.Input.C, p.OutChannels, w.Weight, w.Bias ?? [], options);
+        }
+
+        public void Run() => conv.Forward(context.Span(input), p.Input, context.Span(output));
+        public void RefreshWeights() => conv = Pack();
+    }
+
+    /// <summary>The device convolution: weights uploaded once (copied again on refresh).</summary>
+    private sealed class DeviceConvExecutor : IWeightedExecutor, IDisposable
+    {
+        private readonly ConvParams p;
+        private readonly IlgpuOpContext context;
+        private readonly Conv2dOp op;
+        private readonly Conv2dVariant variant;
+        private readonly ArrayView<float> input, output;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> weight, bias;
+
+        public DeviceConvExecutor(ConvParams p, OpBinding b, IlgpuOpContext context, Conv2dVariant variant)
+        {
+            (this.p, this.context, this.variant) = (p, context, variant);
+            (input, output) = (context.View(b.Input), context.View(b.Output));
+            var w = p.Weights();
+            p.P.CheckLengths(p.Input, p.OutChannels, input.Length, w.Weight.Length, w.Bias?.Length ?? 0, output.Length);
+            op = new Conv2dOp(context.Device);
+            weight = context.Device.Upload(w.Weight);
+            bias = context.Device.Upload(w.Bias ?? [0f]);
+        }
+
+        public void Run() => op.Forward(input, p.Input, weight.View, bias.View, p.P, p.OutChannels, output, variant, context.Stream);
+
+        public void RefreshWeights()
+        {
+            var w = p.Weights();
+            context.Stream.Synchronize(); // a queued launch may still read the old weights
+            weight.View.CopyFromCPU(w.Weight);
+            if (w.Bias is { } b) bias.View.CopyFromCPU(b);
+        }
+
+        public void Dispose() { weight.Dispose(); bias.Dispose(); }
+    }
+}

@@ -1,0 +1,79 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Ssd.Kernels.Cpu;
+
+namespace Ssd.Kernels.Core;
+
+/// <summary>A range of an activation arena, in floats.</summary>
+public readonly record struct ArenaSlice(long Offset, long Length)
+{
+    public override string ToString() => $"[{Offset}, +{Length})";
+}
+
+/// <summary>
+/// The arena slices one executor reads and writes. Forward: <see cref="Inputs"/> are the op's inputs in order and
+/// <see cref="Outputs"/> its output (then, in training mode, the values it saves for backward, as its family declares:
+/// <see cref="OpFamily{TParams}.Saved"/>). Backward: Inputs are what the family says backward reads
+/// (<see cref="OpFamily{TParams}.BackwardReads"/>) followed by the gradient of the output; Outputs are the gradient of
+/// each input, in input order.
+/// </summary>
+public sealed record OpBinding(ArenaSlice[] Inputs, ArenaSlice[] Outputs)
+{
+    public static OpBinding Unary(ArenaSlice input, ArenaSlice output) => new([input], [output]);
+
+    public ArenaSlice Input => Inputs[0];
+    public ArenaSlice Output => Outputs[0];
+}
+
+/// <summary>One op bound to its buffers (and weights, already on its device): <see cref="Run"/> only launches the
+/// work, nothing is loaded or allocated there.</summary>
+public interface IOpExecutor
+{
+    void Run();
+}
+
+/// <summary>An executor whose weights come from host arrays that may change (training, or a caller editing a
+/// network's weights): <see cref="RefreshWeights"/> reads them again and rebuilds what it derived from them (packed
+/// panels, Winograd-transformed filters, device copies).</summary>
+public interface IWeightedExecutor : IOpExecutor
+{
+    void RefreshWeights();
+}
+
+/// <summary>An executor that is a single launch.</summary>
+public sealed class LaunchExecutor(Action run) : IOpExecutor
+{
+    public void Run() => run();
+}
+
+/// <summary>Where an executor runs: one backend's device and one arena on it.</summary>
+public abstract class OpContext
+{
+    public abstract OpTarget Target { get; }
+}
+
+/// <summary>The managed CPU backend: the arena is a float[]; <see cref="Options"/> say which ISA level and how many
+/// threads the SIMD variants use (the harness forces each level this CPU runs).</summary>
+public sealed class CpuOpContext(float[] arena, CpuOpOptions options = default) : OpContext
+{
+    public override OpTarget Target => OpTarget.Cpu;
+    public float[] Arena { get; } = arena;
+    public CpuOpOptions Options { get; } = options;
+
+    public Span<float> Span(ArenaSlice s) => Arena.AsSpan(checked((int)s.Offset), checked((int)s.Length));
+}
+
+/// <summary>An ILGPU device and the one stream a backend queues its work on.</summary>
+public sealed record DeviceStream(ComputeDevice Device, AcceleratorStream Stream);
+
+/// <summary>An ILGPU device: every executor launches on the backend's one stream, so steps run in order with no host
+/// synchronisation between them.</summary>
+public sealed class IlgpuOpContext(DeviceStream queue, ArrayView<float> arena) : OpContext
+{
+    public override OpTarget Target => OpTarget.Ilgpu;
+    public ComputeDevice Device => queue.Device;
+    public AcceleratorStream Stream => queue.Stream;
+    public ArrayView<float> Arena { get; } = arena;
+
+    public ArrayView<float> View(ArenaSlice s) => Arena.SubView(s.Offset, s.Length);
+}

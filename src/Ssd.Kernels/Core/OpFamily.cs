@@ -1,0 +1,129 @@
+namespace Ssd.Kernels.Core;
+
+/// <summary>Which direction of an op: the forward pass, or the backward pass that turns the output's gradient into the inputs'.</summary>
+public enum OpPass { Forward, Backward }
+
+/// <summary>The kind of backend a variant runs on: the managed SIMD CPU backend, or an ILGPU accelerator (CUDA, OpenCL, the CPU simulator).</summary>
+public enum OpTarget { Cpu, Ilgpu }
+
+/// <summary>
+/// How close a variant must come to its family's plain reference: |actual - expected| &lt;= Atol + Rtol * |expected|
+/// element-wise, a NaN only where the reference has one. <see cref="Exact"/> means bit for bit (any NaN matches a NaN).
+/// </summary>
+public readonly record struct ErrorBound(float Rtol, float Atol)
+{
+    public static ErrorBound Exact => default;
+
+    public bool IsExact => Rtol == 0 && Atol == 0;
+
+    public bool Accepts(float actual, float expected)
+    {
+        if (float.IsNaN(expected)) return float.IsNaN(actual);
+        if (IsExact) return BitConverter.SingleToInt32Bits(actual) == BitConverter.SingleToInt32Bits(expected);
+        return MathF.Abs(actual - expected) <= Atol + Rtol * MathF.Abs(expected) || actual == expected;
+    }
+
+    public override string ToString() => IsExact ? "bit-exact" : $"rtol {Rtol:G2}, atol {Atol:G2}";
+}
+
+/// <summary>One of an op's pieces in a value's life: an input of the forward step, its output, or a value the
+/// training-mode forward saves for backward (pooling argmax, L2Norm's norms).</summary>
+public enum OpValueRole { Input, Output, Saved }
+
+/// <summary>A value backward reads, named by its role in the forward step (input 0, the output, saved value 0).</summary>
+public readonly record struct OpValue(OpValueRole Role, int Index = 0)
+{
+    public static OpValue Input(int index = 0) => new(OpValueRole.Input, index);
+    public static OpValue Output => new(OpValueRole.Output);
+    public static OpValue Saved(int index = 0) => new(OpValueRole.Saved, index);
+}
+
+/// <summary>A plain reference: reads <paramref name="inputs"/>, writes <paramref name="outputs"/> (pre-sized), in the
+/// order of <see cref="OpBinding"/>.</summary>
+public delegate void OpReference<in TParams>(TParams p, float[][] inputs, float[][] outputs);
+
+/// <summary>What the registry and the op-matrix harness see of a variant, whatever its parameters.</summary>
+public interface IOpVariant
+{
+    string Name { get; }
+    OpPass Pass { get; }
+    OpTarget Target { get; }
+    ErrorBound Bound { get; }
+    bool IsDefault { get; }
+}
+
+/// <summary>
+/// One way to run an op: its name (the ILGPU kernel's, "relu.1", or the CPU path's, "cpu.simd"), pass and target,
+/// the factory that binds it to a step's buffers, where it applies, and how close it comes to the reference. Exactly
+/// one variant per pass and target is <see cref="IsDefault"/>: the one a network runs (it may choose among the
+/// others per shape, as conv's "auto" variants do).
+/// </summary>
+public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Target, Func<TParams, OpBinding, OpContext, IOpExecutor> Create)
+    : IOpVariant
+{
+    public Func<TParams, bool> Applies { get; init; } = static _ => true;
+    public ErrorBound Bound { get; init; } = ErrorBound.Exact;
+    public bool IsDefault { get; init; }
+
+    public static OpVariant<TParams> Cpu(string name, OpPass pass, Func<TParams, OpBinding, CpuOpContext, IOpExecutor> create) =>
+        new(name, pass, OpTarget.Cpu, (p, b, c) => create(p, b, Context<CpuOpContext>(c, name)));
+
+    public static OpVariant<TParams> Ilgpu(string name, OpPass pass, Func<TParams, OpBinding, IlgpuOpContext, IOpExecutor> create) =>
+        new(name, pass, OpTarget.Ilgpu, (p, b, c) => create(p, b, Context<IlgpuOpContext>(c, name)));
+
+    private static T Context<T>(OpContext context, string name) where T : OpContext =>
+        context as T ?? throw new ArgumentException($"op variant '{name}' runs on {typeof(T).Name}, not {context.GetType().Name}");
+}
+
+/// <summary>What the registry and the harness see of a family, whatever its parameters.</summary>
+public interface IOpFamily
+{
+    string Name { get; }
+    IReadOnlyList<IOpVariant> AllVariants { get; }
+    bool HasBackward { get; }
+}
+
+/// <summary>
+/// An op as one unit: its name, its plain references (forward, and backward once written), every variant (CPU SIMD and
+/// ILGPU kernels, forward and backward), and what training needs to know of it: the values its training-mode forward
+/// saves (<see cref="Saved"/>, floats per value) and the values its backward reads (<see cref="BackwardReads"/>), so
+/// the training memory plan keeps exactly those alive. Backends never list ops: they ask the family for the variant of
+/// their target (<see cref="Variant"/>), and a new op or a new variant touches only its family folder and its one
+/// registration in the engine.
+/// </summary>
+public sealed class OpFamily<TParams> : IOpFamily
+{
+    public required string Name { get; init; }
+    public required OpReference<TParams> Forward { get; init; }
+    public OpReference<TParams>? Backward { get; init; }
+    public required IReadOnlyList<OpVariant<TParams>> Variants { get; init; }
+
+    /// <summary>The floats of each value the training-mode forward writes for backward, after the output (none by default).</summary>
+    public Func<TParams, long[]> Saved { get; init; } = static _ => [];
+
+    /// <summary>The values backward reads, besides the output's gradient (none by default).</summary>
+    public Func<TParams, OpValue[]> BackwardReads { get; init; } = static _ => [];
+
+    public bool HasBackward => Backward is not null;
+    public IReadOnlyList<IOpVariant> AllVariants => Variants;
+
+    /// <summary>
+    /// The variant to run: the one named <paramref name="name"/>, else the target's default for this pass (or, if the
+    /// default does not apply to these parameters, the first variant that does). Throws naming the op, pass and target
+    /// when there is none, e.g. a backward not written yet.
+    /// </summary>
+    public OpVariant<TParams> Variant(OpPass pass, OpTarget target, TParams p, string? name = null)
+    {
+        var candidates = Variants.Where(v => v.Pass == pass && v.Target == target).ToList();
+        if (name is not null)
+            return candidates.FirstOrDefault(v => v.Name == name)
+                ?? throw new NotSupportedException($"op '{Name}' has no {pass} variant '{name}' on {target}; it has {string.Join(", ", candidates.Select(v => v.Name))}");
+        var chosen = candidates.FirstOrDefault(v => v.IsDefault && v.Applies(p)) ?? candidates.FirstOrDefault(v => v.Applies(p));
+        return chosen ?? throw new NotSupportedException(candidates.Count == 0
+            ? $"op '{Name}' has no {pass.ToString().ToLowerInvariant()} executor for the {target} backend"
+            : $"op '{Name}': no {pass.ToString().ToLowerInvariant()} variant on {target} applies to {p}");
+    }
+
+    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null) =>
+        Variant(pass, context.Target, p, variant).Create(p, binding, context);
+}

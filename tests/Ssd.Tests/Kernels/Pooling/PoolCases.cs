@@ -1,0 +1,33 @@
+using Ssd.Kernels.Core;
+using Ssd.Kernels.Pooling;
+using Ssd.Tests.Kernels.OpMatrix;
+using static Ssd.Tests.Kernels.OpMatrix.OpMatrix;
+
+namespace Ssd.Tests.Kernels.Pooling;
+
+/// <summary>Max and average pooling (both divisors) for the op matrix: each flavour's output rule, odd edges,
+/// global pooling, batch 2, and SSD300's pool1, pool3 and pool5.</summary>
+public sealed class PoolCases : IOpCaseList
+{
+    private static readonly (string Name, Func<PoolGeometry> Geometry, CaseSize Size)[] Geometries =
+    [
+        ("odd k3 s2 p1 Caffe ceil", () => PoolGeometry.Create(new(2, 3, 7, 9), 3, 3, 2, 2, 1, 1, PoolOutputRule.CaffeCeil), CaseSize.Small),
+        ("odd k3 s2 p1 torch floor", () => PoolGeometry.Create(new(2, 3, 7, 9), 3, 3, 2, 2, 1, 1, PoolOutputRule.TorchFloor), CaseSize.Small),
+        ("odd k3 s2 p1 torch ceil", () => PoolGeometry.Create(new(2, 3, 8, 10), 3, 3, 2, 2, 1, 1, PoolOutputRule.TorchCeil), CaseSize.Small),
+        ("k2 s2 odd 7x5 Caffe ceil", () => PoolGeometry.Create(new(1, 2, 7, 5), 2, 2, 2, 2, 0, 0, PoolOutputRule.CaffeCeil), CaseSize.Small),
+        ("1x3 kernel s1 pad 0x1 wide", () => PoolGeometry.Create(new(1, 2, 5, 53), 1, 3, 1, 1, 0, 1, PoolOutputRule.TorchFloor), CaseSize.Small),
+        ("global 6x7", () => PoolGeometry.Global(new(2, 5, 6, 7)), CaseSize.Small),
+        ("k5 s1 p2 batch 2", () => PoolGeometry.Create(new(2, 3, 11, 35), 5, 5, 1, 1, 2, 2, PoolOutputRule.CaffeCeil), CaseSize.Large),
+        ("SSD300 pool1 64x300x300", () => PoolGeometry.Create(new(1, 64, 300, 300), 2, 2, 0, PoolOutputRule.CaffeCeil), CaseSize.Large),
+        ("SSD300 pool3 ceil 256x75x75", () => PoolGeometry.Create(new(1, 256, 75, 75), 2, 2, 0, PoolOutputRule.TorchCeil), CaseSize.Large),
+        ("SSD300 pool5 3x3 s1 p1 512x19x19", () => PoolGeometry.Create(new(1, 512, 19, 19), 3, 1, 1, PoolOutputRule.CaffeCeil), CaseSize.Large),
+    ];
+
+    public static IEnumerable<IOpCase> Cases =>
+        from g in Geometries
+        from kind in new[] { (Name: "max", P: (Func<PoolGeometry, PoolParams>)(x => new PoolParams(x, true))),
+            ("avg padded", x => new PoolParams(x, false, AvgPoolDivisor.PaddedWindow)), ("avg valid", x => new PoolParams(x, false, AvgPoolDivisor.ValidWindow)) }
+        let p = kind.P(g.Geometry())
+        select (IOpCase)new OpCase<PoolParams>($"{kind.Name} pool {g.Name}", PoolVariants.Pool, OpPass.Forward, p,
+            [Spiky(11, p.Geometry.Input.Count)], [p.Geometry.Output.Count], g.Size);
+}
