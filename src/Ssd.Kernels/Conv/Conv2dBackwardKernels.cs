@@ -5,7 +5,7 @@ namespace Ssd.Kernels.Conv;
 
 /// <summary>
 /// ILGPU kernels for the gradients of a 2D convolution (<see cref="Conv2dBackwardReference"/>), from the
-/// pre-activation gradient g (a fused ReLU's mask is applied before, by <see cref="ReluMask1"/>):
+/// pre-activation gradient g (a fused ReLU's mask is applied before, by ReLU's backward kernel):
 /// dx as the transposed convolution, dw as the correlation of x with g, db as a per-channel sum (Core's reduce).
 /// Versions 1 are one thread per result, every case; versions 2 are implicit GEMMs on <see cref="TiledGemm"/>, one group.
 /// </summary>
@@ -113,11 +113,6 @@ public static class Conv2dBackwardKernels
         TiledGemm.Run(new OutputGradientRows(dy, g), new TransposedIm2Col(x, g), new Rows(target, split * m * n, n),
             m, n, Grid.IdxX - split * tiles, kBegin, IntrinsicMath.Min(k, kBegin + chunk), true);
     }
-
-    /// <summary>Version 1: a fused ReLU's gradient, g = y &lt;= 0 ? 0 : dy (<see cref="Conv2dBackwardReference.ReluMask"/>).</summary>
-    [Kernel("conv2d")]
-    public static void ReluMask1(Index1D i, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> g) =>
-        g[i] = NetMath.IsNaN(y[i]) || y[i] > 0f ? dy[i] : 0f; // NaN by its bits: PoCL does not keep `<=`'s unordered case
 
     /// <summary>Version 1: y[i] = sum over s of partial[s * count + i], splits in order.</summary>
     [Kernel("conv2d")]

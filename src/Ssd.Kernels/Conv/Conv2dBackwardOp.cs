@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Ssd.Kernels.Activation;
 using Ssd.Kernels.Core;
 
 namespace Ssd.Kernels.Conv;
@@ -28,9 +29,7 @@ public sealed class Conv2dBackwardOp(ComputeDevice device) : IDisposable
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry> input1 =
         device.Kernel("conv2d.backward.input.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry>(
             Conv2dBackwardKernels.InputGradient1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> reluMask1 =
-        device.Kernel("conv2d.backward.relumask.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(
-            Conv2dBackwardKernels.ReluMask1));
+    private readonly ReluOp relu = new(device);
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry> weight1 =
         device.Kernel("conv2d.backward.weight.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry>(
             Conv2dBackwardKernels.WeightGradient1));
@@ -65,7 +64,7 @@ public sealed class Conv2dBackwardOp(ComputeDevice device) : IDisposable
             if (output.Length != outShape.Count)
                 throw new ArgumentException($"conv2d backward: the fused ReLU needs the output y ({outShape.Count} floats), got {output.Length}");
             g = Scratch(ref masked, outShape.Count);
-            reluMask1(stream ?? device.Accelerator.DefaultStream, (int)outShape.Count, output, dOutput, g);
+            relu.Backward(output, dOutput, g, stream);
         }
         if (dInput.Length > 0) InputGradient(g, inShape, weight, p, outChannels, dInput, variant, stream);
         if (dWeight.Length > 0) WeightGradient(input, inShape, g, p, outChannels, dWeight, variant, stream);

@@ -1,3 +1,4 @@
+using Ssd.Kernels.Activation;
 using Ssd.Kernels.Core;
 
 namespace Ssd.Kernels.Conv;
@@ -5,7 +6,7 @@ namespace Ssd.Kernels.Conv;
 /// <summary>
 /// Plain C# gradients of <see cref="Conv2dReference"/>, the definition every backward kernel is tested against.
 /// With g the incoming gradient of the convolution's output before any ReLU (dy masked by y &gt; 0 when the ReLU is
-/// fused, see <see cref="Backward"/>), and (oy, ox) running over the output positions whose tap (ky, kx) reads
+/// fused: <see cref="ReluBackwardReference"/>, see <see cref="Backward"/>), and (oy, ox) running over the output positions whose tap (ky, kx) reads
 /// input (iy, ix) = (oy*s - p + ky*d, ox*s - p + kx*d):
 /// <list type="bullet">
 /// <item>dx[n, c, iy, ix] = sum over o in c's group, ky, kx of w[o, c - group start, ky, kx] * g[n, o, oy, ox];</item>
@@ -20,7 +21,7 @@ public static class Conv2dBackwardReference
 {
     /// <summary>
     /// dx, dw and db of one convolution. When <see cref="Conv2dParams.FuseRelu"/> is set, <paramref name="output"/>
-    /// is the layer's output y (after the ReLU) and dy is first masked by y &gt; 0 (<see cref="ReluMask"/>);
+    /// is the layer's output y (after the ReLU) and dy is first masked by it (<see cref="ReluBackwardReference"/>);
     /// otherwise it is not read. <paramref name="dBias"/> is not written (may be empty) when the conv has no bias.
     /// </summary>
     public static void Backward(ReadOnlySpan<float> input, TensorShape inShape, ReadOnlySpan<float> weight, Conv2dParams p,
@@ -34,23 +35,12 @@ public static class Conv2dBackwardReference
             if (output.Length != outShape.Count)
                 throw new ArgumentException($"conv2d backward: the fused ReLU needs the output y ({outShape.Count} floats), got {output.Length}");
             var masked = new float[outShape.Count];
-            ReluMask(output, dOutput, masked);
+            ReluBackwardReference.Backward(output, dOutput, masked);
             g = masked;
         }
         InputGradient(g, inShape, weight, p, outChannels, dInput);
         WeightGradient(input, inShape, g, p, outChannels, dWeight);
         if (p.HasBias) BiasGradient(g, outShape, dBias);
-    }
-
-    /// <summary>
-    /// A fused ReLU's gradient, from the layer's output y: g = y &lt;= 0 ? 0 : dy (torch's threshold_backward(dy, y, 0):
-    /// a NaN y lets dy through). g may be dy.
-    /// </summary>
-    public static void ReluMask(ReadOnlySpan<float> output, ReadOnlySpan<float> dOutput, Span<float> masked)
-    {
-        if (dOutput.Length != output.Length || masked.Length != output.Length)
-            throw new ArgumentException($"conv2d backward: y has {output.Length} floats, dy {dOutput.Length}, the masked gradient {masked.Length}");
-        for (int i = 0; i < output.Length; i++) masked[i] = output[i] <= 0f ? 0f : dOutput[i];
     }
 
     /// <summary>dx from the pre-activation gradient <paramref name="dOutput"/> (the ReLU flag of <paramref name="p"/> is ignored).</summary>

@@ -23,7 +23,7 @@ public static class EltwiseBackwardKernels
     [Kernel("eltwise")]
     public static void MaxFirst1(Index1D i, ArrayView<float> x0, ArrayView<float> x1, ArrayView<float> max, ArrayView<int> winner)
     {
-        bool first = Greater(x0[i], x1[i]);
+        bool first = NetMath.Greater(x0[i], x1[i]); // NaN by its bits: PoCL does not keep a negated comparison's unordered case
         max[i] = first ? x0[i] : x1[i];
         winner[i] = first ? 0 : 1;
     }
@@ -32,18 +32,12 @@ public static class EltwiseBackwardKernels
     [Kernel("eltwise")]
     public static void MaxNext1(Index1D i, ArrayView<float> x, ArrayView<float> max, ArrayView<int> winner, int k)
     {
-        if (Greater(x[i], max[i]))
+        if (NetMath.Greater(x[i], max[i]))
         {
             max[i] = x[i];
             winner[i] = k;
         }
     }
-
-    /// <summary>
-    /// a &gt; b with NaN tested by its bits first: PoCL's build was seen not to keep the unordered semantics of a
-    /// comparison whose result is negated (here, the choice of input 1), see <see cref="NetMath"/>.
-    /// </summary>
-    private static bool Greater(float a, float b) => !NetMath.IsNaN(a) && !NetMath.IsNaN(b) && a > b;
 
     /// <summary>Version 1: dx_k = dy where input k won, else 0.</summary>
     [Kernel("eltwise")]

@@ -29,7 +29,7 @@ public static class PoolBackwardKernels
             for (int w = w0; w < w1; w++)
             {
                 float v = x[row + w];
-                if (v > m) { m = v; best = h * g.W + w; }
+                if (NetMath.Greater(v, m)) { m = v; best = h * g.W + w; } // as MaxPool1: NaN never wins, on the bits for PoCL
             }
         }
         y[i] = m;

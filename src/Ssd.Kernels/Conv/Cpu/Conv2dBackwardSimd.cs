@@ -1,3 +1,4 @@
+using Ssd.Kernels.Activation;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Cpu;
 
@@ -80,7 +81,7 @@ public sealed unsafe class Conv2dBackwardSimd
                 throw new ArgumentException($"conv2d backward: the fused ReLU needs the output y ({outShape.Count} floats), got {output.Length}");
             if (_masked is null || _masked.Length < outShape.Count) _masked = GC.AllocateUninitializedArray<float>((int)outShape.Count);
             var masked = _masked.AsSpan(0, (int)outShape.Count);
-            Mask(output, dOutput, masked);
+            ReluBackwardSimd.Backward(output, dOutput, masked, new CpuOpOptions(Isa, Threads));
             g = masked;
         }
         if (dInput.Length > 0) InputGradient(g, inShape, weight, dInput);
@@ -405,17 +406,6 @@ public sealed unsafe class Conv2dBackwardSimd
                 ((float*)j.Db)[o] = s;
             });
         }
-    }
-
-    /// <summary>g = y &lt;= 0 ? 0 : dy (<see cref="Conv2dBackwardReference.ReluMask"/>), bit for bit.</summary>
-    private static void Mask(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> g)
-    {
-        var vy = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(y);
-        var vd = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(dy);
-        var vg = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(g);
-        for (int i = 0; i < vy.Length; i++)
-            vg[i] = System.Numerics.Vector.ConditionalSelect(System.Numerics.Vector.LessThanOrEqual(vy[i], default), default, vd[i]);
-        for (int i = vy.Length * System.Numerics.Vector<float>.Count; i < y.Length; i++) g[i] = y[i] <= 0f ? 0f : dy[i];
     }
 
     private TensorShape Check(TensorShape inShape, long inputLength, long weightLength, long dOutputLength)
