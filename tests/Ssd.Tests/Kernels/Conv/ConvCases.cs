@@ -39,7 +39,27 @@ public sealed class ConvCases : IOpCaseList
         ("SSD300 conv4_3 loc head 512x38x38", new(1, 512, 38, 38), 16, Conv2dParams.Square(3, pad: 1), CaseSize.Perf),
     ];
 
-    public static IEnumerable<IOpCase> Cases => Shapes.Select((s, i) => Case(s.Name, s.Input, s.OutC, s.P, s.Size, seed: 100 + 3 * i));
+    public static IEnumerable<IOpCase> Cases =>
+        Shapes.Select((s, i) => Case(s.Name, s.Input, s.OutC, s.P, s.Size, seed: 100 + 3 * i))
+            .Concat(Shapes.Select((s, i) => Backward(s.Name, s.Input, s.OutC, s.P, s.Size, seed: 500 + 5 * i)));
+
+    /// <summary>
+    /// Backward reads x, the output y when the ReLU is fused (a ReLU output: half zeros; any y defines the mask, so
+    /// no forward runs here) and dy; it writes dx, dw and db.
+    /// </summary>
+    private static IOpCase Backward(string name, TensorShape input, int outC, Conv2dParams p, CaseSize size, int seed)
+    {
+        long perOut = p.WeightCount(input.C, outC) / outC;
+        float scale = 1f / MathF.Sqrt(perOut);
+        var weights = new ConvWeights(Uniform(seed, p.WeightCount(input.C, outC), -scale, scale), p.HasBias ? Uniform(seed + 1, outC, -0.5f, 0.5f) : null);
+        var parameters = new ConvParams(p, input, outC, () => weights);
+        long outCount = parameters.Output.Count;
+        float[][] reads = p.FuseRelu
+            ? [Uniform(seed + 2, input.Count), [.. Uniform(seed + 3, outCount).Select(v => Math.Max(v, 0f))], Uniform(seed + 4, outCount)]
+            : [Uniform(seed + 2, input.Count), Uniform(seed + 4, outCount)];
+        long[] gradients = p.HasBias ? [input.Count, weights.Weight.Length, outC] : [input.Count, weights.Weight.Length];
+        return new OpCase<ConvParams>($"conv backward {name}", ConvVariants.Conv2d, OpPass.Backward, parameters, reads, gradients, size);
+    }
 
     private static IOpCase Case(string name, TensorShape input, int outC, Conv2dParams p, CaseSize size, int seed)
     {
