@@ -50,6 +50,10 @@ public interface IOpVariant
     OpTarget Target { get; }
     ErrorBound Bound { get; }
     bool IsDefault { get; }
+
+    /// <summary>Whether the variant can run in this context at all (e.g. the TF32 tensor-core convolution needs CUDA
+    /// sm_80+); the harness skips it elsewhere.</summary>
+    bool RunsOn(OpContext context);
 }
 
 /// <summary>
@@ -64,6 +68,11 @@ public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Targe
     public Func<TParams, bool> Applies { get; init; } = static _ => true;
     public ErrorBound Bound { get; init; } = ErrorBound.Exact;
     public bool IsDefault { get; init; }
+
+    /// <summary>The device check behind <see cref="RunsOn"/>: every context by default.</summary>
+    public Func<OpContext, bool> Runs { get; init; } = static _ => true;
+
+    public bool RunsOn(OpContext context) => Runs(context);
 
     public static OpVariant<TParams> Cpu(string name, OpPass pass, Func<TParams, OpBinding, CpuOpContext, IOpExecutor> create) =>
         new(name, pass, OpTarget.Cpu, (p, b, c) => create(p, b, Context<CpuOpContext>(c, name)));
@@ -124,6 +133,11 @@ public sealed class OpFamily<TParams> : IOpFamily
             : $"op '{Name}': no {pass.ToString().ToLowerInvariant()} variant on {target} applies to {p}");
     }
 
-    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null) =>
-        Variant(pass, context.Target, p, variant).Create(p, binding, context);
+    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null)
+    {
+        var chosen = Variant(pass, context.Target, p, variant);
+        if (!chosen.RunsOn(context))
+            throw new NotSupportedException($"op '{Name}': variant '{chosen.Name}' cannot run on this device");
+        return chosen.Create(p, binding, context);
+    }
 }
