@@ -77,7 +77,7 @@ public sealed class SsdDetector : IDisposable
     {
         options ??= new SsdDetectorOptions();
         if (options.MaxBatch <= 0) throw new ArgumentException($"detector: batch size {options.MaxBatch} must be positive");
-        var backend = createBackend ?? (() => BackendFactory.Create(options.Backend));
+        var backend = createBackend ?? (() => BackendFactory.Create(options.Backend, new Ssd.Kernels.Core.DeviceOptions(options.AllowTf32, options.CudaGraphs)));
         DetectorPipeline Build(int width, int height)
         {
             var sized = width == model.Input.Width && height == model.Input.Height ? model : model with { Input = model.Input with { Width = width, Height = height } };

@@ -23,6 +23,7 @@ public sealed class SsdNetwork : IDisposable
     private readonly DeviceBuffer arena;
     private readonly DeviceBuffer priors;
     private readonly List<IOpExecutor> executors = [];
+    private LaunchPlan? plan;
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
     private PriorBoxes? hostPriors;
     private long[] profileTicks = [];
@@ -101,6 +102,10 @@ public sealed class SsdNetwork : IDisposable
                 var binding = new OpBinding([.. step.Inputs.Select(v => network.slices[v])], [network.slices[step.Output]]);
                 network.executors.Add(OpRegistry.Create(step, OpPass.Forward, binding, context));
             }
+            // The launches are fixed now; on CUDA with graphs on, the plan captures them once and replays them.
+            network.plan = backend is Backends.Ilgpu.IlgpuBackend ilgpu
+                ? new LaunchPlan(network.executors, ilgpu.Stream, ilgpu.Options.CudaGraphs)
+                : new LaunchPlan(network.executors);
             return network;
         }
         catch
@@ -181,9 +186,12 @@ public sealed class SsdNetwork : IDisposable
 
     private DeviceSlice Slice(PlanValue v) => arena.Slice(slices[v]);
 
+    /// <summary>How the launches run: "off" (one by one), "replaying" (a captured CUDA graph), or why capture failed.</summary>
+    public string GraphStatus => plan!.GraphStatus;
+
     private (DeviceSlice Loc, DeviceSlice Conf) RunOnDevice()
     {
-        foreach (var e in executors) e.Run();
+        plan!.Run();
         return (Slice(Plan.Loc), Slice(Plan.Conf));
     }
 
@@ -196,7 +204,7 @@ public sealed class SsdNetwork : IDisposable
             return (name, v);
         }).ToList();
         if (profileTicks.Length == 0)
-            foreach (var e in executors) e.Run();
+            plan!.Run();
         else
             RunProfiled();
         var loc = Read(Plan.Loc);
@@ -236,6 +244,7 @@ public sealed class SsdNetwork : IDisposable
     public void Dispose()
     {
         backend.Synchronize();
+        plan?.Dispose();
         foreach (var e in executors) (e as IDisposable)?.Dispose();
         executors.Clear();
         arena.Dispose();

@@ -23,10 +23,10 @@ public static class Conv2dCosts
         ["conv2d.Conv2d1"] = new(28, 0),
         ["conv2d.Conv2d2"] = new(40, 8256),
         ["conv2d.Conv2d3"] = new(36, 8256),
-        ["conv2d.Conv2d4"] = new(128, 17408),
-        ["conv2d.Conv2d5Input"] = new(32, 0),
+        ["conv2d.Conv2d4"] = new(107, 17408),
+        ["conv2d.Conv2d5Input"] = new(40, 0),
         ["conv2d.Conv2d5Output"] = new(32, 0),
-        ["conv2d.Conv2d6"] = new(128, 17408),
+        ["conv2d.Conv2d6"] = new(116, 17424),
     };
 
     /// <summary>The launches of <paramref name="variant"/> on one convolution.</summary>

@@ -64,8 +64,10 @@ public sealed class CpuOpContext(float[] arena, CpuOpOptions options = default) 
 }
 
 /// <summary>How an ILGPU backend may run its ops. <see cref="AllowTf32"/>: convolutions may use the TF32 tensor cores
-/// (CUDA sm_80 and later): about 3x faster, inputs rounded to a 10-bit mantissa, so results change (an explicit opt-in).</summary>
-public readonly record struct DeviceOptions(bool AllowTf32 = false);
+/// (CUDA sm_80 and later): faster, inputs rounded to a 10-bit mantissa, so results change (an explicit opt-in).
+/// <see cref="CudaGraphs"/>: on CUDA a network's launches are captured once into a CUDA graph and replayed
+/// (<see cref="LaunchPlan"/>).</summary>
+public readonly record struct DeviceOptions(bool AllowTf32 = false, bool CudaGraphs = false);
 
 /// <summary>An ILGPU device and the one stream a backend queues its work on, with the backend's options and the scratch
 /// memory its ops share (they run one after another on the stream).</summary>

@@ -23,13 +23,15 @@ public sealed record LaunchCost(string Kernel, int Threads, long Blocks, MathPip
     public double IssuedPerBlock { get; init; }
     public double L2Bytes { get; init; }
     public double DramBytes { get; init; }
+    /// <summary>A serial chain's duration (a greedy NMS scan), when that, not throughput, bounds the launch.</summary>
+    public double LatencySeconds { get; init; }
 }
 
 /// <summary>A launch's prediction: occupancy, waves, each bound and the time.</summary>
 public sealed record LaunchPrediction(LaunchCost Cost, KernelResources Resources, int BlocksPerSm, string Limiter, long Waves,
     double MathSeconds, double SharedSeconds, double IssueSeconds, double L2Seconds, double DramSeconds, double Seconds)
 {
-    public string Bound => new[] { ("math", MathSeconds), ("shared", SharedSeconds), ("issue", IssueSeconds), ("L2", L2Seconds), ("HBM", DramSeconds) }
+    public string Bound => new[] { ("math", MathSeconds), ("shared", SharedSeconds), ("issue", IssueSeconds), ("L2", L2Seconds), ("HBM", DramSeconds), ("latency", Cost.LatencySeconds) }
         .MaxBy(b => b.Item2).Item1;
 }
 
@@ -55,7 +57,8 @@ public static class RooflineModel
         double issue = waves * perSmInWave * c.IssuedPerBlock / gpu.IssuePerSecondPerSm;
         double l2 = c.L2Bytes / gpu.L2BytesPerSecond;
         double dram = c.DramBytes / gpu.DramBytesPerSecond;
-        double seconds = Math.Max(Math.Max(math, shared), Math.Max(issue, Math.Max(l2, dram))) + (graph ? gpu.GraphLaunchSeconds : gpu.LaunchSeconds);
+        double seconds = Math.Max(Math.Max(Math.Max(math, shared), Math.Max(issue, Math.Max(l2, dram))), c.LatencySeconds)
+            + (graph ? gpu.GraphLaunchSeconds : gpu.LaunchSeconds);
         return new LaunchPrediction(c, r, perSm, limiter, waves, math, shared, issue, l2, dram, seconds);
     }
 
