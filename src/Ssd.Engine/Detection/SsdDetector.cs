@@ -103,7 +103,7 @@ public sealed class SsdDetector : IDisposable
         }
 
         var weights = ModelWeights.From(tensors); // converted once, shared by every network
-        var backend = createBackend?.Invoke() ?? BackendFactory.Create(options.Backend);
+        var backend = createBackend?.Invoke() ?? BackendFactory.Create(options.Backend, new Ssd.Kernels.Core.DeviceOptions(options.AllowTf32, options.CudaGraphs));
         var networks = new NetworkCache<NetworkKey, EngineNetwork.Entry>(options.MaxNetworks);
         DetectorPipeline Build(int width, int height)
         {

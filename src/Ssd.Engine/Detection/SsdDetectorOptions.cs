@@ -25,6 +25,16 @@ public sealed record SsdDetectorOptions
     /// </summary>
     public bool PostProcessOnDevice { get; init; } = true;
 
+    /// <summary>
+    /// On CUDA (sm_80 and later), let convolutions run on the TF32 tensor cores. Off by default: TF32 multiplies inputs
+    /// rounded to a 10-bit mantissa, which moves scores by about 1e-3 and can change borderline detections
+    /// (docs/kernels/gpu-roofline.md and bench/results/gpu-check.md give the measured difference).
+    /// </summary>
+    public bool AllowTf32 { get; init; }
+
+    /// <summary>On CUDA, capture each network's launches into a CUDA graph once and replay it (one driver call per batch).</summary>
+    public bool CudaGraphs { get; init; }
+
     /// <summary>Images per forward pass in Detect(list).</summary>
     public int MaxBatch { get; init; } = 8;
 

@@ -25,6 +25,7 @@ public sealed class SsdNetwork : IDisposable
     private readonly List<IOpExecutor> executors = [];
     private readonly List<IOpExecutor> backward = [];
     private readonly HashSet<PlanValue> keptGradients = [];
+    private LaunchPlan? plan;
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
     private PriorBoxes? hostPriors;
     private long[] profileTicks = [];
@@ -131,6 +132,10 @@ public sealed class SsdNetwork : IDisposable
                     GradientSum g => throw new NotSupportedException($"'{g.Gradient.Name}': summing the gradient of a value several layers read needs the Eltwise sum op, which is not registered yet"),
                     _ => throw new InvalidOperationException($"unknown backward entry {entry}"),
                 });
+            // The launches are fixed now; on CUDA with graphs on, the plan captures them once and replays them.
+            network.plan = backend is Backends.Ilgpu.IlgpuBackend ilgpu
+                ? new LaunchPlan(network.executors, ilgpu.Stream, ilgpu.Options.CudaGraphs)
+                : new LaunchPlan(network.executors);
             return network;
         }
         catch
@@ -241,10 +246,12 @@ public sealed class SsdNetwork : IDisposable
         return Read(g);
     }
 
+    /// <summary>How the launches run: "off" (one by one), "replaying" (a captured CUDA graph), or why capture failed.</summary>
+    public string GraphStatus => plan!.GraphStatus;
 
     private (DeviceSlice Loc, DeviceSlice Conf) RunOnDevice()
     {
-        foreach (var e in executors) e.Run();
+        plan!.Run();
         return (Slice(Plan.Loc), Slice(Plan.Conf));
     }
 
@@ -257,7 +264,7 @@ public sealed class SsdNetwork : IDisposable
             return (name, v);
         }).ToList();
         if (profileTicks.Length == 0)
-            foreach (var e in executors) e.Run();
+            plan!.Run();
         else
             RunProfiled();
         var loc = Read(Plan.Loc);
@@ -297,6 +304,7 @@ public sealed class SsdNetwork : IDisposable
     public void Dispose()
     {
         backend.Synchronize();
+        plan?.Dispose();
         foreach (var e in executors.Concat(backward)) (e as IDisposable)?.Dispose();
         executors.Clear();
         backward.Clear();

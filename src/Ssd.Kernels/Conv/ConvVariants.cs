@@ -35,6 +35,9 @@ public static class ConvVariants
     private static readonly ErrorBound DeviceBound = new(1e-4f, 1e-4f);
     /// <summary>Float32 sums of up to ~20 000 terms (the reference sums in double).</summary>
     private static readonly ErrorBound BackwardBound = new(1e-4f, 1e-4f);
+    // TF32 keeps 10 of float32's 23 mantissa bits (relative rounding 2^-11 per input): over K products of O(1/sqrt(K))
+    // weights the sum's error is a few 1e-4 of an O(1) output; 3e-3 leaves room without hiding a wrong fragment.
+    private static readonly ErrorBound Tf32Bound = new(3e-3f, 3e-3f);
 
     public static readonly OpFamily<ConvParams> Conv2d = new()
     {
@@ -60,8 +63,16 @@ public static class ConvVariants
             Cpu("cpu.direct", CpuConvAlgorithm.Direct) with { Applies = static p => CpuConv2d.IsDepthwise(p.P, p.Input.C) },
             Device("conv2d.auto", Conv2dVariant.Auto) with { IsDefault = true },
             Device("conv2d.1", Conv2dVariant.Naive),
-            Device("conv2d.2", Conv2dVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
-            Device("conv2d.3", Conv2dVariant.Pointwise) with { Applies = static p => Conv2dOp.IsPointwise(p.P) },
+            Device("conv2d.2", Conv2dVariant.Tiled),
+            Device("conv2d.3", Conv2dVariant.Pointwise),
+            Device("conv2d.4", Conv2dVariant.Gemm),
+            Device("conv2d.5", Conv2dVariant.Winograd),
+            Device("conv2d.6", Conv2dVariant.Tf32) with
+            {
+                Bound = Tf32Bound,
+                Runs = static c => c is IlgpuOpContext d && Conv2dDevice.HasTensorCores(d.Device),
+            },
+            Device("conv2d.7", Conv2dVariant.Tf32Emulated) with { Bound = Tf32Bound },
             OpVariant<ConvParams>.Cpu("cpu.simd", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c))
                 with { IsDefault = true, Bound = BackwardBound },
             DeviceBackward("conv2d.backward.auto", Conv2dBackwardVariant.Auto) with { IsDefault = true },
@@ -74,7 +85,11 @@ public static class ConvVariants
         OpVariant<ConvParams>.Cpu(name, OpPass.Forward, (p, b, c) => new CpuConvExecutor(p, b, c, algorithm)) with { Bound = CpuBound };
 
     private static OpVariant<ConvParams> Device(string name, Conv2dVariant variant) =>
-        OpVariant<ConvParams>.Ilgpu(name, OpPass.Forward, (p, b, c) => new DeviceConvExecutor(p, b, c, variant)) with { Bound = DeviceBound };
+        OpVariant<ConvParams>.Ilgpu(name, OpPass.Forward, (p, b, c) => new DeviceConvExecutor(p, b, c, variant)) with
+        {
+            Bound = DeviceBound,
+            Applies = variant == Conv2dVariant.Auto ? static _ => true : p => Conv2dDevice.Applies(variant, p.P, p.Input, p.OutChannels),
+        };
 
     private static OpVariant<ConvParams> DeviceBackward(string name, Conv2dBackwardVariant variant) =>
         OpVariant<ConvParams>.Ilgpu(name, OpPass.Backward, (p, b, c) => new DeviceConvBackwardExecutor(p, b, c, variant)) with { Bound = BackwardBound };
@@ -151,37 +166,33 @@ public static class ConvVariants
         public void RefreshWeights() => conv = Pack();
     }
 
-    /// <summary>The device convolution: weights uploaded once (copied again on refresh).</summary>
+    /// <summary>The device convolution: the variant chosen (Auto: <see cref="Conv2dChoice.For"/>) and everything its
+    /// launches need made once (<see cref="Conv2dDevice"/>); Run queues them on the backend's stream.</summary>
     private sealed class DeviceConvExecutor : IWeightedExecutor, IDisposable
     {
         private readonly ConvParams p;
-        private readonly IlgpuOpContext context;
-        private readonly Conv2dOp op;
-        private readonly Conv2dVariant variant;
-        private readonly ArrayView<float> input, output;
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> weight, bias;
+        private readonly AcceleratorStream stream;
+        private readonly Conv2dDevice conv;
 
         public DeviceConvExecutor(ConvParams p, OpBinding b, IlgpuOpContext context, Conv2dVariant variant)
         {
-            (this.p, this.context, this.variant) = (p, context, variant);
-            (input, output) = (context.View(b.Input), context.View(b.Output));
+            (this.p, stream) = (p, context.Stream);
+            if (variant == Conv2dVariant.Auto) variant = Conv2dChoice.For(p.P, p.Input, p.OutChannels, context);
             var w = p.Weights();
-            p.P.CheckLengths(p.Input, p.OutChannels, input.Length, w.Weight.Length, w.Bias?.Length ?? 0, output.Length);
-            op = new Conv2dOp(context.Device);
-            weight = context.Device.Upload(w.Weight);
-            bias = context.Device.Upload(w.Bias ?? [0f]);
+            conv = new Conv2dDevice(context.Device, variant, p.P, p.Input, p.OutChannels, context.View(b.Input), context.View(b.Output),
+                w.Weight, w.Bias ?? [], context.Workspace);
         }
 
-        public void Run() => op.Forward(input, p.Input, weight.View, bias.View, p.P, p.OutChannels, output, variant, context.Stream);
+        public Conv2dVariant Variant => conv.Variant;
+
+        public void Run() => conv.Run(stream);
 
         public void RefreshWeights()
         {
             var w = p.Weights();
-            context.Stream.Synchronize(); // a queued launch may still read the old weights
-            weight.View.CopyFromCPU(w.Weight);
-            if (w.Bias is { } b) bias.View.CopyFromCPU(b);
+            conv.Upload(stream, w.Weight, w.Bias ?? []);
         }
 
-        public void Dispose() { weight.Dispose(); bias.Dispose(); }
+        public void Dispose() => conv.Dispose();
     }
 }

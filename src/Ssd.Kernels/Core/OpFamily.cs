@@ -50,6 +50,10 @@ public interface IOpVariant
     OpTarget Target { get; }
     ErrorBound Bound { get; }
     bool IsDefault { get; }
+
+    /// <summary>Whether the variant can run in this context at all (e.g. the TF32 tensor-core convolution needs CUDA
+    /// sm_80+); the harness skips it elsewhere.</summary>
+    bool RunsOn(OpContext context);
 }
 
 /// <summary>
@@ -67,6 +71,11 @@ public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Targe
 
     /// <summary>A forward variant that also writes the values the family saves for backward (training mode).</summary>
     public bool SavesForBackward { get; init; }
+
+    /// <summary>The device check behind <see cref="RunsOn"/>: every context by default.</summary>
+    public Func<OpContext, bool> Runs { get; init; } = static _ => true;
+
+    public bool RunsOn(OpContext context) => Runs(context);
 
     public static OpVariant<TParams> Cpu(string name, OpPass pass, Func<TParams, OpBinding, CpuOpContext, IOpExecutor> create) =>
         new(name, pass, OpTarget.Cpu, (p, b, c) => create(p, b, Context<CpuOpContext>(c, name)));
@@ -133,6 +142,11 @@ public sealed class OpFamily<TParams> : IOpFamily
             : $"op '{Name}': no {pass.ToString().ToLowerInvariant()} variant on {target} applies to {p}");
     }
 
-    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null, bool training = false) =>
-        Variant(pass, context.Target, p, variant, training).Create(p, binding, context);
+    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null, bool training = false)
+    {
+        var chosen = Variant(pass, context.Target, p, variant, training);
+        if (!chosen.RunsOn(context))
+            throw new NotSupportedException($"op '{Name}': variant '{chosen.Name}' cannot run on this device");
+        return chosen.Create(p, binding, context);
+    }
 }
