@@ -2,7 +2,9 @@
 # Installs everything the test suite needs on a fresh Debian 12 machine:
 #  - PoCL (OpenCL on the CPU) and libOpenCL.so, for GPU-style kernels at real sizes;
 #  - ptxas from CUDA 11.8 (Debian non-free nvidia-cuda-toolkit), extracted, not installed;
-#  - the reference peers: python3-torch, python3-torchvision, python3-opencv, python3-protobuf.
+#  - the reference peers: python3-torch, python3-torchvision, python3-opencv, python3-protobuf, python3-pil (EXIF fixtures);
+#  - the reference evaluators: pycocotools built from ../shared/reference/cocoapi into .tools/pycocotools
+#    (needs cython3, python3-dev, gcc, python3-matplotlib); py-faster-rcnn's voc_eval.py is ported in the fixture script.
 # Idempotent: safe to run again.
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -10,7 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tools="${SSD_TOOLS_DIR:-$root/.tools}"
 
 need=()
-for p in pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-numpy python3-torch python3-torchvision python3-opencv python3-protobuf; do
+for p in pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-numpy python3-torch python3-torchvision python3-opencv python3-protobuf python3-pil \
+         cython3 python3-dev gcc python3-matplotlib; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -34,3 +37,11 @@ SRC
 fi
 ptxas=$(find "$tools/cuda" -name ptxas -type f | head -n 1)
 "$ptxas" --version | tail -n 1
+
+# pycocotools (the COCO metric's reference) for /usr/bin/python3, built from the shared copy of cocoapi
+# ($SSD_SHARED, else the shared/ folder beside the repository, else /work/shared).
+shared="${SSD_SHARED:-$root/../shared}"
+[ -d "$shared/reference" ] || shared=/work/shared
+if ! PYTHONPATH="$tools/pycocotools" /usr/bin/python3 -c "import pycocotools._mask, pycocotools.cocoeval" 2>/dev/null; then
+  bash "$shared/reference/build-pycocotools.sh" "$tools/pycocotools"
+fi

@@ -1,7 +1,9 @@
 using Ssd.Engine.Graph;
 using Ssd.Kernels.Activation;
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Eltwise;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Layout;
 using Ssd.Kernels.Pooling;
@@ -27,6 +29,8 @@ public static class OpRegistry
         Register<PermuteStep, PermuteParams>(LayoutVariants.Permute, s => new PermuteParams(s.Input.Shape, s.Order)),
         Register<ConcatStep, ConcatParams>(LayoutVariants.Concat, s => new ConcatParams(s.Rows)),
         Register<SoftmaxStep, SoftmaxParams>(SoftmaxVariants.Softmax, s => new SoftmaxParams(s.Outer, s.Classes, s.Inner)),
+        Register<EltwiseStep, EltwiseParams>(EltwiseVariants.Eltwise, s => new EltwiseParams(s.Mode, s.Coefficients, s.Sources.Length, s.Output.Count)),
+        Register<AffineStep, AffineParams>(BatchNormVariants.Affine, s => new AffineParams(s.Geometry, s.AffineValues)),
     ];
 
     private static readonly Dictionary<Type, IRegistration> byStep = registrations.ToDictionary(r => r.Step);
@@ -37,9 +41,10 @@ public static class OpRegistry
     public static IOpFamily FamilyOf(PlanStep step) => For(step).Family;
 
     /// <summary>The executor of <paramref name="step"/>'s <paramref name="pass"/> on <paramref name="context"/>'s backend
-    /// (the family's default variant for that target, or the one named).</summary>
-    public static IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant = null) =>
-        For(step).Create(step, pass, binding, context, variant);
+    /// (the family's default variant for that target, or the one named; in <paramref name="training"/> mode a forward
+    /// that also writes what backward reads).</summary>
+    public static IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant = null, bool training = false) =>
+        For(step).Create(step, pass, binding, context, variant, training);
 
     /// <summary>The name of the variant <see cref="Create"/> would run.</summary>
     public static string VariantName(PlanStep step, OpPass pass, OpTarget target) => For(step).VariantName(step, pass, target);
@@ -60,7 +65,7 @@ public static class OpRegistry
     {
         Type Step { get; }
         IOpFamily Family { get; }
-        IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant);
+        IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant, bool training);
         string VariantName(PlanStep step, OpPass pass, OpTarget target);
         long[] Saved(PlanStep step);
         OpValue[] BackwardReads(PlanStep step);
@@ -71,9 +76,9 @@ public static class OpRegistry
         public Type Step => typeof(TStep);
         public IOpFamily Family => family;
 
-        public IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant)
+        public IOpExecutor Create(PlanStep step, OpPass pass, OpBinding binding, OpContext context, string? variant, bool training)
         {
-            try { return family.Create(pass, parameters((TStep)step), binding, context, variant); }
+            try { return family.Create(pass, parameters((TStep)step), binding, context, variant, training); }
             catch (NotSupportedException e) { throw new NotSupportedException($"layer '{step.Layer}': {e.Message}", e); }
         }
 

@@ -1,6 +1,6 @@
 namespace Ssd.Engine.Detection;
 
-/// <summary>Where the network runs: an ILGPU accelerator (auto picks CUDA, then OpenCL, then the simulator) or the managed CPU path.</summary>
+/// <summary>Where the network runs: an ILGPU accelerator or the managed CPU path; auto: CUDA when a GPU is present, else the managed CPU backend (<see cref="BackendFactory"/>).</summary>
 public enum DetectorBackend { Auto, Cuda, OpenCL, CpuSim, Cpu }
 
 public static class DetectorBackendNames
@@ -13,5 +13,16 @@ public static class DetectorBackendNames
         "cpu-sim" or "cpusim" or "sim" => DetectorBackend.CpuSim,
         "cpu" => DetectorBackend.Cpu,
         _ => throw new ArgumentException($"unknown backend '{name}': expected auto, cuda, opencl, cpu-sim or cpu"),
+    };
+
+    /// <summary>The name <see cref="Parse"/> reads back (auto, cuda, opencl, cpu-sim, cpu).</summary>
+    public static string Name(DetectorBackend backend) => backend switch
+    {
+        DetectorBackend.Auto => "auto",
+        DetectorBackend.Cuda => "cuda",
+        DetectorBackend.OpenCL => "opencl",
+        DetectorBackend.CpuSim => "cpu-sim",
+        DetectorBackend.Cpu => "cpu",
+        _ => backend.ToString(),
     };
 }

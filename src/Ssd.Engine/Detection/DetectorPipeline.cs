@@ -7,25 +7,46 @@ using Ssd.Weights.Model;
 namespace Ssd.Engine.Detection;
 
 /// <summary>
-/// Everything that depends on the network input size: the network (planned for that size), the pre-processing
-/// that resizes to it, and the post-processing over its priors. A detector has one, or one per image size when
-/// it runs at each image's native size. The pre-processing runs on the network's device when the network can
-/// and <paramref name="preprocessOnDevice"/> allows it (<see cref="DeviceSettings"/> set), else on the host; the
-/// post-processing likewise when <paramref name="postProcessOnDevice"/> allows it and the network can take the batch
-/// (<see cref="PostProcessesOnDevice"/>), else <see cref="PostProcessor"/> runs on the host.
+/// Everything that depends on the network input size: the network (planned for that size), the pre-processing that
+/// resizes to it, and the post-processing over its priors. A detector has one, or one per image size when it runs at
+/// each image's native size. <see cref="Place"/> is the one place that decides, per batch, whether pre- and
+/// post-processing run on the network's device or on the host.
 /// </summary>
-internal sealed class DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, float? confidenceThreshold,
-    bool preprocessOnDevice = false, bool postProcessOnDevice = false) : IDisposable
+internal sealed class DetectorPipeline : IDisposable
 {
-    public ModelDescription Model { get; } = model;
-    public ISsdNetwork Network { get; } = network;
-    public IPreprocessor Preprocessor { get; } = preprocessor;
-    public PostProcessor PostProcessor { get; } = new(PostProcessorFactory.Rules(model, confidenceThreshold), network.Priors);
+    private readonly PreprocessSettings? deviceSettings;
+    private readonly bool postProcessOnDevice;
+
+    public DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, float? confidenceThreshold,
+        bool preprocessOnDevice, bool postProcessOnDevice)
+    {
+        (Model, Network, Preprocessor, this.postProcessOnDevice) = (model, network, preprocessor, postProcessOnDevice);
+        deviceSettings = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
+        PostProcessor = new(PostProcessorFactory.Rules(model, confidenceThreshold), network.Priors);
+        InputFloats = model.Input.Channels * model.Input.Width * model.Input.Height;
+    }
+
+    public ModelDescription Model { get; }
+    public ISsdNetwork Network { get; }
+    public IPreprocessor Preprocessor { get; }
+    public PostProcessor PostProcessor { get; }
+
     /// <summary>The post-processing rules (with the threshold override) that the host and the device both follow.</summary>
     public PostProcessRules Rules => PostProcessor.Rules;
-    public PreprocessSettings? DeviceSettings { get; } = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
-    public bool PostProcessesOnDevice(int batch) => postProcessOnDevice && Network.PostProcessesOnDevice(Rules, batch);
-    public int InputFloats { get; } = model.Input.Channels * model.Input.Width * model.Input.Height;
+    public int InputFloats { get; }
+
+    /// <summary>
+    /// Where a batch of <paramref name="batch"/> images is pre- and post-processed: on the network's device when the
+    /// options allow it and the network can (the device post-processing also needs the batch to fit its limits, e.g.
+    /// Caffe's top_k -1 over many priors may not), else on the host.
+    /// </summary>
+    public Placement Place(int batch) => new(deviceSettings, postProcessOnDevice && Network.PostProcessesOnDevice(Rules, batch));
 
     public void Dispose() => Network.Dispose();
+}
+
+/// <summary>Where one batch runs its ends: <see cref="DeviceSettings"/> set when it is pre-processed on the device.</summary>
+internal readonly record struct Placement(PreprocessSettings? DeviceSettings, bool PostProcessOnDevice)
+{
+    public bool PreprocessOnDevice => DeviceSettings is not null;
 }

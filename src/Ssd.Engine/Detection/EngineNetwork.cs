@@ -1,4 +1,5 @@
 using Ssd.Engine.Backends;
+using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
 using Ssd.Engine.PostProcessing;
@@ -10,63 +11,92 @@ using Ssd.Weights.Tensors;
 namespace Ssd.Engine.Detection;
 
 /// <summary>
-/// <see cref="ISsdNetwork"/> over the engine's <see cref="SsdNetwork"/>. A network is planned for one batch size,
-/// so one is built (lazily, with its own backend and arena) for each batch size asked for: in practice the
-/// detector's batch and the remainder of the last batch. On an ILGPU backend each one can also post-process on its
-/// device (<see cref="DevicePostProcessor"/>, made on first use for the rules the detector gives). Not thread-safe;
-/// the detector serialises calls.
+/// <see cref="ISsdNetwork"/> over the engine's <see cref="SsdNetwork"/> for one input size, on one backend that every
+/// input size and batch size of a detector shares (one device, one ILGPU context, kernels compiled once). A network is
+/// planned for one batch size, so one is built, on first use, for each batch size asked for (in practice the detector's
+/// batch and the remainder of the last batch), into a bounded cache of networks the detector owns. The priors are
+/// computed once, on the backend, from the plan (no probe network) and stay there for the device post-processing
+/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector
+/// serialises calls.
 /// </summary>
 public sealed class EngineNetwork : ISsdNetwork
 {
-    private readonly ModelDescription model;
-    private readonly IReadOnlyDictionary<string, TensorData> tensors;
-    private readonly Func<IBackend> createBackend;
-    private readonly Dictionary<int, (IBackend Backend, SsdNetwork Network)> byBatch = [];
-    private readonly Dictionary<int, DevicePostProcessor> postByBatch = [];
-
-    public float[] Priors { get; }
-    public string Description { get; }
-
-    /// <summary>On an ILGPU backend the images are pre-processed on the device, into the network's input.</summary>
-    public bool PreprocessesOnDevice { get; }
-
-    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, Func<IBackend> createBackend)
+    /// <summary>A cached network of one input size and batch, with its device post-processor.</summary>
+    internal sealed class Entry(SsdNetwork network) : IDisposable
     {
-        (this.model, this.tensors, this.createBackend) = (model, tensors, createBackend);
-        var first = For(1);
-        Description = first.Backend.Description;
-        PreprocessesOnDevice = first.Backend.Device is not null;
-        // The post-processors take Caffe's priors as [2, P*4] (boxes, then variances), the others as the boxes alone.
-        Priors = first.Network.Priors.Flat;
+        public SsdNetwork Network { get; } = network;
+        public DevicePostProcessor? Post { get; set; }
+
+        public void Dispose()
+        {
+            Post?.Dispose();
+            Network.Dispose();
+        }
     }
 
-    public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => PreprocessesOnDevice && rules.Fits(batch, For(1).Network.PriorCount);
+    private readonly ModelDescription model;
+    private readonly ModelWeights weights;
+    private readonly IBackend backend;
+    private readonly NetworkCache<NetworkKey, Entry> cache;
+    private readonly bool ownsCache;
+    private readonly DeviceBuffer priors;
+    private float[]? hostPriors;
+
+    /// <summary>A network with its own cache of <paramref name="maxNetworks"/> batch sizes; the backend is used, not owned.</summary>
+    public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
+        int maxNetworks = SsdDetectorOptions.DefaultMaxNetworks)
+        : this(model, ModelWeights.From(tensors), backend, new NetworkCache<NetworkKey, Entry>(maxNetworks), ownsCache: true)
+    {
+    }
+
+    internal EngineNetwork(ModelDescription model, ModelWeights weights, IBackend backend,
+        NetworkCache<NetworkKey, Entry> cache, bool ownsCache)
+    {
+        (this.model, this.weights, this.backend, this.cache, this.ownsCache) = (model, weights, backend, cache, ownsCache);
+        var plan = PlanBuilder.Build(model, weights, model.Input.Width, model.Input.Height);
+        var request = PriorRequest.Create(model.Priors, plan);
+        priors = backend.Priors(request);
+        PriorCount = (int)(priors.Length / PriorBoxes.FlatFloatsPerPrior(request.Style));
+    }
+
+    public int Width => model.Input.Width;
+    public int Height => model.Input.Height;
+    public int PriorCount { get; }
+    public string Description => backend.Description;
+
+    /// <summary>The priors in the post-processors' flat layout, downloaded once from the backend.</summary>
+    public float[] Priors => hostPriors ??= Download(priors);
+
+    /// <summary>On an ILGPU backend the images can be pre-processed on the device, into the network's input.</summary>
+    public bool PreprocessesOnDevice => backend.Device is not null;
+
+    public bool PostProcessesOnDevice(PostProcessRules rules, int batch) => backend.Device is not null && rules.Fits(batch, PriorCount);
 
     public IReadOnlyList<PostDetection>[] Detect(float[] input, int batch, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var (network, post) = DeviceFor(batch, rules, originalSizes.Count);
-        var (loc, conf) = network.ForwardOnDevice(input);
-        return post.Run(loc.View, conf.View, originalSizes);
+        var entry = DeviceFor(batch, rules, originalSizes.Count);
+        var (loc, conf) = entry.Network.ForwardOnDevice(input);
+        return entry.Post!.Run(loc.View, conf.View, originalSizes);
     }
 
     public IReadOnlyList<PostDetection>[] Detect(IReadOnlyList<RgbImage> images, PreprocessSettings settings, PostProcessRules rules, IReadOnlyList<ImageSize> originalSizes)
     {
-        var (network, post) = DeviceFor(images.Count, rules, originalSizes.Count);
-        var (loc, conf) = network.ForwardOnDevice(images, settings);
-        return post.Run(loc.View, conf.View, originalSizes);
+        var entry = DeviceFor(images.Count, rules, originalSizes.Count);
+        var (loc, conf) = entry.Network.ForwardOnDevice(images, settings);
+        return entry.Post!.Run(loc.View, conf.View, originalSizes);
     }
 
-    private (SsdNetwork Network, DevicePostProcessor Post) DeviceFor(int batch, PostProcessRules rules, int sizes)
+    private Entry DeviceFor(int batch, PostProcessRules rules, int sizes)
     {
         if (sizes != batch) throw new ArgumentException($"{sizes} image sizes for a batch of {batch}");
         if (!PostProcessesOnDevice(rules, batch)) throw new NotSupportedException($"{model.Name}: this network cannot post-process a batch of {batch} on its device");
-        var (backend, network) = For(batch);
-        if (!postByBatch.TryGetValue(batch, out var post) || post.Rules != rules)
+        var entry = For(batch);
+        if (entry.Post is null || entry.Post.Rules != rules)
         {
-            post?.Dispose();
-            postByBatch[batch] = post = new DevicePostProcessor(backend.Device!, rules, Priors);
+            entry.Post?.Dispose();
+            entry.Post = new DevicePostProcessor(backend.Device!, rules, priors.All);
         }
-        return (network, post);
+        return entry;
     }
 
     public (float[] Loc, float[] Conf) Forward(float[] input, int batch)
@@ -81,31 +111,28 @@ public sealed class EngineNetwork : ISsdNetwork
         return (output.Loc, output.Conf);
     }
 
-    private (IBackend Backend, SsdNetwork Network) For(int batch)
+    /// <summary>How many batch sizes of this input size have a network built and cached now.</summary>
+    public int CachedNetworks => cache.Keys.Count(IsMine);
+
+    private bool IsMine(NetworkKey k) => k.Owner == this;
+
+    private Entry For(int batch) =>
+        cache.Get(new NetworkKey(this, batch), k => new Entry(SsdNetwork.Load(model, weights, backend, Width, Height, k.Batch)));
+
+    private float[] Download(DeviceBuffer buffer)
     {
-        if (byBatch.TryGetValue(batch, out var entry)) return entry;
-        var backend = createBackend();
-        try
-        {
-            var network = SsdNetwork.Load(model, tensors, backend, model.Input.Width, model.Input.Height, batch);
-            return byBatch[batch] = (backend, network);
-        }
-        catch
-        {
-            backend.Dispose();
-            throw;
-        }
+        var host = new float[buffer.Length];
+        backend.Download(buffer.All, host);
+        return host;
     }
 
     public void Dispose()
     {
-        foreach (var post in postByBatch.Values) post.Dispose();
-        postByBatch.Clear();
-        foreach (var (backend, network) in byBatch.Values)
-        {
-            network.Dispose();
-            backend.Dispose();
-        }
-        byBatch.Clear();
+        cache.RemoveWhere(IsMine);
+        if (ownsCache) cache.Dispose();
+        priors.Dispose();
     }
 }
+
+/// <summary>A cached network: which input size (its <see cref="EngineNetwork"/>) and which batch size.</summary>
+internal readonly record struct NetworkKey(EngineNetwork Owner, int Batch);

@@ -25,6 +25,27 @@ public sealed record SsdDetectorOptions
     /// </summary>
     public bool PostProcessOnDevice { get; init; } = true;
 
+    /// <summary>
+    /// On CUDA (sm_80 and later), let convolutions run on the TF32 tensor cores. Off by default: TF32 multiplies inputs
+    /// rounded to a 10-bit mantissa, which moves scores by about 1e-3 and can change borderline detections
+    /// (docs/kernels/gpu-roofline.md and bench/results/gpu-check.md give the measured difference).
+    /// </summary>
+    public bool AllowTf32 { get; init; }
+
+    /// <summary>On CUDA, capture each network's launches into a CUDA graph once and replay it (one driver call per batch).</summary>
+    public bool CudaGraphs { get; init; }
+
     /// <summary>Images per forward pass in Detect(list).</summary>
     public int MaxBatch { get; init; } = 8;
+
+    /// <summary>The default of <see cref="MaxNetworks"/>.</summary>
+    public const int DefaultMaxNetworks = 8;
+
+    /// <summary>
+    /// The most networks a detector keeps built (one per input size and batch size; each holds its activation arena and
+    /// its layers' packed or uploaded weights): the least recently used one is freed to make room. A fixed input size
+    /// needs at most one per batch size used (MaxBatch and the remainders); the native input size, one per image size
+    /// (per batch size) seen, which this bound keeps from growing without limit.
+    /// </summary>
+    public int MaxNetworks { get; init; } = DefaultMaxNetworks;
 }

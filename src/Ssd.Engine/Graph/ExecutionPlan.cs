@@ -1,10 +1,14 @@
 namespace Ssd.Engine.Graph;
 
+/// <summary>What a plan is for: inference folds and fuses and frees activations early; training keeps what backward reads.</summary>
+public enum PlanMode { Inference, Training }
+
 /// <summary>
 /// A model's graph resolved for one input size and batch: every value with its shape, the steps in execution
-/// order, and the final binding of every blob name (what a name means once the whole graph has run).
+/// order, and the final binding of every blob name (what a name means once the whole graph has run). A training plan
+/// also has its <see cref="Backward"/> schedule.
 /// </summary>
-public sealed class ExecutionPlan
+public sealed record ExecutionPlan
 {
     public required IReadOnlyList<PlanValue> Values { get; init; }
     public required IReadOnlyList<PlanStep> Steps { get; init; }
@@ -16,6 +20,10 @@ public sealed class ExecutionPlan
     /// <summary>Values kept alive to the end of Run: the outputs and the requested captures.</summary>
     public required IReadOnlySet<PlanValue> Pinned { get; init; }
     public required int Batch { get; init; }
+    public PlanMode Mode { get; init; } = PlanMode.Inference;
+
+    /// <summary>The backward pass of a training plan: the steps replayed in reverse, and the values they add.</summary>
+    public BackwardPlan? Backward { get; init; }
 
     public PlanValue Blob(string name) => Blobs.TryGetValue(name, out var v) ? v
         : throw new ArgumentException($"the graph has no blob named '{name}'");

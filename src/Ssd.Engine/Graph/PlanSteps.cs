@@ -1,4 +1,6 @@
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
+using Ssd.Kernels.Eltwise;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.L2Norm;
 using Ssd.Kernels.Pooling;
@@ -44,3 +46,22 @@ public sealed record ConcatStep(string Layer, PlanValue[] Sources, PlanValue Out
 /// <summary>Softmax over Classes, the tensor viewed as [Outer, Classes, Inner].</summary>
 public sealed record SoftmaxStep(string Layer, PlanValue Input, PlanValue Output, int Outer, int Classes, int Inner)
     : PlanStep(Layer, [Input], Output);
+
+/// <summary>
+/// Caffe Eltwise over Sources (two or more values of one shape): sum (with Coefficients, one per source, or none),
+/// product or max. Output may share the first source's storage (in place).
+/// </summary>
+public sealed record EltwiseStep(string Layer, PlanValue[] Sources, PlanValue Output, EltwiseMode Mode, float[] Coefficients)
+    : PlanStep(Layer, Sources, Output);
+
+/// <summary>
+/// BatchNorm, Scale and ReLU on one channel axis (the tensor seen as Geometry), kept as an op because no
+/// convolution could absorb them: after an Eltwise, on the network input, or on a value something else also reads.
+/// FusedLayers names the layers merged into it. Output may share the input's storage (in place).
+/// </summary>
+public sealed record AffineStep(string Layer, PlanValue Input, PlanValue Output, ChannelGeometry Geometry, ChannelAffine Affine,
+    string[] FusedLayers) : PlanStep(Layer, [Input], Output)
+{
+    /// <summary>The stages as the executors read them.</summary>
+    public ChannelAffine AffineValues() => Affine;
+}

@@ -1,3 +1,4 @@
+using Ssd.Kernels.BatchNorm;
 using Ssd.Kernels.Conv;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Pooling;
@@ -12,7 +13,7 @@ public static class ShapeInference
     public static int[] Output(LayerSpec layer, int[][] inputs, ModelFlavor flavor)
     {
         if (inputs.Length == 0) throw new ArgumentException("has no inputs");
-        if (layer is not ConcatLayer && inputs.Length != 1) throw new ArgumentException($"has {inputs.Length} inputs, expected 1");
+        if (layer is not (ConcatLayer or EltwiseLayer) && inputs.Length != 1) throw new ArgumentException($"has {inputs.Length} inputs, expected 1");
         var x = inputs[0];
         switch (layer)
         {
@@ -27,9 +28,20 @@ public static class ShapeInference
             case ReluLayer:
                 return x;
             case BatchNormLayer b:
-                return ChannelsMatch(x, b.Channels);
+                if (BatchNormGeometry(x).Channels != b.Channels) throw new ArgumentException($"input {Text(x)} has {x[1]} channels, the layer has {b.Channels}");
+                return x;
             case ScaleLayer s:
-                return ChannelsMatch(x, s.Channels);
+            {
+                var g = ScaleGeometry(s, x);
+                if (g.Channels != s.Channels)
+                    throw new ArgumentException($"input {Text(x)} has {g.Channels} elements on axes [{s.Axis}, {s.Axis + ScaleAxes(s, x)}), the layer has {s.Channels} factors");
+                return x;
+            }
+            case EltwiseLayer:
+                if (inputs.Length < 2) throw new ArgumentException($"has {inputs.Length} input; eltwise combines two or more");
+                foreach (var s in inputs)
+                    if (!s.AsSpan().SequenceEqual(x)) throw new ArgumentException($"eltwise inputs {Text(x)} and {Text(s)} differ in shape");
+                return x;
             case NormalizeLayer n:
                 if (n.AcrossSpatial) throw new ArgumentException("across_spatial normalisation is not supported (SSD normalises over channels only)");
                 return ChannelsMatch(x, n.Channels);
@@ -118,6 +130,20 @@ public static class ShapeInference
         }
         else if (known != count) throw new ArgumentException($"cannot reshape {Text(x)} ({count} elements) to {Text(y)} ({known} elements)");
         return y;
+    }
+
+    /// <summary>Caffe Scale's geometry: the factors span axes [Axis, Axis + NumAxes) (NumAxes -1: to the last).</summary>
+    public static ChannelGeometry ScaleGeometry(ScaleLayer s, int[] x) => ChannelGeometry.Around(x, Axis(s.Axis, x.Length), ScaleAxes(s, x));
+
+    /// <summary>BatchNorm's geometry: axis 1 is the channel axis, whatever the rank.</summary>
+    public static ChannelGeometry BatchNormGeometry(int[] x) => x.Length >= 2 ? ChannelGeometry.Around(x, 1, 1)
+        : throw new ArgumentException($"batch norm needs an input of at least 2 axes, got {Text(x)}");
+
+    private static int ScaleAxes(ScaleLayer s, int[] x)
+    {
+        int axis = Axis(s.Axis, x.Length), axes = s.NumAxes == -1 ? x.Length - axis : s.NumAxes;
+        if (axis + axes > x.Length) throw new ArgumentException($"scale axes [{axis}, {axis + axes}) are outside the input {Text(x)}");
+        return axes;
     }
 
     public static int Axis(int axis, int rank)

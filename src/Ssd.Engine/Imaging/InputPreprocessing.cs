@@ -19,6 +19,7 @@ public static class InputPreprocessing
             UnitRange = spec.PixelRange == PixelRange.Unit,
             Mean = spec.Mean,
             Std = spec.Std,
+            Scale = spec.Scale,
         };
         settings.Validate();
         return settings;

@@ -30,6 +30,9 @@ public sealed record LayerTiming(PlanStep Step, string Op, TimeSpan Total, int R
         PermuteStep => "Permute",
         ConcatStep => "Concat",
         SoftmaxStep => "Softmax",
+        EltwiseStep e => "Eltwise" + e.Mode,
+        AffineStep a => string.Join("+", new[] { a.Affine.Mean is null ? null : "BatchNorm", a.Affine.Scale is null ? null : "Scale",
+            a.Affine.Relu ? "ReLU" : null }.OfType<string>()),
         _ => step.GetType().Name,
     };
 }

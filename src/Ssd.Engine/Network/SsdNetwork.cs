@@ -23,12 +23,19 @@ public sealed class SsdNetwork : IDisposable
     private readonly DeviceBuffer arena;
     private readonly DeviceBuffer priors;
     private readonly List<IOpExecutor> executors = [];
+    private readonly List<IOpExecutor> backward = [];
+    private readonly HashSet<PlanValue> keptGradients = [];
+    private LaunchPlan? plan;
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
     private PriorBoxes? hostPriors;
     private long[] profileTicks = [];
     private int profileRuns;
 
     public ModelDescription Model { get; }
+
+    /// <summary>The weights every step reads (shared with other networks loaded from the same <see cref="ModelWeights"/>).</summary>
+    public ModelWeights Weights { get; }
+
     public ExecutionPlan Plan { get; }
     public MemoryPlan Memory { get; }
     public int Batch => Plan.Batch;
@@ -63,9 +70,10 @@ public sealed class SsdNetwork : IDisposable
         [.. Plan.Steps.Select((s, i) => new LayerTiming(s, LayerTiming.OpOf(s),
             Stopwatch.GetElapsedTime(0, i < profileTicks.Length ? profileTicks[i] : 0), profileRuns))];
 
-    private SsdNetwork(ModelDescription model, ExecutionPlan plan, MemoryPlan memory, IBackend backend, DeviceBuffer arena, DeviceBuffer priors, int priorCount)
+    private SsdNetwork(ModelDescription model, ModelWeights weights, ExecutionPlan plan, MemoryPlan memory, IBackend backend, DeviceBuffer arena,
+        DeviceBuffer priors, int priorCount)
     {
-        (Model, Plan, Memory, this.backend, this.arena, this.priors, PriorCount) = (model, plan, memory, backend, arena, priors, priorCount);
+        (Model, Weights, Plan, Memory, this.backend, this.arena, this.priors, PriorCount) = (model, weights, plan, memory, backend, arena, priors, priorCount);
     }
 
     /// <summary>
@@ -75,9 +83,23 @@ public sealed class SsdNetwork : IDisposable
     /// pre-activation value is not fused away). The backend is used, not owned.
     /// </summary>
     public static SsdNetwork Load(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
-        int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null)
+        int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null) =>
+        Load(model, ModelWeights.From(tensors), backend, width, height, batch, capture);
+
+    /// <summary>
+    /// As above, reading the weights from <paramref name="weights"/> (which several networks may share; edit them and
+    /// call <see cref="InvalidateWeights"/>). <paramref name="mode"/> Training builds the training plan: its forward
+    /// saves what backward reads, <see cref="Backward"/> replays the steps in reverse, and the gradients of the blobs
+    /// named in <paramref name="keepGradients"/> stay readable (<see cref="ReadGradient"/>).
+    /// </summary>
+    public static SsdNetwork Load(ModelDescription model, ModelWeights weights, IBackend backend,
+        int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null,
+        PlanMode mode = PlanMode.Inference, IEnumerable<string>? keepGradients = null)
     {
-        var (plan, roots, memory) = PlanWithMemory(model, tensors, width, height, batch, capture);
+        var plan = PlanBuilder.Build(model, weights, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture, mode);
+        var kept = (keepGradients ?? []).Select(name => plan.Backward?.GradientOf(plan.Blob(name))
+            ?? throw new ArgumentException($"blob '{name}' has no gradient{(plan.Backward is null ? " (an inference plan)" : " (nothing on the way to the loss reads it)")}")).ToList();
+        var layout = ArenaLayout.For(plan, kept);
         var request = PriorRequest.Create(model.Priors, plan);
         var priors = backend.Priors(request);
         DeviceBuffer? arena = null;
@@ -90,17 +112,30 @@ public sealed class SsdNetwork : IDisposable
             if (plan.Conf.Count != (long)batch * p * c)
                 throw new InvalidDataException($"conf output '{plan.Conf.Name}' has shape {plan.Conf.ShapeText}, expected {batch} x {p} priors x {c} classes");
 
-            arena = backend.Allocate(memory.ArenaSize);
-            network = new SsdNetwork(model, plan, memory, backend, arena, priors, p);
-            var rootSlice = roots.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => memory.Offsets[x.i]);
-            foreach (var v in plan.Values) network.slices[v] = new ArenaSlice(rootSlice[v.Root], v.Count);
+            arena = backend.Allocate(layout.Memory.ArenaSize);
+            network = new SsdNetwork(model, weights, plan, layout.Memory, backend, arena, priors, p);
+            foreach (var (v, slice) in layout.Slices) network.slices[v] = slice;
+            network.keptGradients.UnionWith(kept);
 
             var context = backend.Context(arena);
+            bool training = plan.Backward is not null;
+            ArenaSlice[] Slices(IEnumerable<PlanValue> vs) => [.. vs.Select(v => network.slices[v])];
             foreach (var step in plan.Steps)
             {
-                var binding = new OpBinding([.. step.Inputs.Select(v => network.slices[v])], [network.slices[step.Output]]);
-                network.executors.Add(OpRegistry.Create(step, OpPass.Forward, binding, context));
+                PlanValue[] outputs = training ? [step.Output, .. plan.Backward!.Saved[step]] : [step.Output];
+                network.executors.Add(OpRegistry.Create(step, OpPass.Forward, new OpBinding(Slices(step.Inputs), Slices(outputs)), context, training: training));
             }
+            foreach (var entry in plan.Backward?.Entries ?? [])
+                network.backward.Add(entry switch
+                {
+                    BackwardStep b => OpRegistry.Create(b.Forward, OpPass.Backward, new OpBinding(Slices([.. b.Reads, b.OutputGradient]), Slices(b.InputGradients)), context),
+                    GradientSum g => throw new NotSupportedException($"'{g.Gradient.Name}': summing the gradient of a value several layers read needs the Eltwise sum op, which is not registered yet"),
+                    _ => throw new InvalidOperationException($"unknown backward entry {entry}"),
+                });
+            // The launches are fixed now; on CUDA with graphs on, the plan captures them once and replays them.
+            network.plan = backend is Backends.Ilgpu.IlgpuBackend ilgpu
+                ? new LaunchPlan(network.executors, ilgpu.Stream, ilgpu.Options.CudaGraphs)
+                : new LaunchPlan(network.executors);
             return network;
         }
         catch
@@ -113,17 +148,26 @@ public sealed class SsdNetwork : IDisposable
 
     /// <summary>The arena in bytes that <see cref="Load"/> would allocate, without a backend (nothing is allocated).</summary>
     public static long PlannedArenaBytes(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
-        int? width = null, int? height = null, int batch = 1) =>
-        PlanWithMemory(model, tensors, width, height, batch, null).Memory.ArenaSize * sizeof(float);
+        int? width = null, int? height = null, int batch = 1, PlanMode mode = PlanMode.Inference) =>
+        ArenaLayout.For(PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, null, mode)).Memory.ArenaSize * sizeof(float);
 
-    /// <summary>The plan, its distinct storage roots, and their places in one arena (each root lives from its first to its last use).</summary>
-    private static (ExecutionPlan Plan, List<PlanValue> Roots, MemoryPlan Memory) PlanWithMemory(ModelDescription model,
-        IReadOnlyDictionary<string, TensorData> tensors, int? width, int? height, int batch, IEnumerable<string>? capture)
+    /// <summary>
+    /// Makes the next forward pass see edited <see cref="Weights"/>: folded convolutions are folded again from the
+    /// current values, and every executor rebuilds what it derived from its weights (packed panels, Winograd filters,
+    /// device copies). The result is what a network freshly loaded with those weights computes, bit for bit.
+    /// </summary>
+    public void InvalidateWeights()
     {
-        var plan = PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture);
-        var roots = plan.Values.Select(v => v.Root).Distinct().ToList();
-        var requests = roots.Select(r => { var (first, last) = plan.Lifetime(r); return new BufferRequest(r.Count, first, last); }).ToList();
-        return (plan, roots, MemoryPlanner.Plan(requests));
+        backend.Synchronize();
+        var fresh = PlanBuilder.Build(Model, Weights, Width, Height, Batch, Plan.Pinned.Select(v => v.Name), Plan.Mode);
+        for (int s = 0; s < Plan.Steps.Count; s++)
+            if (Plan.Steps[s] is ConvStep old && fresh.Steps[s] is ConvStep now)
+            {
+                // A folded step owns its arrays: refill them; an unfolded one reads the weights' own arrays.
+                if (!ReferenceEquals(old.Weight, now.Weight)) now.Weight.CopyTo(old.Weight, 0);
+                if (old.Bias is not null && now.Bias is not null && !ReferenceEquals(old.Bias, now.Bias)) now.Bias.CopyTo(old.Bias, 0);
+            }
+        foreach (var e in executors.Concat(backward)) (e as IWeightedExecutor)?.RefreshWeights();
     }
 
     /// <summary>Runs the network on an NCHW float input of Batch x C x Height x Width (already pre-processed).</summary>
@@ -181,9 +225,33 @@ public sealed class SsdNetwork : IDisposable
 
     private DeviceSlice Slice(PlanValue v) => arena.Slice(slices[v]);
 
+    /// <summary>
+    /// Training plans: replays the forward steps backward in reverse plan order from the loss's gradients, d loss / d loc
+    /// [N, P*4] and d loss / d conf [N, P*C] (of the logits when the graph ends in a softmax, see
+    /// <see cref="BackwardPlan.LossConf"/>), on the values the last forward pass left.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> dLoc, ReadOnlySpan<float> dConf)
+    {
+        var b = Plan.Backward ?? throw new InvalidOperationException("this network was loaded for inference; load it with PlanMode.Training to run backward");
+        backend.Upload(dLoc, Slice(b.LocGradient));
+        backend.Upload(dConf, Slice(b.ConfGradient));
+        foreach (var e in backward) e.Run();
+    }
+
+    /// <summary>The gradient of a blob after <see cref="Backward"/> (named in Load's keepGradients).</summary>
+    public float[] ReadGradient(string blob)
+    {
+        var g = Plan.Backward?.GradientOf(Plan.Blob(blob));
+        if (g is null || !keptGradients.Contains(g)) throw new ArgumentException($"the gradient of '{blob}' was not named in Load's keepGradients, so its memory is reused");
+        return Read(g);
+    }
+
+    /// <summary>How the launches run: "off" (one by one), "replaying" (a captured CUDA graph), or why capture failed.</summary>
+    public string GraphStatus => plan!.GraphStatus;
+
     private (DeviceSlice Loc, DeviceSlice Conf) RunOnDevice()
     {
-        foreach (var e in executors) e.Run();
+        plan!.Run();
         return (Slice(Plan.Loc), Slice(Plan.Conf));
     }
 
@@ -196,7 +264,7 @@ public sealed class SsdNetwork : IDisposable
             return (name, v);
         }).ToList();
         if (profileTicks.Length == 0)
-            foreach (var e in executors) e.Run();
+            plan!.Run();
         else
             RunProfiled();
         var loc = Read(Plan.Loc);
@@ -236,8 +304,10 @@ public sealed class SsdNetwork : IDisposable
     public void Dispose()
     {
         backend.Synchronize();
-        foreach (var e in executors) (e as IDisposable)?.Dispose();
+        plan?.Dispose();
+        foreach (var e in executors.Concat(backward)) (e as IDisposable)?.Dispose();
         executors.Clear();
+        backward.Clear();
         arena.Dispose();
         priors.Dispose();
     }

@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Detect;
+using Ssd.Engine.Backends;
 
 namespace Ssd.Engine.PostProcessing;
 
@@ -19,7 +20,8 @@ public sealed class DevicePostProcessor : IDisposable
     private readonly ComputeDevice device;
     private readonly AcceleratorStream stream;
     private readonly DetectOp op;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> priors;
+    private readonly ArrayView<float> priors;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense>? ownedPriors;
     private readonly int numPriors;
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
@@ -30,14 +32,35 @@ public sealed class DevicePostProcessor : IDisposable
     {
     }
 
-    /// <summary>The work is queued on <paramref name="stream"/>. Priors in the decoder's layout, as for <see cref="PostProcessor"/>.</summary>
-    public DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, PostProcessRules rules, float[] priors)
+    /// <summary>On a backend's device and stream, reading the priors where the network computed them (device memory,
+    /// not copied; it must outlive this post-processor).</summary>
+    public DevicePostProcessor(DeviceStream device, PostProcessRules rules, DeviceSlice priors)
+        : this(device.Device, device.Stream, rules, priors.View, null)
     {
-        (this.device, this.stream) = (device, stream);
-        numPriors = rules.PriorCount(priors.Length, "device post-processing");
-        rules.Shape(1, numPriors); // checks the settings now
-        op = new DetectOp(device, rules);
-        this.priors = device.Accelerator.Allocate1D(priors);
+    }
+
+    /// <summary>The work is queued on <paramref name="stream"/>. Priors in the decoder's layout, as for <see cref="PostProcessor"/>; uploaded here.</summary>
+    public DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, PostProcessRules rules, float[] priors)
+        : this(device, stream, rules, default, device.Accelerator.Allocate1D(priors))
+    {
+    }
+
+    private DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, PostProcessRules rules, ArrayView<float> priors,
+        MemoryBuffer1D<float, Stride1D.Dense>? owned)
+    {
+        (this.device, this.stream, ownedPriors) = (device, stream, owned);
+        this.priors = owned is null ? priors : owned.View;
+        try
+        {
+            numPriors = rules.PriorCount(checked((int)this.priors.Length), "device post-processing");
+            rules.Shape(1, numPriors); // checks the settings now
+            op = new DetectOp(device, rules);
+        }
+        catch
+        {
+            owned?.Dispose();
+            throw;
+        }
     }
 
     public PostProcessRules Rules => op.Rules;
@@ -63,7 +86,7 @@ public sealed class DevicePostProcessor : IDisposable
             host = new float[floats];
         }
         var view = result.View.SubView(0, floats);
-        op.Run(priors.View, loc, conf, n, view, stream);
+        op.Run(priors, loc, conf, n, view, stream);
         view.CopyToCPU(stream, host.AsSpan(0, (int)floats));
         stream.Synchronize();
 
@@ -81,7 +104,7 @@ public sealed class DevicePostProcessor : IDisposable
     {
         stream.Synchronize();
         op.Dispose();
-        priors.Dispose();
+        ownedPriors?.Dispose();
         result?.Dispose();
     }
 }

@@ -62,11 +62,12 @@ internal sealed class GreedyNms
                     var aj = new Vector<float>(area, j);
                     var iw = Vector.Min(jx2, vx2) - Vector.Max(jx1, vx1);
                     var ih = Vector.Min(jy2, vy2) - Vector.Max(jy1, vy1);
-                    // Caffe: the raw intersection, 0 for boxes apart; the others clamp its sides at 0.
+                    // Caffe: 0 unless the intersection has positive width and height (finite boxes here: apart boxes
+                    // have a negative side); the others clamp its sides at 0.
                     var inter = caffe ? iw * ih : Vector.Max(Vector<float>.Zero, iw) * Vector.Max(Vector<float>.Zero, ih);
                     var overlap = inter / (pytorch ? (aj - inter) + va : va + aj - inter);
                     if (caffe)
-                        overlap = Vector.ConditionalSelect(Vector.GreaterThan(vx1, jx2) | Vector.LessThan(vx2, jx1) | Vector.GreaterThan(vy1, jy2) | Vector.LessThan(vy2, jy1),
+                        overlap = Vector.ConditionalSelect(Vector.LessThanOrEqual(iw, Vector<float>.Zero) | Vector.LessThanOrEqual(ih, Vector<float>.Zero),
                             Vector<float>.Zero, overlap);
                     var off = torchvision ? Vector.GreaterThan(overlap, thr) : Vector.OnesComplement(Vector.LessThanOrEqual(overlap, thr));
                     (new Vector<int>(suppressed, j) | off).CopyTo(suppressed, j);
@@ -99,7 +100,7 @@ internal sealed class GreedyNms
             var inter = rule == ModelFlavor.Caffe ? iw * ih : Vector512.Max(Vector512<float>.Zero, iw) * Vector512.Max(Vector512<float>.Zero, ih);
             var overlap = inter / (rule == ModelFlavor.SsdPytorch ? (aj - inter) + va : va + aj - inter);
             if (rule == ModelFlavor.Caffe)
-                overlap = Vector512.ConditionalSelect(Vector512.GreaterThan(vx1, jx2) | Vector512.LessThan(vx2, jx1) | Vector512.GreaterThan(vy1, jy2) | Vector512.LessThan(vy2, jy1),
+                overlap = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(iw, Vector512<float>.Zero) | Vector512.LessThanOrEqual(ih, Vector512<float>.Zero),
                     Vector512<float>.Zero, overlap);
             var off = rule == ModelFlavor.Torchvision ? Vector512.GreaterThan(overlap, thr) : ~Vector512.LessThanOrEqual(overlap, thr);
             (Vector512.LoadUnsafe(ref rs, at) | off.AsInt32()).StoreUnsafe(ref rs, at);

@@ -18,7 +18,9 @@ public static class PostProcessorFactory
         if (spec.CodeType != "CENTER_SIZE") throw new NotSupportedException($"{model.Name}: code type {spec.CodeType} is not supported (only CENTER_SIZE)");
         var parameters = new PostProcessParams(spec.NumClasses, spec.BackgroundId, confidenceThreshold ?? spec.ConfidenceThreshold,
             spec.NmsThreshold, spec.TopK, spec.KeepTopK, model.Outputs.ConfIsProbability);
-        return PostProcessRules.For(spec.Style, parameters, spec.Variances, model.Input.Width, model.Input.Height);
+        var rules = PostProcessRules.For(spec.Style, parameters, spec.Variances, model.Input.Width, model.Input.Height);
+        // Caffe's boxes are normalised (a 1 x 1 frame): its clip option keeps them in [0, 1].
+        return spec.Clip ? rules with { Clip = true } : rules;
     }
 
     /// <param name="priors">The priors in the flavour's own layout (Caffe [2, P*4]; ssd.pytorch centre form;

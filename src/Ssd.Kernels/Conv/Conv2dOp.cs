@@ -15,6 +15,14 @@ public enum Conv2dVariant
     Tiled = 2,
     /// <summary><see cref="Conv2dKernels.Conv2d3"/>: tiled, 1x1 kernel, stride 1, no padding, groups == 1.</summary>
     Pointwise = 3,
+    /// <summary><see cref="Conv2dGemmKernels.Conv2d4"/>: register-tiled implicit GEMM (128x128x8, 8x8 per thread), any conv.</summary>
+    Gemm = 4,
+    /// <summary><see cref="Conv2dWinogradKernels"/>: Winograd F(2x2, 3x3), 3x3 stride 1 dilation 1, one group.</summary>
+    Winograd = 5,
+    /// <summary><see cref="Conv2dGemmKernels.Conv2d6"/>: TF32 tensor cores (inline PTX mma), CUDA sm_80+, an opt-in.</summary>
+    Tf32 = 6,
+    /// <summary><see cref="Conv2dGemmKernels.Conv2d7"/>: version 6 with the mma emulated (same tiling and TF32 rounding), any device.</summary>
+    Tf32Emulated = 7,
 }
 
 /// <summary>Launches a 2D convolution on a device; the kernels are loaded once per device.</summary>

@@ -24,11 +24,20 @@ public sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChanne
 /// The Conv family: <see cref="Conv2dReference"/> (double accumulation), the CPU backend's <see cref="CpuConv2d"/> by
 /// algorithm (auto, packed GEMM, Winograd F(4x4), direct depthwise) and the ILGPU kernels (auto, naive, tiled,
 /// pointwise). Float32 sums in another order than the reference's: each variant declares its bound.
+/// Backward (<see cref="Conv2dBackwardReference"/>): reads x (and, with a fused ReLU, the output y for its mask) and dy;
+/// its outputs are dx, then the parameter gradients dw and (with a bias) db. An empty dx slice skips dx (conv1_1).
+/// The CPU's <see cref="Conv2dBackwardSimd"/> and the ILGPU kernels (auto, naive, tiled) read the weights as the
+/// forward does (the device variants upload them, again on refresh).
 /// </summary>
 public static class ConvVariants
 {
     private static readonly ErrorBound CpuBound = new(1e-4f, 1e-5f);
     private static readonly ErrorBound DeviceBound = new(1e-4f, 1e-4f);
+    /// <summary>Float32 sums of up to ~20 000 terms (the reference sums in double).</summary>
+    private static readonly ErrorBound BackwardBound = new(1e-4f, 1e-4f);
+    // TF32 keeps 10 of float32's 23 mantissa bits (relative rounding 2^-11 per input): over K products of O(1/sqrt(K))
+    // weights the sum's error is a few 1e-4 of an O(1) output; 3e-3 leaves room without hiding a wrong fragment.
+    private static readonly ErrorBound Tf32Bound = new(3e-3f, 3e-3f);
 
     public static readonly OpFamily<ConvParams> Conv2d = new()
     {
@@ -38,7 +47,13 @@ public static class ConvVariants
             var w = p.Weights();
             Conv2dReference.Forward(x[0], p.Input, w.Weight, w.Bias ?? [], p.P, p.OutChannels, y[0]);
         },
-        // Backward (issue 11) reads x for dW and, with a fused ReLU, the output for its mask.
+        Backward = static (p, r, g) =>
+        {
+            var w = p.Weights();
+            Conv2dBackwardReference.Backward(r[0], p.Input, w.Weight, p.P, p.OutChannels, p.P.FuseRelu ? r[1] : [], r[^1], g[0], g[1],
+                p.P.HasBias ? g[2] : []);
+        },
+        // Backward reads x for dW and, with a fused ReLU, the output for its mask.
         BackwardReads = static p => p.P.FuseRelu ? [OpValue.Input(), OpValue.Output] : [OpValue.Input()],
         Variants =
         [
@@ -48,8 +63,21 @@ public static class ConvVariants
             Cpu("cpu.direct", CpuConvAlgorithm.Direct) with { Applies = static p => CpuConv2d.IsDepthwise(p.P, p.Input.C) },
             Device("conv2d.auto", Conv2dVariant.Auto) with { IsDefault = true },
             Device("conv2d.1", Conv2dVariant.Naive),
-            Device("conv2d.2", Conv2dVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
-            Device("conv2d.3", Conv2dVariant.Pointwise) with { Applies = static p => Conv2dOp.IsPointwise(p.P) },
+            Device("conv2d.2", Conv2dVariant.Tiled),
+            Device("conv2d.3", Conv2dVariant.Pointwise),
+            Device("conv2d.4", Conv2dVariant.Gemm),
+            Device("conv2d.5", Conv2dVariant.Winograd),
+            Device("conv2d.6", Conv2dVariant.Tf32) with
+            {
+                Bound = Tf32Bound,
+                Runs = static c => c is IlgpuOpContext d && Conv2dDevice.HasTensorCores(d.Device),
+            },
+            Device("conv2d.7", Conv2dVariant.Tf32Emulated) with { Bound = Tf32Bound },
+            OpVariant<ConvParams>.Cpu("cpu.simd", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c))
+                with { IsDefault = true, Bound = BackwardBound },
+            DeviceBackward("conv2d.backward.auto", Conv2dBackwardVariant.Auto) with { IsDefault = true },
+            DeviceBackward("conv2d.backward.1", Conv2dBackwardVariant.Naive),
+            DeviceBackward("conv2d.backward.2", Conv2dBackwardVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
         ],
     };
 
@@ -57,7 +85,60 @@ public static class ConvVariants
         OpVariant<ConvParams>.Cpu(name, OpPass.Forward, (p, b, c) => new CpuConvExecutor(p, b, c, algorithm)) with { Bound = CpuBound };
 
     private static OpVariant<ConvParams> Device(string name, Conv2dVariant variant) =>
-        OpVariant<ConvParams>.Ilgpu(name, OpPass.Forward, (p, b, c) => new DeviceConvExecutor(p, b, c, variant)) with { Bound = DeviceBound };
+        OpVariant<ConvParams>.Ilgpu(name, OpPass.Forward, (p, b, c) => new DeviceConvExecutor(p, b, c, variant)) with
+        {
+            Bound = DeviceBound,
+            Applies = variant == Conv2dVariant.Auto ? static _ => true : p => Conv2dDevice.Applies(variant, p.P, p.Input, p.OutChannels),
+        };
+
+    private static OpVariant<ConvParams> DeviceBackward(string name, Conv2dBackwardVariant variant) =>
+        OpVariant<ConvParams>.Ilgpu(name, OpPass.Backward, (p, b, c) => new DeviceConvBackwardExecutor(p, b, c, variant)) with { Bound = BackwardBound };
+
+    /// <summary>The CPU gradients: one <see cref="Conv2dBackwardSimd"/> (its scratch kept), the weights read at each run.</summary>
+    private sealed class CpuConvBackwardExecutor(ConvParams p, OpBinding b, CpuOpContext context) : IOpExecutor
+    {
+        private readonly Conv2dBackwardSimd layer = new(p.P, p.Input.C, p.OutChannels, context.Options);
+
+        public void Run()
+        {
+            var r = b.Inputs;
+            layer.Backward(context.Span(r[0]), p.Input, p.Weights().Weight, p.P.FuseRelu ? context.Span(r[1]) : [], context.Span(r[^1]),
+                context.Span(b.Outputs[0]), context.Span(b.Outputs[1]), p.P.HasBias ? context.Span(b.Outputs[2]) : []);
+        }
+    }
+
+    /// <summary>The device gradients: weights uploaded once (copied again on refresh), the op's scratch kept.</summary>
+    private sealed class DeviceConvBackwardExecutor : IWeightedExecutor, IDisposable
+    {
+        private readonly ConvParams p;
+        private readonly IlgpuOpContext context;
+        private readonly Conv2dBackwardOp op;
+        private readonly Conv2dBackwardVariant variant;
+        private readonly OpBinding b;
+        private readonly MemoryBuffer1D<float, Stride1D.Dense> weight;
+
+        public DeviceConvBackwardExecutor(ConvParams p, OpBinding b, IlgpuOpContext context, Conv2dBackwardVariant variant)
+        {
+            (this.p, this.b, this.context, this.variant) = (p, b, context, variant);
+            op = new Conv2dBackwardOp(context.Device);
+            weight = context.Device.Upload(p.Weights().Weight);
+        }
+
+        public void Run()
+        {
+            var (r, c) = (b.Inputs, context);
+            op.Backward(c.View(r[0]), p.Input, weight.View, p.P, p.OutChannels, p.P.FuseRelu ? c.View(r[1]) : default, c.View(r[^1]),
+                c.View(b.Outputs[0]), c.View(b.Outputs[1]), p.P.HasBias ? c.View(b.Outputs[2]) : default, variant, c.Stream);
+        }
+
+        public void RefreshWeights()
+        {
+            context.Stream.Synchronize();
+            weight.View.CopyFromCPU(p.Weights().Weight);
+        }
+
+        public void Dispose() { op.Dispose(); weight.Dispose(); }
+    }
 
     /// <summary>The CPU convolution: weights packed (or Winograd-transformed) for the planned input size, repacked on refresh.</summary>
     private sealed class CpuConvExecutor : IWeightedExecutor
@@ -85,37 +166,33 @@ public static class ConvVariants
         public void RefreshWeights() => conv = Pack();
     }
 
-    /// <summary>The device convolution: weights uploaded once (copied again on refresh).</summary>
+    /// <summary>The device convolution: the variant chosen (Auto: <see cref="Conv2dChoice.For"/>) and everything its
+    /// launches need made once (<see cref="Conv2dDevice"/>); Run queues them on the backend's stream.</summary>
     private sealed class DeviceConvExecutor : IWeightedExecutor, IDisposable
     {
         private readonly ConvParams p;
-        private readonly IlgpuOpContext context;
-        private readonly Conv2dOp op;
-        private readonly Conv2dVariant variant;
-        private readonly ArrayView<float> input, output;
-        private readonly MemoryBuffer1D<float, Stride1D.Dense> weight, bias;
+        private readonly AcceleratorStream stream;
+        private readonly Conv2dDevice conv;
 
         public DeviceConvExecutor(ConvParams p, OpBinding b, IlgpuOpContext context, Conv2dVariant variant)
         {
-            (this.p, this.context, this.variant) = (p, context, variant);
-            (input, output) = (context.View(b.Input), context.View(b.Output));
+            (this.p, stream) = (p, context.Stream);
+            if (variant == Conv2dVariant.Auto) variant = Conv2dChoice.For(p.P, p.Input, p.OutChannels, context);
             var w = p.Weights();
-            p.P.CheckLengths(p.Input, p.OutChannels, input.Length, w.Weight.Length, w.Bias?.Length ?? 0, output.Length);
-            op = new Conv2dOp(context.Device);
-            weight = context.Device.Upload(w.Weight);
-            bias = context.Device.Upload(w.Bias ?? [0f]);
+            conv = new Conv2dDevice(context.Device, variant, p.P, p.Input, p.OutChannels, context.View(b.Input), context.View(b.Output),
+                w.Weight, w.Bias ?? [], context.Workspace);
         }
 
-        public void Run() => op.Forward(input, p.Input, weight.View, bias.View, p.P, p.OutChannels, output, variant, context.Stream);
+        public Conv2dVariant Variant => conv.Variant;
+
+        public void Run() => conv.Run(stream);
 
         public void RefreshWeights()
         {
             var w = p.Weights();
-            context.Stream.Synchronize(); // a queued launch may still read the old weights
-            weight.View.CopyFromCPU(w.Weight);
-            if (w.Bias is { } b) bias.View.CopyFromCPU(b);
+            conv.Upload(stream, w.Weight, w.Bias ?? []);
         }
 
-        public void Dispose() { weight.Dispose(); bias.Dispose(); }
+        public void Dispose() => conv.Dispose();
     }
 }

@@ -68,6 +68,24 @@ public sealed class ComputeDevice : IDisposable
         }
     }
 
+    /// <summary>The first CUDA device, or null when there is none; one context either way (the one the device keeps).</summary>
+    public static ComputeDevice? TryCreateCuda()
+    {
+        var context = KernelContext.Create();
+        try
+        {
+            var cuda = CudaDevices(context).FirstOrDefault();
+            if (cuda is not null) return new ComputeDevice(context, cuda.CreateAccelerator(context), BackendKind.Cuda);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+        context.Dispose();
+        return null;
+    }
+
     /// <summary>True when ILGPU finds a CUDA device (an NVIDIA GPU with its driver).</summary>
     public static bool HasCuda()
     {

@@ -17,4 +17,8 @@ public sealed class KernelAttribute(string family) : Attribute
 
     /// <summary>Threads per group for explicitly grouped kernels; 0 for implicitly grouped ones.</summary>
     public int GroupSize { get; init; }
+
+    /// <summary>The oldest NVIDIA architecture the kernel runs on, as 10*major + minor (80 for sm_80: TF32 mma);
+    /// 0 for every one. The PTX check skips older architectures.</summary>
+    public int MinSm { get; init; }
 }

@@ -11,6 +11,12 @@ namespace Ssd.Kernels.Core;
 /// </summary>
 public static class KernelContext
 {
+    private static long created;
+
+    /// <summary>How many contexts this process has created (each one compiles its kernels again): one per detector is
+    /// the design, and a test holds it to that.</summary>
+    public static long Created => Interlocked.Read(ref created);
+
     /// <summary>
     /// Creates a context with the CUDA, OpenCL and CPU-simulator backends, ILGPU.Algorithms, IEEE math (no fast
     /// math) and optimisation level O2.
@@ -19,6 +25,9 @@ public static class KernelContext
     /// O2 is required: its address-space inference is what makes the generated OpenCL C acceptable to PoCL
     /// (see <see cref="PoclCompatibility"/>).
     /// </remarks>
-    public static Context Create() =>
-        Context.Create(b => b.Cuda().OpenCL(_ => true).CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+    public static Context Create()
+    {
+        Interlocked.Increment(ref created);
+        return Context.Create(b => b.Cuda().OpenCL(_ => true).CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+    }
 }

@@ -63,8 +63,50 @@ public sealed class CpuOpContext(float[] arena, CpuOpOptions options = default) 
     public Span<float> Span(ArenaSlice s) => Arena.AsSpan(checked((int)s.Offset), checked((int)s.Length));
 }
 
-/// <summary>An ILGPU device and the one stream a backend queues its work on.</summary>
-public sealed record DeviceStream(ComputeDevice Device, AcceleratorStream Stream);
+/// <summary>How an ILGPU backend may run its ops. <see cref="AllowTf32"/>: convolutions may use the TF32 tensor cores
+/// (CUDA sm_80 and later): faster, inputs rounded to a 10-bit mantissa, so results change (an explicit opt-in).
+/// <see cref="CudaGraphs"/>: on CUDA a network's launches are captured once into a CUDA graph and replayed
+/// (<see cref="LaunchPlan"/>).</summary>
+public readonly record struct DeviceOptions(bool AllowTf32 = false, bool CudaGraphs = false);
+
+/// <summary>An ILGPU device and the one stream a backend queues its work on, with the backend's options and the scratch
+/// memory its ops share (they run one after another on the stream).</summary>
+public sealed record DeviceStream(ComputeDevice Device, AcceleratorStream Stream, DeviceOptions Options = default)
+{
+    public DeviceWorkspace Workspace { get; } = new(Device);
+}
+
+/// <summary>
+/// Scratch memory that the executors on one stream share (e.g. the Winograd transforms' V and M): each executor
+/// reserves what it needs when it is made; the buffer is allocated at the largest reservation on first use, so a
+/// network's launches see one allocation, made before its first run (a launch plan captured after that stays valid).
+/// A later, larger reservation grows it (after the stream drains).
+/// </summary>
+public sealed class DeviceWorkspace(ComputeDevice device) : IDisposable
+{
+    private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
+    private long reserved;
+
+    public void Reserve(long floats) => reserved = Math.Max(reserved, floats);
+
+    /// <summary>The scratch, at least as large as every reservation so far.</summary>
+    public ArrayView<float> View(AcceleratorStream stream)
+    {
+        if (buffer is null || buffer.Length < reserved)
+        {
+            stream.Synchronize();
+            buffer?.Dispose();
+            buffer = device.Allocate(Math.Max(reserved, 1));
+        }
+        return buffer.View;
+    }
+
+    public void Dispose()
+    {
+        buffer?.Dispose();
+        buffer = null;
+    }
+}
 
 /// <summary>An ILGPU device: every executor launches on the backend's one stream, so steps run in order with no host
 /// synchronisation between them.</summary>
@@ -73,6 +115,8 @@ public sealed class IlgpuOpContext(DeviceStream queue, ArrayView<float> arena) :
     public override OpTarget Target => OpTarget.Ilgpu;
     public ComputeDevice Device => queue.Device;
     public AcceleratorStream Stream => queue.Stream;
+    public DeviceOptions Options => queue.Options;
+    public DeviceWorkspace Workspace => queue.Workspace;
     public ArrayView<float> Arena { get; } = arena;
 
     public ArrayView<float> View(ArenaSlice s) => Arena.SubView(s.Offset, s.Length);

@@ -50,6 +50,10 @@ public interface IOpVariant
     OpTarget Target { get; }
     ErrorBound Bound { get; }
     bool IsDefault { get; }
+
+    /// <summary>Whether the variant can run in this context at all (e.g. the TF32 tensor-core convolution needs CUDA
+    /// sm_80+); the harness skips it elsewhere.</summary>
+    bool RunsOn(OpContext context);
 }
 
 /// <summary>
@@ -64,6 +68,14 @@ public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Targe
     public Func<TParams, bool> Applies { get; init; } = static _ => true;
     public ErrorBound Bound { get; init; } = ErrorBound.Exact;
     public bool IsDefault { get; init; }
+
+    /// <summary>A forward variant that also writes the values the family saves for backward (training mode).</summary>
+    public bool SavesForBackward { get; init; }
+
+    /// <summary>The device check behind <see cref="RunsOn"/>: every context by default.</summary>
+    public Func<OpContext, bool> Runs { get; init; } = static _ => true;
+
+    public bool RunsOn(OpContext context) => Runs(context);
 
     public static OpVariant<TParams> Cpu(string name, OpPass pass, Func<TParams, OpBinding, CpuOpContext, IOpExecutor> create) =>
         new(name, pass, OpTarget.Cpu, (p, b, c) => create(p, b, Context<CpuOpContext>(c, name)));
@@ -112,9 +124,15 @@ public sealed class OpFamily<TParams> : IOpFamily
     /// default does not apply to these parameters, the first variant that does). Throws naming the op, pass and target
     /// when there is none, e.g. a backward not written yet.
     /// </summary>
-    public OpVariant<TParams> Variant(OpPass pass, OpTarget target, TParams p, string? name = null)
+    public OpVariant<TParams> Variant(OpPass pass, OpTarget target, TParams p, string? name = null, bool training = false)
     {
         var candidates = Variants.Where(v => v.Pass == pass && v.Target == target).ToList();
+        if (training && pass == OpPass.Forward && Saved(p).Length > 0)
+        {
+            candidates = candidates.Where(v => v.SavesForBackward).ToList();
+            if (candidates.Count == 0)
+                throw new NotSupportedException($"op '{Name}' has no training-mode forward on the {target} backend (one that saves what its backward reads)");
+        }
         if (name is not null)
             return candidates.FirstOrDefault(v => v.Name == name)
                 ?? throw new NotSupportedException($"op '{Name}' has no {pass} variant '{name}' on {target}; it has {string.Join(", ", candidates.Select(v => v.Name))}");
@@ -124,6 +142,11 @@ public sealed class OpFamily<TParams> : IOpFamily
             : $"op '{Name}': no {pass.ToString().ToLowerInvariant()} variant on {target} applies to {p}");
     }
 
-    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null) =>
-        Variant(pass, context.Target, p, variant).Create(p, binding, context);
+    public IOpExecutor Create(OpPass pass, TParams p, OpBinding binding, OpContext context, string? variant = null, bool training = false)
+    {
+        var chosen = Variant(pass, context.Target, p, variant, training);
+        if (!chosen.RunsOn(context))
+            throw new NotSupportedException($"op '{Name}': variant '{chosen.Name}' cannot run on this device");
+        return chosen.Create(p, binding, context);
+    }
 }

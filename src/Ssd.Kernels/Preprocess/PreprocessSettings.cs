@@ -13,8 +13,10 @@ public enum ResizeKind
 /// <summary>
 /// How one 8-bit RGB image becomes the network input: resized to Width x Height, put in BGR order when
 /// <see cref="Bgr"/>, scaled to 0..1 when <see cref="UnitRange"/> (x / 255, as torchvision's to_tensor), then
-/// (x - Mean[c]) / Std[c] with Mean and Std in the network's channel order. OpenCV resizes the 8-bit image first
-/// and normalises the rounded result; torchvision normalises first and resizes the floats.
+/// (x - Mean[c]) * Scale / Std[c] with Mean and Std in the network's channel order, each operation rounded to float
+/// in that order: blobFromImage's (x - mean) * scalefactor when Std is 1, torchvision's (x - mean) / std when Scale
+/// is 1 (multiplying or dividing by 1 is exact). OpenCV resizes the 8-bit image first and normalises the rounded
+/// result; torchvision normalises first and resizes the floats.
 /// </summary>
 public sealed record PreprocessSettings
 {
@@ -25,6 +27,7 @@ public sealed record PreprocessSettings
     public bool UnitRange { get; init; }
     public float[] Mean { get; init; } = [0f, 0f, 0f];
     public float[] Std { get; init; } = [1f, 1f, 1f];
+    public float Scale { get; init; } = 1f;
 
     /// <summary>Floats per image in the NCHW output.</summary>
     public long OutputLength => 3L * Width * Height;
@@ -37,27 +40,28 @@ public sealed record PreprocessSettings
             throw new ArgumentException("preprocess: mean and std need 3 values (one per channel)");
         foreach (var s in Std)
             if (!(s != 0f && float.IsFinite(s))) throw new ArgumentException($"preprocess: std {s} must be finite and non-zero");
+        if (!(Scale != 0f && float.IsFinite(Scale))) throw new ArgumentException($"preprocess: scale {Scale} must be finite and non-zero");
     }
 
     internal PreprocessConstants Constants(int srcWidth, int srcHeight) => new(
         srcWidth, srcHeight, Width, Height, Bgr ? 1 : 0, UnitRange ? 1 : 0,
-        Mean[0], Mean[1], Mean[2], Std[0], Std[1], Std[2]);
+        Mean[0], Mean[1], Mean[2], Std[0], Std[1], Std[2], Scale);
 }
 
 /// <summary>The scalar parameters the kernels take (kernel parameters must be plain structs).</summary>
 public readonly record struct PreprocessConstants(
     int SrcWidth, int SrcHeight, int DstWidth, int DstHeight, int Bgr, int UnitRange,
-    float Mean0, float Mean1, float Mean2, float Std0, float Std1, float Std2)
+    float Mean0, float Mean1, float Mean2, float Std0, float Std1, float Std2, float Scale)
 {
     /// <summary>The source channel (RGB order) that feeds network channel <paramref name="c"/>.</summary>
     public int SourceChannel(int c) => Bgr != 0 ? 2 - c : c;
 
-    /// <summary>(x - mean) / std of one 8-bit sample for network channel c, in float32 as numpy/torch do it.</summary>
+    /// <summary>(x - mean) * scale / std of one 8-bit sample for network channel c, in float32 as numpy/torch/OpenCV do it.</summary>
     public float Normalise(int pixel, int c)
     {
         float x = UnitRange != 0 ? pixel / 255f : pixel;
         float mean = c == 0 ? Mean0 : c == 1 ? Mean1 : Mean2;
         float std = c == 0 ? Std0 : c == 1 ? Std1 : Std2;
-        return (x - mean) / std;
+        return (x - mean) * Scale / std;
     }
 }

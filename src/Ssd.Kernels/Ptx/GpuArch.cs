@@ -23,6 +23,9 @@ public sealed record GpuArch(string Name, CudaArchitecture PtxTarget)
     /// <summary>The PTX ISA every kernel is written in (the newest that ptxas 11.8 accepts).</summary>
     public static CudaInstructionSet InstructionSet => CudaInstructionSet.ISA_78;
 
+    /// <summary>10*major + minor: 75, 80, 90.</summary>
+    public int Sm => int.Parse(Name.AsSpan(3), System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The PTX `.target` name, e.g. "sm_80" for sm_90.</summary>
     public string PtxTargetName => $"sm_{PtxTarget.Major}{PtxTarget.Minor}";
 

@@ -14,7 +14,8 @@ public static class PtxCheck
     /// </summary>
     public static IReadOnlyList<PtxCheckRow> Run(PtxCompiler compiler, Ptxas ptxas, IEnumerable<KernelEntry> kernels, IEnumerable<GpuArch> archs)
     {
-        var jobs = (from k in kernels from a in archs select (Kernel: k, Arch: a)).ToList();
+        // A kernel that needs a newer architecture (KernelAttribute.MinSm) is not assembled for older ones.
+        var jobs = (from k in kernels from a in archs where k.RunsOnSm(a.Sm) select (Kernel: k, Arch: a)).ToList();
         // One PTX per kernel and PTX target; compiling for any arch of that target gives the same text.
         var ptx = new Dictionary<(KernelEntry, ILGPU.Runtime.Cuda.CudaArchitecture), string>();
         foreach (var (kernel, arch) in jobs)

@@ -10,7 +10,8 @@ public sealed record CaffeLayerDefinition(string Name, string Type, string[] Bot
 /// <summary>
 /// The typed view of a deploy .prototxt: the network input (legacy `input` + `input_shape` / `input_dim`, or an
 /// Input layer) and the layers that run in the TEST phase, in order. Training-only layers (include { phase: TRAIN }
-/// or exclude { phase: TEST }) are dropped; fields this engine does not use are simply never read.
+/// or exclude { phase: TEST }) are dropped. Which fields are known is checked during conversion
+/// (<see cref="CaffeFieldCheck"/>, against <see cref="CaffeLayerFields"/>), not here.
 /// </summary>
 public sealed class CaffeNetDefinition
 {
@@ -19,20 +20,34 @@ public sealed class CaffeNetDefinition
     /// <summary>N, C, H, W of the input blob.</summary>
     public required long[] InputShape { get; init; }
     public required IReadOnlyList<CaffeLayerDefinition> Layers { get; init; }
+    /// <summary>The Input layer, when the input is declared by one (its input_param is checked like any layer's).</summary>
+    public CaffeLayerDefinition? InputLayer { get; init; }
+    /// <summary>The whole parsed file.</summary>
+    public PrototxtMessage Root { get; init; } = new();
+    /// <summary>The file name, for messages.</summary>
+    public string Source { get; init; } = "deploy file";
 
-    public static CaffeNetDefinition Load(string path)
+    public static CaffeNetDefinition Load(string path, ReaderBudgets? budgets = null)
     {
-        try { return From(PrototxtParser.ParseFile(path)); }
-        catch (InvalidDataException e) { throw new InvalidDataException($"{Path.GetFileName(path)}: {e.Message}", e); }
+        budgets ??= ReaderBudgets.Default;
+        var name = Path.GetFileName(path);
+        var bytes = InputFile.ReadAllBytes(path, "prototxt.bytes", budgets.PrototxtBytes);
+        string text;
+        try { text = new System.Text.UTF8Encoding(false, true).GetString(bytes); }
+        catch (System.Text.DecoderFallbackException) { throw new InvalidDataException($"{name}: not a text file (invalid UTF-8)"); }
+        try { return From(PrototxtParser.Parse(text), name); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{name}: {e.Message}", e); }
+        catch (PrototxtSyntaxException e) { throw new PrototxtSyntaxException($"{name}: {e.Message}", e.Line, e.Column, raw: true); }
     }
 
     public static CaffeNetDefinition Parse(string text) => From(PrototxtParser.Parse(text));
 
-    public static CaffeNetDefinition From(PrototxtMessage net)
+    public static CaffeNetDefinition From(PrototxtMessage net, string source = "deploy file")
     {
         if (net.Has("layers") && !net.Has("layer"))
             throw new InvalidDataException("deploy file uses the deprecated V1 'layers' syntax; upgrade it with Caffe's upgrade_net_proto_text");
         var layers = new List<CaffeLayerDefinition>();
+        CaffeLayerDefinition? inputLayer = null;
         string? inputBlob = net.Scalars("input").Select(s => s.Text).FirstOrDefault();
         long[]? inputShape = null;
         if (net.Message("input_shape") is { } shape) inputShape = shape.Longs("dim");
@@ -45,10 +60,13 @@ public sealed class CaffeNetDefinition
             if (!RunsInTestPhase(m)) continue;
             var layer = new CaffeLayerDefinition(name, type,
                 m.Scalars("bottom").Select(s => s.Text).ToArray(), m.Scalars("top").Select(s => s.Text).ToArray(), m);
+            if (layer.Bottoms.Append(name).Append(type).Concat(layer.Tops).Any(ReaderErrors.HasControlCharacters))
+                throw new InvalidDataException($"prototxt line {m.Line}: layer '{ReaderErrors.Printable(name)}' has a name, type or blob name with control characters");
             if (type == "Input")
             {
                 if (layer.Tops.Length != 1) throw new InvalidDataException($"Input layer '{name}' must have exactly one top");
                 inputBlob ??= layer.Tops[0];
+                inputLayer ??= layer;
                 inputShape ??= layer.Param("input_param").Message("shape")?.Longs("dim");
                 continue;
             }
@@ -62,7 +80,10 @@ public sealed class CaffeNetDefinition
         var names = new HashSet<string>();
         foreach (var l in layers)
             if (!names.Add(l.Name)) throw new InvalidDataException($"prototxt line {l.Message.Line}: layer name '{l.Name}' is used twice");
-        return new CaffeNetDefinition { Name = net.String("name") ?? "caffe-model", InputBlob = inputBlob, InputShape = inputShape, Layers = layers };
+        return new CaffeNetDefinition
+        {
+            Name = net.String("name") ?? "caffe-model", InputBlob = inputBlob, InputShape = inputShape, Layers = layers, InputLayer = inputLayer, Root = net, Source = source,
+        };
     }
 
     /// <summary>Caffe's NetStateRule for a deploy net (phase TEST, level 0, no stages), phase part only.</summary>

@@ -7,8 +7,8 @@ namespace Ssd.Weights.Caffe;
 /// A syntax error in a prototxt file, with the 1-based line and column where it was found. (A FormatException
 /// because InvalidDataException is sealed; semantic errors in a well-formed file are InvalidDataException.)
 /// </summary>
-public sealed class PrototxtSyntaxException(string message, int line, int column)
-    : FormatException($"prototxt line {line}, column {column}: {message}")
+public sealed class PrototxtSyntaxException(string message, int line, int column, bool raw = false)
+    : FormatException(raw ? message : $"prototxt line {line}, column {column}: {message}")
 {
     public int Line { get; } = line;
     public int Column { get; } = column;
@@ -102,7 +102,7 @@ public sealed class PrototxtMessage
     }
 
     private static InvalidDataException Bad(string name, PrototxtScalar s, string expected) =>
-        new($"prototxt line {s.Line}: field '{name}' is '{s.Text}', expected {expected}");
+        new($"prototxt line {s.Line}: field '{name}' is '{ReaderErrors.Printable(s.Text)}', expected {expected}");
 }
 
 /// <summary>
@@ -147,7 +147,7 @@ public sealed class PrototxtParser
                 return;
             }
             int fieldLine = line;
-            var name = ReadIdentifier() ?? throw Error($"expected a field name, found '{text[pos]}'");
+            var name = ReadIdentifier() ?? throw Error($"expected a field name, found '{ReaderErrors.Printable(text[pos].ToString())}'");
             SkipSpaceAndComments();
             bool colon = Peek(':');
             if (colon) { Advance(); SkipSpaceAndComments(); }
@@ -215,10 +215,10 @@ public sealed class PrototxtParser
                    || ((text[pos] is '-' or '+') && pos > start && text[pos - 1] is 'e' or 'E')))
                 Advance();
             var number = text[start..pos].TrimStart('+');
-            if (number.Length == 0 || number == "-" || number == ".") throw Error($"malformed number '{text[start..pos]}' in field '{field}'");
+            if (number.Length == 0 || number == "-" || number == ".") throw Error($"malformed number '{ReaderErrors.Printable(text[start..pos])}' in field '{field}'");
             return new PrototxtScalar(PrototxtScalarKind.Number, number, startLine);
         }
-        var id = ReadIdentifier() ?? throw Error($"expected a value for field '{field}', found '{c}'");
+        var id = ReadIdentifier() ?? throw Error($"expected a value for field '{field}', found '{ReaderErrors.Printable(c.ToString())}'");
         return new PrototxtScalar(PrototxtScalarKind.Identifier, id, startLine);
     }
 

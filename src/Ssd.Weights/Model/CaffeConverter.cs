@@ -8,25 +8,32 @@ namespace Ssd.Weights.Model;
 /// become <see cref="PriorConfig"/> entries, DetectionOutput becomes <see cref="PostProcessSpec"/>; every other
 /// layer maps one to one. Each blob's shape is checked against its layer (Caffe's own legacy 4-D rule applies to
 /// blobs stored with num/channels/height/width). Tensors are named "{layer}.weight", "{layer}.bias", ...
-/// Errors (unknown layer type, missing or misshapen blobs) are InvalidDataException naming the layer.
+/// Errors (unknown layer type, missing or misshapen blobs) are InvalidDataException naming the layer. Every field of
+/// the deploy file is checked against <see cref="CaffeLayerFields"/>: an unknown one is an error (with
+/// <see cref="ConversionOptions.Lenient"/> a warning), and what was not used is listed in
+/// <see cref="ConversionResult.Ignored"/>.
 /// </summary>
 public static class CaffeConverter
 {
     public static ConversionResult Convert(string prototxtPath, string caffemodelPath, ConversionOptions? options = null)
     {
-        var net = CaffeNetDefinition.Load(prototxtPath);
-        var blobs = CaffemodelReader.ReadFile(caffemodelPath);
+        var net = CaffeNetDefinition.Load(prototxtPath, options?.Budgets);
+        var blobs = CaffemodelReader.ReadFile(caffemodelPath, options?.Budgets);
         return Convert(net, blobs, options);
     }
 
     public static ConversionResult Convert(CaffeNetDefinition net, IReadOnlyDictionary<string, CaffeLayerBlobs> blobs, ConversionOptions? options = null)
     {
         options ??= new ConversionOptions();
+        var check = new CaffeFieldCheck(net.Source, options.Lenient);
+        check.Net(net.Root);
+        if (net.InputLayer is { } input) check.Param(input);
         var warnings = new List<string>();
         var tensors = new Dictionary<string, TensorData>();
         var layers = new List<LayerSpec>();
         var priorBoxes = new Dictionary<string, (CaffeLayerDefinition Layer, PriorSpec Spec)>(); // by top blob
         CaffeLayerDefinition? detection = null;
+        PrototxtMessage detectionParam = new();
 
         var used = new HashSet<string>();
         CaffeBlob[] Blobs(CaffeLayerDefinition l, int min, int max)
@@ -55,8 +62,9 @@ public static class CaffeConverter
             {
                 case "Convolution":
                 {
-                    var p = l.Param("convolution_param");
+                    var p = check.Param(l);
                     int outC = p.Int("num_output", 0);
+                    if (p.Int("axis", 1) != 1) throw new InvalidDataException($"Convolution layer '{l.Name}': axis {p.Int("axis", 1)} is not supported (1 only)");
                     if (outC <= 0) throw new InvalidDataException($"Convolution layer '{l.Name}': num_output missing or not positive");
                     var (kh, kw) = Pair(l, p, "kernel_size", "kernel_h", "kernel_w", null);
                     var (sh, sw) = Pair(l, p, "stride", "stride_h", "stride_w", 1);
@@ -81,12 +89,17 @@ public static class CaffeConverter
                     break;
                 }
                 case "ReLU":
-                    layers.Add(new ReluLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, NegativeSlope = l.Param("relu_param").Float("negative_slope", 0) });
+                    layers.Add(new ReluLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, NegativeSlope = check.Param(l).Float("negative_slope", 0) });
                     break;
                 case "Pooling":
                 {
-                    var p = l.Param("pooling_param");
+                    var p = check.Param(l);
                     var method = p.Enum("pool") ?? "MAX";
+                    var rounding = (p.Enum("round_mode") ?? "CEIL") switch
+                    {
+                        "CEIL" or "0" => PoolRounding.Ceil, "FLOOR" or "1" => PoolRounding.Floor,
+                        var r => throw new InvalidDataException($"Pooling layer '{l.Name}': round_mode {r} (CEIL or FLOOR)"),
+                    };
                     bool global = p.Bool("global_pooling", false);
                     var (kh, kw) = global ? (0, 0) : Pair(l, p, "kernel_size", "kernel_h", "kernel_w", null);
                     var (sh, sw) = Pair(l, p, "stride", "stride_h", "stride_w", 1);
@@ -96,13 +109,13 @@ public static class CaffeConverter
                         Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Global = global,
                         Method = method switch { "MAX" or "0" => PoolMethod.Max, "AVE" or "1" => PoolMethod.Average,
                             _ => throw new InvalidDataException($"Pooling layer '{l.Name}': pool method {method} is not supported (MAX or AVE)") },
-                        KernelH = kh, KernelW = kw, StrideH = sh, StrideW = sw, PadH = ph, PadW = pw, Rounding = PoolRounding.Ceil,
+                        KernelH = kh, KernelW = kw, StrideH = sh, StrideW = sw, PadH = ph, PadW = pw, Rounding = rounding,
                     });
                     break;
                 }
                 case "Normalize":
                 {
-                    var p = l.Param("norm_param");
+                    var p = check.Param(l);
                     bool shared = p.Bool("channel_shared", true);
                     var b = Blobs(l, 1, 1);
                     int channels = shared ? 1 : (int)b[0].Tensor.ElementCount;
@@ -115,23 +128,23 @@ public static class CaffeConverter
                     break;
                 }
                 case "Permute":
-                    layers.Add(new PermuteLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Order = CompletePermutation(l, l.Param("permute_param").Ints("order")) });
+                    layers.Add(new PermuteLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Order = CompletePermutation(l, check.Param(l).Ints("order")) });
                     break;
                 case "Flatten":
                 {
-                    var p = l.Param("flatten_param");
+                    var p = check.Param(l);
                     layers.Add(new FlattenLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Axis = p.Int("axis", 1), EndAxis = p.Int("end_axis", -1) });
                     break;
                 }
                 case "Concat":
                 {
-                    var p = l.Param("concat_param");
+                    var p = check.Param(l);
                     layers.Add(new ConcatLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Axis = p.Has("axis") ? p.Int("axis", 1) : p.Int("concat_dim", 1) });
                     break;
                 }
                 case "Reshape":
                 {
-                    var p = l.Param("reshape_param");
+                    var p = check.Param(l);
                     if (p.Int("axis", 0) != 0 || p.Int("num_axes", -1) != -1)
                         throw new InvalidDataException($"Reshape layer '{l.Name}': axis/num_axes are not supported");
                     var dims = p.Message("shape")?.Ints("dim") ?? throw new InvalidDataException($"Reshape layer '{l.Name}': reshape_param.shape is missing");
@@ -139,11 +152,13 @@ public static class CaffeConverter
                     break;
                 }
                 case "Softmax":
-                    layers.Add(new SoftmaxLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Axis = l.Param("softmax_param").Int("axis", 1) });
+                    layers.Add(new SoftmaxLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Axis = check.Param(l).Int("axis", 1) });
                     break;
                 case "BatchNorm":
                 {
-                    var p = l.Param("batch_norm_param");
+                    var p = check.Param(l);
+                    if (!p.Bool("use_global_stats", true))
+                        throw new InvalidDataException($"BatchNorm layer '{l.Name}': use_global_stats is false (statistics of each batch at test time); the engine runs BatchNorm with its stored statistics only");
                     var b = Blobs(l, 3, 3);
                     int c = (int)b[0].Tensor.ElementCount;
                     if (b[2].Tensor.ElementCount != 1) throw new InvalidDataException($"BatchNorm layer '{l.Name}': moving-average factor blob has shape {TensorChecks.Shape(b[2].Tensor.Shape)}, expected [1]");
@@ -159,22 +174,51 @@ public static class CaffeConverter
                 }
                 case "Scale":
                 {
-                    var p = l.Param("scale_param");
+                    var p = check.Param(l);
                     bool biasTerm = p.Bool("bias_term", false);
                     if (l.Bottoms.Length != 1) throw new InvalidDataException($"Scale layer '{l.Name}': only the learned-scale form (one bottom) is supported");
+                    int axis = p.Int("axis", 1), numAxes = p.Int("num_axes", 1);
+                    if (numAxes < -1) throw new InvalidDataException($"Scale layer '{l.Name}': num_axes {numAxes} (must be -1 or more)");
                     var b = Blobs(l, biasTerm ? 2 : 1, biasTerm ? 2 : 1);
                     int c = (int)b[0].Tensor.ElementCount;
-                    var scale = Take(l, b[0], "scale", [c]);
-                    var bias = biasTerm ? Take(l, b[1], "bias", [c]) : null;
-                    layers.Add(new ScaleLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Channels = c, Scale = scale.Name, Bias = bias?.Name });
+                    // The factors span input axes [axis, axis + num_axes): stored flat, checked against the input at plan time.
+                    int[] shape = b[0].Legacy ? [c] : b[0].Tensor.Shape;
+                    var scale = Flat(Take(l, b[0], "scale", shape));
+                    var bias = biasTerm ? Flat(Take(l, b[1], "bias", shape)) : null; // shaped as the factors
+                    tensors[scale.Name] = scale;
+                    if (bias is not null) tensors[bias.Name] = bias;
+                    layers.Add(new ScaleLayer
+                    {
+                        Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Channels = c, Axis = axis, NumAxes = numAxes, Scale = scale.Name, Bias = bias?.Name,
+                    });
+                    break;
+                }
+                case "Eltwise":
+                {
+                    var p = check.Param(l);
+                    var op = p.Enum("operation") ?? "SUM";
+                    var operation = op switch
+                    {
+                        "SUM" or "1" => EltwiseOperation.Sum, "PROD" or "0" => EltwiseOperation.Prod, "MAX" or "2" => EltwiseOperation.Max,
+                        _ => throw new InvalidDataException($"Eltwise layer '{l.Name}': operation {op} is not one of PROD, SUM, MAX"),
+                    };
+                    var coeff = p.Floats("coeff");
+                    if (l.Bottoms.Length < 2) throw new InvalidDataException($"Eltwise layer '{l.Name}': {l.Bottoms.Length} bottom; it combines two or more");
+                    if (coeff.Length != 0 && operation != EltwiseOperation.Sum)
+                        throw new InvalidDataException($"Eltwise layer '{l.Name}': coefficients are only taken by SUM, not by {op}");
+                    if (coeff.Length != 0 && coeff.Length != l.Bottoms.Length)
+                        throw new InvalidDataException($"Eltwise layer '{l.Name}': {coeff.Length} coefficients for {l.Bottoms.Length} bottoms (one per bottom, or none)");
+                    if (coeff.Any(x => !float.IsFinite(x))) throw new InvalidDataException($"Eltwise layer '{l.Name}': a coefficient is not finite");
+                    layers.Add(new EltwiseLayer { Name = l.Name, Inputs = l.Bottoms, Outputs = l.Tops, Operation = operation, Coefficients = coeff });
                     break;
                 }
                 case "PriorBox":
-                    priorBoxes[l.Tops[0]] = (l, ReadPriorBox(l));
+                    priorBoxes[l.Tops[0]] = (l, ReadPriorBox(l, check.Param(l)));
                     break;
                 case "DetectionOutput":
                     if (detection is not null) throw new InvalidDataException($"two DetectionOutput layers ('{detection.Name}', '{l.Name}')");
                     detection = l;
+                    detectionParam = check.Param(l);
                     break;
                 case "Dropout":
                     throw new InvalidDataException($"Dropout layer '{l.Name}': remove it from the deploy file (it is the identity at test time)");
@@ -191,7 +235,7 @@ public static class CaffeConverter
 
         int width = (int)net.InputShape[3], height = (int)net.InputShape[2];
         if (options.InputSize is { } size) (width, height) = size;
-        var post = ReadDetectionOutput(detection, options);
+        var post = ReadDetectionOutput(detection, detectionParam, options);
         // Caffe decodes with each prior's own variances; SSD models use one set for all maps.
         var v = priors[0].Variances;
         post = post with { Variances = v.Length == 4 ? v : [v[0], v[0], v[0], v[0]] };
@@ -211,7 +255,7 @@ public static class CaffeConverter
             {
                 Blob = net.InputBlob, Width = width, Height = height, Channels = (int)net.InputShape[1],
                 ChannelOrder = options.ChannelOrder ?? ChannelOrder.Bgr, Mean = inputMean, Std = options.Std ?? [1f, 1f, 1f],
-                PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
+                Scale = options.Scale ?? 1f, PixelRange = options.PixelRange ?? PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear,
             },
             Layers = layers.ToArray(),
             Outputs = new OutputSpec { Loc = detection.Bottoms[0], Conf = detection.Bottoms[1], ConfIsProbability = layers.Any(x => x is SoftmaxLayer) },
@@ -219,7 +263,8 @@ public static class CaffeConverter
             PostProcess = post,
         };
         description.Validate(tensors.Keys);
-        return new ConversionResult(description, tensors, warnings);
+        warnings.AddRange(check.Warnings);
+        return new ConversionResult(description, tensors, warnings, check.Ignored);
     }
 
     /// <summary>Caffe's Blob::ShapeEquals: a legacy 4-D blob matches when the expected shape padded to 4-D with leading 1s equals it.</summary>
@@ -231,6 +276,8 @@ public static class CaffeConverter
         var padded = Enumerable.Repeat(1, 4 - expected.Length).Concat(expected);
         return s.SequenceEqual(padded);
     }
+
+    private static TensorData Flat(TensorData t) => t.Shape.Length == 1 ? t : new(t.Name, [checked((int)t.ElementCount)], t.DType, t.Bytes);
 
     private static TensorData Scaled(TensorData t, float k)
     {
@@ -268,9 +315,8 @@ public static class CaffeConverter
         return full.ToArray();
     }
 
-    private static PriorSpec ReadPriorBox(CaffeLayerDefinition l)
+    private static PriorSpec ReadPriorBox(CaffeLayerDefinition l, PrototxtMessage p)
     {
-        var p = l.Param("prior_box_param");
         float step = p.Float("step", 0), stepH = p.Float("step_h", step), stepW = p.Float("step_w", step);
         int img = p.Int("img_size", 0);
         var variances = p.Floats("variance");
@@ -301,10 +347,10 @@ public static class CaffeConverter
         return concat.Inputs.Select(i => boxes[i].Spec).ToArray();
     }
 
-    private static PostProcessSpec ReadDetectionOutput(CaffeLayerDefinition l, ConversionOptions options)
+    private static PostProcessSpec ReadDetectionOutput(CaffeLayerDefinition l, PrototxtMessage p, ConversionOptions options)
     {
-        var p = l.Param("detection_output_param");
         var nms = p.Message("nms_param") ?? new PrototxtMessage();
+        if (nms.Float("eta", 1) != 1) throw new InvalidDataException($"DetectionOutput '{l.Name}': adaptive NMS (eta {nms.Float("eta", 1)}) is not supported");
         int classes = p.Int("num_classes", 0);
         if (classes < 2) throw new InvalidDataException($"DetectionOutput '{l.Name}': num_classes {classes} (need >= 2)");
         var code = p.Enum("code_type") ?? "CORNER";
@@ -316,6 +362,7 @@ public static class CaffeConverter
             Style = ModelFlavor.Caffe, NumClasses = classes, BackgroundId = background,
             ConfidenceThreshold = p.Float("confidence_threshold", 0), NmsThreshold = nms.Float("nms_threshold", 0.3f),
             TopK = nms.Int("top_k", -1), KeepTopK = p.Int("keep_top_k", -1), ShareLocation = p.Bool("share_location", true),
+            Clip = p.Bool("clip", false),
             CodeType = "CENTER_SIZE", Variances = [0.1f, 0.1f, 0.2f, 0.2f],
             ClassNames = ClassNames.Resolve(options.ClassNames, classes, background, classes == 21 ? ClassNames.Voc : null),
         };

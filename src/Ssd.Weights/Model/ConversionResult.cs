@@ -2,8 +2,14 @@ using Ssd.Weights.Tensors;
 
 namespace Ssd.Weights.Model;
 
-/// <summary>A converted model: the description, its float32 tensors by name, and non-fatal findings (NaN weights...).</summary>
-public sealed record ConversionResult(ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors, IReadOnlyList<string> Warnings);
+/// <summary>
+/// A converted model: the description, its float32 tensors by name, non-fatal findings (NaN weights...), and what
+/// the source declared that the model does not use (Caffe: fields of parts Ssd does not run, unknown fields skipped
+/// with <see cref="ConversionOptions.Lenient"/>), which <see cref="ModelFile.Save(string, ConversionResult)"/>
+/// records in the file's "ssd.ignored" metadata.
+/// </summary>
+public sealed record ConversionResult(ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors, IReadOnlyList<string> Warnings,
+    IReadOnlyList<string>? Ignored = null);
 
 /// <summary>User choices that a checkpoint cannot tell (or that override what it says).</summary>
 public sealed record ConversionOptions
@@ -11,8 +17,15 @@ public sealed record ConversionOptions
     public string[]? ClassNames { get; init; }
     public float[]? Mean { get; init; }
     public float[]? Std { get; init; }
+    /// <summary>Multiplies (pixel - mean) before the division by Std: OpenCV blobFromImage's scale factor.</summary>
+    public float? Scale { get; init; }
+    public PixelRange? PixelRange { get; init; }
     public ChannelOrder? ChannelOrder { get; init; }
     public (int Width, int Height)? InputSize { get; init; }
+    /// <summary>Caffe: unknown fields in a deploy file's layer parameters are warnings (and "ssd.ignored" entries), not errors.</summary>
+    public bool Lenient { get; init; }
+    /// <summary>Resource budgets of the readers (default: <see cref="ReaderBudgets.Default"/>).</summary>
+    public ReaderBudgets? Budgets { get; init; }
 }
 
 internal static class TensorChecks

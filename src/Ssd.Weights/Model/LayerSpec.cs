@@ -15,6 +15,7 @@ namespace Ssd.Weights.Model;
 [JsonDerivedType(typeof(SoftmaxLayer), "Softmax")]
 [JsonDerivedType(typeof(BatchNormLayer), "BatchNorm")]
 [JsonDerivedType(typeof(ScaleLayer), "Scale")]
+[JsonDerivedType(typeof(EltwiseLayer), "Eltwise")]
 public abstract record LayerSpec
 {
     public required string Name { get; init; }
@@ -135,10 +136,16 @@ public sealed record BatchNormLayer : LayerSpec
     public override IEnumerable<(string, int[])> TensorShapes() { yield return (Mean, [Channels]); yield return (Variance, [Channels]); }
 }
 
-/// <summary>Per-channel x * Scale (+ Bias).</summary>
+/// <summary>
+/// Caffe's Scale with a learned scale: x * Scale (+ Bias), the factors spanning input axes [Axis, Axis + NumAxes)
+/// (NumAxes -1: every axis from Axis on), broadcast over the others. Channels is the number of factors; Scale and
+/// Bias are stored flat. SSD models use Axis 1, NumAxes 1: one factor per channel.
+/// </summary>
 public sealed record ScaleLayer : LayerSpec
 {
     public required int Channels { get; init; }
+    public int Axis { get; init; } = 1;
+    public int NumAxes { get; init; } = 1;
     public required string Scale { get; init; }
     public string? Bias { get; init; }
 
@@ -147,4 +154,18 @@ public sealed record ScaleLayer : LayerSpec
         yield return (Scale, [Channels]);
         if (Bias is not null) yield return (Bias, [Channels]);
     }
+}
+
+/// <summary>Caffe's EltwiseOp (PROD, SUM, MAX).</summary>
+public enum EltwiseOperation { Prod, Sum, Max }
+
+/// <summary>
+/// Caffe's Eltwise over two or more inputs of one shape: the sum (with one coefficient per input, or none), the
+/// product or the maximum, element by element (ResNet's shortcut sum).
+/// </summary>
+public sealed record EltwiseLayer : LayerSpec
+{
+    public EltwiseOperation Operation { get; init; } = EltwiseOperation.Sum;
+    /// <summary>One per input (a weighted sum), or empty (all 1).</summary>
+    public float[] Coefficients { get; init; } = [];
 }

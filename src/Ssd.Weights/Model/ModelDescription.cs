@@ -21,8 +21,10 @@ public enum ResizeMethod { [JsonStringEnumMemberName("opencv-linear")] OpenCvLin
 
 /// <summary>
 /// Preprocessing: the image is resized to Width x Height, put into ChannelOrder, scaled to PixelRange, and each
-/// channel c becomes (pixel - Mean[c]) / Std[c] (Mean and Std are in the network's channel order). The result
-/// is the NCHW tensor bound to the blob named <see cref="Blob"/>.
+/// channel c becomes (pixel - Mean[c]) * Scale / Std[c], evaluated in that order in float (Mean and Std are in the
+/// network's channel order). Scale is OpenCV blobFromImage's scale factor (applied after the mean: MobileNet-SSD's
+/// 0.007843), Std torchvision's normalisation; each is exact when 1. The result is the NCHW tensor bound to the
+/// blob named <see cref="Blob"/>.
 /// </summary>
 public sealed record InputSpec
 {
@@ -33,6 +35,7 @@ public sealed record InputSpec
     public required ChannelOrder ChannelOrder { get; init; }
     public required float[] Mean { get; init; }
     public required float[] Std { get; init; }
+    public float Scale { get; init; } = 1f;
     public required PixelRange PixelRange { get; init; }
     public required ResizeMethod Resize { get; init; }
 }
@@ -87,6 +90,12 @@ public sealed record PostProcessSpec
     /// <summary>Center-size decoding variances (x, y, w, h); torchvision's box-coder weights are 1/variance.</summary>
     public float[] Variances { get; init; } = [0.1f, 0.1f, 0.2f, 0.2f];
     public bool ShareLocation { get; init; } = true;
+    /// <summary>
+    /// Caffe flavour: the decoded boxes are clipped to [0, 1] before NMS (OpenCV DNN's DetectionOutput option
+    /// `clip`, set by OpenCV's res10_300x300 face detector). torchvision always clips to its input; ssd.pytorch never.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Clip { get; init; }
     public string CodeType { get; init; } = "CENTER_SIZE";
     /// <summary>One name per class index including the background, when known.</summary>
     public string[]? ClassNames { get; init; }
@@ -128,19 +137,29 @@ public sealed record ModelDescription
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         RespectRequiredConstructorParameters = true,
+        // A null where the record says non-nullable (e.g. "outputs": null) is a JSON error, not a null reference later.
+        RespectNullableAnnotations = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>Parses and validates a description; malformed JSON or an invalid model gives InvalidDataException.</summary>
-    public static ModelDescription FromJson(string json)
+    /// <summary>
+    /// Parses and validates a description (once; with <paramref name="tensorNames"/>, also that every tensor it
+    /// references exists). Malformed JSON, a null or missing required field, or an invalid model gives
+    /// InvalidDataException naming the problem.
+    /// </summary>
+    public static ModelDescription FromJson(string json, IReadOnlyCollection<string>? tensorNames = null)
     {
         ModelDescription? d;
         try { d = JsonSerializer.Deserialize<ModelDescription>(json, JsonOptions); }
-        catch (JsonException e) { throw new InvalidDataException($"model description: {e.Message}", e); }
+        // NotSupportedException: a layer without (or before) its "type" discriminator. Messages quote the JSON: one line.
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new InvalidDataException($"model description: {ReaderErrors.Printable(e.Message, 300)}", e);
+        }
         if (d is null) throw new InvalidDataException("model description: empty JSON");
-        d.Validate();
+        d.Validate(tensorNames);
         return d;
     }
 

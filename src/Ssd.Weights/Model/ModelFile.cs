@@ -10,22 +10,54 @@ namespace Ssd.Weights.Model;
 public static class ModelFile
 {
     public const string DescriptionKey = "ssd.model";
+    /// <summary>Metadata key of what the conversion ignored (a JSON array of strings; absent when nothing was).</summary>
+    public const string IgnoredKey = "ssd.ignored";
 
-    public static void Save(string path, ModelDescription description, IReadOnlyDictionary<string, TensorData> tensors)
+    /// <summary>Writes a conversion's model, with its ignored list under <see cref="IgnoredKey"/>.</summary>
+    public static void Save(string path, ConversionResult result) => Save(path, result.Description, result.Tensors, result.Ignored);
+
+    public static void Save(string path, ModelDescription description, IReadOnlyDictionary<string, TensorData> tensors, IReadOnlyList<string>? ignored = null)
     {
         description.Validate(tensors.Keys.ToList());
         var metadata = new Dictionary<string, string> { [DescriptionKey] = description.ToJson() };
+        if (ignored is { Count: > 0 }) metadata[IgnoredKey] = System.Text.Json.JsonSerializer.Serialize(ignored);
         SafeTensorsFile.Write(path, tensors.Values.OrderBy(t => t.Name, StringComparer.Ordinal), metadata);
     }
 
-    public static (ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors) Load(string path)
+    /// <summary>
+    /// Reads a model file and validates its description once (JSON, every required field, the graph, the tensors
+    /// it references), so every consumer (inspect, detect, bench) gets a checked model or an InvalidDataException
+    /// naming the file and the problem.
+    /// </summary>
+    public static (ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors) Load(string path, ReaderBudgets? budgets = null)
     {
-        var file = SafeTensorsFile.Read(path);
+        var model = Read(path, budgets);
+        return (model.Description, model.Tensors);
+    }
+
+    /// <summary><see cref="Load"/>, with what the conversion ignored (<see cref="IgnoredKey"/>).</summary>
+    public static LoadedModel Read(string path, ReaderBudgets? budgets = null)
+    {
+        CheckpointFormat.RequireModelFile(path);
+        var file = SafeTensorsFile.Read(path, budgets);
         var (tensors, metadata) = (file.Tensors, file.Metadata);
         if (!metadata.TryGetValue(DescriptionKey, out var json))
             throw new InvalidDataException($"{path}: safetensors file has no '{DescriptionKey}' metadata; convert the checkpoint with `ssd convert` first");
-        var description = ModelDescription.FromJson(json);
-        description.Validate(tensors.Keys.ToList());
-        return (description, tensors);
+        try
+        {
+            var description = ModelDescription.FromJson(json, tensors.Keys.ToList());
+            string[] ignored = [];
+            if (metadata.TryGetValue(IgnoredKey, out var list))
+            {
+                try { ignored = System.Text.Json.JsonSerializer.Deserialize<string[]>(list) ?? []; }
+                catch (System.Text.Json.JsonException) { throw new InvalidDataException($"'{IgnoredKey}' metadata is not a JSON list of strings"); }
+                if (ignored.Any(i => i is null)) throw new InvalidDataException($"'{IgnoredKey}' metadata holds a null");
+            }
+            return new LoadedModel(description, tensors, ignored);
+        }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 }
+
+/// <summary>A model file's contents: the validated description, the tensors, and what its conversion ignored.</summary>
+public sealed record LoadedModel(ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors, IReadOnlyList<string> Ignored);

@@ -24,12 +24,40 @@ public sealed class TensorData
         Shape = shape;
         DType = dtype;
         Bytes = bytes;
-        long expected = ElementCount * ElementSize(dtype);
+        long expected = ByteCount(shape, dtype, name);
         if (bytes.LongLength != expected)
             throw new InvalidDataException($"tensor '{name}': {bytes.LongLength} bytes for shape [{string.Join(",", shape)}] of {dtype}, expected {expected}");
     }
 
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
+
+    /// <summary>The most bytes a tensor may hold: what one .NET array can (Array.MaxLength).</summary>
+    public static long MaxBytes => Array.MaxLength;
+
+    /// <summary>
+    /// Elements x element size of a shape, refused (InvalidDataException naming <paramref name="what"/>) when a
+    /// dimension is negative or the size overflows or exceeds <see cref="MaxBytes"/>. Every reader and writer
+    /// checks sizes with this one function, so nothing is written that the readers refuse.
+    /// </summary>
+    public static long ByteCount(ReadOnlySpan<long> shape, TensorDType dtype, string what)
+    {
+        long bytes = ElementSize(dtype);
+        bool empty = false;
+        foreach (var d in shape)
+        {
+            if (d < 0) throw new InvalidDataException($"{what}: negative dimension in shape [{string.Join(",", shape.ToArray())}]");
+            if (d == 0) empty = true;
+            else if (bytes > MaxBytes / d) bytes = MaxBytes + 1; // saturate; an empty shape still has 0 bytes
+            else bytes *= d;
+        }
+        if (empty) return 0;
+        if (bytes > MaxBytes)
+            throw new InvalidDataException($"{what}: shape [{string.Join(",", shape.ToArray())}] of {dtype} is larger than one tensor can be ({MaxBytes} bytes)");
+        return bytes;
+    }
+
+    public static long ByteCount(int[] shape, TensorDType dtype, string what) =>
+        ByteCount(Array.ConvertAll(shape, d => (long)d), dtype, what);
 
     public static int ElementSize(TensorDType t) => t switch
     {

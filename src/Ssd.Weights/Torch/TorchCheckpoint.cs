@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Numerics;
 using Ssd.Weights.Tensors;
 
@@ -11,8 +10,10 @@ namespace Ssd.Weights.Torch;
 /// storage) and the legacy stream (ssd.pytorch's releases): magic number, protocol version and sys_info pickles,
 /// the object pickle, the list of storage keys, then each storage as an 8-byte element count and its raw bytes.
 /// Strided and offset views are copied out contiguously; {"state_dict": ...} and {"model": ...} wrappers are opened.
-/// Throws <see cref="InvalidDataException"/> for anything malformed and <see cref="UnsafePickleException"/> for a
-/// pickle that names a global outside the allow-list.
+/// Throws <see cref="InvalidDataException"/> for anything malformed, <see cref="UnsafePickleException"/> for a
+/// pickle that names a global outside the allow-list and <see cref="ReaderBudgetException"/> when a file asks for
+/// more memory than <see cref="ReaderBudgets"/> allows: the zip directory, the pickle and every storage's size are
+/// checked (against the entries, the file and the budgets) before any storage is read.
 /// </summary>
 public static class TorchCheckpoint
 {
@@ -23,117 +24,83 @@ public static class TorchCheckpoint
     /// <summary>Keys under which training scripts nest the state dict, tried in this order.</summary>
     private static readonly string[] NestedKeys = ["state_dict", "model_state_dict", "model", "net"];
 
-    /// <summary>Deflate expands at most ~1032:1; a zip entry claiming more than that is lying about its size.</summary>
-    private const long MaxDeflateRatio = 1032;
-
-    public static IReadOnlyDictionary<string, TensorData> Load(string path)
+    public static IReadOnlyDictionary<string, TensorData> Load(string path, ReaderBudgets? budgets = null)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        return Load(file, Path.GetFileName(path));
+        using var file = InputFile.OpenRead(path);
+        return Load(file, Path.GetFileName(path), budgets);
     }
 
     /// <param name="name">How to name the file in messages.</param>
-    public static IReadOnlyDictionary<string, TensorData> Load(Stream stream, string name = "stream")
+    /// <param name="budgets">Resource budgets (default: <see cref="ReaderBudgets.Default"/>).</param>
+    public static IReadOnlyDictionary<string, TensorData> Load(Stream stream, string name = "stream", ReaderBudgets? budgets = null)
     {
+        budgets ??= ReaderBudgets.Default;
         if (!stream.CanSeek)
-        {
-            var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            copy.Position = 0;
-            stream = copy;
-        }
+            stream = new MemoryStream(InputFile.ReadAll(stream, name, "stream.bytes", budgets.StreamBytes), writable: false);
         long begin = stream.Position;
         Span<byte> head = stackalloc byte[16];
         int got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         head = head[..got];
         stream.Position = begin;
-        if (head.StartsWith("PK\x03\x04"u8) || head.StartsWith("PK\x05\x06"u8)) return LoadZip(stream, name);
-        if (got >= 2 + LegacyMagicPickle.Length && head[0] == 0x80 && head[2..].StartsWith(LegacyMagicPickle)) return LoadLegacy(stream, name);
+        if (head.StartsWith("PK\x03\x04"u8) || head.StartsWith("PK\x05\x06"u8)) return LoadZip(stream, name, budgets);
+        if (got >= 2 + LegacyMagicPickle.Length && head[0] == 0x80 && head[2..].StartsWith(LegacyMagicPickle)) return LoadLegacy(stream, name, budgets);
         throw new InvalidDataException(
             $"not a PyTorch checkpoint: {name} starts with [{Convert.ToHexString(head[..Math.Min(got, 8)])}], neither a zip archive nor the legacy magic number");
     }
 
     // ---------------------------------------------------------------- zip format
 
-    private static IReadOnlyDictionary<string, TensorData> LoadZip(Stream stream, string name)
+    private static IReadOnlyDictionary<string, TensorData> LoadZip(Stream stream, string name, ReaderBudgets budgets)
     {
-        ZipArchive zip;
-        try { zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true); }
-        catch (InvalidDataException e) { throw new InvalidDataException($"not a PyTorch checkpoint: {name} is a damaged zip archive ({e.Message})", e); }
-        using (zip)
+        var zip = ZipDirectory.Open(stream, name, budgets);
+        var pickles = zip.Entries.Where(e => e.Name.EndsWith("/data.pkl", StringComparison.Ordinal) && e.Name.Count(c => c == '/') == 1).ToList();
+        if (pickles.Count != 1)
+            throw new InvalidDataException($"not a PyTorch checkpoint: zip archive {name} has {pickles.Count} '<folder>/data.pkl' entries, expected 1");
+        string folder = pickles[0].Name[..^"data.pkl".Length];
+        if (zip.TryGet(folder + "byteorder", out var order))
         {
-            var pickles = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1).ToList();
-            if (pickles.Count != 1)
-                throw new InvalidDataException($"not a PyTorch checkpoint: zip archive {name} has {pickles.Count} '<folder>/data.pkl' entries, expected 1");
-            string folder = pickles[0].FullName[..^"data.pkl".Length];
-            var entries = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
-            foreach (var e in zip.Entries) entries.TryAdd(e.FullName, e);
-            if (entries.TryGetValue(folder + "byteorder", out var order) && ReadEntry(order, 16, stream.Length, name) is var bo
-                && System.Text.Encoding.ASCII.GetString(bo) != "little")
-                throw new InvalidDataException($"{name}: checkpoint byte order is '{System.Text.Encoding.ASCII.GetString(bo)}', only little-endian is supported");
-
-            var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
-            object? PersistentLoad(object? id)
-            {
-                var (storage, _) = ParseStorageId(id, name, legacy: false, storages);
-                var key = storage.Key;
-                if (storage.Bytes == null)
-                {
-                    if (!entries.TryGetValue(folder + "data/" + key, out var entry))
-                        throw new InvalidDataException($"{name}: storage '{key}' has no entry '{folder}data/{key}' in the archive");
-                    if (entry.Length < storage.ByteCount)
-                        throw new InvalidDataException($"{name}: truncated storage '{key}': entry holds {entry.Length} bytes, {storage.ByteCount} needed");
-                    // Kept whole even when the entry is longer: tensors index it within ByteCount, and slicing would copy.
-                    storage.Bytes = ReadEntry(entry, entry.Length, stream.Length, name);
-                }
-                return storage;
-            }
-
-            var pickle = ReadEntry(pickles[0], stream.Length * MaxDeflateRatio, stream.Length, name);
-            var root = new Unpickler(TensorGlobals(name), PersistentLoad).Load(pickle);
-            return Collect(root, name);
+            if (order.Size > 16) throw new InvalidDataException($"{name}: byteorder entry of {order.Size} bytes");
+            zip.Reserve(order.Size, $"zip entry '{order.Name}'");
+            var bo = System.Text.Encoding.ASCII.GetString(zip.Read(order));
+            if (bo != "little") throw new InvalidDataException($"{name}: checkpoint byte order is '{bo}', only little-endian is supported");
         }
-    }
 
-    /// <summary>
-    /// An entry's bytes, refusing sizes beyond what the archive could hold and short, long or damaged data.
-    /// torch.save stores entries uncompressed, so an entry is read straight into an array of its size (one copy, from
-    /// the file) when the claim is no larger than the archive: a lie then costs no more memory than the file's size.
-    /// A larger claim (a deflated entry) grows a buffer with the data actually read, so a lying size costs nothing.
-    /// </summary>
-    private static byte[] ReadEntry(ZipArchiveEntry entry, long maxLength, long archiveLength, string name)
-    {
-        long claimed = entry.Length;
-        if (claimed > maxLength || claimed > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio || claimed > Array.MaxLength)
-            throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' claims {claimed} bytes, more than its {entry.CompressedLength} stored bytes can hold");
-        try
+        var pickleEntry = pickles[0];
+        if (pickleEntry.Size > budgets.PickleBytes)
+            throw new ReaderBudgetException(name, "pickle.bytes", budgets.PickleBytes, pickleEntry.Size, $"zip entry '{pickleEntry.Name}'");
+        zip.Reserve(pickleEntry.Size, $"zip entry '{pickleEntry.Name}'");
+        var pickle = zip.Read(pickleEntry);
+
+        // The pickle only names storages; each is checked against its entry and all against the budget before
+        // the first is read.
+        var storages = new OrderedDictionary<string, TorchStorage>(StringComparer.Ordinal);
+        object? PersistentLoad(object? id) => ParseStorageId(id, name, legacy: false, storages, budgets).Value;
+        var root = new Unpickler(TensorGlobals(name), PersistentLoad, budgets, name).Load(pickle);
+        var dict = FindTensorDict(root, name, 0, budgets)
+            ?? throw new InvalidDataException($"{name}: checkpoint holds no tensor dict (top level is {Summarize(root)})");
+
+        var used = dict.Entries.Select(e => ((TorchTensorRef)e.Value!).Storage).Distinct().ToList();
+        long total = 0;
+        foreach (var storage in used)
         {
-            using var s = entry.Open();
-            if (claimed <= archiveLength)
-            {
-                var bytes = GC.AllocateUninitializedArray<byte>((int)claimed);
-                int got = s.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-                if (got < claimed) throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {got} of {claimed} bytes");
-                if (s.ReadByte() >= 0) throw new InvalidDataException($"{name}: zip entry '{entry.FullName}' holds more than its declared {claimed} bytes");
-                return bytes;
-            }
-            var buffer = new MemoryStream((int)Math.Min(claimed, entry.CompressedLength));
-            s.CopyTo(buffer);
-            if (buffer.Length != claimed)
-                throw new InvalidDataException($"{name}: truncated zip entry '{entry.FullName}': {buffer.Length} of {claimed} bytes");
-            return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
+            var key = storage.Key;
+            if (!zip.TryGet(folder + "data/" + key, out var entry))
+                throw new InvalidDataException($"{name}: storage '{key}' has no entry '{folder}data/{key}' in the archive");
+            if (entry.Size < storage.ByteCount)
+                throw new InvalidDataException($"{name}: truncated storage '{key}': entry '{entry.Name}' holds {entry.Size} bytes, the pickle says {storage.ByteCount}");
+            total += storage.ByteCount;
         }
-        catch (Exception e) when (e is IOException or NotSupportedException)
-        {
-            throw new InvalidDataException($"{name}: damaged zip entry '{entry.FullName}': {e.Message}", e);
-        }
+        zip.Reserve(total, $"{used.Count} storages");
+        foreach (var storage in used)
+            storage.Bytes = zip.Read(zip.TryGet(folder + "data/" + storage.Key, out var entry) ? entry : throw new InvalidOperationException(), storage.ByteCount);
+        return Collect(dict, name);
     }
 
     // ---------------------------------------------------------------- legacy format
 
-    private static IReadOnlyDictionary<string, TensorData> LoadLegacy(Stream stream, string name)
+    private static IReadOnlyDictionary<string, TensorData> LoadLegacy(Stream stream, string name, ReaderBudgets budgets)
     {
-        var plain = new Unpickler(new Dictionary<string, PickleCall?>());
+        var plain = new Unpickler(new Dictionary<string, PickleCall?>(), budgets: budgets, name: name);
         if (plain.Load(stream) is not BigInteger magic || magic != LegacyMagic)
             throw new InvalidDataException($"not a PyTorch checkpoint: {name} has a wrong legacy magic number");
         if (plain.Load(stream) is not long version || version != LegacyProtocolVersion)
@@ -143,9 +110,11 @@ public static class TorchCheckpoint
         if (sysInfo.TryGet("little_endian", out var little) && little is false)
             throw new InvalidDataException($"{name}: checkpoint was written big-endian, only little-endian is supported");
 
-        var storages = new Dictionary<string, TorchStorage>(StringComparer.Ordinal);
-        object? PersistentLoad(object? id) => ParseStorageId(id, name, legacy: true, storages).Value;
-        var root = new Unpickler(TensorGlobals(name), PersistentLoad).Load(stream);
+        var storages = new OrderedDictionary<string, TorchStorage>(StringComparer.Ordinal);
+        object? PersistentLoad(object? id) => ParseStorageId(id, name, legacy: true, storages, budgets).Value;
+        var root = new Unpickler(TensorGlobals(name), PersistentLoad, budgets, name).Load(stream);
+        var dict = FindTensorDict(root, name, 0, budgets)
+            ?? throw new InvalidDataException($"{name}: checkpoint holds no tensor dict (top level is {Summarize(root)})");
 
         if (plain.Load(stream) is not List<object?> keys)
             throw new InvalidDataException($"{name}: legacy storage key list is missing or not a list");
@@ -161,13 +130,12 @@ public static class TorchCheckpoint
                 throw new InvalidDataException($"{name}: storage '{key}' holds {n} elements, the pickle said {storage.ElementCount}");
             if (storage.ByteCount > stream.Length - stream.Position)
                 throw new InvalidDataException($"{name}: truncated file: storage '{key}' needs {storage.ByteCount} bytes, {stream.Length - stream.Position} left");
-            if (storage.ByteCount > Array.MaxLength)
-                throw new InvalidDataException($"{name}: storage '{key}' holds {storage.ByteCount} bytes, more than one array can");
+            if (storage.Bytes is not null) throw new InvalidDataException($"{name}: legacy storage key list names '{key}' twice");
             var bytes = GC.AllocateUninitializedArray<byte>((int)storage.ByteCount);
             stream.ReadExactly(bytes);
             storage.Bytes = bytes;
         }
-        return Collect(root, name);
+        return Collect(dict, name);
     }
 
     // ---------------------------------------------------------------- the pickled objects
@@ -177,7 +145,8 @@ public static class TorchCheckpoint
     /// (view key, offset, count) or None. Returns the storage and what the pickle sees: the storage itself or a
     /// <see cref="TorchStorageView"/> of it.
     /// </summary>
-    private static (TorchStorage Root, object Value) ParseStorageId(object? id, string name, bool legacy, Dictionary<string, TorchStorage> storages)
+    private static (TorchStorage Root, object Value) ParseStorageId(object? id, string name, bool legacy,
+        OrderedDictionary<string, TorchStorage> storages, ReaderBudgets budgets)
     {
         if (id is not PickleTuple t || t.Count < 5 || t[0] is not "storage")
             throw new InvalidDataException($"{name}: persistent id is {Unpickler.Describe(id)}, expected ('storage', type, key, location, size)");
@@ -185,12 +154,19 @@ public static class TorchCheckpoint
             throw new InvalidDataException($"{name}: unsupported storage type {Unpickler.Describe(t[1])}");
         if (t[2] is not string key || t[4] is not long count || count < 0)
             throw new InvalidDataException($"{name}: persistent id has a bad key or element count");
+        if (ReaderErrors.HasControlCharacters(key) || key.Length > 256)
+            throw new InvalidDataException($"{name}: storage key '{ReaderErrors.Printable(key)}' is not a plain name");
         if (storages.TryGetValue(key, out var storage))
         {
             if (storage.DType != dtype || storage.ElementCount != count)
                 throw new InvalidDataException($"{name}: storage '{key}' is used as both {storage.DType}[{storage.ElementCount}] and {dtype}[{count}]");
         }
-        else storages[key] = storage = new TorchStorage(key, dtype, count);
+        else
+        {
+            if (storages.Count >= budgets.Tensors)
+                throw new ReaderBudgetException(name, "tensors.count", budgets.Tensors, storages.Count + 1, "the pickle's storages", "storages");
+            storages[key] = storage = new TorchStorage(key, dtype, count, TensorData.ByteCount([count], dtype, $"{name}: storage '{key}'"));
+        }
 
         if (!legacy || t.Count < 6 || t[5] is null) return (storage, storage);
         if (t[5] is not PickleTuple { Count: 3 } view || view[1] is not long offset || view[2] is not long viewCount
@@ -253,11 +229,9 @@ public static class TorchCheckpoint
             ? t.Select(x => (long)x!).ToArray()
             : throw new InvalidDataException($"{name}: tensor {what} is {Unpickler.Describe(value)}, expected a tuple of ints");
 
-    /// <summary>Finds the name -> tensor dict (top level or nested under a known key) and copies the tensors out.</summary>
-    private static IReadOnlyDictionary<string, TensorData> Collect(object? root, string name)
+    /// <summary>Copies the tensors of the name -> tensor dict out of their (read) storages.</summary>
+    private static IReadOnlyDictionary<string, TensorData> Collect(PickleDict dict, string name)
     {
-        var dict = FindTensorDict(root, name, depth: 0)
-            ?? throw new InvalidDataException($"{name}: checkpoint holds no tensor dict (top level is {Summarize(root)})");
         // Tied weights may repeat a tensor, but a pickle naming one storage many times over is an attack on memory.
         long budget = 4 * dict.Entries.Select(e => ((TorchTensorRef)e.Value!).Storage).Distinct().Sum(s => s.ByteCount) + (1 << 20);
         var result = new OrderedDictionary<string, TensorData>(StringComparer.Ordinal);
@@ -265,25 +239,30 @@ public static class TorchCheckpoint
         {
             var key = (string)k!;
             var t = (TorchTensorRef)v!;
-            budget -= t.Size.Aggregate(1L, (a, b) => a * b) * TensorData.ElementSize(t.Storage.DType);
+            budget -= TensorData.ByteCount(t.Size, t.Storage.DType, $"{name}: tensor '{key}'");
             if (budget < 0) throw new InvalidDataException($"{name}: the tensors repeat their storages more than 4 times over");
             result[key] = new TensorData(key, t.Size.Select(d => (int)d).ToArray(), t.Storage.DType, Contiguous(t, key, name));
         }
         return result;
     }
 
-    private static PickleDict? FindTensorDict(object? value, string name, int depth)
+    private static PickleDict? FindTensorDict(object? value, string name, int depth, ReaderBudgets budgets)
     {
         if (value is not PickleDict d || d.Count == 0 || depth > 2) return null;
         if (d.Entries.Any(e => e.Value is TorchTensorRef))
         {
+            if (d.Count > budgets.Tensors)
+                throw new ReaderBudgetException(name, "tensors.count", budgets.Tensors, d.Count, "the tensor dict", "tensors");
             foreach (var (k, v) in d.Entries)
-                if (k is not string || v is not TorchTensorRef)
-                    throw new InvalidDataException($"{name}: tensor dict entry '{k}' is {Unpickler.Describe(v)}, not a tensor");
+            {
+                if (k is not string key) throw new InvalidDataException($"{name}: tensor dict key is {Unpickler.Describe(k)}, not a string");
+                if (ReaderErrors.HasControlCharacters(key)) throw new InvalidDataException($"{name}: tensor name '{ReaderErrors.Printable(key)}' holds control characters");
+                if (v is not TorchTensorRef) throw new InvalidDataException($"{name}: tensor dict entry '{ReaderErrors.Printable(key)}' is {Unpickler.Describe(v)}, not a tensor");
+            }
             return d;
         }
         foreach (var key in NestedKeys)
-            if (d.TryGet(key, out var inner) && FindTensorDict(inner, name, depth + 1) is { } found) return found;
+            if (d.TryGet(key, out var inner) && FindTensorDict(inner, name, depth + 1, budgets) is { } found) return found;
         return null;
     }
 
@@ -309,7 +288,6 @@ public static class TorchCheckpoint
             storage.Lent = true;
             return bytes;
         }
-        if (length > Array.MaxLength) throw new InvalidDataException($"{name}: tensor '{key}' holds {length} bytes, more than one array can");
         var output = GC.AllocateUninitializedArray<byte>((int)length);
         if (count == 0) return output;
         if (contiguous)

@@ -7,17 +7,18 @@ namespace Ssd.Weights.Torch;
 /// (the legacy format stores them after the pickle, the zip format in archive/data/&lt;key&gt;). Tensors that share
 /// a storage hold the same instance, so it is read once.
 /// </summary>
-internal sealed class TorchStorage(string key, TensorDType dtype, long elementCount)
+internal sealed class TorchStorage(string key, TensorDType dtype, long elementCount, long byteCount)
 {
     public string Key { get; } = key;
     public TensorDType DType { get; } = dtype;
     public long ElementCount { get; } = elementCount;
-    /// <summary>The storage's bytes once read: at least <see cref="ByteCount"/> long (a zip entry may hold more).</summary>
+    /// <summary>The storage's bytes once read: exactly <see cref="ByteCount"/> long.</summary>
     public byte[]? Bytes { get; set; }
     /// <summary>Whether a tensor already took <see cref="Bytes"/> as its own; later views of the storage copy.</summary>
     public bool Lent { get; set; }
 
-    public long ByteCount => ElementCount * TensorData.ElementSize(DType);
+    /// <summary>ElementCount x element size, checked by <see cref="TensorData.ByteCount(ReadOnlySpan{long}, TensorDType, string)"/>.</summary>
+    public long ByteCount { get; } = byteCount;
 
     /// <summary>torch's storage classes (pickled as torch.FloatStorage, torch.cuda.HalfStorage, ...).</summary>
     public static readonly IReadOnlyDictionary<string, TensorDType> Types = new Dictionary<string, TensorDType>

@@ -8,7 +8,9 @@ namespace Ssd.Tests.Acceptance;
 /// with the unused detection of the same class that overlaps it most (IoU &gt;= 0.5); paired detections must have
 /// every box corner within <c>boxTolerance</c> pixels and the score within <c>scoreTolerance</c>. A detection may
 /// stay unpaired only when its score lies within <c>scoreTolerance</c> of a cut-off (the confidence threshold, or
-/// the lowest score kept when keep_top_k truncated the list): rounding may put such a score either side.
+/// the lowest score kept when keep_top_k truncated the list): rounding may put such a score either side. A box of
+/// zero area (clipped onto the border) has no IoU: it pairs with a detection whose corners are within the tolerance,
+/// the nearest score first.
 /// </summary>
 public static class DetectionMatch
 {
@@ -28,7 +30,7 @@ public static class DetectionMatch
             for (int i = 0; i < actual.Count; i++)
             {
                 if (used[i] || actual[i].ClassId != e.ClassId) continue;
-                double iou = Iou(e, actual[i].Box);
+                double iou = Degenerate(e) ? SameCorners(e, actual[i], boxTolerance) : Iou(e, actual[i].Box);
                 if (iou >= bestIou) (best, bestIou) = (i, iou);
             }
             if (best < 0)
@@ -64,5 +66,13 @@ public static class DetectionMatch
         if (iw <= 0 || ih <= 0) return 0;
         double inter = iw * ih, union = (double)(e.X2 - e.X1) * (e.Y2 - e.Y1) + (double)(a.X2 - a.X1) * (a.Y2 - a.Y1) - inter;
         return inter / union;
+    }
+
+    private static bool Degenerate(PeerDetection e) => !(e.X2 > e.X1 && e.Y2 > e.Y1);
+
+    private static double SameCorners(PeerDetection e, FoundObject a, float boxTolerance)
+    {
+        float box = new[] { a.Box.X1 - e.X1, a.Box.Y1 - e.Y1, a.Box.X2 - e.X2, a.Box.Y2 - e.Y2 }.Max(MathF.Abs);
+        return box <= boxTolerance ? 1.0 - MathF.Abs(a.Score - e.Score) : 0.0;
     }
 }

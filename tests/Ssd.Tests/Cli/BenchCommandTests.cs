@@ -63,7 +63,7 @@ public class BenchCommandTests
     {
         var stderr = Console.Error;
         Console.SetError(new StringWriter());
-        try { Assert.That(Ssd.Cli.Program.Main(["bench", "--model", "nonexistent.safetensors", "--layers", "--peak", "0"]), Is.EqualTo(1)); }
+        try { Assert.That(Ssd.Cli.Program.Main(["bench", "--model", "nonexistent.safetensors", "--layers", "--peak", "0"]), Is.EqualTo(2), "usage"); }
         finally { Console.SetError(stderr); }
     }
 
@@ -72,7 +72,7 @@ public class BenchCommandTests
     {
         var stderr = Console.Error;
         Console.SetError(new StringWriter());
-        try { Assert.That(Ssd.Cli.Program.Main(["bench", "--model", "nonexistent.safetensors", "--batch", "0"]), Is.EqualTo(1)); }
+        try { Assert.That(Ssd.Cli.Program.Main(["bench", "--model", "nonexistent.safetensors", "--batch", "0"]), Is.EqualTo(2), "usage"); }
         finally { Console.SetError(stderr); }
     }
 }

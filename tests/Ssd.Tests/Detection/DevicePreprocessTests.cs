@@ -1,4 +1,4 @@
-using Ssd.Cli.Imaging;
+using Ssd.Imaging;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;

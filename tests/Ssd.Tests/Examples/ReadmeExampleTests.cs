@@ -48,6 +48,18 @@ public class ReadmeExampleTests
         }
     }
 
+    /// <summary>
+    /// README's C# example is samples/Ssd.Sample/Program.cs word for word (CI builds and runs that sample against the
+    /// packages: samples/run.sh); here it also runs, compiled into the tests, on the example model and image.
+    /// </summary>
+    [Test]
+    public void ReadmeCSharpExampleIsTheSample()
+    {
+        var readme = File.ReadAllText(Path.Combine(Root, "README.md"));
+        var sample = File.ReadAllText(Path.Combine(Root, "samples", "Ssd.Sample", "Program.cs"));
+        Assert.That(readme, Does.Contain("```csharp\n" + sample + "```"), "README's C# block is samples/Ssd.Sample/Program.cs");
+    }
+
     private static float Iou(float[] a, float[] b)
     {
         float iw = MathF.Max(0, MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0]));

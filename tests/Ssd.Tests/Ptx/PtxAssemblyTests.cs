@@ -42,6 +42,22 @@ public class PtxAssemblyTests
         });
     }
 
+    [Test]
+    public void RooflineResourcesAreWhatPtxasReports()
+    {
+        // The CUDA conv rule and docs/kernels/gpu-roofline.md take occupancy from Conv2dCosts.Resources: it must follow the kernels.
+        Assert.Multiple(() =>
+        {
+            foreach (var (name, expected) in Ssd.Kernels.Conv.Conv2dCosts.Resources)
+            {
+                var kernel = KernelCatalog.All.Single(k => k.FullName == name);
+                var r = PtxTools.Ptxas.Assemble(PtxTools.Ptx(kernel, GpuArch.Sm90), GpuArch.Sm90);
+                Assert.That((r.Registers, r.SharedMemoryBytes), Is.EqualTo((expected.Registers, expected.SharedBytes)),
+                    $"{name} on sm_90: update Conv2dCosts.Resources (and regenerate docs/kernels/gpu-roofline.md)");
+            }
+        });
+    }
+
     [TestCaseSource(nameof(PtxTargets))]
     public void PtxIsIsa78ForItsTarget(KernelEntry kernel, GpuArch arch)
     {

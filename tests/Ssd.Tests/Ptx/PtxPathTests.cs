@@ -94,7 +94,7 @@ public class PtxPathTests
         Assert.Multiple(() =>
         {
             foreach (var k in kernels)
-                foreach (var a in GpuArch.All)
+                foreach (var a in GpuArch.All.Where(a => k.RunsOnSm(a.Sm))) // an sm_80-only kernel (MinSm) has no sm_75 row
                     Assert.That(markdown, Does.Contain($"| {k.FullName}").And.Match($@"\| {Regex.Escape(k.FullName)}[^|]*\| {a.Name} \| {a.PtxTargetName} \|"));
         });
     }

@@ -36,9 +36,10 @@ public static class PtxTools
     public static string Ptx(KernelEntry kernel, GpuArch arch) =>
         ptx.GetOrAdd((new MethodInfoKey(kernel.Method), arch.PtxTarget), _ => new Lazy<string>(() => Compiler.Compile(kernel, arch).Assembly)).Value;
 
-    /// <summary>Every kernel of Ssd.Kernels plus the test-only ones, each with every architecture.</summary>
+    /// <summary>Every kernel of Ssd.Kernels plus the test-only ones, each with every architecture it runs on (<see cref="KernelEntry.MinSm"/>).</summary>
     public static IEnumerable<TestCaseData> KernelsByArch(IEnumerable<GpuArch> archs) =>
         from kernel in KernelCatalog.All.Concat(PtxTestKernels.All)
         from arch in archs
+        where kernel.RunsOnSm(arch.Sm)
         select new TestCaseData(kernel, arch).SetArgDisplayNames(kernel.FullName, arch.Name);
 }

@@ -7,7 +7,7 @@ namespace Ssd.Tests.Weights;
 public class CaffeConverterTests
 {
     // The deploy file of the fixture net written by tools/fixtures/make_caffe_fixtures.py, made into a tiny SSD.
-    private const string TinyDeploy = """
+    internal const string TinyDeploy = """
         name: "tiny"
         input: "data"
         input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }

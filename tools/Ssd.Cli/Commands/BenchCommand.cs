@@ -2,11 +2,11 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Ssd.Cli.Imaging;
 using Ssd.Kernels.Cpu;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
+using Ssd.Imaging;
 using Ssd.Weights.Model;
 
 namespace Ssd.Cli.Commands;
@@ -24,53 +24,61 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "a model file written by `ssd convert`", Required = true };
-        var batch = new Option<int>("--batch") { Description = "images per forward pass", DefaultValueFactory = _ => 1 };
-        var iterations = new Option<int>("--iterations") { Description = "timed runs", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<int>("--warmup") { Description = "untimed runs first (kernel loading, JIT)", DefaultValueFactory = _ => 2 };
-        var backend = new Option<string>("--backend") { Description = "auto, cuda, opencl, cpu-sim or cpu", DefaultValueFactory = _ => "auto" };
+        var batch = CliOptions.Int("--batch", 1, 1, "images per forward pass");
+        var iterations = CliOptions.Int("--iterations", 10, 1, "timed runs");
+        var warmup = CliOptions.Int("--warmup", 2, 0, "untimed runs first (kernel loading, JIT)");
+        var backend = CliOptions.Backend();
         var image = new Option<string?>("--image") { Description = "an image to run on (default: a synthetic 640x480 image)" };
         var json = new Option<bool>("--json") { Description = "print the result as JSON" };
         var layers = new Option<bool>("--layers") { Description = "time the network layer by layer (GFLOP/s and % of peak per layer)" };
-        var peak = new Option<double?>("--peak") { Description = "FP32 peak in GFLOP/s for --layers (default: a quick FMA measurement)" };
+        var peak = new Option<double?>("--peak")
+        {
+            Description = "FP32 peak in GFLOP/s for --layers (default: a quick FMA measurement)",
+            CustomParser = r =>
+            {
+                var token = r.Tokens[^1].Value;
+                if (double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 && double.IsFinite(v)) return v;
+                r.AddError($"--peak: '{token}' is not a positive GFLOP/s figure");
+                return null;
+            },
+        };
         var command = new Command("bench", "Time the detector: per-stage medians, latency, throughput and memory; --layers: per-layer GFLOP/s.")
             { model, batch, iterations, warmup, backend, image, json, layers, peak };
         command.SetAction(parse =>
         {
-            try
+            int n = parse.GetValue(batch), k = parse.GetValue(iterations), w = parse.GetValue(warmup);
+            var kind = parse.GetValue(backend);
+            var picture = parse.GetValue(image) is { } path ? LoadImage(path) : Synthetic(640, 480);
+            var images = Enumerable.Repeat(picture, n).ToList();
+            string modelPath = parse.GetValue(model)!;
+            var (description, tensors, _) = ModelFiles.Load(modelPath);
+            long arena = SsdNetwork.PlannedArenaBytes(description, tensors, batch: n);
+            if (parse.GetValue(layers))
             {
-                int n = parse.GetValue(batch), k = parse.GetValue(iterations), w = parse.GetValue(warmup);
-                if (n <= 0 || k <= 0 || w < 0) throw new ArgumentException("--batch and --iterations must be positive, --warmup not negative");
-                if (parse.GetValue(peak) is <= 0) throw new ArgumentException("--peak must be a positive GFLOP/s figure");
-                var kind = DetectorBackendNames.Parse(parse.GetValue(backend)!);
-                var picture = parse.GetValue(image) is { } path ? ImageDecoder.Load(path) : Synthetic(640, 480);
-                var images = Enumerable.Repeat(picture, n).ToList();
-                var (description, tensors) = ModelFile.Load(parse.GetValue(model)!);
-                long arena = SsdNetwork.PlannedArenaBytes(description, tensors, batch: n);
-                if (parse.GetValue(layers))
-                {
-                    Layers(description, tensors, kind, images, w, k, arena, parse.GetValue(peak), parse.GetValue(json));
-                    return 0;
-                }
-                var options = new SsdDetectorOptions { Backend = kind, MaxBatch = n };
-                using var detector = SsdDetector.Create(description, tensors, options);
-                for (int i = 0; i < w; i++) detector.Detect(images);
-                var runs = new List<(DetectorTimings Stages, TimeSpan Wall)>();
-                for (int i = 0; i < k; i++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    detector.Detect(images);
-                    runs.Add((detector.LastTimings, Stopwatch.GetElapsedTime(t0)));
-                }
-                Report(detector.Model.Name, options.Backend.ToString(), n, runs, arena, parse.GetValue(json));
-                return 0;
+                Layers(description, tensors, kind, images, w, k, arena, parse.GetValue(peak), parse.GetValue(json));
+                return ExitCodes.Ok;
             }
-            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException or InvalidOperationException)
+            var options = new SsdDetectorOptions { Backend = kind, MaxBatch = n };
+            using var detector = ModelFiles.CreateDetector(modelPath, description, tensors, options);
+            for (int i = 0; i < w; i++) detector.Detect(images);
+            var runs = new List<(DetectorTimings Stages, TimeSpan Wall)>();
+            for (int i = 0; i < k; i++)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
+                long t0 = Stopwatch.GetTimestamp();
+                detector.Detect(images);
+                runs.Add((detector.LastTimings, Stopwatch.GetElapsedTime(t0)));
             }
+            Report(detector.Model.Name, options.Backend.ToString(), n, runs, arena, parse.GetValue(json));
+            return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>--image: a file that cannot be read is this run's one input failing (exit 1).</summary>
+    private static RgbImage LoadImage(string path)
+    {
+        try { return ImageDecoder.Load(path); }
+        catch (InvalidDataException e) { throw new CliException(e.Message, ExitCodes.InputsFailed, e); }
     }
 
     private static double Median(IEnumerable<double> xs) { var a = xs.OrderBy(x => x).ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
@@ -116,7 +124,7 @@ public static class BenchCommand
     private static void Layers(ModelDescription description, IReadOnlyDictionary<string, Ssd.Weights.Tensors.TensorData> tensors, DetectorBackend kind,
         IReadOnlyList<RgbImage> images, int warmup, int iterations, long arena, double? givenPeak, bool json)
     {
-        using var backend = BackendFactory.Create(kind);
+        using var backend = CreateBackend(kind);
         using var network = SsdNetwork.Load(description, tensors, backend, batch: images.Count);
         var input = new float[network.Plan.Input.Count];
         int per = input.Length / images.Count;
@@ -167,6 +175,15 @@ public static class BenchCommand
         Console.WriteLine();
         Console.WriteLine(string.Create(c, $"convolutions {convMs:F1} ms, other steps {totalMs - convMs:F1} ms; whole forward (median, incl. input upload and output download) {Median(walls):F1} ms"));
         Console.WriteLine(string.Create(c, $"arena {arena / 1048576.0:F1} MiB (activations); peak memory {peakBytes / 1048576.0:F1} MiB (process peak working set)"));
+    }
+
+    private static Ssd.Engine.Backends.IBackend CreateBackend(DetectorBackend kind)
+    {
+        try { return BackendFactory.Create(kind); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw CliException.Model($"cannot start the {DetectorBackendNames.Name(kind)} backend: {e.Message}", e);
+        }
     }
 
     /// <summary>A deterministic gradient-and-noise picture, so a benchmark needs no image file.</summary>

@@ -1,158 +1,246 @@
 using System.CommandLine;
-using System.Text.Json;
-using Spectre.Console;
+using System.Globalization;
+using Ssd.Data;
+using Ssd.Data.Coco;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Imaging;
-using Ssd.Cli.Imaging;
+using Ssd.Imaging;
+using Ssd.Weights.IO;
 
 namespace Ssd.Cli.Commands;
 
 /// <summary>
-/// `ssd detect --model M IMAGE|DIR... [--json out.json] [--annotate OUTDIR] [--threshold T] [--batch N] [--backend B]
-/// [--input-size WxH|native]`:
-/// runs the detector on files and folders (their images, sorted by name). A file that cannot be read or decoded
-/// gets an error line and the rest go on; the exit code is 1 if any failed.
+/// `ssd detect --model M INPUT... [--recursive] [--json FILE|-] [--annotate DIR] [--threshold T] [--batch N]
+/// [--backend B] [--input-size WxH|native] [--max-pixels N] [--max-batch-pixels N]`: runs the detector on image files, folders and glob
+/// patterns (<see cref="InputFiles"/>).
+/// Outputs are checked before any work (<see cref="OutputPaths"/>) and written atomically; images are read, checked
+/// against the pixel budgets (<see cref="ImageLimits"/>) and decoded batch by batch, so memory holds one batch.
+/// Each image gets a line (its detections, or where its outputs went); an image that cannot be read, decoded or run
+/// gets an error line naming it and the others go on. Exit code 0 when every input succeeded, 1 when some failed
+/// (when all failed, an existing --json file is left as it was), 2 usage, 3 model or device (<see cref="ExitCodes"/>).
 /// </summary>
 public static class DetectCommand
 {
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tga", ".gif", ".psd", ".hdr"];
+    /// <summary>The default confidence threshold: what people expect a detector to show (the flavours' own 0.01 suits mAP).</summary>
+    public const float DefaultThreshold = 0.5f;
+
+    /// <summary>A batch of at least this many decoded pixels (12 MiB of RGB) is collected as soon as it is done.</summary>
+    private const long LargeBatchPixels = 1 << 22;
 
     public static Command Create()
     {
         var model = new Option<string>("--model", "-m") { Description = "a model file written by `ssd convert`", Required = true };
-        var inputs = new Argument<string[]>("inputs") { Description = "image files or folders", Arity = ArgumentArity.OneOrMore };
-        var json = new Option<string?>("--json") { Description = "write the detections as JSON to this file" };
-        var annotate = new Option<string?>("--annotate") { Description = "write annotated copies of the images into this folder" };
-        var threshold = new Option<float?>("--threshold") { Description = "confidence threshold (default: the model's)" };
-        var batch = new Option<int>("--batch") { Description = "images per forward pass", DefaultValueFactory = _ => 8 };
-        var backend = new Option<string>("--backend") { Description = "auto, cuda, opencl, cpu-sim or cpu", DefaultValueFactory = _ => "auto" };
-        var inputSize = new Option<string?>("--input-size") { Description = "network input WxH, or native (each image's own size); Caffe models only; default: the model's" };
-        var command = new Command("detect", "Detect objects in images.") { model, inputs, json, annotate, threshold, batch, backend, inputSize };
+        var inputs = new Argument<string[]>("inputs")
+        {
+            Description = "image files (JPEG, PNG, WebP, BMP, GIF), folders, or quoted patterns such as 'photos/**/*.jpg'",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "take the images in the subfolders of folder inputs too" };
+        var json = new Option<string?>("--json") { Description = "write the detections as JSON to this file (- for stdout)" };
+        var format = new Option<string>("--format")
+        {
+            Description = "what --json writes: json (Ssd's per-image list) or coco (COCO results: image_id from the file name, category_id the model's class index)",
+            DefaultValueFactory = _ => "json",
+        };
+        format.AcceptOnlyFromAmong("json", "coco");
+        var annotate = new Option<string?>("--annotate") { Description = "write a PNG copy of each image with its detections drawn into this folder" };
+        var threshold = CliOptions.Threshold(DefaultThreshold, "report detections scoring above this, in [0, 1]");
+        var batch = CliOptions.Int("--batch", 8, 1, "images per forward pass");
+        var backend = CliOptions.Backend();
+        var inputSize = CliOptions.InputSizeOption();
+        var maxPixels = CliOptions.Long("--max-pixels", ImageLimits.Default.MaxPixels, 1, RgbImage.MaxPixels,
+            "refuse images of more pixels than this, before decoding them");
+        var maxBatchPixels = CliOptions.Long("--max-batch-pixels", ImageLimits.Default.MaxBatchPixels, 1, long.MaxValue,
+            "decoded pixels held at once: a batch ends early when the next image would pass this (one image always fits)");
+        var command = new Command("detect", "Detect objects in images.")
+            { model, inputs, recursive, json, format, annotate, threshold, batch, backend, inputSize, maxPixels, maxBatchPixels };
         command.SetAction(parse =>
         {
-            try
-            {
-                var options = new SsdDetectorOptions
+            var request = new Request(parse.GetValue(model)!, parse.GetValue(inputs)!, parse.GetValue(recursive), parse.GetValue(json),
+                parse.GetValue(format) == "coco", parse.GetValue(annotate), new SsdDetectorOptions
                 {
-                    Backend = DetectorBackendNames.Parse(parse.GetValue(backend)!),
+                    Backend = parse.GetValue(backend),
                     ConfidenceThreshold = parse.GetValue(threshold),
                     MaxBatch = parse.GetValue(batch),
-                    InputSize = parse.GetValue(inputSize) is { } size ? InputSize.Parse(size) : null,
-                };
-                var files = Expand(parse.GetValue(inputs)!);
-                using var detector = SsdDetector.Load(parse.GetValue(model)!, options);
-                return Run(detector, files, parse.GetValue(json), parse.GetValue(annotate), options.MaxBatch);
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException or UnauthorizedAccessException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
+                    InputSize = parse.GetValue(inputSize),
+                },
+                new ImageLimits { MaxPixels = parse.GetValue(maxPixels), MaxBatchPixels = parse.GetValue(maxBatchPixels) });
+            return Run(request);
         });
         return command;
     }
 
-    /// <summary>Files as given; folders become their image files, sorted by name. A missing path is an error.</summary>
-    public static List<string> Expand(IEnumerable<string> inputs)
-    {
-        var files = new List<string>();
-        foreach (var input in inputs)
-        {
-            if (Directory.Exists(input))
-                files.AddRange(Directory.EnumerateFiles(input)
-                    .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                    .OrderBy(f => f, StringComparer.Ordinal));
-            else if (File.Exists(input)) files.Add(input);
-            else throw new FileNotFoundException($"{input}: no such file or folder");
-        }
-        return files;
-    }
+    private sealed record Request(string Model, string[] Inputs, bool Recursive, string? Json, bool Coco, string? Annotate,
+        SsdDetectorOptions Options, ImageLimits Limits);
 
-    private static int Run(SsdDetector detector, List<string> files, string? jsonPath, string? annotateDir, int batchSize)
+    private static int Run(Request r)
     {
-        var results = new List<FileResult>();
-        int failed = 0;
-        void ProcessAll(Action? tick)
+        var inputs = InputFiles.Expand(r.Inputs, r.Recursive);
+        bool jsonToStdout = r.Json == "-";
+        // Human-readable lines go to stdout, unless stdout carries the JSON.
+        var log = jsonToStdout ? Console.Error : Console.Out;
+
+        // Every output is checked before the model is even loaded.
+        ModelFiles.CheckPath(r.Model, "model");
+        var readPaths = inputs.Files.Append(r.Model).ToList();
+        if (r.Json is not null && !jsonToStdout) OutputPaths.CheckFile(r.Json, "--json", readPaths);
+        IReadOnlyDictionary<string, string>? annotated = null;
+        if (r.Annotate is not null)
         {
-            for (int start = 0; start < files.Count; start += batchSize)
+            OutputPaths.CheckFolder(r.Annotate, "--annotate");
+            annotated = AnnotationPaths.Assign(inputs.Files, r.Annotate);
+            var taken = r.Json is not null && !jsonToStdout ? readPaths.Append(r.Json).ToList() : readPaths;
+            foreach (var path in annotated.Values) OutputPaths.RefuseInputs(path, "--annotate", taken);
+        }
+
+        var failures = new List<(string Path, string Error)>();
+        foreach (var (input, error) in inputs.Errors)
+        {
+            Console.Error.WriteLine($"error: {error}");
+            failures.Add((input, error));
+        }
+        if (inputs.Files.Count == 0)
+        {
+            Console.Error.WriteLine("error: no image to detect objects in");
+            if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(Path.GetFileNameWithoutExtension(r.Model), r.Options.ConfidenceThreshold, [], failures));
+            return ExitCodes.InputsFailed;
+        }
+
+        using var detector = ModelFiles.LoadDetector(r.Model, r.Options);
+        var results = new List<ImageResult>();
+        void Fail(string path, string error)
+        {
+            Console.Error.WriteLine($"error: {(error.StartsWith(path, StringComparison.Ordinal) ? error : $"{path}: {error}")}");
+            failures.Add((path, error));
+        }
+
+        // Batches: at most --batch images and ImageLimits.MaxBatchPixels decoded pixels (one image always fits).
+        var pending = new List<(string Path, RgbImage Image)>();
+        long pendingPixels = 0;
+        void Flush()
+        {
+            if (pending.Count == 0) return;
+            foreach (var (path, image, found, error) in DetectBatch(detector, pending))
             {
-                var chunk = files.Skip(start).Take(batchSize).ToList();
-                var decoded = new List<(string Path, RgbImage Image)>();
-                foreach (var path in chunk)
+                if (error is not null) { Fail(path, error); continue; }
+                string? annotatedPath = null;
+                if (annotated is not null)
                 {
-                    try { decoded.Add((path, DecodeImage(path))); }
-                    catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
+                    try
                     {
-                        Console.Error.WriteLine($"error: {path}: {e.Message}");
-                        failed++;
-                        tick?.Invoke();
+                        ImageEncoder.Save(Annotator.Draw(image, found!.Select(Annotation.From)), annotated[path]);
+                        annotatedPath = annotated[path];
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        Fail(path, $"annotated image not written: {ErrorReport.Describe(e)}");
                     }
                 }
-                if (decoded.Count == 0) continue;
-                var detections = detector.Detect(decoded.Select(d => d.Image).ToList());
-                for (int i = 0; i < decoded.Count; i++)
-                {
-                    var (path, image) = decoded[i];
-                    results.Add(FileResult.From(path, image, detections[i]));
-                    if (annotateDir is not null) Annotate(image, detections[i], Path.Combine(annotateDir, Path.GetFileNameWithoutExtension(path) + ".png"));
-                    tick?.Invoke();
-                }
+                var result = new ImageResult(path, image.Width, image.Height, found!, annotatedPath);
+                results.Add(result);
+                Print(log, result, detailed: r.Json is null);
+            }
+            pending.Clear();
+            // The batch's decoded images are garbage now. Large ones sit in the large-object heap, which the GC
+            // collects only on a full collection: without one, a run over big images holds several batches' worth.
+            if (pendingPixels >= LargeBatchPixels) GC.Collect();
+            pendingPixels = 0;
+        }
+
+        foreach (var path in inputs.Files)
+        {
+            try
+            {
+                var bytes = ImageFile.ReadAllBytes(path, r.Limits);
+                var header = ImageDecoder.ReadHeader(bytes, path);
+                ImageDecoder.CheckBudget(header, path, r.Limits);
+                if (pending.Count == r.Options.MaxBatch || pending.Count > 0 && pendingPixels + header.Pixels > r.Limits.MaxBatchPixels) Flush();
+                pending.Add((path, ImageDecoder.Decode(bytes, path, r.Limits)));
+                pendingPixels += header.Pixels;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Fail(path, ErrorReport.Describe(e));
             }
         }
+        Flush();
 
-        if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
-        // A progress bar for several images on a terminal; the per-image listing (without --json) follows it.
-        if (files.Count > 1 && !Console.IsOutputRedirected)
-            AnsiConsole.Progress().Start(ctx =>
-            {
-                var task = ctx.AddTask("detecting", maxValue: files.Count);
-                ProcessAll(() => task.Increment(1));
-            });
-        else ProcessAll(null);
-
-        if (jsonPath is null)
-            foreach (var r in results) Print(r.Path, r.Detections);
-        if (jsonPath is not null)
+        string modelName = detector.Model.Name;
+        string? jsonNote = null;
+        if (jsonToStdout && r.Coco)
         {
-            if (Path.GetDirectoryName(Path.GetFullPath(jsonPath)) is { } parent) Directory.CreateDirectory(parent);
-            File.WriteAllText(jsonPath, ToJson(results));
+            Console.Out.Flush();
+            using var stdout = Console.OpenStandardOutput();
+            CocoResults.WriteTo(stdout, CocoRows(results));
         }
-        if (failed > 0) Console.Error.WriteLine($"{failed} of {files.Count} images failed");
-        return failed > 0 ? 1 : 0;
-    }
-
-    private static void Print(string path, IReadOnlyList<Detection> detections)
-    {
-        Console.WriteLine($"{path}: {detections.Count} detections");
-        foreach (var d in detections)
-            Console.WriteLine(FormattableString.Invariant($"  {d.Label,-14} {d.Score:F4}  [{d.Box.X1:F1}, {d.Box.Y1:F1}, {d.Box.X2:F1}, {d.Box.Y2:F1}]"));
-    }
-
-    private static RgbImage DecodeImage(string path) => ImageDecoder.Load(path);
-
-    /// <summary>Writes a copy of the image with each detection's box and "label score" drawn on it.</summary>
-    private static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, string outputPath)
-    {
-        var copy = new RgbImage(image.Width, image.Height, (byte[])image.Pixels.Clone());
-        Annotator.Draw(copy, detections.Select(d => new Annotation(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2, d.ClassId,
-            FormattableString.Invariant($"{d.Label} {d.Score:F2}"))));
-        ImageEncoder.Save(copy, outputPath);
-    }
-
-    private sealed record DetectionJson(int class_id, string label, float score, float[] box);
-    private sealed record ImageJson(string path, int width, int height, DetectionJson[] detections);
-    private sealed record FileResult(string Path, int Width, int Height, IReadOnlyList<Detection> Detections)
-    {
-        public static FileResult From(string path, RgbImage image, IReadOnlyList<Detection> d) => new(path, image.Width, image.Height, d);
-    }
-
-    /// <summary>{"images":[{"path","width","height","detections":[{"class_id","label","score","box":[x1,y1,x2,y2]}]}]}</summary>
-    public static string ToJson(IEnumerable<(string Path, int Width, int Height, IReadOnlyList<Detection> Detections)> images) =>
-        JsonSerializer.Serialize(new
+        else if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
+        else if (r.Json is not null)
         {
-            images = images.Select(i => new ImageJson(i.Path, i.Width, i.Height,
-                i.Detections.Select(d => new DetectionJson(d.ClassId, d.Label, d.Score, [d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2])).ToArray())).ToArray(),
-        }, new JsonSerializerOptions { WriteIndented = true });
+            if (results.Count > 0)
+            {
+                if (r.Coco) CocoResults.Write(r.Json, CocoRows(results));
+                else AtomicFile.WriteAllText(r.Json, DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
+                jsonNote = $"detections -> {r.Json}";
+            }
+            else Console.Error.WriteLine($"error: no image succeeded: {r.Json} not written{(File.Exists(r.Json) ? " (the previous file is kept)" : "")}");
+        }
+        int total = inputs.Files.Count + inputs.Errors.Count, found = results.Sum(x => x.Detections.Count);
+        var summary = $"{results.Count} of {total} input{(total == 1 ? "" : "s")} done, {found} detection{(found == 1 ? "" : "s")}";
+        if (failures.Count > 0) summary += $", {failures.Count} failed";
+        if (jsonNote is not null) summary += $"; {jsonNote}";
+        if (annotated is not null && results.Any(x => x.Annotated is not null)) summary += $"; annotated images -> {r.Annotate}";
+        log.WriteLine(summary);
+        return failures.Count > 0 ? ExitCodes.InputsFailed : ExitCodes.Ok;
+    }
 
-    private static string ToJson(List<FileResult> results) => ToJson(results.Select(r => (r.Path, r.Width, r.Height, r.Detections)));
+    /// <summary>
+    /// Runs one batch. An image the network cannot take (too small for --input-size native) fails alone
+    /// (<see cref="SsdDetector.DetectEach"/>); an error of the whole batch is every image's.
+    /// </summary>
+    private static List<(string Path, RgbImage Image, IReadOnlyList<Detection>? Found, string? Error)> DetectBatch(
+        SsdDetector detector, List<(string Path, RgbImage Image)> batch)
+    {
+        try
+        {
+            var results = detector.DetectEach(batch.Select(b => b.Image).ToList());
+            return [.. batch.Select((b, i) => (b.Path, b.Image, results[i].Succeeded ? results[i].Detections : null,
+                results[i].Error is { } e ? ErrorReport.Describe(e) : null))];
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            string error = ErrorReport.Describe(e);
+            return [.. batch.Select(b => (b.Path, b.Image, (IReadOnlyList<Detection>?)null, (string?)error))];
+        }
+    }
+
+    /// <summary>
+    /// One line per image: its size, its detections (best first, the first five named) and its annotated copy; with
+    /// <paramref name="detailed"/> (no --json) every detection on a line of its own.
+    /// </summary>
+    private static void Print(TextWriter log, ImageResult r, bool detailed)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string count = $"{r.Detections.Count} detection{(r.Detections.Count == 1 ? "" : "s")}";
+        string outputs = r.Annotated is null ? "" : $" -> {r.Annotated}";
+        if (detailed)
+        {
+            log.WriteLine($"{r.Path}: {r.Width}x{r.Height}, {count}{outputs}");
+            foreach (var d in r.Detections)
+                log.WriteLine(string.Create(c, $"  {d.Label,-14} {d.Score:F4}  [{d.Box.X1:F1}, {d.Box.Y1:F1}, {d.Box.X2:F1}, {d.Box.Y2:F1}]"));
+            return;
+        }
+        var named = string.Join(", ", r.Detections.Take(5).Select(d => string.Create(c, $"{d.Label} {d.Score:F2}")));
+        if (r.Detections.Count > 5) named += ", ...";
+        log.WriteLine($"{r.Path}: {r.Width}x{r.Height}, {count}{(named.Length > 0 ? $" ({named})" : "")}{outputs}");
+    }
+
+    /// <summary>COCO results rows: image_id from the file name (a numeric stem is the number), category_id the model's
+    /// class index, bbox [x, y, w, h] in image pixels.</summary>
+    private static IEnumerable<CocoResults.Row> CocoRows(IEnumerable<ImageResult> results) =>
+        results.SelectMany(r =>
+        {
+            var imageId = CocoResults.ImageIdFromFileName(r.Path);
+            return r.Detections.Select(d => new CocoResults.Row(imageId, d.ClassId, d.Label,
+                PixelBox.FromCorners(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2), d.Score));
+        });
 }

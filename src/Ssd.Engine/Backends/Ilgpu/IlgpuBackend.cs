@@ -29,13 +29,16 @@ public sealed class IlgpuBackend : IBackend
     DeviceStream? IBackend.Device => Device;
 
     /// <param name="ownsDevice">Dispose the device with the backend (false for a shared test device).</param>
-    public IlgpuBackend(ComputeDevice device, bool ownsDevice = false)
+    /// <param name="options">TF32 convolutions, CUDA graph replay (both off by default).</param>
+    public IlgpuBackend(ComputeDevice device, bool ownsDevice = false, DeviceOptions options = default)
     {
         ComputeDevice = device;
         this.ownsDevice = ownsDevice;
         Stream = device.Accelerator.CreateStream();
-        Device = new DeviceStream(device, Stream);
+        Device = new DeviceStream(device, Stream, options);
     }
+
+    public DeviceOptions Options => Device.Options;
 
     public string Description => $"ilgpu {ComputeDevice.Description}";
 
@@ -124,6 +127,7 @@ public sealed class IlgpuBackend : IBackend
         Stream.Synchronize();
         pixels?.Dispose();
         preprocessOp?.Dispose();
+        Device.Workspace.Dispose();
         Stream.Dispose();
         if (ownsDevice) ComputeDevice.Dispose();
     }

@@ -6,16 +6,17 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// <summary>
 /// The plain reference that <see cref="PostProcessor"/> with Caffe's rules is checked against, bit for bit.
 /// <para/>
-/// Caffe SSD's DetectionOutput layer (share_location, CENTER_SIZE, variance_encoded_in_target false, eta 1,
-/// clip false), per image:
-/// 1. decode every prior's offsets with the prior's variances (<see cref="BoxCodingReference.Caffe"/>);
+/// Caffe SSD's DetectionOutput layer (share_location, CENTER_SIZE, variance_encoded_in_target false, eta 1), per
+/// image:
+/// 1. decode every prior's offsets with the prior's variances (<see cref="BoxCodingReference.Caffe"/>); with
+///    OpenCV DNN's `clip` option, clip each coordinate to [0, 1] (its ClipBBox: max(min(v, 1), 0));
 /// 2. per class c != background: priors with score &gt; confidence_threshold, ordered by score with
 ///    std::stable_sort (equal scores keep the lower prior first), the first top_k;
 ///    ApplyNMSFast: walk them in that order, keep a box unless JaccardOverlap (normalised, no +1) with an already
 ///    kept box is not &lt;= nms_threshold (so a NaN overlap suppresses, as in Caffe);
 /// 3. if keep_top_k &gt; -1 and more survive, the keep_top_k best over all classes. Caffe uses std::sort there
 ///    (tie order unspecified); here ties keep the lower class, then the class's own NMS order;
-/// 4. boxes are not clipped; multiplied by the image width / height (normalised when the size is 1x1).
+/// 4. boxes multiplied by the image width / height (normalised when the size is 1x1).
 /// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
 /// </summary>
 public sealed class CaffeDetectionOutputReference : IPostProcessor
@@ -23,13 +24,15 @@ public sealed class CaffeDetectionOutputReference : IPostProcessor
     private readonly float[] priors;
     private readonly int numPriors;
     private readonly PostProcessParams p;
+    private readonly bool clip;
 
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
-    public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters)
+    /// <param name="clip">OpenCV DNN's DetectionOutput clip: decoded boxes kept in [0, 1].</param>
+    public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters, bool clip = false)
     {
         numPriors = PostProcessInputs.PriorCount(priors, 8, "2 x P x 4", "caffe detection output");
         this.priors = priors;
-        p = parameters;
+        (p, this.clip) = (parameters, clip);
         p.Validate(numPriors, "caffe detection output");
     }
 
@@ -42,6 +45,13 @@ public sealed class CaffeDetectionOutputReference : IPostProcessor
         {
             PostProcessInputs.CheckSize(originalSizes[img], "caffe detection output");
             BoxCodingReference.Caffe(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes);
+            if (clip)
+                for (int i = 0; i < boxes.Length; i++)
+                {
+                    // std::max(std::min(v, 1.f), 0.f), as std::min / std::max compare (a NaN or -0 stays as it is).
+                    float v = 1f < boxes[i] ? 1f : boxes[i];
+                    boxes[i] = v < 0f ? 0f : v;
+                }
             var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
             var all = new List<(int Class, int Prior)>();
             for (int cls = 0; cls < c; cls++)
@@ -82,11 +92,16 @@ public sealed class CaffeDetectionOutputReference : IPostProcessor
         return kept;
     }
 
-    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart; BBoxSize of an inverted box is 0.</summary>
+    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart and unless the intersection's width and
+    /// height are both positive (so touching or zero-size boxes, e.g. boxes clipped onto the border, overlap 0);
+    /// BBoxSize of an inverted box is 0.</summary>
     private static float JaccardOverlap(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (b[0] > a[2] || b[2] < a[0] || b[1] > a[3] || b[3] < a[1]) return 0f;
-        float inter = (MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0])) * (MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]));
+        float iw = MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0]), ih = MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]);
+        // (A NaN side is the NaN-coordinate case, which the engine suppresses: see Iou.)
+        if (!float.IsNaN(iw) && !float.IsNaN(ih) && !(iw > 0f && ih > 0f)) return 0f;
+        float inter = iw * ih;
         float sa = a[2] < a[0] || a[3] < a[1] ? 0f : (a[2] - a[0]) * (a[3] - a[1]);
         float sb = b[2] < b[0] || b[3] < b[1] ? 0f : (b[2] - b[0]) * (b[3] - b[1]);
         return inter / (sa + sb - inter);

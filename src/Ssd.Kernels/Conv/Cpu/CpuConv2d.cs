@@ -59,7 +59,7 @@ public sealed class CpuConv2d
         if (Algorithm is CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Auto)
             _winograd4 = new Winograd4x4Conv(p, inChannels, outChannels, weights, bias, mk, Threads);
         if (Algorithm is CpuConvAlgorithm.Direct)
-            _depthwise = new DepthwiseConv(p, inChannels, outChannels, weights, bias, Threads);
+            _depthwise = new DepthwiseConv(p, inChannels, outChannels, weights, bias, Threads, Isa);
         if (Algorithm is CpuConvAlgorithm.Gemm or CpuConvAlgorithm.Auto)
             _gemm = new GemmConv(p, inChannels, outChannels, weights, bias, mk, Threads);
     }

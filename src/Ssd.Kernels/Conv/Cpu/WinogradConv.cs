@@ -42,7 +42,7 @@ internal sealed unsafe class WinogradConv
     }
 
     /// <summary>U[xi][o][c] = (G g[o,c] G^T)[xi] with G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]].</summary>
-    private static float[] TransformWeights(ReadOnlySpan<float> w, int inC, int outC)
+    internal static float[] TransformWeights(ReadOnlySpan<float> w, int inC, int outC)
     {
         var u = new float[(long)Xi * outC * inC];
         Span<float> t = stackalloc float[12];

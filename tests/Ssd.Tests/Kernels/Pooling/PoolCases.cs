@@ -23,11 +23,37 @@ public sealed class PoolCases : IOpCaseList
         ("SSD300 pool5 3x3 s1 p1 512x19x19", () => PoolGeometry.Create(new(1, 512, 19, 19), 3, 1, 1, PoolOutputRule.CaffeCeil), CaseSize.Large),
     ];
 
-    public static IEnumerable<IOpCase> Cases =>
+    public static IEnumerable<IOpCase> Cases => Forward.Concat(Training).Concat(Backward);
+
+    private static IEnumerable<IOpCase> Forward =>
         from g in Geometries
         from kind in new[] { (Name: "max", P: (Func<PoolGeometry, PoolParams>)(x => new PoolParams(x, true))),
             ("avg padded", x => new PoolParams(x, false, AvgPoolDivisor.PaddedWindow)), ("avg valid", x => new PoolParams(x, false, AvgPoolDivisor.ValidWindow)) }
         let p = kind.P(g.Geometry())
         select (IOpCase)new OpCase<PoolParams>($"{kind.Name} pool {g.Name}", PoolVariants.Pool, OpPass.Forward, p,
             [Spiky(11, p.Geometry.Input.Count)], [p.Geometry.Output.Count], g.Size);
+
+    /// <summary>Training-mode max pooling: the output and each window's argmax (int32 bits in the saved float slot).</summary>
+    private static IEnumerable<IOpCase> Training =>
+        from g in Geometries
+        let p = new PoolParams(g.Geometry(), true)
+        select (IOpCase)new OpCase<PoolParams>($"max pool with argmax {g.Name}", PoolVariants.Pool, OpPass.Forward, p,
+            [Spiky(12, p.Geometry.Input.Count)], [p.Geometry.Output.Count, p.Geometry.Output.Count], g.Size);
+
+    /// <summary>Backward: max reads the argmax the forward saves (the reference's, on spiky data) and dy; average dy.</summary>
+    private static IEnumerable<IOpCase> Backward =>
+        from g in Geometries
+        from kind in new (string Name, bool Max, AvgPoolDivisor Divisor)[] { ("max", true, AvgPoolDivisor.PaddedWindow),
+            ("avg padded", false, AvgPoolDivisor.PaddedWindow), ("avg valid", false, AvgPoolDivisor.ValidWindow) }
+        let p = new PoolParams(g.Geometry(), kind.Max, kind.Divisor)
+        let dy = Uniform(13, p.Geometry.Output.Count)
+        select (IOpCase)new OpCase<PoolParams>($"{kind.Name} pool backward {g.Name}", PoolVariants.Pool, OpPass.Backward, p,
+            kind.Max ? [Argmax(p.Geometry), dy] : [dy], [p.Geometry.Input.Count], g.Size);
+
+    private static float[] Argmax(PoolGeometry g)
+    {
+        var (y, argmax) = (new float[g.Output.Count], new int[g.Output.Count]);
+        PoolBackwardReference.MaxWithArgmax(g, Spiky(12, g.Input.Count), y, argmax);
+        return [.. argmax.Select(BitConverter.Int32BitsToSingle)];
+    }
 }

@@ -1,0 +1,108 @@
+using Ssd.Kernels.Cpu;
+
+namespace Ssd.Kernels.Pooling;
+
+/// <summary>
+/// Max pooling with its argmax, and the gradients of max and average pooling, on the CPU, bit for bit
+/// <see cref="PoolBackwardReference"/> (every geometry; planes spread over the worker threads, nothing allocated):
+/// <list type="bullet">
+/// <item>the forward is <see cref="CpuPooling.Max"/>'s vectorised row scan; the argmax is then the first cell of the
+/// window equal to the max (the cell the reference's strict "v &gt; m" scan stops updating at: every earlier cell is
+/// smaller or NaN), or the window's first cell when the max is -infinity (nothing beat the start value);</item>
+/// <item>the gradients add each output's share onto its cells in the reference's order (planes are independent;
+/// within a plane the order is the reference's), so the floats are the reference's. They are memory-bound
+/// scatters over a plane that stays in cache, a small part of a training step next to the convolutions.</item>
+/// </list>
+/// </summary>
+public static unsafe class PoolBackwardSimd
+{
+    public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default)
+    {
+        if (argmax.Length != g.Output.Count)
+            throw new ArgumentException($"pooling: argmax has {argmax.Length} entries, output {g.Output} needs {g.Output.Count}");
+        CpuPooling.Max(g, x, y, options);
+        fixed (float* px = x, py = y)
+        fixed (int* pa = argmax)
+        {
+            var job = (X: (nint)px, Y: (nint)py, A: (nint)pa, G: g);
+            WorkerPool.Run(g.N * g.C, options.WorkersFor(g.Output.Count * g.KernelH * g.KernelW), job, static (j, _, plane) =>
+            {
+                var g = j.G;
+                float* xp = (float*)j.X + (long)plane * g.H * g.W;
+                long first = (long)plane * g.OutH * g.OutW;
+                float* yp = (float*)j.Y + first;
+                int* ap = (int*)j.A + first;
+                for (int oh = 0; oh < g.OutH; oh++)
+                for (int ow = 0; ow < g.OutW; ow++)
+                {
+                    int h0 = oh * g.StrideH - g.PadH, w0 = ow * g.StrideW - g.PadW;
+                    int h1 = Math.Min(h0 + g.KernelH, g.H), w1 = Math.Min(w0 + g.KernelW, g.W);
+                    h0 = Math.Max(h0, 0); w0 = Math.Max(w0, 0);
+                    float m = yp[oh * g.OutW + ow];
+                    int best = h0 * g.W + w0;
+                    if (m != float.NegativeInfinity)
+                        for (int h = h0; h < h1; h++)
+                        {
+                            int w = w0;
+                            while (w < w1 && xp[h * g.W + w] != m) w++;
+                            if (w < w1) { best = h * g.W + w; break; }
+                        }
+                    ap[oh * g.OutW + ow] = best;
+                }
+            });
+        }
+    }
+
+    /// <summary>dx[plane, argmax[o]] += dy[o] over each plane's outputs in order, from zero.</summary>
+    public static void MaxBackward(PoolGeometry g, ReadOnlySpan<int> argmax, ReadOnlySpan<float> dY, Span<float> dX, CpuOpOptions options = default)
+    {
+        PoolBackwardReference.CheckBackward(g, dY.Length, dX.Length);
+        if (argmax.Length != g.Output.Count)
+            throw new ArgumentException($"pooling backward: argmax has {argmax.Length} entries, output {g.Output} needs {g.Output.Count}");
+        int plane = g.H * g.W;
+        foreach (int a in argmax)
+            if ((uint)a >= (uint)plane) throw new ArgumentException($"pooling backward: an argmax ({a}) lies outside the {g.H}x{g.W} input plane");
+        fixed (float* pdy = dY, pdx = dX)
+        fixed (int* pa = argmax)
+        {
+            var job = (Dy: (nint)pdy, Dx: (nint)pdx, A: (nint)pa, G: g);
+            WorkerPool.Run(g.N * g.C, options.WorkersFor(g.Input.Count), job, static (j, _, p) =>
+            {
+                int plane = j.G.H * j.G.W, outPlane = j.G.OutH * j.G.OutW;
+                float* dx = (float*)j.Dx + (long)p * plane;
+                new Span<float>(dx, plane).Clear();
+                float* dy = (float*)j.Dy + (long)p * outPlane;
+                int* a = (int*)j.A + (long)p * outPlane;
+                for (int i = 0; i < outPlane; i++) dx[a[i]] += dy[i];
+            });
+        }
+    }
+
+    /// <summary>Each output's gradient over its divisor, added to every real cell of its window (the reference's order).</summary>
+    public static void AverageBackward(PoolGeometry g, AvgPoolDivisor divisor, ReadOnlySpan<float> dY, Span<float> dX, CpuOpOptions options = default)
+    {
+        PoolBackwardReference.CheckBackward(g, dY.Length, dX.Length);
+        if (divisor is not (AvgPoolDivisor.PaddedWindow or AvgPoolDivisor.ValidWindow))
+            throw new ArgumentException($"pooling backward: unknown average divisor {divisor}");
+        fixed (float* pdy = dY, pdx = dX)
+        {
+            var job = (Dy: (nint)pdy, Dx: (nint)pdx, G: g, Divisor: divisor);
+            WorkerPool.Run(g.N * g.C, options.WorkersFor(g.Input.Count + g.Output.Count * g.KernelH * g.KernelW), job, static (j, _, p) =>
+            {
+                var g = j.G;
+                float* dx = (float*)j.Dx + (long)p * g.H * g.W;
+                new Span<float>(dx, g.H * g.W).Clear();
+                float* dy = (float*)j.Dy + (long)p * g.OutH * g.OutW;
+                for (int oh = 0; oh < g.OutH; oh++)
+                for (int ow = 0; ow < g.OutW; ow++)
+                {
+                    var (h0, h1, w0, w1, count) = PoolBackwardReference.AverageWindow(g, j.Divisor, oh, ow);
+                    float share = dy[oh * g.OutW + ow] / count;
+                    for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++)
+                        dx[h * g.W + w] += share;
+                }
+            });
+        }
+    }
+}

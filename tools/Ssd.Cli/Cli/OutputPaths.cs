@@ -1,0 +1,71 @@
+namespace Ssd.Cli;
+
+/// <summary>
+/// Output paths checked before any work starts, so that a bad one fails in a second rather than after the whole run,
+/// and never overwrites what the command reads: each is refused (exit 2) when it names an input or the model (compared
+/// after resolving symbolic links), when it is a folder where a file is wanted (or the reverse), or when its folder
+/// cannot be created or written (probed with a temporary file that is removed at once).
+/// </summary>
+public static class OutputPaths
+{
+    /// <summary>Checks a file output: <paramref name="what"/> names the option in messages (e.g. "--json").</summary>
+    public static void CheckFile(string path, string what, IEnumerable<string> readPaths)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw CliException.Usage($"{what}: the output path is empty");
+        if (Directory.Exists(path)) throw CliException.Usage($"{what} {path}: is a folder; give a file name");
+        RefuseInputs(path, what, readPaths);
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        CheckWritableFolder(folder, $"{what} {path}");
+    }
+
+    /// <summary>Checks (and creates) an output folder.</summary>
+    public static void CheckFolder(string folder, string what)
+    {
+        if (string.IsNullOrWhiteSpace(folder)) throw CliException.Usage($"{what}: the output folder is empty");
+        if (File.Exists(folder)) throw CliException.Usage($"{what} {folder}: is a file; give a folder");
+        CheckWritableFolder(Path.GetFullPath(folder), $"{what} {folder}");
+    }
+
+    /// <summary>Refuses an output that is one of the files the command reads.</summary>
+    public static void RefuseInputs(string path, string what, IEnumerable<string> readPaths)
+    {
+        string target = Canonical(path);
+        foreach (var read in readPaths)
+            if (string.Equals(Canonical(read), target, StringComparison.Ordinal))
+                throw CliException.Usage($"{what} {path}: names a file this command reads ({read}); refusing to overwrite it");
+    }
+
+    /// <summary>The absolute path with every symbolic link along it resolved (as far as the path exists).</summary>
+    public static string Canonical(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string root = Path.GetPathRoot(full)!;
+        string current = root;
+        foreach (var part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.Combine(current, part);
+            try
+            {
+                FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+                if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target)
+                    current = target.FullName;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return current;
+    }
+
+    private static void CheckWritableFolder(string folder, string what)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".ssd-write-test-{Guid.NewGuid():N}.tmp");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw CliException.Usage($"{what}: cannot write there: {e.Message}", e);
+        }
+    }
+}
