@@ -46,6 +46,8 @@ public sealed class FixtureBlob
 
     public byte[] UInt8(string name) => Bytes(name, "uint8", 1).ToArray();
 
+    public ulong[] UInt64(string name) => MemoryMarshal.Cast<byte, ulong>(Bytes(name, "uint64", 8)).ToArray();
+
     private ReadOnlySpan<byte> Bytes(string name, string dtype, int size)
     {
         var e = Entry(name);
