@@ -1,0 +1,238 @@
+using Ssd.Engine.Imaging;
+using Ssd.Engine.Training.Data;
+using Ssd.Engine.Training.Data.Augment;
+using Ssd.Engine.Training.Input;
+using Ssd.Weights.Model;
+
+namespace Ssd.Tests.Training.Data;
+
+/// <summary>
+/// Properties of the augmentation that need no peer: a drawn box's pixels move with its box under every geometric step
+/// and their composition, each crop mode meets its IoU bound, images without boxes and boxes that leave the crop, the
+/// random parameters' distributions, and the purity of an image's augmentation in (seed, epoch, index).
+/// </summary>
+public class AugmentGeometryTests
+{
+    private const int W = 96, H = 72;
+    private static readonly TorchvisionAugment.Options NoColour = TorchvisionAugment.Default with { PhotometricP = 0 };
+
+    /// <summary>Colour of object g: none is black (the background) or the zoom-out fill.</summary>
+    private static (byte, byte, byte) Colour(int g) => ((byte)(250 - 20 * g), (byte)(10 + 20 * g), 200);
+
+    /// <summary>A black image with six solid rectangles in a 3x2 grid (integer corners), label g + 1 for rectangle g.</summary>
+    private static (RgbPixels<byte> Image, LabelledBoxes Objects) Scene()
+    {
+        var image = new RgbImage(W, H);
+        var corners = new List<double>();
+        var labels = new List<int>();
+        for (int g = 0; g < 6; g++)
+        {
+            int x1 = 3 + 31 * (g % 3) + g, y1 = 5 + 36 * (g / 3), x2 = x1 + 12 + 2 * g, y2 = y1 + 10 + 3 * g;
+            for (int y = y1; y < y2; y++)
+                for (int x = x1; x < x2; x++) image[x, y] = Colour(g);
+            Assert.That(x2 <= W && y2 <= H, "the scene's rectangles lie inside the image");
+            corners.AddRange([x1, y1, x2, y2]);
+            labels.Add(g + 1);
+        }
+        return (RgbPixels.Of(image), new LabelledBoxes([.. corners], [.. labels]));
+    }
+
+    /// <summary>Each object's box is exactly the bounding box of its colour's pixels in the image.</summary>
+    private static void AssertBoxesFollowPixels(RgbPixels<byte> image, LabelledBoxes objects, string at)
+    {
+        for (int k = 0; k < objects.Count; k++)
+        {
+            var (r, g, b) = Colour(objects.Labels[k] - 1);
+            int x1 = int.MaxValue, y1 = int.MaxValue, x2 = -1, y2 = -1;
+            for (int y = 0; y < image.Height; y++)
+                for (int x = 0; x < image.Width; x++)
+                {
+                    int i = 3 * (y * image.Width + x);
+                    if (image.Pixels[i] != r || image.Pixels[i + 1] != g || image.Pixels[i + 2] != b) continue;
+                    x1 = Math.Min(x1, x); y1 = Math.Min(y1, y); x2 = Math.Max(x2, x + 1); y2 = Math.Max(y2, y + 1);
+                }
+            Assert.That(objects.Corners.AsSpan(4 * k, 4).ToArray(), Is.EqualTo(new double[] { x1, y1, x2, y2 }),
+                $"{at}: object {objects.Labels[k]} box against its pixels");
+        }
+    }
+
+    [Test]
+    public void Boxes_follow_their_pixels_under_every_step_and_the_chain()
+    {
+        var (scene, objects) = Scene();
+        int zoomed = 0, cropped = 0, flipped = 0, dropped = 0;
+        for (int index = 0; index < 150; index++)
+        {
+            RgbPixels<byte> Copy() => new(scene.Width, scene.Height, (byte[])scene.Pixels.Clone());
+            var (zi, zo) = TorchvisionAugment.ZoomOut(Copy(), objects, DrawStream.ForImage(3, 0, index), NoColour);
+            AssertBoxesFollowPixels(zi, zo, $"zoom-out {index}");
+            zoomed += zi.Width != W ? 1 : 0;
+            var (ci, co) = TorchvisionAugment.IoUCrop(Copy(), objects, DrawStream.ForImage(3, 1, index), NoColour);
+            AssertBoxesFollowPixels(ci, co, $"crop {index}");
+            cropped += ci.Width != W || ci.Height != H ? 1 : 0;
+            dropped += objects.Count - co.Count;
+            var fi = Copy();
+            var fo = TorchvisionAugment.HorizontalFlip(fi, objects, DrawStream.ForImage(3, 2, index), NoColour);
+            AssertBoxesFollowPixels(fi, fo, $"flip {index}");
+            flipped += fo.Corners[0] != objects.Corners[0] ? 1 : 0;
+            var (ai, ao) = TorchvisionAugment.Apply(Copy(), objects, DrawStream.ForImage(3, 3, index), NoColour);
+            AssertBoxesFollowPixels(ai, ao, $"chain {index}");
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(zoomed, Is.InRange(50, 100), "zoom-outs of 150");
+            Assert.That(cropped, Is.GreaterThan(80), "crops of 150");
+            Assert.That(flipped, Is.InRange(50, 100), "flips of 150");
+            Assert.That(dropped, Is.GreaterThan(0), "boxes left out by crops");
+        });
+    }
+
+    [Test]
+    public void Photometric_distortion_keeps_size_and_boxes_and_changes_colours()
+    {
+        var (scene, objects) = Scene();
+        int changed = 0;
+        for (int index = 0; index < 20; index++)
+        {
+            var image = new RgbPixels<byte>(scene.Width, scene.Height, (byte[])scene.Pixels.Clone());
+            TorchvisionAugment.PhotometricDistort(image, DrawStream.ForImage(4, 0, index), TorchvisionAugment.Default);
+            Assert.That((image.Width, image.Height), Is.EqualTo((W, H)));
+            changed += image.Pixels.AsSpan().SequenceEqual(scene.Pixels) ? 0 : 1;
+        }
+        Assert.That(changed, Is.GreaterThan(10));
+    }
+
+    [TestCase(0.0)]
+    [TestCase(0.1)]
+    [TestCase(0.3)]
+    [TestCase(0.5)]
+    [TestCase(0.7)]
+    [TestCase(0.9)]
+    public void Every_crop_mode_meets_its_IoU_bound_scale_and_aspect(double mode)
+    {
+        // Boxes large enough for every mode: a window is 0.3 to 1 of each side.
+        var objects = new LabelledBoxes([10, 8, 80, 60, 50, 30, 90, 70, 5, 40, 30, 70], [1, 2, 3]);
+        var o = TorchvisionAugment.Default with { CropOptions = [mode] };
+        int found = 0;
+        for (int index = 0; index < 100; index++)
+        {
+            if (TorchvisionAugment.SampleCrop(W, H, objects, DrawStream.ForImage(5, 0, index), o) is not { } crop) continue;
+            found++;
+            var (l, t, w, h) = crop;
+            Assert.That(w, Is.InRange((int)(0.3 * W), W));
+            Assert.That(h, Is.InRange((int)(0.3 * H), H));
+            Assert.That((double)w / h, Is.InRange(0.5, 2.0));
+            Assert.That(l >= 0 && t >= 0 && l + w <= W && t + h <= H, $"crop {crop} inside the image");
+            double best = -1;
+            for (int g = 0; g < objects.Count; g++)
+            {
+                var b = objects.Corners.AsSpan(4 * g, 4);
+                double cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2;
+                if (!(l < cx && cx < l + w && t < cy && cy < t + h)) continue;
+                double iw = Math.Max(0, Math.Min(b[2], l + w) - Math.Max(b[0], l)), ih = Math.Max(0, Math.Min(b[3], t + h) - Math.Max(b[1], t));
+                double inter = iw * ih;
+                best = Math.Max(best, inter / ((b[2] - b[0]) * (b[3] - b[1]) + (double)w * h - inter));
+            }
+            Assert.That(best, Is.GreaterThanOrEqualTo(mode - 1e-6), $"crop {crop}: best IoU of a box whose centre is inside");
+        }
+        Assert.That(found, Is.EqualTo(100), $"crops found in 100 images at minimum IoU {mode}");
+    }
+
+    [Test]
+    public void A_crop_that_no_box_can_serve_leaves_the_image_as_it_is()
+    {
+        var (scene, objects) = Scene();
+        var o = TorchvisionAugment.Default with { CropOptions = [0.99] };   // windows are at least 0.3 of the image
+        Assert.That(TorchvisionAugment.SampleCrop(W, H, objects, DrawStream.ForImage(6, 0, 0), o), Is.Null);
+    }
+
+    [Test]
+    public void Images_without_boxes_are_never_cropped_and_stay_empty()
+    {
+        var (scene, _) = Scene();
+        var augment = Augmentation.Create(ModelFlavor.Torchvision);
+        for (int index = 0; index < 40; index++)
+        {
+            var crop = TorchvisionAugment.IoUCrop(scene, LabelledBoxes.Empty, DrawStream.ForImage(7, 0, index), TorchvisionAugment.Default);
+            Assert.That(crop.Item1, Is.SameAs(scene));
+            var a = augment.Apply(scene.ToImage(), LabelledBoxes.Empty, 7, 1, index);
+            Assert.That(a.Objects.Count, Is.Zero);
+            Assert.That(a.Image.Width, Is.GreaterThanOrEqualTo(W));
+        }
+    }
+
+    [Test]
+    public void Boxes_that_leave_the_crop_are_dropped_or_clamped_inside_it()
+    {
+        var (scene, objects) = Scene();
+        var augment = Augmentation.Create(ModelFlavor.Torchvision);
+        int kept = 0;
+        for (int index = 0; index < 100; index++)
+        {
+            var a = augment.Apply(scene.ToImage(), objects, 8, 0, index);
+            for (int g = 0; g < a.Objects.Count; g++)
+            {
+                var b = a.Objects.Corners.AsSpan(4 * g, 4);
+                Assert.That(b[0] >= 0 && b[1] >= 0 && b[2] <= a.Image.Width && b[3] <= a.Image.Height, $"image {index}: box inside the image");
+                Assert.That(b[2] > b[0] && b[3] > b[1], $"image {index}: box keeps an area");
+                kept++;
+            }
+        }
+        Assert.That(kept, Is.GreaterThan(100));
+    }
+
+    [Test]
+    public void An_images_augmentation_is_a_pure_function_of_seed_epoch_index()
+    {
+        var (scene, objects) = Scene();
+        var image = scene.ToImage();
+        var before = (byte[])image.Pixels.Clone();
+        var augment = Augmentation.Create(ModelFlavor.Torchvision);
+        var sequential = Enumerable.Range(0, 48).Select(i => augment.Apply(image, objects, 11, 2, i)).ToArray();
+        var parallel = new AugmentedImage[48];
+        Parallel.For(0, 48, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[47 - i] = augment.Apply(image, objects, 11, 2, 47 - i));
+        for (int i = 0; i < 48; i++)
+        {
+            Assert.That(parallel[i].Image.Pixels, Is.EqualTo(sequential[i].Image.Pixels), $"image {i}");
+            Assert.That(parallel[i].Objects.Corners, Is.EqualTo(sequential[i].Objects.Corners), $"image {i}");
+        }
+        Assert.That(image.Pixels, Is.EqualTo(before), "the input image is not modified");
+        int differ = Enumerable.Range(0, 48).Count(i => !augment.Apply(image, objects, 11, 3, i).Image.Pixels.AsSpan().SequenceEqual(sequential[i].Image.Pixels));
+        Assert.That(differ, Is.GreaterThan(40), "another epoch draws another augmentation");
+    }
+
+    [Test]
+    public void Random_parameters_follow_their_distributions()
+    {
+        // Fixed streams: the statistics are deterministic, the bounds are the 0.1% tails.
+        const int n = 7000;
+        var counts = new int[7];
+        var draws = new DrawStream(99, DrawPurpose.Augment, 0, 0);
+        for (int i = 0; i < n; i++) counts[draws.NextInt(7)]++;
+        double chi = counts.Sum(c => (c - n / 7.0) * (c - n / 7.0) / (n / 7.0));
+        Assert.That(chi, Is.LessThan(22.46), "chi-square of the crop option (6 degrees of freedom)");
+
+        var u = Enumerable.Range(0, n).Select(_ => (double)draws.NextFloat()).Order().ToArray();
+        double ks = u.Select((v, i) => Math.Max(Math.Abs((i + 1.0) / n - v), Math.Abs(v - (double)i / n))).Max();
+        Assert.That(ks, Is.LessThan(1.95 / Math.Sqrt(n)), "Kolmogorov-Smirnov distance of the uniform floats");
+
+        // Zoom-out: probability 0.5, side ratio uniform on [1, 4).
+        var (scene, objects) = Scene();
+        var small = new RgbPixels<byte>(8, 8, new byte[192]);
+        int zoomed = 0;
+        var ratios = new List<double>();
+        for (int i = 0; i < 4000; i++)
+        {
+            var d = DrawStream.ForImage(12, 0, i);
+            bool zoom = d.NextFloat() < 0.5f;
+            float r = 1f + d.NextFloat() * 3f;
+            var (z, _) = TorchvisionAugment.ZoomOut(small, LabelledBoxes.Empty, DrawStream.ForImage(12, 0, i), TorchvisionAugment.Default);
+            Assert.That(z.Width, Is.EqualTo(zoom ? (int)(8 * r) : 8), $"image {i}");
+            if (zoom) { zoomed++; ratios.Add(r); }
+        }
+        Assert.That(zoomed, Is.InRange(2000 - 3 * 32, 2000 + 3 * 32 * 1.1), "zoom-outs of 4000 (3.3 sigma)");
+        var sorted = ratios.Order().Select(r => (r - 1) / 3).ToArray();
+        double ksz = sorted.Select((v, i) => Math.Max(Math.Abs((i + 1.0) / sorted.Length - v), Math.Abs(v - (double)i / sorted.Length))).Max();
+        Assert.That(ksz, Is.LessThan(1.95 / Math.Sqrt(sorted.Length)), "zoom-out ratio against U(1, 4)");
+    }
+}
