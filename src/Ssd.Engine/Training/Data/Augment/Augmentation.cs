@@ -1,18 +1,53 @@
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Training.Input;
+using Ssd.Engine.Training.Loss;
 using Ssd.Weights.Model;
 
 namespace Ssd.Engine.Training.Data.Augment;
 
-/// <summary>An augmented image and its objects, in the flavour's frame (<see cref="TrainingInput.Objects"/>).</summary>
-public sealed record AugmentedImage(RgbImage Image, LabelledBoxes Objects);
+/// <summary>
+/// An augmented image and its objects in the flavour's frame (<see cref="TrainingInput.Objects"/>). The pixels are
+/// 8-bit (<see cref="Image"/>: torchvision's PIL image, no augmentation) or float (<see cref="FloatImage"/>:
+/// ssd.pytorch's unclipped float image); <see cref="WriteInput"/> and <see cref="Truth"/> do the flavour's resize.
+/// </summary>
+public sealed class AugmentedImage
+{
+    public RgbImage? Image { get; }
+    public RgbPixels<float>? FloatImage { get; }
+    public LabelledBoxes Objects { get; }
+    public int Width => Image?.Width ?? FloatImage!.Width;
+    public int Height => Image?.Height ?? FloatImage!.Height;
+
+    public AugmentedImage(RgbImage image, LabelledBoxes objects)
+    {
+        Image = image ?? throw new ArgumentNullException(nameof(image));
+        Objects = objects ?? throw new ArgumentNullException(nameof(objects));
+    }
+
+    public AugmentedImage(RgbPixels<float> image, LabelledBoxes objects)
+    {
+        FloatImage = image ?? throw new ArgumentNullException(nameof(image));
+        Objects = objects ?? throw new ArgumentNullException(nameof(objects));
+    }
+
+    /// <summary>The network input [3, H, W] of the flavour (<see cref="TrainingInput.Image"/> / <see cref="TrainingInput.SsdPytorchImage"/>).</summary>
+    public void WriteInput(ModelFlavor flavor, InputSpec spec, Span<float> output)
+    {
+        if (Image is not null) { TrainingInput.Image(flavor, spec, Image, output); return; }
+        if (flavor != ModelFlavor.SsdPytorch) throw new InvalidOperationException($"augmentation: a float image is ssd.pytorch's, not {flavor}'s input");
+        TrainingInput.SsdPytorchImage(spec, FloatImage!.Pixels, Width, Height, output);
+    }
+
+    /// <summary>The loss's ground truth (<see cref="TrainingInput.Finish"/>).</summary>
+    public GroundTruth Truth(ModelFlavor flavor, InputSpec spec) => TrainingInput.Finish(flavor, spec, Width, Height, Objects);
+}
 
 /// <summary>
 /// A training-time augmentation of one image: a pure function of the image, its objects and (seed, epoch, index),
 /// whatever thread runs it and in whatever order. The objects come and go in the flavour's frame: take them from
-/// <see cref="TrainingInput.Objects"/>, and hand the result to <see cref="TrainingInput.Finish"/> (with the augmented
-/// image's size) and <see cref="TrainingInput.Image"/>, which do the flavour's resize. Implementations are stateless
-/// and safe to call from several threads at once.
+/// <see cref="TrainingInput.Objects"/>; the result's <see cref="AugmentedImage.WriteInput"/> and
+/// <see cref="AugmentedImage.Truth"/> give the network input and the loss's ground truth. Implementations are
+/// stateless and safe to call from several threads at once; the input image is not modified.
 /// </summary>
 public interface IAugmentation
 {
@@ -27,13 +62,15 @@ public static class Augmentation
 
     /// <summary>
     /// The paper's augmentation (section 2.2) in the flavour's own variant: torchvision's detection reference
-    /// (<see cref="TorchvisionAugment"/>, with <paramref name="torchvision"/>'s settings, default the reference's).
-    /// ssd.pytorch's SSDAugmentation and Caffe's samplers are not built yet and are refused with an error saying so.
+    /// (<see cref="TorchvisionAugment"/>, with <paramref name="torchvision"/>'s settings, default the reference's),
+    /// ssd.pytorch's SSDAugmentation (<see cref="SsdPytorchAugment"/>). Caffe's samplers are not built yet and are
+    /// refused with an error saying so.
     /// </summary>
     public static IAugmentation Create(ModelFlavor flavor, TorchvisionAugment.Options? torchvision = null) => flavor switch
     {
         ModelFlavor.Torchvision => new Torchvision(torchvision ?? TorchvisionAugment.Default),
-        _ => throw new NotSupportedException($"augmentation: the {flavor} flavour's augmentation is not implemented yet (only torchvision's; use --augment none)"),
+        ModelFlavor.SsdPytorch => new SsdPytorch(),
+        _ => throw new NotSupportedException($"augmentation: the {flavor} flavour's augmentation (its batch samplers) is not implemented yet; use --augment none"),
     };
 
     /// <summary><c>none</c> or <c>ssd</c> (the flavour's <see cref="Create"/>).</summary>
@@ -48,10 +85,19 @@ public static class Augmentation
     {
         public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
         {
-            ArgumentNullException.ThrowIfNull(image);
-            ArgumentNullException.ThrowIfNull(objects);
+            Check(image, objects);
             var (pixels, boxes) = TorchvisionAugment.Apply(RgbPixels.Of(image), objects, DrawStream.ForImage(seed, epoch, index), options);
             return new AugmentedImage(pixels.ToImage(), boxes);
+        }
+    }
+
+    private sealed class SsdPytorch : IAugmentation
+    {
+        public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
+        {
+            Check(image, objects);
+            var (pixels, boxes) = SsdPytorchAugment.Apply(RgbPixels.ToFloat(image), objects, DrawStream.ForImage(seed, epoch, index));
+            return new AugmentedImage(pixels, boxes);
         }
     }
 
@@ -59,9 +105,16 @@ public static class Augmentation
     {
         public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
         {
-            ArgumentNullException.ThrowIfNull(image);
-            ArgumentNullException.ThrowIfNull(objects);
+            Check(image, objects);
             return new AugmentedImage(image, objects);
         }
+    }
+
+    private static void Check(RgbImage image, LabelledBoxes objects)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(objects);
+        if (objects.Corners.Length != 4 * objects.Labels.Length)
+            throw new ArgumentException($"augmentation: {objects.Corners.Length} corner values for {objects.Labels.Length} objects");
     }
 }

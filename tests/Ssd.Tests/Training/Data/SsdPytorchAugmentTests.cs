@@ -1,0 +1,141 @@
+using Ssd.Engine.Imaging;
+using Ssd.Engine.Training.Data;
+using Ssd.Engine.Training.Data.Augment;
+using Ssd.Engine.Training.Input;
+using Ssd.Weights.Model;
+
+namespace Ssd.Tests.Training.Data;
+
+/// <summary>ssd.pytorch's SSDAugmentation: boxes follow their pixels, the crop's IoU check works, empty images, purity.</summary>
+public class SsdPytorchAugmentTests
+{
+    private const int W = 96, H = 72;
+
+    private static (float, float, float) Colour(int g) => (250 - 20 * g, 10 + 20 * g, 200);
+
+    private static (RgbPixels<float> Image, LabelledBoxes Objects) Scene()
+    {
+        var px = new float[3 * W * H];
+        var corners = new List<double>();
+        var labels = new List<int>();
+        for (int g = 0; g < 6; g++)
+        {
+            int x1 = 3 + 31 * (g % 3) + g, y1 = 5 + 36 * (g / 3), x2 = x1 + 12 + 2 * g, y2 = y1 + 10 + 3 * g;
+            var (r, gg, b) = Colour(g);
+            for (int y = y1; y < y2; y++)
+                for (int x = x1; x < x2; x++) { int i = 3 * (y * W + x); px[i] = r; px[i + 1] = gg; px[i + 2] = b; }
+            corners.AddRange([x1, y1, x2, y2]);
+            labels.Add(g + 1);
+        }
+        return (new RgbPixels<float>(W, H, px), new LabelledBoxes([.. corners], [.. labels]));
+    }
+
+    private static void AssertBoxesFollowPixels(RgbPixels<float> image, LabelledBoxes objects, string at)
+    {
+        for (int k = 0; k < objects.Count; k++)
+        {
+            var (r, g, b) = Colour(objects.Labels[k] - 1);
+            int x1 = int.MaxValue, y1 = int.MaxValue, x2 = -1, y2 = -1;
+            for (int y = 0; y < image.Height; y++)
+                for (int x = 0; x < image.Width; x++)
+                {
+                    int i = 3 * (y * image.Width + x);
+                    if (image.Pixels[i] != r || image.Pixels[i + 1] != g || image.Pixels[i + 2] != b) continue;
+                    x1 = Math.Min(x1, x); y1 = Math.Min(y1, y); x2 = Math.Max(x2, x + 1); y2 = Math.Max(y2, y + 1);
+                }
+            Assert.That(objects.Corners.AsSpan(4 * k, 4).ToArray(), Is.EqualTo(new double[] { x1, y1, x2, y2 }), $"{at}: object {objects.Labels[k]}");
+        }
+    }
+
+    [Test]
+    public void Boxes_follow_their_pixels_under_expand_crop_mirror_and_their_composition()
+    {
+        var (scene, objects) = Scene();
+        RgbPixels<float> Copy() => new(W, H, (float[])scene.Pixels.Clone());
+        int expanded = 0, cropped = 0, mirrored = 0;
+        for (int index = 0; index < 120; index++)
+        {
+            var (ei, eo) = SsdPytorchAugment.Expand(Copy(), objects, DrawStream.ForImage(1, 0, index));
+            AssertBoxesFollowPixels(ei, eo, $"expand {index}");
+            expanded += ei.Width != W ? 1 : 0;
+            var (ci, co) = SsdPytorchAugment.RandomSampleCrop(Copy(), objects, DrawStream.ForImage(1, 1, index));
+            AssertBoxesFollowPixels(ci, co, $"crop {index}");
+            cropped += ci.Width != W || ci.Height != H ? 1 : 0;
+            var mi = Copy();
+            var mo = SsdPytorchAugment.RandomMirror(mi, objects, DrawStream.ForImage(1, 2, index));
+            AssertBoxesFollowPixels(mi, mo, $"mirror {index}");
+            mirrored += mo.Corners[0] != objects.Corners[0] ? 1 : 0;
+            var draws = DrawStream.ForImage(1, 3, index);
+            var (i1, o1) = SsdPytorchAugment.Expand(Copy(), objects, draws);
+            var (i2, o2) = SsdPytorchAugment.RandomSampleCrop(i1, o1, draws);
+            var o3 = SsdPytorchAugment.RandomMirror(i2, o2, draws);
+            AssertBoxesFollowPixels(i2, o3, $"composition {index}");
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(expanded, Is.InRange(35, 85));
+            Assert.That(cropped, Is.GreaterThan(60));
+            Assert.That(mirrored, Is.InRange(35, 85));
+        });
+    }
+
+    [TestCase(0.1)]
+    [TestCase(0.3)]
+    [TestCase(0.7)]
+    [TestCase(0.9)]
+    public void The_crop_meets_its_minimum_IoU(double min)
+    {
+        var objects = new LabelledBoxes([10, 8, 80, 60, 50, 30, 90, 70, 5, 40, 30, 70], [1, 2, 3]);
+        (double, double)?[] options = [(min, double.PositiveInfinity)];
+        int found = 0;
+        for (int index = 0; index < 60; index++)
+        {
+            if (SsdPytorchAugment.SampleWindow(W, H, objects, DrawStream.ForImage(2, 0, index), options) is not { } r) continue;
+            found++;
+            Assert.That(r.X1 >= 0 && r.Y1 >= 0 && r.X2 <= W && r.Y2 <= H, $"window {r} inside the image");
+            double best = 0;
+            for (int g = 0; g < objects.Count; g++)
+            {
+                var b = objects.Corners.AsSpan(4 * g, 4);
+                double iw = Math.Max(0, Math.Min(b[2], r.X2) - Math.Max(b[0], r.X1)), ih = Math.Max(0, Math.Min(b[3], r.Y2) - Math.Max(b[1], r.Y1));
+                best = Math.Max(best, iw * ih / ((b[2] - b[0]) * (b[3] - b[1]) + (double)(r.X2 - r.X1) * (r.Y2 - r.Y1) - iw * ih));
+            }
+            Assert.That(best, Is.GreaterThanOrEqualTo(min), $"window {r}: ssd.pytorch's check never rejected; this one does");
+        }
+        Assert.That(found, Is.EqualTo(60));
+    }
+
+    [Test]
+    public void Images_without_boxes_train_uncropped_and_the_entry_point_gives_the_flavours_input()
+    {
+        var image = new RgbImage(W, H);
+        var augment = Augmentation.Create(ModelFlavor.SsdPytorch);
+        var spec = TrainingInputTests.SsdPytorchSpec;
+        var input = new float[3 * 300 * 300];
+        for (int index = 0; index < 30; index++)
+        {
+            var a = augment.Apply(image, LabelledBoxes.Empty, 4, 0, index);
+            Assert.That(a.Objects.Count, Is.Zero);
+            Assert.That(a.Width, Is.GreaterThanOrEqualTo(W), "never cropped without boxes");
+            a.WriteInput(ModelFlavor.SsdPytorch, spec, input);
+            Assert.That(input.All(float.IsFinite));
+            Assert.That(a.Truth(ModelFlavor.SsdPytorch, spec).Labels, Is.Empty);
+        }
+    }
+
+    [Test]
+    public void An_images_augmentation_is_a_pure_function_of_seed_epoch_index()
+    {
+        var (scene, objects) = Scene();
+        var image = new RgbImage(W, H, Array.ConvertAll(scene.Pixels, v => (byte)v));
+        var augment = Augmentation.Create(ModelFlavor.SsdPytorch);
+        var sequential = Enumerable.Range(0, 32).Select(i => augment.Apply(image, objects, 5, 1, i)).ToArray();
+        var parallel = new AugmentedImage[32];
+        Parallel.For(0, 32, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[31 - i] = augment.Apply(image, objects, 5, 1, 31 - i));
+        for (int i = 0; i < 32; i++)
+        {
+            Assert.That(parallel[i].FloatImage!.Pixels, Is.EqualTo(sequential[i].FloatImage!.Pixels), $"image {i}");
+            Assert.That(parallel[i].Objects.Corners, Is.EqualTo(sequential[i].Objects.Corners), $"image {i}");
+        }
+    }
+}
