@@ -131,14 +131,4 @@ internal sealed class DenseWorkspace
         public GreedyNms Nms { get; } = new();
         public List<int> Keep { get; } = new();
     }
-
-    /// <summary>Hands out a cached workspace (one caller at a time gets it; a concurrent caller gets a fresh one).</summary>
-    public sealed class Cache(int priors, int classes, int perClassCap)
-    {
-        private DenseWorkspace? cached;
-
-        public DenseWorkspace Rent() => Interlocked.Exchange(ref cached, null) ?? new DenseWorkspace(priors, classes, perClassCap);
-
-        public void Return(DenseWorkspace workspace) => cached = workspace;
-    }
 }
