@@ -68,7 +68,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         for (int r = 0; r < top; r++)
         {
             var (score, prior) = w.Ranked[r];
-            (ws.Score[slot + r], ws.Key[slot + r]) = (score, prior);
+            ws.Score[slot + r] = score;
             Decode(new ReadOnlySpan<float>(loc + 4 * prior, 4), prior, ws.Box.AsSpan(4 * (slot + r), 4));
         }
         ws.Count[cls] = top;
@@ -107,7 +107,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         foreach (int k in w.Keep)
         {
             int from = slot + k, to = slot + kept++;
-            (ws.Score[to], ws.Key[to]) = (ws.Score[from], ws.Key[from]);
+            ws.Score[to] = ws.Score[from];
             Array.Copy(ws.Box, 4 * from, ws.Box, 4 * to, 4);
         }
         ws.Count[cls] = kept;
