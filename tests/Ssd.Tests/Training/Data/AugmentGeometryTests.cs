@@ -13,48 +13,12 @@ namespace Ssd.Tests.Training.Data;
 /// </summary>
 public class AugmentGeometryTests
 {
-    private const int W = 96, H = 72;
+    private const int W = AugmentScene.W, H = AugmentScene.H;
     private static readonly TorchvisionAugment.Options NoColour = TorchvisionAugment.Default with { PhotometricP = 0 };
 
-    /// <summary>Colour of object g: none is black (the background) or the zoom-out fill.</summary>
-    private static (byte, byte, byte) Colour(int g) => ((byte)(250 - 20 * g), (byte)(10 + 20 * g), 200);
+    private static (RgbPixels<byte> Image, LabelledBoxes Objects) Scene() => AugmentScene.Make<byte>();
 
-    /// <summary>A black image with six solid rectangles in a 3x2 grid (integer corners), label g + 1 for rectangle g.</summary>
-    private static (RgbPixels<byte> Image, LabelledBoxes Objects) Scene()
-    {
-        var image = new RgbImage(W, H);
-        var corners = new List<double>();
-        var labels = new List<int>();
-        for (int g = 0; g < 6; g++)
-        {
-            int x1 = 3 + 31 * (g % 3) + g, y1 = 5 + 36 * (g / 3), x2 = x1 + 12 + 2 * g, y2 = y1 + 10 + 3 * g;
-            for (int y = y1; y < y2; y++)
-                for (int x = x1; x < x2; x++) image[x, y] = Colour(g);
-            Assert.That(x2 <= W && y2 <= H, "the scene's rectangles lie inside the image");
-            corners.AddRange([x1, y1, x2, y2]);
-            labels.Add(g + 1);
-        }
-        return (RgbPixels.Of(image), new LabelledBoxes([.. corners], [.. labels]));
-    }
-
-    /// <summary>Each object's box is exactly the bounding box of its colour's pixels in the image.</summary>
-    private static void AssertBoxesFollowPixels(RgbPixels<byte> image, LabelledBoxes objects, string at)
-    {
-        for (int k = 0; k < objects.Count; k++)
-        {
-            var (r, g, b) = Colour(objects.Labels[k] - 1);
-            int x1 = int.MaxValue, y1 = int.MaxValue, x2 = -1, y2 = -1;
-            for (int y = 0; y < image.Height; y++)
-                for (int x = 0; x < image.Width; x++)
-                {
-                    int i = 3 * (y * image.Width + x);
-                    if (image.Pixels[i] != r || image.Pixels[i + 1] != g || image.Pixels[i + 2] != b) continue;
-                    x1 = Math.Min(x1, x); y1 = Math.Min(y1, y); x2 = Math.Max(x2, x + 1); y2 = Math.Max(y2, y + 1);
-                }
-            Assert.That(objects.Corners.AsSpan(4 * k, 4).ToArray(), Is.EqualTo(new double[] { x1, y1, x2, y2 }),
-                $"{at}: object {objects.Labels[k]} box against its pixels");
-        }
-    }
+    private static void AssertBoxesFollowPixels(RgbPixels<byte> image, LabelledBoxes objects, string at) => AugmentScene.AssertBoxesFollowPixels(image, objects, at);
 
     [Test]
     public void Boxes_follow_their_pixels_under_every_step_and_the_chain()

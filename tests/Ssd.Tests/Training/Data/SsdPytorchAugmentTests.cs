@@ -9,43 +9,11 @@ namespace Ssd.Tests.Training.Data;
 /// <summary>ssd.pytorch's SSDAugmentation: boxes follow their pixels, the crop's IoU check works, empty images, purity.</summary>
 public class SsdPytorchAugmentTests
 {
-    private const int W = 96, H = 72;
+    private const int W = AugmentScene.W, H = AugmentScene.H;
 
-    private static (float, float, float) Colour(int g) => (250 - 20 * g, 10 + 20 * g, 200);
+    private static (RgbPixels<float> Image, LabelledBoxes Objects) Scene() => AugmentScene.Make<float>();
 
-    private static (RgbPixels<float> Image, LabelledBoxes Objects) Scene()
-    {
-        var px = new float[3 * W * H];
-        var corners = new List<double>();
-        var labels = new List<int>();
-        for (int g = 0; g < 6; g++)
-        {
-            int x1 = 3 + 31 * (g % 3) + g, y1 = 5 + 36 * (g / 3), x2 = x1 + 12 + 2 * g, y2 = y1 + 10 + 3 * g;
-            var (r, gg, b) = Colour(g);
-            for (int y = y1; y < y2; y++)
-                for (int x = x1; x < x2; x++) { int i = 3 * (y * W + x); px[i] = r; px[i + 1] = gg; px[i + 2] = b; }
-            corners.AddRange([x1, y1, x2, y2]);
-            labels.Add(g + 1);
-        }
-        return (new RgbPixels<float>(W, H, px), new LabelledBoxes([.. corners], [.. labels]));
-    }
-
-    private static void AssertBoxesFollowPixels(RgbPixels<float> image, LabelledBoxes objects, string at)
-    {
-        for (int k = 0; k < objects.Count; k++)
-        {
-            var (r, g, b) = Colour(objects.Labels[k] - 1);
-            int x1 = int.MaxValue, y1 = int.MaxValue, x2 = -1, y2 = -1;
-            for (int y = 0; y < image.Height; y++)
-                for (int x = 0; x < image.Width; x++)
-                {
-                    int i = 3 * (y * image.Width + x);
-                    if (image.Pixels[i] != r || image.Pixels[i + 1] != g || image.Pixels[i + 2] != b) continue;
-                    x1 = Math.Min(x1, x); y1 = Math.Min(y1, y); x2 = Math.Max(x2, x + 1); y2 = Math.Max(y2, y + 1);
-                }
-            Assert.That(objects.Corners.AsSpan(4 * k, 4).ToArray(), Is.EqualTo(new double[] { x1, y1, x2, y2 }), $"{at}: object {objects.Labels[k]}");
-        }
-    }
+    private static void AssertBoxesFollowPixels(RgbPixels<float> image, LabelledBoxes objects, string at) => AugmentScene.AssertBoxesFollowPixels(image, objects, at);
 
     [Test]
     public void Boxes_follow_their_pixels_under_expand_crop_mirror_and_their_composition()
