@@ -44,6 +44,7 @@ public class TrainStepTests
         Assert.That(trainer.Parameters.Select(p => p.Name), Is.EquivalentTo(torchNames), "the engine trains exactly torch's parameters");
 
         var batches = new TrainingBatches(data, model.Description.Flavor, model.Description.Input, batch);
+        var failures = new List<string>();
         foreach (var expected in meta.GetProperty("steps").EnumerateArray())
         {
             int s = expected.GetProperty("step").GetInt32();
@@ -71,10 +72,12 @@ public class TrainStepTests
                 }
                 double rel = Math.Sqrt(diff) / Math.Sqrt(norm);
                 if (!(rel <= worst)) (worst, worstName) = (rel, p.Name);
-                Assert.That(rel, Is.LessThanOrEqualTo(2e-3), $"step {s}: the update of '{p.Name}' (|torch's| {Math.Sqrt(norm):G3})");
+                if (!(rel <= 2e-3)) failures.Add($"step {s}: the update of '{p.Name}' is {rel:G3} off (|torch's| {Math.Sqrt(norm):G3})");
+                if (rel > 5e-4) TestContext.Out.WriteLine($"step {s}: {p.Name} {rel:G3}");
             }
             TestContext.Out.WriteLine($"step {s}: worst update error {worst:G3} ({worstName})");
         }
+        Assert.That(failures, Is.Empty, "updates within 2e-3 of torch's");
     }
 
     private static void Relative(double actual, double expected, double tolerance, string what) =>
