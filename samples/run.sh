@@ -17,7 +17,7 @@ zipped() { /usr/bin/python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.arg
 
 echo "== dotnet pack (version $version) -> $feed"
 dotnet pack "$root/Ssd.sln" -c Release -o "$feed" -nologo -v quiet -clp:ErrorsOnly
-expected="Ssd.Kernels Ssd.Weights Ssd.Engine Ssd.Imaging ssd"
+expected="Ssd.Kernels Ssd.Weights Ssd.Data Ssd.Engine Ssd.Imaging ssd"
 for id in $expected; do
   pkg="$feed/$id.$version.nupkg"
   [ -f "$pkg" ] || { echo "missing package $pkg" >&2; exit 1; }
@@ -33,7 +33,7 @@ for id in $expected; do
     grep -qx "lib/net10.0/$id.xml" <<<"$listing" || { echo "$pkg: no XML docs" >&2; exit 1; }
   fi
 done
-zipped "$feed/Ssd.Imaging.$version.nupkg" | grep -qx 'LICENSE-DejaVu.txt' || { echo "Ssd.Imaging: no font licence" >&2; exit 1; }
+grep -qx 'LICENSE-DejaVu.txt' <<<"$(zipped "$feed/Ssd.Imaging.$version.nupkg")" || { echo "Ssd.Imaging: no font licence" >&2; exit 1; }
 extra=$(ls "$feed" | grep -v -E "^($(tr ' ' '|' <<<"$expected"))\.$version\.nupkg\$" || true)
 [ -z "$extra" ] || { echo "unexpected packages (tests, bench and samples must not pack): $extra" >&2; exit 1; }
 echo "packages: $(ls "$feed" | tr '\n' ' ')"

@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
 using Ssd.Kernels.Cpu;
 using Ssd.Kernels.Softmax;
 
@@ -33,22 +32,25 @@ internal static unsafe class ClassCandidates
         {
             int from = half == 0 ? 0 : priors / 2, to = halves == 1 || half == 1 ? priors : priors / 2;
             var hits = ws.Hits[half];
-            var count = hits.Count;
-            Array.Clear(count);
-            int cap = hits.Capacity;
-            fixed (int* pp = hits.Prior)
+            Array.Clear(hits.Count);
+            int cap = hits.Capacity, padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
+            Span<float> row = classes <= 1024 ? stackalloc float[classes] : new float[classes];
+            Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
+            // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
+            // A saturated head makes the screen pure overhead: it stops when more than 384 of 512 rows pass.
+            bool screen = threshold > 0f && float.IsFinite(threshold);
+            int screened = 0, passed = 0;
+            fixed (int* pp = hits.Prior, count = hits.Count)
             fixed (float* ps = hits.Score)
-            {
-                float* row = stackalloc float[Math.Min(classes, 1024)];
-                if (classes > 1024) row = (float*)NativeMemory.Alloc((nuint)classes, sizeof(float));
-                int padded = (classes + Vector<float>.Count - 1) / Vector<float>.Count * Vector<float>.Count;
-                Span<float> approx = padded <= 1024 ? stackalloc float[padded] : new float[padded];
-                // The quick test only ever skips a row; it cannot tell a hit for certain, so a row it keeps is done exactly.
-                bool screen = threshold > 0f && float.IsFinite(threshold);
-                int screened = 0, passed = 0;
                 for (int i = from; i < to; i++)
                 {
-                    if (!Row(i, new Span<float>(row, classes), approx, ref screen, ref screened, ref passed)) continue;
+                    if (screen && screened == 512) (screen, screened, passed) = (passed <= 384, 0, 0);
+                    var x = new ReadOnlySpan<float>(conf + (long)i * classes, classes);
+                    if (screen && ++screened > 0
+                        && !(isProbability ? AnyAbove(x, threshold) : ApproximateSoftmaxMayPass(x, approx, background, threshold))) continue;
+                    passed++;
+                    if (isProbability) x.CopyTo(row);
+                    else SoftmaxReference.Row(x, row);
                     for (int k = 0; k < classes; k++)
                     {
                         float v = row[k];
@@ -58,33 +60,6 @@ internal static unsafe class ClassCandidates
                         ps[at] = v;
                     }
                 }
-                if (classes > 1024) NativeMemory.Free(row);
-            }
-        }
-
-        /// <summary>Row i's probabilities; false when the screen proves none passes.</summary>
-        private bool Row(int i, Span<float> row, Span<float> approx, ref bool screen, ref int screened, ref int passed)
-        {
-            // A saturated head (most rows pass) makes the screen pure overhead: stop screening then.
-            if (screen && screened == 512)
-            {
-                if (passed > 384) screen = false;
-                screened = passed = 0;
-            }
-            var x = new ReadOnlySpan<float>(conf + (long)i * classes, classes);
-            if (isProbability)
-            {
-                if (screen && (++screened > 0) && !AnyAbove(x, threshold)) return false;
-                passed++;
-                x.CopyTo(row);
-            }
-            else
-            {
-                if (screen && (++screened > 0) && !ApproximateSoftmaxMayPass(x, approx, background, threshold)) return false;
-                passed++;
-                SoftmaxReference.Row(x, row);
-            }
-            return true;
         }
     }
 

@@ -21,7 +21,6 @@ internal sealed class DenseWorkspace
     public int Halves { get; set; } = 1;
     public int[] Count { get; }
     public float[] Score { get; }
-    public int[] Key { get; }
     /// <summary>xyxy of each slot's box.</summary>
     public float[] Box { get; }
     public Worker[] Workers { get; }
@@ -34,7 +33,6 @@ internal sealed class DenseWorkspace
         Hits = [new ClassHits(classes, priors), new ClassHits(classes, priors - priors / 2)];
         Count = new int[classes];
         Score = new float[(long)classes * PerClass];
-        Key = new int[(long)classes * PerClass];
         Box = new float[4L * classes * PerClass];
         Workers = new Worker[MaxWorkers];
         for (int w = 0; w < MaxWorkers; w++) Workers[w] = new Worker(priors);
@@ -58,8 +56,7 @@ internal sealed class DenseWorkspace
     /// </summary>
     public PostDetection[] RankedDetections(int keepTopK, float threshold, float sx, float sy)
     {
-        int total = 0;
-        for (int cls = 0; cls < Classes; cls++) total += Count[cls];
+        int total = Count.Sum();
         var slotOf = new int[total];
         var score = new float[total];
         var position = new int[total];
@@ -84,8 +81,7 @@ internal sealed class DenseWorkspace
     /// </summary>
     public float CoordinateTrickStep()
     {
-        int count = 0;
-        for (int cls = 0; cls < Classes; cls++) count += Count[cls];
+        int count = Count.Sum();
         if (count == 0 || count > PostProcessRules.CoordinateTrickLimit) return 0f;
         float max = float.NegativeInfinity;
         for (int cls = 0; cls < Classes; cls++)
@@ -130,15 +126,5 @@ internal sealed class DenseWorkspace
         public Ranked[] Ranked { get; } = new Ranked[priors];
         public GreedyNms Nms { get; } = new();
         public List<int> Keep { get; } = new();
-    }
-
-    /// <summary>Hands out a cached workspace (one caller at a time gets it; a concurrent caller gets a fresh one).</summary>
-    public sealed class Cache(int priors, int classes, int perClassCap)
-    {
-        private DenseWorkspace? cached;
-
-        public DenseWorkspace Rent() => Interlocked.Exchange(ref cached, null) ?? new DenseWorkspace(priors, classes, perClassCap);
-
-        public void Return(DenseWorkspace workspace) => cached = workspace;
     }
 }

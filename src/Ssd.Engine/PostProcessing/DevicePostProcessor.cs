@@ -26,12 +26,6 @@ public sealed class DevicePostProcessor : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? result;
     private float[] host = [];
 
-    /// <summary>On a backend's device and stream.</summary>
-    public DevicePostProcessor(DeviceStream device, PostProcessRules rules, float[] priors)
-        : this(device.Device, device.Stream, rules, priors)
-    {
-    }
-
     /// <summary>On a backend's device and stream, reading the priors where the network computed them (device memory,
     /// not copied; it must outlive this post-processor).</summary>
     public DevicePostProcessor(DeviceStream device, PostProcessRules rules, DeviceSlice priors)
@@ -65,9 +59,6 @@ public sealed class DevicePostProcessor : IDisposable
 
     public PostProcessRules Rules => op.Rules;
 
-    /// <summary>Whether a batch of <paramref name="images"/> fits the device limits (else the host post-processes).</summary>
-    public bool Fits(int images) => Rules.Fits(images, numPriors);
-
     /// <summary>
     /// Post-processes loc [N, P*4] and conf [N, P*C] that are on the backend's device (queued on its stream), then
     /// downloads the result once. Boxes are in original pixels as the host post-processor gives them.
@@ -90,12 +81,17 @@ public sealed class DevicePostProcessor : IDisposable
         view.CopyToCPU(stream, host.AsSpan(0, (int)floats));
         stream.Synchronize();
 
-        var frame = DetectOp.Read(host.AsSpan(0, (int)floats), shape);
         var detections = new IReadOnlyList<PostDetection>[n];
         for (int i = 0; i < n; i++)
         {
+            var r = host.AsSpan(i * shape.Stride, shape.Stride);
+            int count = (int)r[0];
+            if (count < 0 || count > shape.Capacity) throw new InvalidDataException($"detect: image {i} reports {r[0]} detections (capacity {shape.Capacity})");
             var (sx, sy) = Rules.Scale(originalSizes[i].Width, originalSizes[i].Height);
-            detections[i] = Array.ConvertAll(frame[i], d => new PostDetection(d.Class, d.Score, d.X1 * sx, d.Y1 * sy, d.X2 * sx, d.Y2 * sy));
+            var d = new PostDetection[count];
+            for (int j = 0, o = 1; j < count; j++, o += DetectKey.DetectionFloats)
+                d[j] = new PostDetection((int)r[o], r[o + 1], r[o + 2] * sx, r[o + 3] * sy, r[o + 4] * sx, r[o + 5] * sy);
+            detections[i] = d;
         }
         return detections;
     }

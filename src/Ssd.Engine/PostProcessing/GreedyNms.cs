@@ -1,6 +1,4 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using Ssd.Kernels.Nms;
 using Ssd.Weights.Model;
 
@@ -10,7 +8,7 @@ namespace Ssd.Engine.PostProcessing;
 /// Greedy NMS over boxes already in walk order (best first), held as columns: each kept box suppresses every later
 /// box it overlaps too much by the rule's <see cref="Iou"/> (Caffe tests each candidate against the boxes kept before
 /// it; its overlap is symmetric bit for bit, so letting each kept box suppress the later ones keeps the same set).
-/// The later boxes are tested a vector at a time with Iou's arithmetic lane by lane (IEEE add, multiply, divide,
+/// The later boxes are tested a Vector&lt;float&gt; at a time with Iou's arithmetic lane by lane (IEEE add, multiply, divide,
 /// min, max: the same floats), so the kept set is the scalar walk's; the columns are padded so that the vectors
 /// also cover the last boxes (the padding lanes' results are never read). Boxes with a NaN or infinite coordinate
 /// take the scalar path, Iou itself.
@@ -51,7 +49,6 @@ internal sealed class GreedyNms
             int j = i + 1;
             if (finite)
             {
-                if (Vector512.IsHardwareAccelerated) j = Suppress512(i, j, n, threshold, rule);
                 var vx1 = new Vector<float>(x1[i]); var vy1 = new Vector<float>(y1[i]);
                 var vx2 = new Vector<float>(x2[i]); var vy2 = new Vector<float>(y2[i]);
                 var va = new Vector<float>(area[i]);
@@ -76,35 +73,5 @@ internal sealed class GreedyNms
             for (; j < n; j++)
                 if (suppressed[j] == 0 && Iou.Suppresses(rule, threshold, x1[i], y1[i], x2[i], y2[i], x1[j], y1[j], x2[j], y2[j])) suppressed[j] = -1;
         }
-    }
-
-    /// <summary>The vector test of the later boxes j.. against kept box i, 16 at a time (AVX-512); returns where it stopped.</summary>
-    private int Suppress512(int i, int j, int n, float threshold, ModelFlavor rule)
-    {
-        ref float rx1 = ref MemoryMarshal.GetArrayDataReference(x1), ry1 = ref MemoryMarshal.GetArrayDataReference(y1);
-        ref float rx2 = ref MemoryMarshal.GetArrayDataReference(x2), ry2 = ref MemoryMarshal.GetArrayDataReference(y2);
-        ref float ra = ref MemoryMarshal.GetArrayDataReference(area);
-        ref int rs = ref MemoryMarshal.GetArrayDataReference(suppressed);
-        var vx1 = Vector512.Create(x1[i]); var vy1 = Vector512.Create(y1[i]);
-        var vx2 = Vector512.Create(x2[i]); var vy2 = Vector512.Create(y2[i]);
-        var va = Vector512.Create(area[i]);
-        var thr = Vector512.Create(threshold);
-        for (; j < n; j += 16)
-        {
-            nuint at = (nuint)j;
-            var jx1 = Vector512.LoadUnsafe(ref rx1, at); var jy1 = Vector512.LoadUnsafe(ref ry1, at);
-            var jx2 = Vector512.LoadUnsafe(ref rx2, at); var jy2 = Vector512.LoadUnsafe(ref ry2, at);
-            var aj = Vector512.LoadUnsafe(ref ra, at);
-            var iw = Vector512.Min(jx2, vx2) - Vector512.Max(jx1, vx1);
-            var ih = Vector512.Min(jy2, vy2) - Vector512.Max(jy1, vy1);
-            var inter = rule == ModelFlavor.Caffe ? iw * ih : Vector512.Max(Vector512<float>.Zero, iw) * Vector512.Max(Vector512<float>.Zero, ih);
-            var overlap = inter / (rule == ModelFlavor.SsdPytorch ? (aj - inter) + va : va + aj - inter);
-            if (rule == ModelFlavor.Caffe)
-                overlap = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(iw, Vector512<float>.Zero) | Vector512.LessThanOrEqual(ih, Vector512<float>.Zero),
-                    Vector512<float>.Zero, overlap);
-            var off = rule == ModelFlavor.Torchvision ? Vector512.GreaterThan(overlap, thr) : ~Vector512.LessThanOrEqual(overlap, thr);
-            (Vector512.LoadUnsafe(ref rs, at) | off.AsInt32()).StoreUnsafe(ref rs, at);
-        }
-        return j;
     }
 }

@@ -18,7 +18,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
 {
     private readonly float[] priors;
     private readonly int numPriors;
-    private readonly DenseWorkspace.Cache cache;
+    private DenseWorkspace? cached; // one caller at a time reuses it; a concurrent caller makes its own
 
     public PostProcessRules Rules { get; }
 
@@ -27,7 +27,6 @@ public sealed unsafe class PostProcessor : IPostProcessor
     {
         numPriors = rules.PriorCount(priors.Length, "post-processing");
         (Rules, this.priors) = (rules, priors);
-        cache = new DenseWorkspace.Cache(numPriors, rules.Params.NumClasses, rules.Params.TopK);
     }
 
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
@@ -35,7 +34,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         var p = Rules.Params;
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "post-processing");
         var result = new IReadOnlyList<PostDetection>[n];
-        var ws = cache.Rent();
+        var ws = Interlocked.Exchange(ref cached, null) ?? new DenseWorkspace(numPriors, c, p.TopK);
         for (int img = 0; img < n; img++)
         {
             var size = originalSizes[img];
@@ -54,7 +53,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
             var (sx, sy) = Rules.Scale(size.Width, size.Height);
             result[img] = ws.RankedDetections(p.KeepTopK, p.ConfidenceThreshold, sx, sy);
         }
-        cache.Return(ws);
+        cached = ws;
         return result;
     }
 
@@ -69,7 +68,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         for (int r = 0; r < top; r++)
         {
             var (score, prior) = w.Ranked[r];
-            (ws.Score[slot + r], ws.Key[slot + r]) = (score, prior);
+            ws.Score[slot + r] = score;
             Decode(new ReadOnlySpan<float>(loc + 4 * prior, 4), prior, ws.Box.AsSpan(4 * (slot + r), 4));
         }
         ws.Count[cls] = top;
@@ -108,7 +107,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         foreach (int k in w.Keep)
         {
             int from = slot + k, to = slot + kept++;
-            (ws.Score[to], ws.Key[to]) = (ws.Score[from], ws.Key[from]);
+            ws.Score[to] = ws.Score[from];
             Array.Copy(ws.Box, 4 * from, ws.Box, 4 * to, 4);
         }
         ws.Count[cls] = kept;

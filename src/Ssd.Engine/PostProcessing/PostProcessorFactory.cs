@@ -3,7 +3,7 @@ using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing;
 
-/// <summary>A model's post-processing: its rules, and the host post-processor they make.</summary>
+/// <summary>A model's post-processing rules.</summary>
 public static class PostProcessorFactory
 {
     /// <summary>
@@ -22,10 +22,4 @@ public static class PostProcessorFactory
         // Caffe's boxes are normalised (a 1 x 1 frame): its clip option keeps them in [0, 1].
         return spec.Clip ? rules with { Clip = true } : rules;
     }
-
-    /// <param name="priors">The priors in the flavour's own layout (Caffe [2, P*4]; ssd.pytorch centre form;
-    /// torchvision xyxy pixels of the input size).</param>
-    /// <param name="confidenceThreshold">Overrides the model's threshold when given.</param>
-    public static IPostProcessor Create(ModelDescription model, float[] priors, float? confidenceThreshold = null) =>
-        new PostProcessor(Rules(model, confidenceThreshold), priors);
 }

@@ -43,11 +43,8 @@ internal static class TopK
             for (int j = 0; j < m; j++) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
         else
         {
-            uint lo = FloatSortKey.OfScore(floor);
-            int shift = Shift(FloatSortKey.OfScore(max) - lo);
             Span<int> histogram = stackalloc int[Buckets];
-            histogram.Clear();
-            for (int j = 0; j < m; j++) histogram[(int)((FloatSortKey.OfScore(score[j]) - lo) >> shift)]++;
+            var (lo, shift) = Histogram(score.AsSpan(0, m), 1, floor, max, histogram);
             int bucket = Buckets - 1, above = 0;
             for (; above + histogram[bucket] < k; bucket--) above += histogram[bucket];
             // Items above the bucket are in; the bucket's are set aside (their positions).
@@ -91,12 +88,8 @@ internal static class TopK
     /// </summary>
     private static float SampledBound(ReadOnlySpan<float> row, float floor, float max, int k)
     {
-        uint lo = FloatSortKey.OfScore(floor);
-        int shift = Shift(FloatSortKey.OfScore(max) - lo);
         Span<int> histogram = stackalloc int[Buckets];
-        histogram.Clear();
-        for (int i = 0; i < row.Length; i += SampleStep)
-            if (row[i] > floor) histogram[(int)((FloatSortKey.OfScore(row[i]) - lo) >> shift)]++;
+        var (lo, shift) = Histogram(row, SampleStep, floor, max, histogram);
         int want = 3 * k / (2 * SampleStep) + 4, bucket = Buckets - 1, above = histogram[bucket];
         while (above < want && bucket > 0) above += histogram[--bucket];
         return FloatSortKey.FromAscending(lo + ((uint)bucket << shift));
@@ -129,12 +122,19 @@ internal static class TopK
         return count;
     }
 
-    /// <summary>The right shift that maps a sort-key range onto the buckets.</summary>
-    private static int Shift(uint range)
+    /// <summary>
+    /// Every step-th score above the floor binned by its sort key into the buckets between the floor and max; returns
+    /// the floor's key and the right shift that maps a key onto its bucket.
+    /// </summary>
+    private static (uint Lo, int Shift) Histogram(ReadOnlySpan<float> row, int step, float floor, float max, Span<int> histogram)
     {
+        uint lo = FloatSortKey.OfScore(floor), range = FloatSortKey.OfScore(max) - lo;
         int shift = 0;
         while ((range >> shift) >= Buckets) shift++;
-        return shift;
+        histogram.Clear();
+        for (int i = 0; i < row.Length; i += step)
+            if (row[i] > floor) histogram[(int)((FloatSortKey.OfScore(row[i]) - lo) >> shift)]++;
+        return (lo, shift);
     }
 
     /// <summary>Ascending = best first: the score's key inverted, then the position (inverted for higher first).</summary>

@@ -50,10 +50,8 @@ public static class Conv2dChoice
 /// </summary>
 public sealed class Conv2dDevice : IDisposable
 {
-    private readonly ComputeDevice device;
     private readonly Conv2dParams p;
     private readonly TensorShape input, output;
-    private readonly ArrayView<float> x, y;
     private readonly DeviceWorkspace? workspace;
     private MemoryBuffer1D<float, Stride1D.Dense> weight;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> bias;
@@ -68,7 +66,7 @@ public sealed class Conv2dDevice : IDisposable
     public Conv2dDevice(ComputeDevice device, Conv2dVariant variant, Conv2dParams p, TensorShape input, int outChannels, ArrayView<float> x, ArrayView<float> y,
         ReadOnlySpan<float> weights, ReadOnlySpan<float> biasValues, DeviceWorkspace? workspace)
     {
-        (this.device, this.p, this.input, this.x, this.y, this.workspace, Variant) = (device, p, input, x, y, workspace, variant);
+        (this.p, this.input, this.workspace, Variant) = (p, input, workspace, variant);
         output = p.CheckLengths(input, outChannels, x.Length, weights.Length, p.HasBias ? biasValues.Length : 0, y.Length);
         if (!Applies(variant, p, input, outChannels))
             throw new ArgumentException($"conv2d: variant {variant} does not apply to {p} on {input} -> {outChannels}");

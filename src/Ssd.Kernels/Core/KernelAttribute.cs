@@ -12,7 +12,7 @@ namespace Ssd.Kernels.Core;
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
 public sealed class KernelAttribute(string family) : Attribute
 {
-    /// <summary>Op family, e.g. "conv2d", "pooling", "nms".</summary>
+    /// <summary>Op family, e.g. "conv2d", "pooling", "detect".</summary>
     public string Family { get; } = family;
 
     /// <summary>Threads per group for explicitly grouped kernels; 0 for implicitly grouped ones.</summary>

@@ -5,12 +5,8 @@ using Ssd.Weights.Model;
 
 namespace Ssd.Kernels.Detect;
 
-/// <summary>
-/// ILGPU kernels of the detection output (<see cref="PostProcessRules"/> steps 2, 4 and 5, after the decode and
-/// softmax): segment keys, (bitonic sort), top-k candidates, the coordinate-trick shifts, the IoU bitmask by the
-/// rule's formula, the greedy scan, merge keys, (bitonic sort), and the compact per-image result. The host
-/// post-processor runs the same algorithm; the per-flavour references are the specification of both.
-/// </summary>
+/// <summary>The ILGPU kernels of the detection output (<see cref="PostProcessRules"/> steps 2, 4 and 5), in the
+/// order <see cref="DetectOp"/> launches them.</summary>
 public static class DetectKernels
 {
     /// <summary>
@@ -46,12 +42,10 @@ public static class DetectKernels
     }
 
     /// <summary>
-    /// Version 1 (CoordinateTrick only), one thread per image: batched_nms picks the coordinate trick when the image
-    /// has at most 1000 candidates; then every box of class c is shifted by c * (max coordinate + 1) in float32. Writes
-    /// the shift of each segment (0 on the vanilla path), stored so that no fused multiply-add can change the sum.
-    /// One NMS over the shifted boxes of all classes equals per-class NMS over them: boxes are clipped to [0, max],
-    /// so classes sit at least ~1 apart after the shift (float32 rounding there is far below 1), never intersect,
-    /// and an IoU of 0 (or 0 / 0) never suppresses; the kept boxes then come out in the merge order.
+    /// Version 1 (CoordinateTrick only), one thread per image: the shift c x (max coordinate + 1) of each segment
+    /// when the image has 1 to <see cref="PostProcessRules.CoordinateTrickLimit"/> candidates, else 0 (rules step 4),
+    /// stored so that no fused multiply-add can change the shifted coordinates. Per-class NMS over shifted boxes is
+    /// torchvision's one NMS over all: clipped boxes of different classes end up apart and never suppress each other.
     /// </summary>
     [Kernel("detect")]
     public static void CoordinateTrick1(Index1D n, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, DetectShape s)

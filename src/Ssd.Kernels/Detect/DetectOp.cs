@@ -8,16 +8,13 @@ using Ssd.Weights.Model;
 
 namespace Ssd.Kernels.Detect;
 
-/// <summary>One reported detection in the network's frame (before scaling to the original image).</summary>
-public readonly record struct FrameDetection(int Class, float Score, float X1, float Y1, float X2, float Y2);
-
 /// <summary>
 /// The whole post-processing of a batch on the device, by <see cref="PostProcessRules"/>: decode
 /// (<see cref="BoxCodingKernels"/>, clipped when the rules say), softmax when the confidences are logits
 /// (<see cref="SoftmaxKernels"/>; both bit-exact with the host), then per (image, class) segment the score keys in
 /// one bitonic sort, the top-k candidates, the IoU bitmask, the greedy scan, and a second sort that merges the kept
-/// boxes of every class per image into the compact result [N, 1 + Capacity x 6]. The host reads that result once
-/// (<see cref="Read"/>). Scratch buffers are kept between calls of the same batch size.
+/// boxes of every class per image into the compact result [N, 1 + Capacity x 6], which the host downloads once.
+/// Scratch buffers are kept between calls of the same batch size.
 /// </summary>
 public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDisposable
 {
@@ -92,26 +89,6 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
         sort.Sort(b.Merged.View, slots, st);
         output1(st, s.Images, b.Merged.View, b.Candidates.View, boxes, result, s);
         return s;
-    }
-
-    /// <summary>Reads a downloaded result [N, Stride] back as per-image detections in the network frame.</summary>
-    public static FrameDetection[][] Read(ReadOnlySpan<float> result, DetectShape s)
-    {
-        var images = new FrameDetection[s.Images][];
-        for (int n = 0; n < s.Images; n++)
-        {
-            var r = result.Slice(n * s.Stride, s.Stride);
-            int count = (int)r[0];
-            if (count < 0 || count > s.Capacity) throw new InvalidDataException($"detect: image {n} reports {r[0]} detections (capacity {s.Capacity})");
-            var d = new FrameDetection[count];
-            for (int j = 0; j < count; j++)
-            {
-                int o = 1 + DetectKey.DetectionFloats * j;
-                d[j] = new FrameDetection((int)r[o], r[o + 1], r[o + 2], r[o + 3], r[o + 4], r[o + 5]);
-            }
-            images[n] = d;
-        }
-        return images;
     }
 
     private Scratch Buffers(DetectShape s, AcceleratorStream stream)

@@ -6,7 +6,7 @@ namespace Ssd.Kernels.Eltwise;
 /// <summary>
 /// ILGPU kernels for Eltwise, one thread per element, computing <see cref="EltwiseReference"/>'s scalar steps:
 /// the first two inputs in one launch, each later input folded into the result by another.
-/// <paramref name="mode"/> is (int)<see cref="EltwiseMode"/>; <paramref name="weighted"/> is 1 for a sum with coefficients.
+/// The kernels' mode is (int)<see cref="EltwiseMode"/>; weighted is 1 for a sum with coefficients.
 /// </summary>
 public static class EltwiseKernels
 {

@@ -28,14 +28,14 @@ public static class Iou
     }
 
     /// <summary>
-    /// Whether an overlap suppresses. The NaN test is on the bits: written as !(overlap &lt;= threshold), the PoCL
+    /// Whether a kept a suppresses b. The NaN test is on the bits: written as !(overlap &lt;= threshold), the PoCL
     /// build let NaN overlaps through (it kept NaN boxes that the host suppresses).
     /// </summary>
-    public static bool Suppresses(ModelFlavor rule, float overlap, float threshold) =>
-        rule == ModelFlavor.Torchvision ? overlap > threshold : NetMath.IsNaN(overlap) || overlap > threshold;
-
-    public static bool Suppresses(ModelFlavor rule, float threshold, float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2) =>
-        Suppresses(rule, Overlap(rule, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2), threshold);
+    public static bool Suppresses(ModelFlavor rule, float threshold, float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2)
+    {
+        float overlap = Overlap(rule, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2);
+        return rule == ModelFlavor.Torchvision ? overlap > threshold : NetMath.IsNaN(overlap) || overlap > threshold;
+    }
 
     /// <summary>Caffe's JaccardOverlap(a, b), normalised (no +1).</summary>
     private static float JaccardOverlap(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2)

@@ -19,73 +19,55 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// 4. boxes multiplied by the image width / height (normalised when the size is 1x1).
 /// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
 /// </summary>
-public sealed class CaffeDetectionOutputReference : IPostProcessor
+public sealed class CaffeDetectionOutputReference : ReferencePostProcessor
 {
-    private readonly float[] priors;
-    private readonly int numPriors;
-    private readonly PostProcessParams p;
     private readonly bool clip;
 
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
     /// <param name="clip">OpenCV DNN's DetectionOutput clip: decoded boxes kept in [0, 1].</param>
     public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters, bool clip = false)
-    {
-        numPriors = PostProcessInputs.PriorCount(priors, 8, "2 x P x 4", "caffe detection output");
-        this.priors = priors;
-        (p, this.clip) = (parameters, clip);
-        p.Validate(numPriors, "caffe detection output");
-    }
+        : base(priors, 8, "2 x P x 4", parameters, "caffe detection output") => this.clip = clip;
 
-    public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
+    protected override void Decode(ReadOnlySpan<float> loc, float[] boxes)
     {
-        int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "caffe detection output");
-        var result = new IReadOnlyList<PostDetection>[n];
-        var boxes = new float[numPriors * 4];
-        for (int img = 0; img < n; img++)
+        BoxCodingReference.Caffe(Priors, loc, boxes);
+        if (!clip) return;
+        for (int i = 0; i < boxes.Length; i++)
         {
-            PostProcessInputs.CheckSize(originalSizes[img], "caffe detection output");
-            BoxCodingReference.Caffe(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes);
-            if (clip)
-                for (int i = 0; i < boxes.Length; i++)
-                {
-                    // std::max(std::min(v, 1.f), 0.f), as std::min / std::max compare (a NaN or -0 stays as it is).
-                    float v = 1f < boxes[i] ? 1f : boxes[i];
-                    boxes[i] = v < 0f ? 0f : v;
-                }
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
-            var all = new List<(int Class, int Prior)>();
-            for (int cls = 0; cls < c; cls++)
-            {
-                if (cls == p.BackgroundId) continue;
-                foreach (int i in ApplyNmsFast(boxes, scores, cls))
-                    all.Add((cls, i));
-            }
-            // List.Sort is unstable; OrderBy is stable, so ties stay in class order, then NMS order.
-            IEnumerable<(int Class, int Prior)> chosen = all.OrderByDescending(d => scores[d.Prior * c + d.Class]);
-            if (p.KeepTopK > 0) chosen = chosen.Take(p.KeepTopK);
-            var size = originalSizes[img];
-            result[img] = chosen.Select(d => new PostDetection(d.Class, scores[d.Prior * c + d.Class],
-                boxes[4 * d.Prior] * size.Width, boxes[4 * d.Prior + 1] * size.Height,
-                boxes[4 * d.Prior + 2] * size.Width, boxes[4 * d.Prior + 3] * size.Height)).ToArray();
+            // std::max(std::min(v, 1.f), 0.f), as std::min / std::max compare (a NaN or -0 stays as it is).
+            float v = 1f < boxes[i] ? 1f : boxes[i];
+            boxes[i] = v < 0f ? 0f : v;
         }
-        return result;
     }
 
-    private List<int> ApplyNmsFast(float[] boxes, float[] scores, int cls)
+    protected override PostDetection[] Detect(float[] boxes, float[] scores, ImageSize size)
     {
-        int c = p.NumClasses;
-        var candidates = new List<int>();
-        for (int i = 0; i < numPriors; i++)
-            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
-        IEnumerable<int> ordered = candidates.OrderByDescending(i => scores[i * c + cls]);
-        if (p.TopK > -1) ordered = ordered.Take(p.TopK);
+        int c = P.NumClasses;
+        var all = new List<(int Class, int Prior)>();
+        for (int cls = 0; cls < c; cls++)
+        {
+            if (cls == P.BackgroundId) continue;
+            foreach (int i in ApplyNmsFast(boxes, BestFirst(scores, cls)))
+                all.Add((cls, i));
+        }
+        // List.Sort is unstable; OrderBy is stable, so ties stay in class order, then NMS order.
+        IEnumerable<(int Class, int Prior)> chosen = all.OrderByDescending(d => scores[d.Prior * c + d.Class]);
+        if (P.KeepTopK > 0) chosen = chosen.Take(P.KeepTopK);
+        return chosen.Select(d => new PostDetection(d.Class, scores[d.Prior * c + d.Class],
+            boxes[4 * d.Prior] * size.Width, boxes[4 * d.Prior + 1] * size.Height,
+            boxes[4 * d.Prior + 2] * size.Width, boxes[4 * d.Prior + 3] * size.Height)).ToArray();
+    }
+
+    /// <summary>Walks the candidates best first; keeps a box unless its overlap with a kept one is not &lt;= nms_threshold.</summary>
+    private List<int> ApplyNmsFast(float[] boxes, List<int> ordered)
+    {
         var kept = new List<int>();
         foreach (int i in ordered)
         {
             bool keep = true;
             foreach (int k in kept)
             {
-                if (!(JaccardOverlap(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4)) <= p.NmsThreshold)) { keep = false; break; }
+                if (!(JaccardOverlap(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4)) <= P.NmsThreshold)) { keep = false; break; }
             }
             if (keep) kept.Add(i);
         }

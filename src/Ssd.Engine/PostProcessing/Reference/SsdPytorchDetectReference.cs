@@ -18,57 +18,39 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    "flt[(rank &lt; top_k)...].fill_(0)" writes into an advanced-indexing copy and changes nothing.
 /// Output: best score first; ties keep the lower class, then nms order. Boxes are not clipped.
 /// </summary>
-public sealed class SsdPytorchDetectReference : IPostProcessor
+public sealed class SsdPytorchDetectReference : ReferencePostProcessor
 {
-    private readonly float[] priors;
-    private readonly int numPriors;
-    private readonly PostProcessParams p;
     private readonly float variance0, variance1;
 
     /// <param name="priors">ssd.pytorch PriorBox output [P, 4]: (cx, cy, w, h) normalised.</param>
     /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
     public SsdPytorchDetectReference(float[] priors, PostProcessParams parameters, float[]? variances = null)
+        : base(priors, 4, "P x 4", parameters, "ssd.pytorch detect")
     {
-        numPriors = PostProcessInputs.PriorCount(priors, 4, "P x 4", "ssd.pytorch detect");
-        this.priors = priors;
-        p = parameters;
-        p.Validate(numPriors, "ssd.pytorch detect");
-        if (p.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {p.TopK} must be positive");
+        if (P.TopK <= 0) throw new ArgumentException($"ssd.pytorch detect: top_k {P.TopK} must be positive");
         (variance0, variance1) = PostProcessRules.SsdPytorchVariances(variances);
     }
 
-    public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
+    protected override void Decode(ReadOnlySpan<float> loc, float[] boxes) => BoxCodingReference.SsdPytorch(Priors, loc, boxes, variance0, variance1);
+
+    protected override PostDetection[] Detect(float[] boxes, float[] scores, ImageSize size)
     {
-        int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "ssd.pytorch detect");
-        var result = new IReadOnlyList<PostDetection>[n];
-        var boxes = new float[numPriors * 4];
-        for (int img = 0; img < n; img++)
+        int c = P.NumClasses;
+        float w = size.Width, h = size.Height;
+        var all = new List<PostDetection>();
+        for (int cls = 0; cls < c; cls++)
         {
-            PostProcessInputs.CheckSize(originalSizes[img], "ssd.pytorch detect");
-            BoxCodingReference.SsdPytorch(priors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes, variance0, variance1);
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
-            var all = new List<PostDetection>();
-            var size = originalSizes[img];
-            float w = size.Width, h = size.Height;
-            for (int cls = 0; cls < c; cls++)
-            {
-                if (cls == p.BackgroundId) continue;
-                foreach (int i in Nms(boxes, scores, cls))
-                    all.Add(new PostDetection(cls, scores[i * c + cls], boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
-            }
-            result[img] = all.OrderByDescending(d => d.Score).ToArray();
+            if (cls == P.BackgroundId) continue;
+            foreach (int i in Nms(boxes, scores, cls))
+                all.Add(new PostDetection(cls, scores[i * c + cls], boxes[4 * i] * w, boxes[4 * i + 1] * h, boxes[4 * i + 2] * w, boxes[4 * i + 3] * h));
         }
-        return result;
+        return all.OrderByDescending(d => d.Score).ToArray();
     }
 
     private List<int> Nms(float[] boxes, float[] scores, int cls)
     {
-        int c = p.NumClasses;
-        var candidates = new List<int>();
-        for (int i = 0; i < numPriors; i++)
-            if (scores[i * c + cls] > p.ConfidenceThreshold) candidates.Add(i);
         // Best first; equal scores: higher prior first (the end of an ascending stable sort).
-        var idx = candidates.OrderByDescending(i => scores[i * c + cls]).ThenByDescending(i => i).Take(p.TopK).ToList();
+        var idx = BestFirst(scores, cls, higherPriorFirst: true);
         var keep = new List<int>();
         while (idx.Count > 0)
         {
@@ -84,7 +66,7 @@ public sealed class SsdPytorchDetectReference : IPostProcessor
                 float ih = MathF.Max(MathF.Min(jy2, y2) - MathF.Max(jy1, y1), 0f);
                 float inter = iw * ih;
                 float union = ((jx2 - jx1) * (jy2 - jy1) - inter) + areaI;
-                return !(inter / union <= p.NmsThreshold);
+                return !(inter / union <= P.NmsThreshold);
             });
         }
         return keep;

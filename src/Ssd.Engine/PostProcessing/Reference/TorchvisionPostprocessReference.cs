@@ -18,11 +18,8 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    change an IoU in its last bits, so it is reproduced). torchvision's nms sorts stably, suppresses IoU &gt; thr;
 /// 4. the first detections_per_img; boxes scaled by (original / resized) per axis, ratios in float32.
 /// </summary>
-public sealed class TorchvisionPostprocessReference : IPostProcessor
+public sealed class TorchvisionPostprocessReference : ReferencePostProcessor
 {
-    private readonly float[] anchors;
-    private readonly int numPriors;
-    private readonly PostProcessParams p;
     private readonly ImageSize resized;
     private readonly (float X, float Y, float W, float H) weights;
 
@@ -30,59 +27,19 @@ public sealed class TorchvisionPostprocessReference : IPostProcessor
     /// <param name="resized">The network input size the anchors (and the clipping) refer to, e.g. 300x300.</param>
     /// <param name="variances">Centre-size variances; the box coder weights are their inverses (0.1, 0.2 -> 10, 5).</param>
     public TorchvisionPostprocessReference(float[] anchors, ImageSize resized, PostProcessParams parameters, float[]? variances = null)
+        : base(anchors, 4, "P x 4", parameters, "torchvision postprocess")
     {
-        numPriors = PostProcessInputs.PriorCount(anchors, 4, "P x 4", "torchvision postprocess");
         PostProcessInputs.CheckSize(resized, "torchvision postprocess");
-        this.anchors = anchors;
         this.resized = resized;
-        p = parameters;
-        p.Validate(numPriors, "torchvision postprocess");
-        if (p.TopK <= 0) throw new ArgumentException($"torchvision postprocess: topk_candidates {p.TopK} must be positive");
+        if (P.TopK <= 0) throw new ArgumentException($"torchvision postprocess: topk_candidates {P.TopK} must be positive");
         var w = PostProcessRules.BoxCoderWeights(variances);
         weights = (w.X, w.Y, w.W, w.H);
     }
 
-    public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
+    /// <summary>decode_single, then clip_boxes_to_image to [0, W] x [0, H] of the resized image.</summary>
+    protected override void Decode(ReadOnlySpan<float> loc, float[] boxes)
     {
-        int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "torchvision postprocess");
-        var result = new IReadOnlyList<PostDetection>[n];
-        var boxes = new float[numPriors * 4];
-        for (int img = 0; img < n; img++)
-        {
-            PostProcessInputs.CheckSize(originalSizes[img], "torchvision postprocess");
-            BoxCodingReference.Torchvision(anchors, loc.Slice(img * numPriors * 4, numPriors * 4), boxes, weights.X, weights.Y, weights.W, weights.H);
-            Clip(boxes);
-            var scores = PostProcessInputs.Probabilities(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c);
-
-            // Candidates concatenated class by class, each class best first.
-            var cand = new List<(int Label, int Prior, float Score)>();
-            for (int label = 0; label < c; label++)
-            {
-                if (label == p.BackgroundId) continue;
-                var ofClass = new List<int>();
-                for (int i = 0; i < numPriors; i++)
-                    if (scores[i * c + label] > p.ConfidenceThreshold) ofClass.Add(i);
-                foreach (int i in ofClass.OrderByDescending(i => scores[i * c + label]).Take(p.TopK))
-                    cand.Add((label, i, scores[i * c + label]));
-            }
-
-            var keep = cand.Count * 4 > 4000 ? BatchedNmsVanilla(cand, boxes) : BatchedNmsCoordinateTrick(cand, boxes);
-            if (p.KeepTopK > 0 && keep.Count > p.KeepTopK) keep.RemoveRange(p.KeepTopK, keep.Count - p.KeepTopK);
-
-            // resize_boxes: ratio = torch.tensor(original, float32) / torch.tensor(resized, float32).
-            var size = originalSizes[img];
-            float rw = (float)size.Width / resized.Width, rh = (float)size.Height / resized.Height;
-            result[img] = keep.Select(k =>
-            {
-                var (label, i, score) = cand[k];
-                return new PostDetection(label, score, boxes[4 * i] * rw, boxes[4 * i + 1] * rh, boxes[4 * i + 2] * rw, boxes[4 * i + 3] * rh);
-            }).ToArray();
-        }
-        return result;
-    }
-
-    private void Clip(float[] boxes)
-    {
+        BoxCodingReference.Torchvision(Priors, loc, boxes, weights.X, weights.Y, weights.W, weights.H);
         float w = resized.Width, h = resized.Height;
         for (int i = 0; i < boxes.Length; i += 4)
         {
@@ -91,6 +48,29 @@ public sealed class TorchvisionPostprocessReference : IPostProcessor
             boxes[i + 2] = Math.Clamp(boxes[i + 2], 0f, w);
             boxes[i + 3] = Math.Clamp(boxes[i + 3], 0f, h);
         }
+    }
+
+    protected override PostDetection[] Detect(float[] boxes, float[] scores, ImageSize size)
+    {
+        // Candidates concatenated class by class, each class best first.
+        int c = P.NumClasses;
+        var cand = new List<(int Label, int Prior, float Score)>();
+        for (int label = 0; label < c; label++)
+        {
+            if (label == P.BackgroundId) continue;
+            foreach (int i in BestFirst(scores, label)) cand.Add((label, i, scores[i * c + label]));
+        }
+
+        var keep = cand.Count * 4 > 4000 ? BatchedNmsVanilla(cand, boxes) : BatchedNmsCoordinateTrick(cand, boxes);
+        if (P.KeepTopK > 0 && keep.Count > P.KeepTopK) keep.RemoveRange(P.KeepTopK, keep.Count - P.KeepTopK);
+
+        // resize_boxes: ratio = torch.tensor(original, float32) / torch.tensor(resized, float32).
+        float rw = (float)size.Width / resized.Width, rh = (float)size.Height / resized.Height;
+        return keep.Select(k =>
+        {
+            var (label, i, score) = cand[k];
+            return new PostDetection(label, score, boxes[4 * i] * rw, boxes[4 * i + 1] * rh, boxes[4 * i + 2] * rw, boxes[4 * i + 3] * rh);
+        }).ToArray();
     }
 
     private List<int> BatchedNmsVanilla(List<(int Label, int Prior, float Score)> cand, float[] boxes)
@@ -142,7 +122,7 @@ public sealed class TorchvisionPostprocessReference : IPostProcessor
                 float w = MathF.Max(0f, MathF.Min(b[4 * i + 2], b[4 * j + 2]) - MathF.Max(b[4 * i], b[4 * j]));
                 float h = MathF.Max(0f, MathF.Min(b[4 * i + 3], b[4 * j + 3]) - MathF.Max(b[4 * i + 1], b[4 * j + 1]));
                 float inter = w * h;
-                if (inter / (areas[i] + areas[j] - inter) > p.NmsThreshold) suppressed[j] = true;
+                if (inter / (areas[i] + areas[j] - inter) > P.NmsThreshold) suppressed[j] = true;
             }
         }
         return keep;
