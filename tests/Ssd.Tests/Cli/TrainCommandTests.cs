@@ -44,7 +44,7 @@ public class TrainCommandTests
             var set = CocoDataSet.Load(Instances, Path.Combine(Path.GetDirectoryName(Instances)!, "images"));
             var created = VggSsd.Create(ModelFlavor.Torchvision, 300, set.Classes.Count + 1, 16);
             var weights = ModelWeights.From(created.Tensors);
-            WeightInit.Initialize(ModelFlavor.Torchvision, [.. weights.Names.Select(n => new Parameter(n, weights.Shape(n), weights[n]))], 5);
+            WeightInit.Initialize(ModelFlavor.Torchvision, weights, 5);
             using var backend = new CpuBackend();
             using var trainer = Trainer.Create(created.Description, weights, backend, 2, ps => new Sgd(ParameterGroup.Single(ps, 1e-3, 5e-4), 0.9));
             var batch = new TrainingBatches(set, ModelFlavor.Torchvision, created.Description.Input, 2).Prepare([0, 1]);

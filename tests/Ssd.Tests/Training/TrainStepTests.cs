@@ -97,7 +97,7 @@ public class TrainStepTests
     {
         var r = VggSsd.Create(ModelFlavor.Torchvision, 300, classes, widthDivisor: 16);
         var weights = ModelWeights.From(r.Tensors);
-        WeightInit.Initialize(ModelFlavor.Torchvision, [.. weights.Names.Select(n => new Parameter(n, weights.Shape(n), weights[n]))], seed);
+        WeightInit.Initialize(ModelFlavor.Torchvision, weights, seed);
         return (r.Description, weights);
     }
 

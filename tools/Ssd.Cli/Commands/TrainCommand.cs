@@ -131,7 +131,7 @@ public static class TrainCommand
             var created = VggSsd.Create(flavor, size, classNames.Length, a.WidthDivisor);
             description = created.Description with { PostProcess = created.Description.PostProcess with { ClassNames = classNames } };
             weights = ModelWeights.From(created.Tensors);
-            WeightInit.Initialize(flavor, [.. weights.Names.Select(n => new Parameter(n, weights.Shape(n), weights[n]))], (ulong)a.Seed);
+            WeightInit.Initialize(flavor, weights, (ulong)a.Seed);
         }
 
         Trainer trainer;
