@@ -15,11 +15,11 @@ out="$root/out/bench"
 mkdir -p "$out"
 "$root/ssd" --help > /dev/null           # builds this tree's CLI when needed
 "$baseline/ssd" --help > /dev/null       # and the baseline's
-run() { # tree label -> "seconds peak_kb"
+run() { # tree label -> "wall_seconds peak_kb cpu_seconds" (cpu = user + sys: less sensitive to a loaded machine)
   local dest="$out/convert-$2.safetensors"
-  /usr/bin/time -f "%e %M" -o "$out/time.txt" dotnet "$1/tools/Ssd.Cli/bin/Release/net10.0/ssd.dll" convert "$model" -o "$dest" > /dev/null
+  /usr/bin/time -f "%e %M %U %S" -o "$out/time.txt" dotnet "$1/tools/Ssd.Cli/bin/Release/net10.0/ssd.dll" convert "$model" -o "$dest" > /dev/null
   rm -f "$dest"
-  cat "$out/time.txt"
+  awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$out/time.txt"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 : > "$out/convert-runs.txt"
@@ -33,17 +33,20 @@ b=$(awk '$1 == "baseline" { print $2 }' "$out/convert-runs.txt" | median)
 t=$(awk '$1 == "this" { print $2 }' "$out/convert-runs.txt" | median)
 bm=$(awk '$1 == "baseline" { print $3 }' "$out/convert-runs.txt" | median)
 tm=$(awk '$1 == "this" { print $3 }' "$out/convert-runs.txt" | median)
+bc=$(awk '$1 == "baseline" { print $4 }' "$out/convert-runs.txt" | median)
+tc=$(awk '$1 == "this" { print $4 }' "$out/convert-runs.txt" | median)
 ratio=$(awk -v t="$t" -v b="$b" 'BEGIN { printf "%.3f", t / b }')
+cpuratio=$(awk -v t="$tc" -v b="$bc" 'BEGIN { printf "%.3f", t / b }')
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n 1) (CPU family $(lscpu | sed -n 's/^CPU family: *//p' | head -n 1))"
 {
   echo "# ssd convert, full-size torchvision SSD300 (142 MB), this tree vs $baseline"
   echo
   echo "Machine: $machine, $(nproc) cores. $runs interleaved runs each, process start included. Load: $(head -n 1 "$out/convert-load.txt" | sed 's/.*load average: //') before, $(tail -n 1 "$out/convert-load.txt" | sed 's/.*load average: //') after."
   echo
-  echo "| tree | median wall s | median peak RSS MB |"
-  echo "| --- | ---: | ---: |"
-  echo "| baseline | $b | $((bm / 1024)) |"
-  echo "| this | $t | $((tm / 1024)) |"
+  echo "| tree | median wall s | median CPU s (user + sys) | median peak RSS MB |"
+  echo "| --- | ---: | ---: | ---: |"
+  echo "| baseline | $b | $bc | $((bm / 1024)) |"
+  echo "| this | $t | $tc | $((tm / 1024)) |"
   echo
-  echo "Ratio this / baseline: **$ratio** (acceptance: at most 1.10)."
+  echo "Ratio this / baseline: **$ratio** wall (acceptance: at most 1.10), $cpuratio CPU time."
 } | tee "$out/convert-vs-baseline.md"

@@ -44,14 +44,15 @@ public sealed record DataSetIssue(string File, string Field, string Problem)
     public override string ToString() => $"{File}: {Field}: {Problem}";
 }
 
-/// <summary>A data set that cannot be read: the file, the field and the problem are in the message.</summary>
+/// <summary>A data set that cannot be read: the file, the field and the problem are in the message, which is always
+/// one line (control characters quoted from a file, such as a newline in a class name, are escaped).</summary>
 public sealed class DataSetException : Exception
 {
     public string File { get; }
     public string? Field { get; }
 
     public DataSetException(string file, string? field, string problem, Exception? inner = null)
-        : base(field is null ? $"{file}: {problem}" : $"{file}: {field}: {problem}", inner)
+        : base(Ssd.Weights.ReaderErrors.Printable(field is null ? $"{file}: {problem}" : $"{file}: {field}: {problem}", int.MaxValue), inner)
     {
         File = file;
         Field = field;

@@ -65,14 +65,14 @@ public sealed class FuzzReport
         if (o.IsFinding && Findings.Count < 200) Findings.Add($"{o.Kind} {o.Target} #{o.Index} ({o.InputBytes} bytes): {FirstLine(o.Detail)}");
     }
 
-    /// <summary>"InvalidDataException: fuzz.pth: damaged zip archive" -- the type and the message up to its first detail.</summary>
+    /// <summary>"InvalidDataException: fuzz.pth: damaged zip archive" (or a scratch path for the data-set readers) -- the type and the message up to its first detail.</summary>
     private static string Summarize(string detail)
     {
         var line = FirstLine(detail);
         int colon = line.IndexOf(": ", StringComparison.Ordinal);
         var type = colon > 0 ? line[..colon] : line;
         var message = colon > 0 ? line[(colon + 2)..] : "";
-        if (message.StartsWith("fuzz.", StringComparison.Ordinal) && message.IndexOf(": ", StringComparison.Ordinal) is > 0 and var c) message = message[(c + 2)..];
+        if ((message.StartsWith("fuzz.", StringComparison.Ordinal) || message.StartsWith('/')) && message.IndexOf(": ", StringComparison.Ordinal) is > 0 and var c) message = message[(c + 2)..];
         var words = message.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(4).Select(w => w.Any(char.IsDigit) || w.Contains('\'') ? "#" : w);
         return $"{type}: {string.Join(' ', words)}";
     }

@@ -9,7 +9,7 @@ namespace Ssd.Fuzz;
 /// lines of a prototxt or JSON file; the zip mutations rebuild an archive with a damaged member (a mutated pickle),
 /// lying sizes, duplicate or aliased entries, so that inputs get past the container into the pickle VM.
 /// </summary>
-public static class Mutators
+public static partial class Mutators
 {
     private static readonly long[] Interesting =
     [

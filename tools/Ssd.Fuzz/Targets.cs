@@ -16,6 +16,7 @@ public static class FuzzTargets
     [
         new PickleTarget(), new CheckpointTarget(zip: true), new CheckpointTarget(zip: false), new CaffemodelTarget(),
         new PrototxtTarget(), new SafeTensorsTarget(), new ModelDescriptionTarget(), new TorchConvertTarget(), new CaffeConvertTarget(),
+        new VocXmlTarget(), new CocoInstancesTarget(), new CocoResultsTarget(), new ImageTarget(),
     ];
 }
 

@@ -59,8 +59,16 @@ internal static class JsonFields
         catch (JsonException e) { throw Malformed(file, e); }
     }
 
+    /// <summary>The parser's message quotes the bad token, which can be the rest of a line: it is cut.</summary>
     public static DataSetException Malformed(string file, JsonException e) =>
-        new(file, e.LineNumber is long line ? $"line {line + 1}" : null, $"malformed JSON: {e.Message}", e);
+        new(file, e.LineNumber is long line ? $"line {line + 1}" : null, $"malformed JSON: {Ssd.Weights.ReaderErrors.Printable(e.Message, 200)}", e);
+
+    /// <summary>The string the reader is on (a property name or a string value); invalid UTF-8 is an error naming the field.</summary>
+    public static string Text(ref Utf8JsonReader r, string file, Field field)
+    {
+        try { return r.GetString()!; }
+        catch (InvalidOperationException e) { throw new DataSetException(file, field.ToString(), "a string that is not valid UTF-8", e); }
+    }
 
     public static string Describe(JsonTokenType t) => t switch
     {
@@ -89,7 +97,7 @@ internal static class JsonFields
         {
             Next(ref r, file);
             if (r.TokenType == JsonTokenType.EndObject) return;
-            var name = r.GetString()!;
+            var name = Text(ref r, file, field);
             Next(ref r, file);
             property(ref r, name);
         }
@@ -130,7 +138,7 @@ internal static class JsonFields
     public static string String(ref Utf8JsonReader r, string file, Field field)
     {
         if (r.TokenType != JsonTokenType.String) throw new DataSetException(file, field.ToString(), $"expected a string, found {Describe(r.TokenType)}");
-        return r.GetString()!;
+        return Text(ref r, file, field);
     }
 
     /// <summary>0 / 1 or false / true (COCO's iscrowd).</summary>
@@ -167,7 +175,7 @@ internal static class JsonFields
     /// <summary>An image id as written: a number (COCO) or a string (a VOC id or a file name).</summary>
     public static string ImageKey(ref Utf8JsonReader r, string file, Field field) => r.TokenType switch
     {
-        JsonTokenType.String => r.GetString()!,
+        JsonTokenType.String => Text(ref r, file, field),
         JsonTokenType.Number => Integer(ref r, file, field).ToString(System.Globalization.CultureInfo.InvariantCulture),
         _ => throw new DataSetException(file, field.ToString(), $"expected a number or a string, found {Describe(r.TokenType)}"),
     };

@@ -145,7 +145,7 @@ public static class VocDataSet
         }
         catch (FileNotFoundException e) { throw new DataSetException(display, null, "missing annotation file (listed in the split)", e); }
         catch (DirectoryNotFoundException e) { throw new DataSetException(display, null, "missing annotation file (listed in the split)", e); }
-        catch (XmlException e) { throw new DataSetException(display, $"line {e.LineNumber}", $"malformed XML: {e.Message}", e); }
+        catch (XmlException e) { throw new DataSetException(display, $"line {e.LineNumber}", $"malformed XML: {Ssd.Weights.ReaderErrors.Printable(e.Message, 200)}", e); }
         catch (IOException e) { throw new DataSetException(display, null, $"cannot read: {e.Message}", e); }
         catch (UnauthorizedAccessException e) { throw new DataSetException(display, null, $"cannot read: {e.Message}", e); }
         if (root.Name.LocalName != "annotation")

@@ -266,6 +266,45 @@ public class DataSetTests
         Assert.That(e.Message, Does.StartWith(path).And.Contain(problem));
     }
 
+    /// <summary>Found by the fuzz harness (target coco-instances, coco-results): a string that is not UTF-8 was an
+    /// InvalidOperationException from the JSON reader, now an error naming the field.</summary>
+    [Test]
+    public void InvalidUtf8InAJsonStringNamesTheField()
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes("{\"images\":[{\"id\":1,\"file_name\":\"a#.jpg\"}],\"annotations\":[]," + Categories + "}");
+        bytes[Array.IndexOf(bytes, (byte)'#')] = 0xFF;
+        var path = Path.Combine(dir, "instances.json");
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<DataSetException>(() => CocoDataSet.Load(path))!;
+        Assert.That(e.Field, Is.EqualTo("images[0].file_name"));
+        Assert.That(e.Message, Does.Contain("not valid UTF-8"));
+
+        var gt = CocoDataSet.Load(Json("gt.json", "{\"images\":[{\"id\":1,\"file_name\":\"a.jpg\"}],\"annotations\":[]," + Categories + "}"));
+        var results = System.Text.Encoding.UTF8.GetBytes("[{\"image_id\":\"a#\",\"category_id\":3,\"bbox\":[1,2,3,4],\"score\":0.5}]");
+        results[Array.IndexOf(results, (byte)'#')] = 0xC3;
+        File.WriteAllBytes(path, results);
+        Assert.That(Assert.Throws<DataSetException>(() => DetectionFiles.Read(path, gt))!.Field, Is.EqualTo("[0].image_id"));
+    }
+
+    /// <summary>Found by the fuzz harness: the XML and JSON parsers quote the bad text (a newline, the rest of a
+    /// 200 KB line), and so did the message. Every data-set error is one line, and a parser's quote is cut.</summary>
+    [Test]
+    public void ErrorMessagesAreOneLineWhateverTheFileHolds()
+    {
+        var root = VocFolder(("a", Xml(Obj("cat\ndog", Box))));
+        var e = Assert.Throws<DataSetException>(() => VocDataSet.Load(root, "test", ["cat"]))!;
+        Assert.That(e.Message, Does.Not.Contain('\n').And.Contain("unknown class 'cat\\ndog'"));
+
+        root = VocFolder(("b", "<annotation>\n<\n1/></annotation>"));
+        e = Assert.Throws<DataSetException>(() => VocDataSet.Load(root, "test"))!;
+        Assert.That(e.Message, Does.Not.Contain('\n').And.Contain("malformed XML"));
+
+        var path = Json("instances.json", "{\"images\": [nan" + string.Concat(Enumerable.Repeat(", 1.5\t", 20_000)) + "]}");
+        e = Assert.Throws<DataSetException>(() => CocoDataSet.Load(path))!;
+        Assert.That(e.Message, Does.Not.Contain('\n').And.Not.Contain('\t').And.Contain("malformed JSON"));
+        Assert.That(e.Message.Length, Is.LessThan(400));
+    }
+
     [Test]
     public void CocoDefaultsAndSkippedBoxes()
     {
