@@ -55,6 +55,16 @@ public static class OpRegistry
     /// <summary>The values the step's backward reads (besides its output's gradient).</summary>
     public static OpValue[] BackwardReads(PlanStep step) => For(step).BackwardReads(step);
 
+    /// <summary>Floats of each learned parameter's gradient the step's backward writes after its inputs' gradients.</summary>
+    public static long[] ParameterGradients(PlanStep step) => For(step).ParameterGradients(step);
+
+    /// <summary>
+    /// The sum of the shares of a gradient (a value several layers read): the Eltwise family's forward sum over the
+    /// parts, written into the gradient.
+    /// </summary>
+    public static IOpExecutor GradientSum(int parts, long count, OpBinding binding, OpContext context) =>
+        EltwiseVariants.Eltwise.Create(OpPass.Forward, new EltwiseParams(EltwiseMode.Sum, [], parts, count), binding, context);
+
     private static IRegistration For(PlanStep step) => byStep.TryGetValue(step.GetType(), out var r) ? r
         : throw new NotSupportedException($"layer '{step.Layer}': no op is registered for {step.GetType().Name}");
 
@@ -69,6 +79,7 @@ public static class OpRegistry
         string VariantName(PlanStep step, OpPass pass, OpTarget target);
         long[] Saved(PlanStep step);
         OpValue[] BackwardReads(PlanStep step);
+        long[] ParameterGradients(PlanStep step);
     }
 
     private sealed class Registration<TStep, TParams>(OpFamily<TParams> family, Func<TStep, TParams> parameters) : IRegistration where TStep : PlanStep
@@ -85,5 +96,6 @@ public static class OpRegistry
         public string VariantName(PlanStep step, OpPass pass, OpTarget target) => family.Variant(pass, target, parameters((TStep)step)).Name;
         public long[] Saved(PlanStep step) => family.Saved(parameters((TStep)step));
         public OpValue[] BackwardReads(PlanStep step) => family.BackwardReads(parameters((TStep)step));
+        public long[] ParameterGradients(PlanStep step) => family.ParameterGradients(parameters((TStep)step));
     }
 }

@@ -9,9 +9,14 @@ public abstract record BackwardEntry;
 /// <summary>
 /// The backward of one forward step: reads <see cref="Reads"/> (what its op family says backward reads: inputs, the
 /// output, values the training forward saved) and its output's gradient, writes each input's gradient (or that input's
-/// share of it, when several steps read the input; the network input's gradient goes to a scratch value nothing reads).
+/// share of it, when several steps read the input; the network input's gradient goes to a scratch value nothing reads),
+/// then the gradient of each learned parameter of the step (<see cref="ParameterGradients"/>: conv dW and db, L2Norm's
+/// d scale), kept to the end of the schedule so the optimizer can read them.
 /// </summary>
-public sealed record BackwardStep(PlanStep Forward, PlanValue[] Reads, PlanValue OutputGradient, PlanValue[] InputGradients) : BackwardEntry;
+public sealed record BackwardStep(PlanStep Forward, PlanValue[] Reads, PlanValue OutputGradient, PlanValue[] InputGradients) : BackwardEntry
+{
+    public PlanValue[] ParameterGradients { get; init; } = [];
+}
 
 /// <summary>A value several steps read: the shares of its gradient, summed into the gradient.</summary>
 public sealed record GradientSum(PlanValue Gradient, PlanValue[] Parts) : BackwardEntry;
@@ -129,7 +134,8 @@ public sealed class BackwardPlan
                 _ => saved[step][r.Index],
             }).ToArray();
             var inputGradients = step.Inputs.Select((x, i) => target.TryGetValue((s, i), out var t) ? t : New($"d:{x.Name}:{step.Layer}(unused)", x.Shape)).ToArray();
-            entries.Add(new BackwardStep(step, reads, gradients[step.Output.Root], inputGradients));
+            var parameterGradients = OpRegistry.ParameterGradients(step).Select((n, i) => New($"d:{step.Layer}:param{i}", [checked((int)n)])).ToArray();
+            entries.Add(new BackwardStep(step, reads, gradients[step.Output.Root], inputGradients) { ParameterGradients = parameterGradients });
             if (sumsAfter.TryGetValue(s, out var sums)) entries.AddRange(sums);
         }
         return new BackwardPlan(values, saved, entries, gradients, lossConf, lossTargets[locRoot], lossTargets[confRoot]);
@@ -139,7 +145,8 @@ public sealed class BackwardPlan
     /// Every storage root of the training schedule with its live interval: forward step s runs at time s, the loss's
     /// gradients are uploaded at time S (the number of forward steps), backward entry j runs at S + 1 + j. An activation
     /// lives from its producer to its last reader, forward or backward; a saved value until its step's backward; a
-    /// gradient or share from its first writer to its last reader; the outputs and <paramref name="pinned"/> values to the end.
+    /// gradient or share from its first writer to its last reader; a parameter's gradient, the outputs and
+    /// <paramref name="pinned"/> values to the end.
     /// </summary>
     public IReadOnlyList<(PlanValue Root, int First, int Last)> Lifetimes(ExecutionPlan plan, IEnumerable<PlanValue>? pinned = null)
     {
@@ -168,6 +175,7 @@ public sealed class BackwardPlan
                     foreach (var v in b.Reads) Read(v, t);
                     Read(b.OutputGradient, t);
                     foreach (var v in b.InputGradients) Write(v, t);
+                    foreach (var v in b.ParameterGradients) { Write(v, t); Read(v, end); }
                     break;
                 case GradientSum g:
                     foreach (var v in g.Parts) Read(v, t);

@@ -99,6 +99,8 @@ public sealed class SsdNetwork : IDisposable
         var plan = PlanBuilder.Build(model, weights, width ?? model.Input.Width, height ?? model.Input.Height, batch, capture, mode);
         var kept = (keepGradients ?? []).Select(name => plan.Backward?.GradientOf(plan.Blob(name))
             ?? throw new ArgumentException($"blob '{name}' has no gradient{(plan.Backward is null ? " (an inference plan)" : " (nothing on the way to the loss reads it)")}")).ToList();
+        // The loss reads the logits (before a trailing softmax): they stay readable after the forward pass.
+        if (plan.Backward is { } trainingPlan) kept.Add(trainingPlan.LossConf);
         var layout = ArenaLayout.For(plan, kept);
         var request = PriorRequest.Create(model.Priors, plan);
         var priors = backend.Priors(request);
@@ -128,8 +130,9 @@ public sealed class SsdNetwork : IDisposable
             foreach (var entry in plan.Backward?.Entries ?? [])
                 network.backward.Add(entry switch
                 {
-                    BackwardStep b => OpRegistry.Create(b.Forward, OpPass.Backward, new OpBinding(Slices([.. b.Reads, b.OutputGradient]), Slices(b.InputGradients)), context),
-                    GradientSum g => throw new NotSupportedException($"'{g.Gradient.Name}': summing the gradient of a value several layers read needs the Eltwise sum op, which is not registered yet"),
+                    BackwardStep b => OpRegistry.Create(b.Forward, OpPass.Backward,
+                        new OpBinding(Slices([.. b.Reads, b.OutputGradient]), Slices([.. b.InputGradients, .. b.ParameterGradients])), context),
+                    GradientSum g => OpRegistry.GradientSum(g.Parts.Length, g.Gradient.Count, new OpBinding(Slices(g.Parts), Slices([g.Gradient])), context),
                     _ => throw new InvalidOperationException($"unknown backward entry {entry}"),
                 });
             // The launches are fixed now; on CUDA with graphs on, the plan captures them once and replays them.
@@ -236,6 +239,58 @@ public sealed class SsdNetwork : IDisposable
         backend.Upload(dLoc, Slice(b.LocGradient));
         backend.Upload(dConf, Slice(b.ConfGradient));
         foreach (var e in backward) e.Run();
+    }
+
+    /// <summary>
+    /// Training plans: the forward pass on a pre-processed NCHW input, returning what the loss reads: loc [N, P*4] and
+    /// the confidences as logits [N, P*C] (<see cref="BackwardPlan.LossConf"/>: before a trailing softmax).
+    /// </summary>
+    public (float[] Loc, float[] Logits) TrainingForward(ReadOnlySpan<float> input)
+    {
+        var b = Plan.Backward ?? throw new InvalidOperationException("this network was loaded for inference; load it with PlanMode.Training to train");
+        Upload(input);
+        plan!.Run();
+        return (Read(Plan.Loc), Read(b.LossConf));
+    }
+
+    /// <summary>
+    /// The learned tensors backward writes a gradient for, by their names in <see cref="Weights"/> (a convolution's
+    /// weight and bias, an L2Norm's scale), with the value holding each gradient after <see cref="Backward"/>.
+    /// In a training plan nothing is folded, so each step reads the weights' own arrays.
+    /// </summary>
+    public IReadOnlyList<(string Name, PlanValue Gradient)> ParameterGradients => parameterGradients ??= FindParameterGradients();
+
+    private IReadOnlyList<(string Name, PlanValue Gradient)>? parameterGradients;
+
+    private List<(string Name, PlanValue Gradient)> FindParameterGradients()
+    {
+        var b = Plan.Backward ?? throw new InvalidOperationException("this network was loaded for inference: it has no parameter gradients");
+        var names = new Dictionary<float[], string>(ReferenceEqualityComparer.Instance);
+        foreach (var name in Weights.Names) names.TryAdd(Weights[name], name);
+        var list = new List<(string, PlanValue)>();
+        foreach (var step in b.Entries.OfType<BackwardStep>())
+        {
+            float[][] arrays = step.Forward switch
+            {
+                ConvStep c => c.Bias is null ? [c.Weight] : [c.Weight, c.Bias],
+                NormalizeStep n => [n.Scale],
+                _ => [],
+            };
+            if (arrays.Length != step.ParameterGradients.Length)
+                throw new InvalidOperationException($"layer '{step.Forward.Layer}': its backward writes {step.ParameterGradients.Length} parameter gradients, the step holds {arrays.Length} parameters");
+            for (int i = 0; i < arrays.Length; i++)
+                list.Add((names.TryGetValue(arrays[i], out var n) ? n
+                    : throw new InvalidOperationException($"layer '{step.Forward.Layer}': parameter {i} is not one of the model's tensors (folded?)"), step.ParameterGradients[i]));
+        }
+        return list;
+    }
+
+    /// <summary>Copies the gradient a <see cref="Backward"/> left in <paramref name="gradient"/> (one of
+    /// <see cref="ParameterGradients"/>) into <paramref name="into"/>.</summary>
+    public void ReadGradient(PlanValue gradient, float[] into)
+    {
+        if (into.Length != gradient.Count) throw new ArgumentException($"gradient '{gradient.Name}' holds {gradient.Count} floats, the array {into.Length}");
+        backend.Download(Slice(gradient), into);
     }
 
     /// <summary>The gradient of a blob after <see cref="Backward"/> (named in Load's keepGradients).</summary>

@@ -55,6 +55,7 @@ public static class ConvVariants
         },
         // Backward reads x for dW and, with a fused ReLU, the output for its mask.
         BackwardReads = static p => p.P.FuseRelu ? [OpValue.Input(), OpValue.Output] : [OpValue.Input()],
+        ParameterGradients = static p => p.P.HasBias ? [p.Weights().Weight.Length, p.OutChannels] : [p.Weights().Weight.Length],
         Variants =
         [
             Cpu("cpu.auto", CpuConvAlgorithm.Auto) with { IsDefault = true },

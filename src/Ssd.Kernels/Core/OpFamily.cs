@@ -116,6 +116,10 @@ public sealed class OpFamily<TParams> : IOpFamily
     /// <summary>The values backward reads, besides the output's gradient (none by default).</summary>
     public Func<TParams, OpValue[]> BackwardReads { get; init; } = static _ => [];
 
+    /// <summary>The floats of each learned parameter's gradient the backward writes after the inputs' gradients
+    /// (conv: dW then db; L2Norm: d scale), in that order; none by default. Written, not accumulated.</summary>
+    public Func<TParams, long[]> ParameterGradients { get; init; } = static _ => [];
+
     public bool HasBackward => Backward is not null;
     public IReadOnlyList<IOpVariant> AllVariants => Variants;
 

@@ -30,6 +30,7 @@ public static class L2NormVariants
         Backward = static (p, r, g) => L2NormBackwardReference.Backward(p.Shape.N, p.Shape.C, p.Shape.H, p.Shape.W, r[0], p.Scale(), p.Mode, p.Eps,
             r[1], g[0], g[1], p.Rule),
         BackwardReads = static _ => [OpValue.Input()],
+        ParameterGradients = static p => [p.Scale().Length],
         Variants =
         [
             OpVariant<L2NormParams>.Cpu("cpu.simd", OpPass.Forward, static (p, b, c) =>

@@ -41,7 +41,7 @@ public static class PoolVariants
                 p.Max && b.Outputs.Length > 1 ? () => PoolBackwardSimd.MaxWithArgmax(p.Geometry, c.Span(b.Input), c.Span(b.Output),
                     MemoryMarshal.Cast<float, int>(c.Span(b.Outputs[1])), c.Options)
                 : p.Max ? () => CpuPooling.Max(p.Geometry, c.Span(b.Input), c.Span(b.Output), c.Options)
-                : () => CpuPooling.Average(p.Geometry, p.Divisor, c.Span(b.Input), c.Span(b.Output), c.Options))) with { IsDefault = true },
+                : () => CpuPooling.Average(p.Geometry, p.Divisor, c.Span(b.Input), c.Span(b.Output), c.Options))) with { IsDefault = true, SavesForBackward = true },
             OpVariant<PoolParams>.Ilgpu("pooling.max.1", OpPass.Forward, static (p, b, c) =>
             {
                 var (x, y) = (c.View(b.Input), c.View(b.Output));
@@ -52,7 +52,7 @@ public static class PoolVariants
                 }
                 var op = new PoolOp(c.Device);
                 return new LaunchExecutor(() => op.Max(p.Geometry, x, y, c.Stream));
-            }) with { IsDefault = true, Applies = static p => p.Max },
+            }) with { IsDefault = true, Applies = static p => p.Max, SavesForBackward = true },
             OpVariant<PoolParams>.Ilgpu("pooling.avg.1", OpPass.Forward, static (p, b, c) =>
             {
                 var (op, x, y) = (new PoolOp(c.Device), c.View(b.Input), c.View(b.Output));

@@ -30,6 +30,9 @@ public sealed class FixtureBlob
     public static FixtureBlob Generated(string stem, string script) =>
         new(PeerFixtures.Generated("training", stem + ".json", script), PeerFixtures.Generated("training", stem + ".bin", script));
 
+    /// <summary>A fixture at the given paths.</summary>
+    public static FixtureBlob At(string jsonPath, string binPath) => new(jsonPath, binPath);
+
     /// <summary>A committed fixture (Fixtures/training/STEM.*).</summary>
     public static FixtureBlob Committed(string stem) =>
         new(FixtureFiles.Path(Path.Combine("training", stem + ".json")), FixtureFiles.Path(Path.Combine("training", stem + ".bin")));

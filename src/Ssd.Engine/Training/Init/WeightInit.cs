@@ -155,6 +155,13 @@ public static class WeightInit
             static (s, _, i) => Fill(s.parameters[i].Value, s.rules[i], s.seed, s.parameters[i].Name));
     }
 
+    /// <summary>Fills every tensor of a model's weights in place (each a parameter named as in the model).</summary>
+    public static void Initialize(ModelFlavor flavor, Graph.ModelWeights weights, ulong seed)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        Initialize(flavor, [.. weights.Names.Select(n => new Parameter(n, weights.Shape(n), weights[n]))], seed);
+    }
+
     /// <summary>Draws <paramref name="values"/> from <paramref name="rule"/> with the stream of (seed, name).</summary>
     public static void Fill(Span<float> values, InitRule rule, ulong seed, string name)
     {
