@@ -8,6 +8,7 @@ using Ssd.Data;
 using Ssd.Engine.Detection;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Training;
+using Ssd.Engine.Training.Data.Augment;
 using Ssd.Engine.Training.Init;
 using Ssd.Engine.Training.Optim;
 using Ssd.Weights.IO;
@@ -20,7 +21,7 @@ namespace Ssd.Cli.Commands;
 /// `ssd train --model INIT.safetensors | --arch ssd300-vgg16|ssd512-vgg16 [--width-divisor N] [--flavor F]
 /// --data coco:INSTANCES.json:IMAGE_DIR | voc:VOC_DIR:SPLIT --out RUN_DIR [--batch 8] [--steps N | --epochs E |
 /// --max-minutes M] [--lr 1e-3] [--momentum 0.9] [--weight-decay 5e-4] [--schedule constant|multistep:S1,S2|cosine]
-/// [--warmup-steps W] [--augment none] [--shuffle|--no-shuffle] [--seed S] [--backend B]`: SGD (torch's rule) on
+/// [--warmup-steps W] [--augment none|ssd] [--shuffle|--no-shuffle] [--seed S] [--backend B]`: SGD (torch's rule) on
 /// the engine, the flavour's MultiBox loss. Writes RUN_DIR/log.jsonl (one object per optimizer step, the loss before
 /// that step's update) and RUN_DIR/model.safetensors (the weights at the end, or after the last good step when
 /// training stops on a non-finite loss; the tensor names of the model it started from).
@@ -46,7 +47,7 @@ public static class TrainCommand
         var decay = new Option<double>("--weight-decay") { Description = "L2 weight decay (torch.optim.SGD's)", DefaultValueFactory = _ => 5e-4 };
         var schedule = new Option<string>("--schedule") { Description = "constant, multistep:S1,S2 (x0.1 at those steps) or cosine", DefaultValueFactory = _ => "constant" };
         var warmup = CliOptions.Int("--warmup-steps", 0, 0, "linear warm-up from lr / 1000 over this many steps");
-        var augment = new Option<string>("--augment") { Description = "none (ssd: the paper's augmentation, not available yet)", DefaultValueFactory = _ => "none" };
+        var augment = new Option<string>("--augment") { Description = "none, or ssd: the paper's augmentation in the flavour's variant (torchvision, ssd.pytorch; Caffe's is not built yet)", DefaultValueFactory = _ => "none" };
         var shuffle = new Option<bool>("--shuffle") { Description = "a new random image order each pass (the default)" };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "the data set's file order: batch i holds images i*B .. i*B+B-1, wrapping" };
         var seed = CliOptions.Int("--seed", 0, 0, "seed of the initialisation and the shuffling");
@@ -82,8 +83,7 @@ public static class TrainCommand
             "caffe" => ModelFlavor.Caffe,
             _ => throw CliException.Usage($"--flavor: '{a.Flavor}' is not torchvision, ssd.pytorch or caffe"),
         };
-        if (a.Augment == "ssd") throw CliException.Usage("--augment ssd: the paper's augmentation is not available yet; use --augment none");
-        if (a.Augment != "none") throw CliException.Usage($"--augment: '{a.Augment}' is not none or ssd");
+        if (a.Augment is not ("none" or "ssd")) throw CliException.Usage($"--augment: '{a.Augment}' is not none or ssd");
         if (a.Shuffle && a.NoShuffle) throw CliException.Usage("give --shuffle or --no-shuffle, not both");
         int limits = (a.Steps is null ? 0 : 1) + (a.Epochs is null ? 0 : 1) + (a.Minutes is null ? 0 : 1);
         if (limits != 1) throw CliException.Usage("give exactly one of --steps, --epochs and --max-minutes");
@@ -151,7 +151,10 @@ public static class TrainCommand
 
         long total = a.Steps ?? (a.Epochs is { } ep ? (long)Math.Ceiling(ep * set.Images.Count / a.Batch) : long.MaxValue);
         var lrSchedule = new LrSchedule(trainer.Optimizer, kind, kind == ScheduleKind.Cosine ? checked((int)total) : 0, milestones, 0.1, a.WarmupSteps);
-        var batches = new TrainingBatches(set, description.Flavor, description.Input, a.Batch, shuffle: !a.NoShuffle, seed: a.Seed);
+        IAugmentation augmentation;
+        try { augmentation = Augmentation.Parse(a.Augment, description.Flavor); }
+        catch (NotSupportedException ex) { throw CliException.Usage($"--augment {a.Augment}: {ex.Message}", ex); }
+        var batches = new TrainingBatches(set, description.Flavor, description.Input, a.Batch, shuffle: !a.NoShuffle, seed: a.Seed, augmentation);
 
         // 3. The loop: one log line per step, the model at the end (also after a non-finite loss: the last good weights).
         var clock = Stopwatch.StartNew();

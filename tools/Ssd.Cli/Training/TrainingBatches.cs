@@ -1,4 +1,6 @@
 using Ssd.Data;
+using Ssd.Engine.Training.Data;
+using Ssd.Engine.Training.Data.Augment;
 using Ssd.Engine.Training.Input;
 using Ssd.Engine.Training.Loss;
 using Ssd.Imaging;
@@ -11,70 +13,60 @@ namespace Ssd.Cli.Training;
 public sealed record TrainingBatch(float[] Input, GroundTruth[] Truths, string[] Names, int[] Positions);
 
 /// <summary>
-/// A detection data set as training batches without augmentation: each image decoded (Ssd.Imaging), its objects
-/// as the data set states them (COCO x, y, w, h; VOC 1-based corners) with engine class = data set class index + 1
-/// (0 is the background), prepared by the flavour's training-time input (<see cref="TrainingInput"/>). Batch i of an
-/// unshuffled run holds the images at positions i*B .. i*B+B-1 of the data set's image list, wrapping at the end;
-/// a shuffled run draws a new permutation per pass from the seed.
+/// A detection data set as training batches: the images of each batch come from the epoch-less
+/// <see cref="BatchSampler"/> (unshuffled: batch i holds the images at positions i*B .. i*B+B-1 of the data set's
+/// list, wrapping at the end; shuffled: a permutation per epoch drawn from the seed), each decoded (Ssd.Imaging), its
+/// objects as the data set states them (COCO x, y, w, h; VOC 1-based corners) with engine class = data set class
+/// index + 1 (0 is the background), augmented (<see cref="IAugmentation"/>: a pure function of seed, epoch and
+/// image index; <see cref="Augmentation.None"/> by default) and prepared by the flavour's training-time input.
 /// </summary>
 public sealed class TrainingBatches
 {
     private readonly DetectionDataSet data;
     private readonly ModelFlavor flavor;
     private readonly InputSpec spec;
-    private readonly int batch;
-    private readonly bool shuffle;
-    private readonly Random random;
-    private int[] order;
+    private readonly BatchSampler sampler;
+    private readonly IAugmentation augmentation;
     private long next;
 
-    public TrainingBatches(DetectionDataSet data, ModelFlavor flavor, InputSpec spec, int batch, bool shuffle = false, int seed = 0)
+    public TrainingBatches(DetectionDataSet data, ModelFlavor flavor, InputSpec spec, int batch, bool shuffle = false, int seed = 0,
+        IAugmentation? augmentation = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Images.Count == 0) throw new ArgumentException($"{data.Source}: the data set has no images");
-        if (batch <= 0) throw new ArgumentException($"batch {batch} must be positive");
-        (this.data, this.flavor, this.spec, this.batch, this.shuffle) = (data, flavor, spec, batch, shuffle);
-        random = new Random(seed);
-        order = NewOrder();
+        (this.data, this.flavor, this.spec) = (data, flavor, spec);
+        sampler = new BatchSampler(data.Images.Count, batch, shuffle, seed);
+        this.augmentation = augmentation ?? Augmentation.None;
     }
 
     /// <summary>Images per pass over the data set.</summary>
     public int Count => data.Images.Count;
 
-    private int[] NewOrder()
-    {
-        var o = Enumerable.Range(0, data.Images.Count).ToArray();
-        if (shuffle) random.Shuffle(o);
-        return o;
-    }
+    /// <summary>The next batch (decodes, augments and prepares its images).</summary>
+    public TrainingBatch Next() => Prepare(sampler.Batch(next++));
 
-    /// <summary>The next batch (decodes and prepares its images).</summary>
-    public TrainingBatch Next()
-    {
-        var positions = new int[batch];
-        for (int k = 0; k < batch; k++)
-        {
-            if (shuffle && next > 0 && next % order.Length == 0) order = NewOrder();   // a new pass
-            positions[k] = order[next % order.Length];
-            next++;
-        }
-        return Prepare(positions);
-    }
+    /// <summary>The batch of the images at <paramref name="positions"/> of the data set's list (as in epoch 0).</summary>
+    public TrainingBatch Prepare(IReadOnlyList<int> positions) => Prepare([.. positions.Select(p => (0L, p))]);
 
-    /// <summary>The batch of the images at <paramref name="positions"/> of the data set's list.</summary>
-    public TrainingBatch Prepare(IReadOnlyList<int> positions)
+    private TrainingBatch Prepare((long Epoch, int Index)[] items)
     {
-        var items = new List<(Ssd.Engine.Imaging.RgbImage, IReadOnlyList<Annotation>)>();
-        var names = new string[positions.Count];
-        for (int k = 0; k < positions.Count; k++)
+        var format = Format(data);
+        int floats = 3 * spec.Width * spec.Height;
+        var input = new float[(long)items.Length * floats];
+        var truths = new GroundTruth[items.Length];
+        var names = new string[items.Length];
+        for (int k = 0; k < items.Length; k++)
         {
-            var image = data.Images[positions[k]];
+            var (epoch, index) = items[k];
+            var image = data.Images[index];
             names[k] = image.FileName;
-            items.Add((ImageDecoder.Load(image.FilePath), Annotations(image)));
+            var pixels = ImageDecoder.Load(image.FilePath);
+            var objects = TrainingInput.Objects(flavor, pixels.Width, pixels.Height, Annotations(image), format);
+            var augmented = augmentation.Apply(pixels, objects, sampler.Seed, epoch, index);
+            augmented.WriteInput(flavor, spec, input.AsSpan(k * floats, floats));
+            truths[k] = augmented.Truth(flavor, spec);
         }
-        var input = new float[(long)positions.Count * 3 * spec.Width * spec.Height];
-        var truths = TrainingInput.PrepareBatch(flavor, spec, items, Format(data), input);
-        return new TrainingBatch(input, truths, names, [.. positions]);
+        return new TrainingBatch(input, truths, names, [.. items.Select(i => i.Index)]);
     }
 
     /// <summary>COCO sets keep x, y, w, h; VOC sets (pixels numbered from 1) their corners.</summary>
