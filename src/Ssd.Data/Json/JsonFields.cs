@@ -86,7 +86,7 @@ internal static class JsonFields
         if (r.TokenType != type) throw new DataSetException(file, field.ToString(), $"expected {Describe(type)}, found {Describe(r.TokenType)}");
     }
 
-    /// <summary>Calls <paramref name="property"/> for each property of the object the reader is on (its value not yet
+    /// <summary>Calls <c>property</c> for each property of the object the reader is on (its value not yet
     /// read); the callback must consume the value (read it or <see cref="Skip"/> it).</summary>
     public delegate void PropertyReader(ref Utf8JsonReader r, string name);
 

@@ -8,7 +8,7 @@ namespace Ssd.Kernels.BatchNorm;
 /// <summary>
 /// ILGPU kernels for batch normalisation in training mode and its gradients (<see cref="BatchNormTrainingReference"/>,
 /// <see cref="BatchNormBackwardReference"/>), element-wise over NCHW; the per-channel sums are Core's reduce kernels.
-/// <paramref name="affine"/> parameters are 1 when gamma and beta exist.
+/// <c>affine</c> parameters are 1 when gamma and beta exist.
 /// </summary>
 public static class BatchNormBackwardKernels
 {

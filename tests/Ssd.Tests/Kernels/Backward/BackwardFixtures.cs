@@ -63,5 +63,5 @@ public static class BackwardFixtures
     /// ILGPU tests compare against the same arrays).
     /// </summary>
     public static T Cached<T>(string key, Func<T> compute) =>
-        (T)cache.GetOrAdd(key, _ => new Lazy<object>(() => compute())).Value;
+        (T)cache.GetOrAdd(key, _ => new Lazy<object>(() => compute()!)).Value;
 }

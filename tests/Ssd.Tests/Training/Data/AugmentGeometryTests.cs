@@ -121,7 +121,7 @@ public class AugmentGeometryTests
             Assert.That(crop.Item1, Is.SameAs(scene));
             var a = augment.Apply(scene.ToImage(), LabelledBoxes.Empty, 7, 1, index);
             Assert.That(a.Objects.Count, Is.Zero);
-            Assert.That(a.Image.Width, Is.GreaterThanOrEqualTo(W));
+            Assert.That(a.Image!.Width, Is.GreaterThanOrEqualTo(W));
         }
     }
 
@@ -137,7 +137,7 @@ public class AugmentGeometryTests
             for (int g = 0; g < a.Objects.Count; g++)
             {
                 var b = a.Objects.Corners.AsSpan(4 * g, 4);
-                Assert.That(b[0] >= 0 && b[1] >= 0 && b[2] <= a.Image.Width && b[3] <= a.Image.Height, $"image {index}: box inside the image");
+                Assert.That(b[0] >= 0 && b[1] >= 0 && b[2] <= a.Image!.Width && b[3] <= a.Image!.Height, $"image {index}: box inside the image");
                 Assert.That(b[2] > b[0] && b[3] > b[1], $"image {index}: box keeps an area");
                 kept++;
             }
@@ -157,11 +157,11 @@ public class AugmentGeometryTests
         Parallel.For(0, 48, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[47 - i] = augment.Apply(image, objects, 11, 2, 47 - i));
         for (int i = 0; i < 48; i++)
         {
-            Assert.That(parallel[i].Image.Pixels, Is.EqualTo(sequential[i].Image.Pixels), $"image {i}");
+            Assert.That(parallel[i].Image!.Pixels, Is.EqualTo(sequential[i].Image!.Pixels), $"image {i}");
             Assert.That(parallel[i].Objects.Corners, Is.EqualTo(sequential[i].Objects.Corners), $"image {i}");
         }
         Assert.That(image.Pixels, Is.EqualTo(before), "the input image is not modified");
-        int differ = Enumerable.Range(0, 48).Count(i => !augment.Apply(image, objects, 11, 3, i).Image.Pixels.AsSpan().SequenceEqual(sequential[i].Image.Pixels));
+        int differ = Enumerable.Range(0, 48).Count(i => !augment.Apply(image, objects, 11, 3, i).Image!.Pixels.AsSpan().SequenceEqual(sequential[i].Image!.Pixels));
         Assert.That(differ, Is.GreaterThan(40), "another epoch draws another augmentation");
     }
 
