@@ -25,38 +25,81 @@ public class TrainStepTests
     private const string Script = "make_train_step_fixtures.py";
 
     /// <summary>
-    /// NOT YET the issue's 2e-3: measured on the CPU backend, the heads and extras agree within 5e-4, but the error grows
-    /// down the VGG backbone, to 2.7e-3 at conv1 after step 1, 1.1e-2 after step 2 and 4.6e-2 after step 3 (the losses
-    /// agree within 2e-5 at every step). Whether that is float32 noise amplified by 20 layers or a small systematic
-    /// difference in a backward op is open (see the report of t11c); these bounds pin what is measured today.
+    /// The update bound of step <paramref name="step"/>: the issue's 2e-3, or <see cref="SpreadFactor"/> times torch's
+    /// own spread at that step where that is larger. The fixture scripts run every step twice in torch, the second time
+    /// with channels_last weights (other oneDNN kernels, so another summation order), and store each tensor's
+    /// |other - torch's| / |torch's| ("self_spread"): how far a valid float32 implementation moves from torch's result
+    /// on this problem. See the class remarks for why that spread exceeds 2e-3.
     /// </summary>
-    private static readonly double[] UpdateBound = [5e-3, 2.5e-2, 1e-1];
+    private static double UpdateBound(System.Text.Json.JsonElement meta, int step) =>
+        Math.Max(IssueUpdateBound, SpreadFactor * meta.GetProperty("self_spread").GetProperty($"step{step}").EnumerateObject().Max(t => t.Value.GetDouble()));
+
+    private const double IssueUpdateBound = 2e-3;
+
+    /// <summary>How many times torch's own worst spread the engine may be off (measured: see the class remarks).</summary>
+    private const double SpreadFactor = 4;
 
     private static string Fixture(string name) => PeerFixtures.Generated(Path.Combine("train_step", "torchvision"), name, Script);
 
     private static IBackend CreateBackend(string name) => Backend(name);
 
-    [TestCase("cpu")]
-    public void Three_SGD_steps_of_torchvision_ssd300_match_torch(string backendName)
+    [TestCase("cpu", 3)]
+    [TestCase("opencl", 1)]
+    public void Three_SGD_steps_of_torchvision_ssd300_match_torch(string backendName, int stepCount)
     {
         var steps = FixtureBlob.At(Fixture("steps.json"), Fixture("steps.bin"));
         var model = TorchConverter.Convert(TorchCheckpoint.Load(Fixture("model.pth")));
-        var data = CocoDataSet.Load(Fixture("instances.json"), Path.Combine(Path.GetDirectoryName(Fixture("instances.json"))!, "images"));
-        var weights = ModelWeights.From(model.Tensors);
+        double lr = steps.Meta.GetProperty("lr").GetDouble(), decay = steps.Meta.GetProperty("weight_decay").GetDouble();
+        ThreeSteps(backendName, model.Description, ModelWeights.From(model.Tensors), steps, ps => ParameterGroup.Single(ps, lr, decay), SgdRule.Torch, stepCount);
+    }
+
+    /// <summary>
+    /// The same run for the other two flavours' full-size SSD300 (tools/fixtures/make_train_step_flavor_fixtures.py:
+    /// ssd.pytorch's layout, loss and input; Caffe's, with its solver's multipliers), from the fixture's initial weights.
+    /// </summary>
+    [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "cpu")]
+    [TestCase("caffe", ModelFlavor.Caffe, "cpu")]
+    public void Three_SGD_steps_of_the_other_flavours_ssd300_match_torch(string folder, ModelFlavor flavor, string backendName)
+    {
+        var steps = FixtureBlob.At(PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.json", FlavorScript),
+            PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.bin", FlavorScript));
         var meta = steps.Meta;
-        double lr = meta.GetProperty("lr").GetDouble(), momentum = meta.GetProperty("momentum").GetDouble(), decay = meta.GetProperty("weight_decay").GetDouble();
+        var built = VggSsd.Create(flavor, meta.GetProperty("size").GetInt32(), meta.GetProperty("num_classes").GetInt32(), initialise: (name, shape, _, values) =>
+        {
+            Assert.That(steps.Shape($"init/{name}"), Is.EqualTo(shape), $"'{name}': the fixture's shape");
+            steps.Floats($"init/{name}").CopyTo(values, 0);
+        });
+        double lr = meta.GetProperty("lr").GetDouble(), decay = meta.GetProperty("weight_decay").GetDouble();
+        bool caffe = meta.GetProperty("sgd").GetString() == "caffe";
+        ThreeSteps(backendName, built.Description, ModelWeights.From(built.Tensors), steps,
+            ps => caffe ? ParameterGroup.Caffe(ps, lr, decay) : ParameterGroup.Single(ps, lr, decay), caffe ? SgdRule.Caffe : SgdRule.Torch, 3);
+    }
+
+    private const string FlavorScript = "make_train_step_flavor_fixtures.py";
+
+    /// <summary>
+    /// The fixture's steps on the engine: the four-image set in file order at the fixture's batch, each step's losses
+    /// within 1e-4 relative of torch's, each tensor's update within <paramref name="bounds"/>[step - 1] relative.
+    /// </summary>
+    private static void ThreeSteps(string backendName, ModelDescription model, ModelWeights weights, FixtureBlob steps,
+        Func<IReadOnlyList<Parameter>, ParameterGroup[]> groups, SgdRule rule, int stepCount)
+    {
+        var meta = steps.Meta;
+        double momentum = meta.GetProperty("momentum").GetDouble();
         int batch = meta.GetProperty("batch").GetInt32();
         var torchNames = meta.GetProperty("parameters").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        var data = CocoDataSet.Load(Fixture("instances.json"), Path.Combine(Path.GetDirectoryName(Fixture("instances.json"))!, "images"));
 
         using var backend = CreateBackend(backendName);
-        using var trainer = Trainer.Create(model.Description, weights, backend, batch, ps => new Sgd(ParameterGroup.Single(ps, lr, decay), momentum));
+        using var trainer = Trainer.Create(model, weights, backend, batch, ps => new Sgd(groups(ps), momentum, rule: rule));
         Assert.That(trainer.Parameters.Select(p => p.Name), Is.EquivalentTo(torchNames), "the engine trains exactly torch's parameters");
 
-        var batches = new TrainingBatches(data, model.Description.Flavor, model.Description.Input, batch);
+        var batches = new TrainingBatches(data, model.Flavor, model.Input, batch);
         var failures = new List<string>();
-        foreach (var expected in meta.GetProperty("steps").EnumerateArray())
+        foreach (var expected in meta.GetProperty("steps").EnumerateArray().Take(stepCount))
         {
             int s = expected.GetProperty("step").GetInt32();
+            double bound = UpdateBound(meta, s);
             var b = batches.Next();
             Assert.That(b.Positions, Is.EqualTo(expected.GetProperty("images").EnumerateArray().Select(e => e.GetInt32()).ToArray()), $"step {s}: the batch's images");
             var before = trainer.Parameters.ToDictionary(p => p.Name, p => (float[])p.Value.Clone());
@@ -81,10 +124,10 @@ public class TrainStepTests
                 }
                 double rel = Math.Sqrt(diff) / Math.Sqrt(norm);
                 if (!(rel <= worst)) (worst, worstName) = (rel, p.Name);
-                if (!(rel <= UpdateBound[s - 1])) failures.Add($"step {s}: the update of '{p.Name}' is {rel:G3} off (|torch's| {Math.Sqrt(norm):G3})");
+                if (!(rel <= bound)) failures.Add($"step {s}: the update of '{p.Name}' is {rel:G3} off (|torch's| {Math.Sqrt(norm):G3})");
                 if (rel > 5e-4) TestContext.Out.WriteLine($"step {s}: {p.Name} {rel:G3}");
             }
-            TestContext.Out.WriteLine($"step {s}: worst update error {worst:G3} ({worstName})");
+            TestContext.Out.WriteLine($"step {s}: worst update error {worst:G3} ({worstName}); bound {bound:G3}");
         }
         Assert.That(failures, Is.Empty, "updates within the bounds of torch's");
     }
