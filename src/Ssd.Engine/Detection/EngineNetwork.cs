@@ -22,7 +22,7 @@ namespace Ssd.Engine.Detection;
 /// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector
 /// serialises calls.
 /// </summary>
-public sealed class EngineNetwork : ISsdNetwork
+internal sealed class EngineNetwork : ISsdNetwork
 {
     /// <summary>A cached network of one input size and batch, with its device post-processor.</summary>
     internal sealed class Entry(SsdNetwork network) : IDisposable

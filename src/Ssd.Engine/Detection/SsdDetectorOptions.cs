@@ -37,7 +37,7 @@ public sealed record SsdDetectorOptions
     /// call's timings (Debug); null: nowhere (NullLogger).</summary>
     public ILogger? Logger { get; init; }
 
-    /// <summary>Network input size: null keeps the model's; a fixed width x height, or <see cref="Detection.InputSize.Native"/>
+    /// <summary>Network input size: null keeps the model's; a fixed width x height, or <see cref="Engine.Detection.InputSize.Native"/>
     /// for each image's own size. Sizes other than the model's need a fully convolutional (Caffe) model.</summary>
     public InputSize? InputSize { get; init; }
 

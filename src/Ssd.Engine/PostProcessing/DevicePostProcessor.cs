@@ -57,6 +57,7 @@ public sealed class DevicePostProcessor : IDisposable
         }
     }
 
+    /// <summary>The rules this post-processor follows.</summary>
     public PostProcessRules Rules => op.Rules;
 
     /// <summary>
@@ -96,6 +97,7 @@ public sealed class DevicePostProcessor : IDisposable
         return detections;
     }
 
+    /// <summary>Frees the device buffers.</summary>
     public void Dispose()
     {
         stream.Synchronize();

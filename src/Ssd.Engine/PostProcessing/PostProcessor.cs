@@ -52,6 +52,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         public DenseWorkspace? Cached;
     }
 
+    /// <inheritdoc/>
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
     {
         var p = Rules.Params;

@@ -19,7 +19,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// 4. boxes multiplied by the image width / height (normalised when the size is 1x1).
 /// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
 /// </summary>
-public sealed class CaffeDetectionOutputReference : ReferencePostProcessor
+internal sealed class CaffeDetectionOutputReference : ReferencePostProcessor
 {
     private readonly bool clip;
 

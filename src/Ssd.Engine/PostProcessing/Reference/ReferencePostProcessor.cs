@@ -8,7 +8,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// every prior's decoded box, the class probabilities and each class's candidates best first. Each flavour's own
 /// decode, NMS and merge are in its subclass.
 /// </summary>
-public abstract class ReferencePostProcessor : IPostProcessor
+internal abstract class ReferencePostProcessor : IPostProcessor
 {
     private readonly string who;
 

@@ -18,7 +18,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    "flt[(rank &lt; top_k)...].fill_(0)" writes into an advanced-indexing copy and changes nothing.
 /// Output: best score first; ties keep the lower class, then nms order. Boxes are not clipped.
 /// </summary>
-public sealed class SsdPytorchDetectReference : ReferencePostProcessor
+internal sealed class SsdPytorchDetectReference : ReferencePostProcessor
 {
     private readonly float variance0, variance1;
 

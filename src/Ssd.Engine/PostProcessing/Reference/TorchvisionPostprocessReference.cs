@@ -18,7 +18,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    change an IoU in its last bits, so it is reproduced). torchvision's nms sorts stably, suppresses IoU &gt; thr;
 /// 4. the first detections_per_img; boxes scaled by (original / resized) per axis, ratios in float32.
 /// </summary>
-public sealed class TorchvisionPostprocessReference : ReferencePostProcessor
+internal sealed class TorchvisionPostprocessReference : ReferencePostProcessor
 {
     private readonly ImageSize resized;
     private readonly (float X, float Y, float W, float H) weights;
