@@ -19,8 +19,8 @@ namespace Ssd.Engine.Detection;
 /// planned for one batch size, so one is built, on first use, for each batch size asked for (in practice the detector's
 /// batch and the remainder of the last batch), into a bounded cache of networks the detector owns. The priors are
 /// computed once, on the backend, from the plan (no probe network) and stay there for the device post-processing
-/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector
-/// serialises calls.
+/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector gives each
+/// concurrent call its own networks (DetectorLane).
 /// </summary>
 internal sealed class EngineNetwork : ISsdNetwork
 {

@@ -43,7 +43,7 @@ public class DetectorApiTests
     /// same options does.
     /// </summary>
     [Test]
-    public void Per_call_options_give_the_reference_with_those_parameters()
+    public void PerCallOptionsGiveTheReferenceWithThoseParameters()
     {
         var f = PostProcessFixture.Load();
         var model = SsdDetectorTests.Model(f);
@@ -79,7 +79,7 @@ public class DetectorApiTests
     /// detections (the asked class keeps every detection it has in the uncapped result).
     /// </summary>
     [Test]
-    public void Per_call_options_equal_a_detector_built_with_them()
+    public void PerCallOptionsEqualADetectorBuiltWithThem()
     {
         var photos = ShapesPhotos();
         using var detector = ShapesDetector();
@@ -114,7 +114,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public void Per_call_options_are_checked()
+    public void PerCallOptionsAreChecked()
     {
         using var detector = ShapesDetector();
         var photo = ShapesPhotos()[0];
@@ -136,7 +136,7 @@ public class DetectorApiTests
     /// <summary>CpuThreads bounds the SIMD backend's parallelism (the widest worker pool a call's ops used on the
     /// calling thread) without changing the detections.</summary>
     [Test]
-    public void Cpu_threads_bound_the_parallelism_and_keep_the_detections()
+    public void CpuThreadsBoundTheParallelismAndKeepTheDetections()
     {
         var photos = ShapesPhotos()[..2];
         IReadOnlyList<IReadOnlyList<Ssd.Engine.Detection.Detection>> Run(int? threads, out int peak)
@@ -157,7 +157,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public void Gpu_index_is_checked_and_picks_the_device()
+    public void GpuIndexIsCheckedAndPicksTheDevice()
     {
         var (model, tensors) = Shapes();
         SsdDetector Make(DetectorBackend backend, int? index) => SsdDetector.Create(model, tensors, new SsdDetectorOptions { Backend = backend, GpuIndex = index });
@@ -202,7 +202,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public async Task DetectAsync_gives_Detect_and_cancels_before_and_between_batches()
+    public async Task DetectAsyncGivesDetectAndCancelsBeforeAndBetweenBatches()
     {
         var f = PostProcessFixture.Load();
         var images = Enumerable.Range(0, f.Images).Select(i => SsdDetectorTests.Image(i, (f.Sizes[i].Width, f.Sizes[i].Height))).ToList();
@@ -232,7 +232,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public async Task DetectAsync_from_files_and_streams_matches_Detect()
+    public async Task DetectAsyncFromFilesAndStreamsMatchesDetect()
     {
         using var detector = ShapesDetector(new SsdDetectorOptions { ConfidenceThreshold = 0.3f });
         string path = Path.Combine(WeightsPaths.RepoRoot, "examples", "shapes", "shapes_002.jpg");
@@ -260,7 +260,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public void The_logger_hears_the_model_the_device_each_network_and_each_call()
+    public void TheLoggerHearsTheModelTheDeviceEachNetworkAndEachCall()
     {
         var log = new CapturingLogger();
         using (var detector = SsdDetector.Load(ShapesModel, new SsdDetectorOptions { Backend = DetectorBackend.Cpu, Logger = log, MaxBatch = 2 }))
@@ -292,7 +292,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public void Load_from_a_stream_gives_the_file_s_detector()
+    public void LoadFromAStreamGivesTheSameDetectorAsTheFile()
     {
         var photos = ShapesPhotos()[..2];
         var options = new SsdDetectorOptions { Backend = DetectorBackend.Cpu };
@@ -313,7 +313,7 @@ public class DetectorApiTests
 
     /// <summary>A bad stream gives the error a bad file gives (named as the caller names the stream).</summary>
     [Test]
-    public void A_bad_stream_gives_the_bad_file_s_error()
+    public void ABadStreamGivesTheSameErrorAsABadFile()
     {
         var good = File.ReadAllBytes(ShapesModel);
         var dir = Directory.CreateTempSubdirectory("ssd-api13-");
@@ -356,7 +356,7 @@ public class DetectorApiTests
     /// one, and the detector made at most MaxConcurrency sets of networks.
     /// </summary>
     [Test]
-    public void Concurrent_callers_get_the_sequential_results()
+    public void ConcurrentCallersGetTheSequentialResults()
     {
         var photos = ShapesPhotos();
         DetectOptions?[] calls = [null, new() { ConfidenceThreshold = 0.4f }, new() { MaxDetections = 2 }, new() { Classes = [1, 3], NmsThreshold = 0.3f }];
@@ -385,7 +385,7 @@ public class DetectorApiTests
 
     /// <summary>On an ILGPU device (the CPU simulator here) concurrent callers take turns on one set of networks.</summary>
     [Test]
-    public void Concurrent_callers_on_a_device_take_turns()
+    public void ConcurrentCallersOnADeviceTakeTurns()
     {
         var (model, tensors) = Ssd.Tests.Engine.TinySsd.Create();
         var images = Enumerable.Range(0, 3).Select(i => Ssd.Tests.Engine.TinySsd.Image(24, 20, 300 + i)).ToArray();
@@ -398,7 +398,7 @@ public class DetectorApiTests
     }
 
     [Test]
-    public async Task Dispose_waits_for_a_running_call_and_later_calls_throw()
+    public async Task DisposeWaitsForARunningCallAndLaterCallsThrow()
     {
         var f = PostProcessFixture.Load();
         var images = Enumerable.Range(0, f.Images).Select(i => SsdDetectorTests.Image(i, (f.Sizes[i].Width, f.Sizes[i].Height))).ToList();

@@ -25,6 +25,7 @@ internal sealed class CaffeDetectionOutputReference : ReferencePostProcessor
 
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
     /// <param name="clip">OpenCV DNN's DetectionOutput clip: decoded boxes kept in [0, 1].</param>
+    /// <param name="parameters">Classes, thresholds and caps (Caffe DetectionOutput's parameters).</param>
     public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters, bool clip = false)
         : base(priors, 8, "2 x P x 4", parameters, "caffe detection output") => this.clip = clip;
 

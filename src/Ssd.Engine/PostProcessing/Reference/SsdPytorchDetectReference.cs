@@ -24,6 +24,7 @@ internal sealed class SsdPytorchDetectReference : ReferencePostProcessor
 
     /// <param name="priors">ssd.pytorch PriorBox output [P, 4]: (cx, cy, w, h) normalised.</param>
     /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
+    /// <param name="parameters">Classes, thresholds and top_k (Detect's arguments).</param>
     public SsdPytorchDetectReference(float[] priors, PostProcessParams parameters, float[]? variances = null)
         : base(priors, 4, "P x 4", parameters, "ssd.pytorch detect")
     {

@@ -26,6 +26,7 @@ internal sealed class TorchvisionPostprocessReference : ReferencePostProcessor
     /// <param name="anchors">DefaultBoxGenerator output for the resized image: [P, 4] xyxy in its pixels.</param>
     /// <param name="resized">The network input size the anchors (and the clipping) refer to, e.g. 300x300.</param>
     /// <param name="variances">Centre-size variances; the box coder weights are their inverses (0.1, 0.2 -> 10, 5).</param>
+    /// <param name="parameters">Classes, score threshold, NMS IoU, topk_candidates and detections_per_img.</param>
     public TorchvisionPostprocessReference(float[] anchors, ImageSize resized, PostProcessParams parameters, float[]? variances = null)
         : base(anchors, 4, "P x 4", parameters, "torchvision postprocess")
     {
