@@ -3,13 +3,13 @@ using System.Buffers.Binary;
 namespace Ssd.Weights.Model;
 
 /// <summary>What kind of file a path holds, told from its first bytes (and, for Caffe, its name).</summary>
-public enum CheckpointKind { Unknown, SafeTensors, TorchZip, TorchLegacy, CaffeModel, CaffePrototxt, Onnx }
+internal enum CheckpointKind { Unknown, SafeTensors, TorchZip, TorchLegacy, CaffeModel, CaffePrototxt, Onnx }
 
 /// <summary>
 /// Tells model files (safetensors written by `ssd convert`) from the checkpoints they are converted from, so that
 /// handing a .pth or .caffemodel to the detector says "convert it first" instead of failing on a nonsense header.
 /// </summary>
-public static class CheckpointFormat
+internal static class CheckpointFormat
 {
     /// <summary>The kind of file at <paramref name="path"/>, from its first 16 bytes and its extension.</summary>
     public static CheckpointKind Detect(string path)
