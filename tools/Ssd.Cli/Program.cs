@@ -53,9 +53,16 @@ public static class Program
         return root;
     }
 
-    /// <summary>SIGINT / SIGTERM: delete the temporary files of outputs still being written, then exit 130 / 143.</summary>
+    /// <summary>SIGINT / SIGTERM: a command holding <see cref="Interruption.Graceful"/> is asked to stop (the first signal);
+    /// otherwise delete the temporary files of outputs still being written, then exit 130 / 143.</summary>
     private static void Stop(PosixSignalContext context)
     {
+        if (Interruption.TryRequest(context.Signal))
+        {
+            context.Cancel = true;
+            Console.Error.WriteLine($"ssd: {context.Signal}: finishing the current step, then writing a checkpoint (send it again to stop at once)");
+            return;
+        }
         int removed = AtomicFile.AbortPending();
         context.Cancel = true;
         int code = context.Signal == PosixSignal.SIGINT ? ExitCodes.Interrupted : ExitCodes.Terminated;
