@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Ssd.Cli.Training;
 using Ssd.Engine.Training;
+using Ssd.Engine.Training.Optim;
 using Ssd.Tests.Acceptance;
 using Ssd.Weights.Model;
 using Ssd.Weights.SafeTensors;
@@ -75,6 +77,40 @@ public class TrainRunTests
                 Is.GreaterThanOrEqualTo(3), "the test's schedule changes the rate (warm-up, milestone)");
         }
         finally { Delete(whole, parts); }
+    }
+
+    /// <summary>A time budget's cosine: the base rate until the probe step, then torch's cosine over the estimated
+    /// rest (checked against the closed form), in steps or as fractions of the run for multistep.</summary>
+    [Test]
+    public void A_time_budgets_schedule_spans_the_estimated_run()
+    {
+        static (Sgd, RunSchedule) Make(ScheduleKind kind, double[]? milestones, long? total, int warmup = 0)
+        {
+            var sgd = new Sgd(ParameterGroup.Single([new Parameter("w", [1], [0f])], 0.1, 0), 0.9);
+            return (sgd, new RunSchedule(sgd, kind, milestones, warmup, total));
+        }
+        var (opt, schedule) = Make(ScheduleKind.Cosine, null, null);
+        Assert.That(schedule.ProbeStep, Is.EqualTo(10));
+        var lrs = new List<double>();
+        for (long step = 1; step <= 40; step++)
+        {
+            lrs.Add(opt.Groups[0].Lr);
+            schedule.Step();
+            if (step == schedule.ProbeStep) schedule.Estimate(step, 40);
+        }
+        Assert.That(schedule.Total, Is.EqualTo(40));
+        for (int i = 0; i < 10; i++) Assert.That(lrs[i], Is.EqualTo(0.1), $"step {i + 1}: before the estimate, the base rate");
+        for (int e = 0; e < 30; e++)
+            Assert.That(lrs[10 + e], Is.EqualTo(0.1 * (1 + Math.Cos(Math.PI * e / 30)) / 2).Within(1e-12), $"step {11 + e}: cosine over the 30 steps left");
+
+        var (opt2, fractions) = Make(ScheduleKind.MultiStep, [0.5, 0.75], 40);
+        Assert.That(fractions.ProbeStep, Is.Zero, "a known length needs no estimate");
+        var lrs2 = new List<double>();
+        for (int step = 1; step <= 40; step++) { lrs2.Add(opt2.Groups[0].Lr); fractions.Step(); }
+        Assert.That(lrs2.FindIndex(l => l < 0.1 * 0.99), Is.EqualTo(20), "x0.1 at half the run (step 21 uses it)");
+        Assert.That(lrs2.FindIndex(l => l < 0.01 * 0.99), Is.EqualTo(30), "and at three quarters");
+        Assert.That(() => RunSchedule.Parse("multistep:0.5,20"), Throws.ArgumentException, "steps and fractions mixed");
+        Assert.That(() => RunSchedule.Parse("multistep:1.5"), Throws.ArgumentException);
     }
 
     [Test]

@@ -225,8 +225,10 @@ public static class TrainCommand
         MetricKind? valMetric;
         try { valMetric = a.ValMetric is null ? null : MetricNames.Parse(a.ValMetric); }
         catch (ArgumentException ex) { throw CliException.Usage($"--val-metric: {ex.Message}", ex); }
-        var (kind, milestones) = ParseSchedule(a.Schedule);
-        if (kind == ScheduleKind.Cosine && a.Minutes is not null) throw CliException.Usage("--schedule cosine needs the number of steps: use --steps or --epochs");
+        ScheduleKind kind;
+        double[]? milestones;
+        try { (kind, milestones) = RunSchedule.Parse(a.Schedule); }
+        catch (ArgumentException ex) { throw CliException.Usage($"--schedule: {ex.Message}", ex); }
         IReadOnlyList<DataSetSpec> specs, valSpecs;
         try { specs = DataSetSpec.Parse(a.Data); }
         catch (ArgumentException ex) { throw CliException.Usage($"--data: {ex.Message}", ex); }
@@ -316,7 +318,7 @@ public static class TrainCommand
         using var _ = trainer;
 
         long total = a.Steps ?? (a.Epochs is { } ep ? (long)Math.Ceiling(ep * set.Images.Count / a.Batch) : long.MaxValue);
-        var lrSchedule = new LrSchedule(trainer.Optimizer, kind, kind == ScheduleKind.Cosine ? checked((int)total) : 0, milestones, 0.1, a.WarmupSteps);
+        var lrSchedule = new RunSchedule(trainer.Optimizer, kind, milestones, a.WarmupSteps, a.Minutes is null ? total : null);
         IAugmentation augmentation;
         try { augmentation = Augmentation.Parse(a.Augment, description.Flavor); }
         catch (NotSupportedException ex) { throw CliException.Usage($"--augment {a.Augment}: {ex.Message}", ex); }
@@ -335,10 +337,13 @@ public static class TrainCommand
             try
             {
                 trainer.Optimizer.ImportState(checkpoint.Optimizer);
-                if (checkpoint.MainSchedule is { } main) (lrSchedule.Main ?? throw new InvalidDataException("a scheduler state for a constant schedule")).ImportState(main);
-                if (checkpoint.WarmupSchedule is { } warm) (lrSchedule.Warmup ?? throw new InvalidDataException("a warm-up state for a run without warm-up")).ImportState(warm);
+                var stored = JsonSerializer.Deserialize<Dictionary<string, string?>>(checkpoint.Run)!;
+                if (stored.GetValueOrDefault(EstimatedKey) is { } estimate && stored.GetValueOrDefault(EstimatedAtKey) is { } at)
+                    lrSchedule.Estimate(long.Parse(at, CultureInfo.InvariantCulture), long.Parse(estimate, CultureInfo.InvariantCulture));
+                lrSchedule.Import(checkpoint.MainSchedule, checkpoint.WarmupSchedule);
             }
-            catch (InvalidDataException ex) { throw CliException.Model($"--resume {a.Resume}: the checkpoint does not fit the run: {ex.Message}", ex); }
+            catch (Exception ex) when (ex is InvalidDataException or FormatException or OverflowException or InvalidOperationException or JsonException)
+            { throw CliException.Model($"--resume {a.Resume}: the checkpoint does not fit the run: {ex.Message}", ex); }
             start = checkpoint.Step;
             elapsedBefore = checkpoint.ElapsedSeconds;
             trainer.ResumeAt(start);
@@ -350,6 +355,8 @@ public static class TrainCommand
         // 4. The loop: one log line per step; checkpoints, evaluations; the model, checkpoint and curves at the end
         // (also after a non-finite loss or Ctrl+C: the last good step).
         var clock = Stopwatch.StartNew();
+        var afterFirst = TimeSpan.Zero;
+        if (lrSchedule.Total is { } known) total = known;
         int code = ExitCodes.Ok;
         long evaluatedAt = scores.Count > 0 ? scores[^1].Step : -1;
         using var interruption = Interruption.Graceful();
@@ -366,11 +373,18 @@ public static class TrainCommand
             scores.Add(ScoreOf(line, validation));
             progress.Note(string.Create(CultureInfo.InvariantCulture, $"ssd: step {step}: validation {validation.Headline} {scores[^1].Value:0.0000} ({MetricNames.Name(validation.Metric)}, {validation.Set.Images.Count} images)"));
         }
+        Dictionary<string, string?> RunInfo()
+        {
+            var info = a.Stored();
+            if (lrSchedule.EstimatedAt is { } at)
+                (info[EstimatedKey], info[EstimatedAtKey]) = (lrSchedule.Total!.Value.ToString(CultureInfo.InvariantCulture), at.ToString(CultureInfo.InvariantCulture));
+            return info;
+        }
         void Checkpoint(TrainProgress? progress)
         {
             new TrainingCheckpoint(description, weights.ToTensors(), trainer.Optimizer.ExportState(), trainer.Steps,
-                lrSchedule.Main?.ExportState(), lrSchedule.Warmup?.ExportState(), elapsedBefore + clock.Elapsed.TotalSeconds,
-                JsonSerializer.Serialize(a.Stored())).Save(run.Checkpoint);
+                lrSchedule.MainState, lrSchedule.WarmupState, elapsedBefore + clock.Elapsed.TotalSeconds,
+                JsonSerializer.Serialize(RunInfo())).Save(run.Checkpoint);
             progress?.Note($"ssd: step {trainer.Steps}: checkpoint written");
         }
         TrainProgress.Run(a.Steps is not null || a.Epochs is not null ? total : null, a.Minutes, progress =>
@@ -408,6 +422,16 @@ public static class TrainCommand
                 (waitedTotal, stepTotal) = (waitedTotal + wait, stepTotal + r.Elapsed.TotalSeconds);
                 lrSchedule.Step();
                 var elapsed = TimeSpan.FromSeconds(elapsedBefore) + clock.Elapsed;
+                if (s == start + 1) afterFirst = clock.Elapsed;
+                if (lrSchedule.ProbeStep > 0 && lrSchedule.EstimatedAt is null && s >= lrSchedule.ProbeStep && s >= start + 2)
+                {
+                    // The budget's length: the steps so far (the first one, with its warm-up of the JIT, left out) set the pace.
+                    double perStep = (clock.Elapsed - afterFirst).TotalSeconds / (s - start - 1);
+                    long more = (long)Math.Floor((a.Minutes!.Value * 60 - elapsed.TotalSeconds) / Math.Max(perStep, 1e-9));
+                    lrSchedule.Estimate(s, s + Math.Max(1, more));
+                    total = lrSchedule.Total!.Value;
+                    progress.Note($"ssd: step {s}: the budget fits about {total} steps; the {a.Schedule} schedule spans them");
+                }
                 progress.Step(r, r.Step, a.Batch, imagesPerS, elapsed, (s - start) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9));
                 if (a.CheckpointEvery > 0 && s % a.CheckpointEvery == 0 && s < total) Checkpoint(progress);
                 if (a.EvalEvery > 0 && s % a.EvalEvery == 0 && s < total) Evaluate(progress, s);
@@ -427,6 +451,9 @@ public static class TrainCommand
         if (code is ExitCodes.Interrupted or ExitCodes.Terminated) Console.Error.WriteLine($"ssd: stopped at step {trainer.Steps}; continue with: ssd train --resume {a.Out}");
         return code;
     }
+
+    /// <summary>Keys of a time budget's estimate in the checkpoint's run options (beside the options themselves).</summary>
+    private const string EstimatedKey = "estimated_steps", EstimatedAtKey = "estimated_at";
 
     /// <summary>The files of a run folder.</summary>
     private sealed class RunFiles(string dir)
@@ -495,22 +522,5 @@ public static class TrainCommand
         var r = JsonDocument.Parse(line).RootElement;
         var key = validation?.Headline ?? (r.TryGetProperty("mAP", out _) ? "mAP" : "AP50");
         return new(r.GetProperty("step").GetInt64(), r.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN);
-    }
-
-    private static (ScheduleKind, int[]?) ParseSchedule(string text)
-    {
-        if (text == "constant") return (ScheduleKind.Constant, null);
-        if (text == "cosine") return (ScheduleKind.Cosine, null);
-        if (text.StartsWith("multistep:", StringComparison.Ordinal))
-        {
-            var parts = text["multistep:".Length..].Split(',');
-            var steps = new int[parts.Length];
-            for (int i = 0; i < parts.Length; i++)
-                if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out steps[i]) || steps[i] <= 0)
-                    throw CliException.Usage($"--schedule: '{parts[i]}' in '{text}' is not a positive step number");
-            if (steps.Zip(steps.Skip(1)).Any(p => p.Second <= p.First)) throw CliException.Usage($"--schedule: the milestones of '{text}' must increase");
-            return (ScheduleKind.MultiStep, steps);
-        }
-        throw CliException.Usage($"--schedule: '{text}' is not constant, multistep:S1,S2 or cosine");
     }
 }

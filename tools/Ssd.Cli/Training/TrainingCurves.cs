@@ -86,11 +86,13 @@ public static class TrainingCurves
                 canvas.DrawLine(X(0), Y(v), X(lastStep), Y(v), grid);
                 canvas.DrawText(yText(v), X(0) - 8, Y(v) + 4, SKTextAlign.Right, small, ink);
             }
-            for (int i = 0; i <= 10; i++)
+            // Step ticks at 1, 2 or 5 x 10^k, about ten of them.
+            double raw = Math.Max(1, lastStep / 10.0), unit = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+            double tick = raw / unit <= 1 ? unit : raw / unit <= 2 ? 2 * unit : raw / unit <= 5 ? 5 * unit : 10 * unit;
+            for (double s = 0; s <= lastStep + 1e-9; s += tick)
             {
-                double s = lastStep * i / 10.0;
                 canvas.DrawLine(X(s), Y(from), X(s), Y(to), grid);
-                canvas.DrawText(Math.Round(s).ToString(CultureInfo.InvariantCulture), X(s), Y(from) + 18, SKTextAlign.Center, small, ink);
+                canvas.DrawText(s.ToString("0", CultureInfo.InvariantCulture), X(s), Y(from) + 18, SKTextAlign.Center, small, ink);
             }
             canvas.DrawRect(Left, top + Top, PlotW, PlotH, axis);
             canvas.DrawText(xLabel, X(lastStep / 2.0), top + PanelHeight - 12, SKTextAlign.Center, font, ink);
