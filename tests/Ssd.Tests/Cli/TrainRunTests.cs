@@ -242,6 +242,45 @@ public class TrainRunTests
         finally { Delete(run, data, tuned); }
     }
 
+    /// <summary>--model M --classes: the confidence heads start afresh for the new classes, every other tensor is M's;
+    /// --freeze-backbone keeps the backbone's values bit for bit while the rest trains.</summary>
+    [Test]
+    public void Fine_tuning_on_new_classes_keeps_the_backbone_and_rebuilds_the_heads()
+    {
+        string first = NewRunDir(), tuned = NewRunDir(), refused = NewRunDir();
+        try
+        {
+            Assert.That(CliRunner.Run("train", "--arch", "ssd300-vgg16", "--width-divisor", "16", "--data", Data, "--out", first, "--batch", "2", "--steps", "1",
+                "--backend", "cpu").Code, Is.EqualTo(0));
+            var start = ModelFile.Load(Path.Combine(first, "model.safetensors")).Tensors;
+            string[] Tune(string run, params string[] extra) =>
+                ["train", "--model", Path.Combine(first, "model.safetensors"), "--classes", "blue,red", "--data", Data, "--out", run, "--batch", "2",
+                 "--steps", "2", "--lr", "1e-4", "--backend", "cpu", .. extra];
+            var r = CliRunner.Run(Tune(refused)).AssertCleanErrors();
+            Assert.That(r.Code, Is.EqualTo(5), "green is not one of --classes: " + r);
+            Assert.That(r.Err, Does.Contain("green"));
+
+            r = CliRunner.Run(Tune(tuned, "--freeze-backbone", "--skip-bad"));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            var model = ModelFile.Load(Path.Combine(tuned, "model.safetensors"));
+            Assert.That(model.Description.PostProcess.ClassNames, Is.EqualTo(new[] { "background", "blue", "red" }));
+            Assert.That(model.Tensors.Keys, Is.EquivalentTo(start.Keys), "the same layout, tensor for tensor");
+            int frozen = 0, trained = 0, rebuilt = 0;
+            foreach (var (name, t) in model.Tensors)
+            {
+                var role = Ssd.Engine.Training.Init.WeightInit.RoleFromName(ModelFlavor.Torchvision, name);
+                if (!t.Shape.SequenceEqual(start[name].Shape)) { rebuilt++; Assert.That(name, Does.Contain("classification"), "only confidence heads change shape"); continue; }
+                bool same = t.Bytes.AsSpan().SequenceEqual(start[name].Bytes);
+                if (role == Ssd.Engine.Training.Init.ParameterRole.Backbone) { frozen++; Assert.That(same, $"{name}: frozen"); }
+                else if (!same) trained++;
+            }
+            Assert.That(frozen, Is.GreaterThan(0));
+            Assert.That(rebuilt, Is.EqualTo(12), "one confidence head (weight, bias) per feature map");
+            Assert.That(trained, Is.GreaterThan(0), "the extras and heads train");
+        }
+        finally { Delete(first, tuned, refused); }
+    }
+
     [Test]
     public void Evaluation_during_training_logs_ssd_evals_numbers_and_draws_the_curves()
     {

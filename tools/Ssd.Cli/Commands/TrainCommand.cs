@@ -66,6 +66,8 @@ public static class TrainCommand
         public readonly Option<bool> Shuffle = new("--shuffle") { Description = "a new random image order each pass (the default)" };
         public readonly Option<bool> NoShuffle = new("--no-shuffle") { Description = "the data set's file order: batch i holds images i*B .. i*B+B-1, wrapping" };
         public readonly Option<int> Seed = CliOptions.Int("--seed", 0, 0, "seed of the initialisation, the shuffling and the augmentation");
+        public readonly Option<string?> Classes = new("--classes") { Description = "the model's classes, comma-separated: with --model, fine-tune on them (confidence heads re-initialised, the rest kept); with --arch, instead of the data set's" };
+        public readonly Option<bool> FreezeBackbone = new("--freeze-backbone") { Description = "do not update the backbone (VGG-16 to conv5_3; fc6 and fc7 in ssd.pytorch's and Caffe's layouts)" };
         public readonly Option<bool> SkipBad = new("--skip-bad") { Description = "train without the problems the data set check finds (missing images, objects of unknown classes), listed in RUN_DIR/data_check.txt" };
         public readonly Option<DetectorBackend> Backend = CliOptions.Backend();
         public readonly Option<string?> Resume = new("--resume") { Description = "continue the run in this folder from its checkpoint.safetensors (its options; the step limit may be raised)" };
@@ -76,7 +78,7 @@ public static class TrainCommand
         public readonly Option<int> DataWorkers = CliOptions.Int("--data-workers", 0, 0, "threads decoding and augmenting batches ahead of the step (0: one on 2 cores, cores / 4 above; at most the cores)");
 
         /// <summary>The options that define the run: a resume takes them from the checkpoint and refuses other values.</summary>
-        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed, SkipBad];
+        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
 
         public Option[] Limits => [Steps, Epochs, Minutes];
 
@@ -85,7 +87,7 @@ public static class TrainCommand
             var command = new Command("train", "Train an SSD on a VOC or COCO data set (SGD, the flavour's MultiBox loss), with checkpoints, resume and evaluation.")
             {
                 Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed,
-                SkipBad, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
+                SkipBad, Classes, FreezeBackbone, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
             };
             return command;
         }
@@ -94,7 +96,7 @@ public static class TrainCommand
             p.GetValue(Data), p.GetValue(Out), p.GetValue(Batch), p.GetValue(Steps), p.GetValue(Epochs), p.GetValue(Minutes),
             p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!,
             p.GetValue(Shuffle), p.GetValue(NoShuffle), p.GetValue(Seed), p.GetValue(SkipBad), p.GetValue(Backend), p.GetValue(Resume),
-            p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers));
+            p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers), p.GetValue(Classes), p.GetValue(FreezeBackbone));
     }
 
     public static Command Create()
@@ -108,7 +110,7 @@ public static class TrainCommand
     private sealed record Arguments(string? Model, string? Arch, int WidthDivisor, string Flavor, string? Data, string? Out, int Batch, long? Steps,
         double? Epochs, double? Minutes, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment,
         bool Shuffle, bool NoShuffle, int Seed, bool SkipBad, DetectorBackend Backend, string? Resume, long CheckpointEvery, string? ValData,
-        long EvalEvery, string? ValMetric, int DataWorkers)
+        long EvalEvery, string? ValMetric, int DataWorkers, string? Classes, bool FreezeBackbone)
     {
         private static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
@@ -120,6 +122,7 @@ public static class TrainCommand
             ["--weight-decay"] = D(WeightDecay), ["--schedule"] = Schedule, ["--warmup-steps"] = WarmupSteps.ToString(CultureInfo.InvariantCulture),
             ["--augment"] = Augment, ["--shuffle"] = Shuffle ? "true" : null, ["--no-shuffle"] = NoShuffle ? "true" : null,
             ["--seed"] = Seed.ToString(CultureInfo.InvariantCulture), ["--skip-bad"] = SkipBad ? "true" : null,
+            ["--classes"] = Classes, ["--freeze-backbone"] = FreezeBackbone ? "true" : null,
             ["--steps"] = Steps?.ToString(CultureInfo.InvariantCulture), ["--epochs"] = Epochs is { } e ? D(e) : null, ["--max-minutes"] = Minutes is { } m ? D(m) : null,
         };
     }
@@ -169,7 +172,7 @@ public static class TrainCommand
         {
             if (value is null) return;
             tokens.Add(name);
-            if (value != "true" || name is not ("--shuffle" or "--no-shuffle" or "--skip-bad")) tokens.Add(value);
+            if (value != "true" || name is not ("--shuffle" or "--no-shuffle" or "--skip-bad" or "--freeze-backbone")) tokens.Add(value);
         }
         foreach (var opt in o.Identity) Add(opt.Name, stored.GetValueOrDefault(opt.Name));
         bool limitGiven = o.Limits.Any(Given);
@@ -222,6 +225,12 @@ public static class TrainCommand
         if (!(a.WeightDecay >= 0 && double.IsFinite(a.WeightDecay))) throw CliException.Usage($"--weight-decay: {a.WeightDecay} must not be negative");
         if (a.DataWorkers > Environment.ProcessorCount) throw CliException.Usage($"--data-workers: {a.DataWorkers} is more than the {Environment.ProcessorCount} cores");
         if (a.ValData is null && (a.EvalEvery > 0 || a.ValMetric is not null)) throw CliException.Usage("--eval-every and --val-metric need --val-data");
+        string[]? classList = a.Classes?.Split(',', StringSplitOptions.TrimEntries);
+        if (classList is not null)
+        {
+            if (classList.Length == 0 || classList.Any(c => c.Length == 0)) throw CliException.Usage($"--classes: '{a.Classes}' has an empty class name");
+            if (classList.Distinct(StringComparer.OrdinalIgnoreCase).Count() != classList.Length) throw CliException.Usage($"--classes: '{a.Classes}' names a class twice");
+        }
         MetricKind? valMetric;
         try { valMetric = a.ValMetric is null ? null : MetricNames.Parse(a.ValMetric); }
         catch (ArgumentException ex) { throw CliException.Usage($"--val-metric: {ex.Message}", ex); }
@@ -261,18 +270,26 @@ public static class TrainCommand
         {
             description = checkpoint.Model;
             weights = ModelWeights.From(checkpoint.Weights);
-            if (a.Model is not null) modelClasses = ModelClasses(description);
+            if (a.Model is not null || classList is not null) modelClasses = ModelClasses(description);
         }
         else if (a.Model is not null)
         {
             var loaded = ModelFiles.Load(a.Model);
             description = loaded.Description;
-            weights = ModelWeights.From(loaded.Tensors);
+            if (classList is null) weights = ModelWeights.From(loaded.Tensors);
+            else
+            {
+                IReadOnlyList<string> fresh;
+                try { (description, weights, fresh) = FineTune.NewClasses(loaded.Description, loaded.Tensors, classList, (ulong)a.Seed); }
+                catch (NotSupportedException ex) { throw CliException.Model($"{a.Model}: {ex.Message}", ex); }
+                Console.Error.WriteLine($"ssd: fine-tuning {a.Model} on {classList.Length} classes: {fresh.Count} tensors re-initialised ({string.Join(", ", fresh.Take(4))}{(fresh.Count > 4 ? ", ..." : "")}), the rest kept");
+            }
             modelClasses = ModelClasses(description);
         }
         else
         {
-            var names = (string[])["background", .. set.Classes.Select(c => c.Name)];
+            var names = (string[])["background", .. classList ?? set.Classes.Select(c => c.Name)];
+            if (classList is not null) modelClasses = names;
             var created = VggSsd.Create(flavor, size, names.Length, a.WidthDivisor);
             description = created.Description with { PostProcess = created.Description.PostProcess with { ClassNames = names } };
             weights = ModelWeights.From(created.Tensors);
@@ -309,7 +326,8 @@ public static class TrainCommand
         using var owned = device;
         try
         {
-            trainer = Trainer.Create(description, weights, device, a.Batch, ps => new Sgd(ParameterGroup.Single(ps, a.Lr, a.WeightDecay), a.Momentum));
+            trainer = Trainer.Create(description, weights, device, a.Batch,
+                ps => new Sgd(ParameterGroup.Single(FineTune.Trainable(description.Flavor, ps, a.FreezeBackbone), a.Lr, a.WeightDecay), a.Momentum));
         }
         catch (Exception ex) when (ex is NotSupportedException or InvalidDataException or ArgumentException)
         {
