@@ -14,6 +14,14 @@ public sealed class TrainProgress
     private readonly long? totalSteps;
     private readonly double? minutes;
     private ProgressTask? task;
+    private string rateText = "";
+
+    /// <summary>images/s and the ETA, beside the bar.</summary>
+    private sealed class RateColumn(TrainProgress progress) : ProgressColumn
+    {
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text(progress.rateText);
+    }
 
     private TrainProgress(long? totalSteps, double? minutes) => (this.totalSteps, this.minutes) = (totalSteps, minutes);
 
@@ -26,7 +34,7 @@ public sealed class TrainProgress
         var progress = new TrainProgress(totalSteps, minutes);
         if (!Live) { body(progress); return; }
         AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 20 }, new PercentageColumn(), new RateColumn(progress))
             .Start(ctx =>
             {
                 progress.task = ctx.AddTask("training", maxValue: totalSteps is { } t ? t : (minutes ?? 1) * 60);
@@ -50,7 +58,9 @@ public sealed class TrainProgress
             Console.Error.WriteLine(line);
             return;
         }
-        task.Description = Markup.Escape(line);
+        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"step {step}{of} loss {r.Loss.Loss:G4} (loc {r.Loss.LocLoss:G3}, conf {r.Loss.ConfLoss:G3}) lr {r.Lr:G3}"));
+        rateText = string.Create(CultureInfo.InvariantCulture, $"{imagesPerS:F1} images/s, ETA {Time(eta)}");
         task.Value = totalSteps is not null ? step : Math.Min(elapsed.TotalSeconds, task.MaxValue);
     }
 
