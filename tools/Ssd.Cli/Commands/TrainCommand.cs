@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Ssd.Cli.Evaluation;
 using Ssd.Cli.Training;
 using Ssd.Data;
 using Ssd.Data.Metrics;
@@ -344,8 +345,8 @@ public static class TrainCommand
             modelClasses is null ? null : check.Classes);
 
         // 3. Where the run stands: from the start, or the checkpoint's step (its optimizer, schedule, log and metrics).
-        var log = new StringBuilder();
-        var metrics = new StringBuilder();
+        var logLines = new List<string>();
+        var metricLines = new List<string>();
         var losses = new List<TrainingCurves.LossPoint>();
         var scores = new List<TrainingCurves.MetricPoint>();
         long start = 0;
@@ -365,8 +366,8 @@ public static class TrainCommand
             start = checkpoint.Step;
             elapsedBefore = checkpoint.ElapsedSeconds;
             trainer.ResumeAt(start);
-            foreach (var line in ReadLines(run.Log, start)) { log.Append(line).Append('\n'); losses.Add(LossOf(line)); }
-            foreach (var line in ReadLines(run.Metrics, start)) { metrics.Append(line).Append('\n'); scores.Add(ScoreOf(line, validation)); }
+            foreach (var line in ReadLines(run.Log, start)) { logLines.Add(line); losses.Add(LossOf(line)); }
+            foreach (var line in ReadLines(run.Metrics, start)) { metricLines.Add(line); scores.Add(ScoreOf(line, validation)); }
             Console.Error.WriteLine($"ssd: resuming {a.Out} at step {start}");
         }
 
@@ -377,6 +378,8 @@ public static class TrainCommand
         if (lrSchedule.Total is { } known) total = known;
         int code = ExitCodes.Ok;
         long evaluatedAt = scores.Count > 0 ? scores[^1].Step : -1;
+        using var log = new JsonLinesFile(run.Log, logLines);
+        using var metrics = validation is null ? null : new JsonLinesFile(run.Metrics, metricLines);
         using var interruption = Interruption.Graceful();
         using var pipeline = new PrefetchPipeline<TrainingBatch>(batches.Batch, workers: a.DataWorkers, start: start);
         double waitedTotal = 0, stepTotal = 0;
@@ -386,8 +389,7 @@ public static class TrainCommand
             var result = validation.Evaluate(description, weights);
             evaluatedAt = step;
             var line = MetricsLine(step, result);
-            metrics.Append(line).Append('\n');
-            AtomicFile.WriteAllText(run.Metrics, metrics.ToString());
+            metrics!.Append(line);
             scores.Add(ScoreOf(line, validation));
             progress.Note(string.Create(CultureInfo.InvariantCulture, $"ssd: step {step}: validation {validation.Headline} {scores[^1].Value:0.0000} ({MetricNames.Name(validation.Metric)}, {validation.Set.Images.Count} images)"));
         }
@@ -434,9 +436,8 @@ public static class TrainCommand
                     step = r.Step, loss = r.Loss.Loss, loc_loss = r.Loss.LocLoss, conf_loss = r.Loss.ConfLoss, lr = r.Lr,
                     images_per_s = imagesPerS, data_wait_s = wait,
                 });
-                log.Append(line).Append('\n');
+                log.Append(line);
                 losses.Add(new TrainingCurves.LossPoint(r.Step, r.Loss.Loss, r.Loss.LocLoss, r.Loss.ConfLoss));
-                AtomicFile.WriteAllText(run.Log, log.ToString());
                 (waitedTotal, stepTotal) = (waitedTotal + wait, stepTotal + r.Elapsed.TotalSeconds);
                 lrSchedule.Step();
                 var elapsed = TimeSpan.FromSeconds(elapsedBefore) + clock.Elapsed;
@@ -455,9 +456,8 @@ public static class TrainCommand
                 if (a.EvalEvery > 0 && s % a.EvalEvery == 0 && s < total) Evaluate(progress, s);
                 if (a.Minutes is { } max && elapsed.TotalMinutes >= max) break;
             }
-            if (code is ExitCodes.Ok or ExitCodes.Interrupted or ExitCodes.Terminated && trainer.Steps > start) Evaluate(progress, trainer.Steps);
+            if (code == ExitCodes.Ok && trainer.Steps > start) Evaluate(progress, trainer.Steps);   // not after Ctrl+C: the user wants out
         });
-        if (log.Length == 0) AtomicFile.WriteAllText(run.Log, "");
         ModelFile.Save(run.Model, description, weights.ToTensors());
         Checkpoint(null);
         TrainingCurves.Write(run.Curves, description.Name ?? "ssd", losses, scores, validation?.Headline ?? "mAP");
@@ -520,19 +520,13 @@ public static class TrainCommand
             w.WriteStartObject();
             w.WriteNumber("step", step);
             w.WriteString("metric", MetricNames.Name(result.Metric));
-            foreach (var (key, value) in result.Headline) Number(w, key, value);
+            foreach (var (key, value) in result.Headline) EvalReport.Number(w, key, value);
             w.WriteStartObject("per_class");
-            foreach (var c in result.PerClass) Number(w, c.Name, c.AP);
+            foreach (var c in result.PerClass) EvalReport.Number(w, c.Name, c.AP);
             w.WriteEndObject();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
-    private static void Number(Utf8JsonWriter w, string key, double value)
-    {
-        if (double.IsFinite(value)) w.WriteNumber(key, value);
-        else w.WriteNull(key);
     }
 
     private static TrainingCurves.MetricPoint ScoreOf(string line, Validation? validation)
