@@ -40,7 +40,7 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("Ssd: a Single Shot MultiBox Detector engine on ILGPU and managed CPU backends.\n"
-            + "Exit codes: 0 ok, 1 some inputs failed, 2 usage, 3 model or device error, 4 internal error, 130/143 interrupted.");
+            + "Exit codes: 0 ok, 1 some inputs failed, 2 usage, 3 model or device error, 4 internal error, 5 train: the data set check failed, 130/143 interrupted.");
         root.Options.Add(CliOptions.Verbose());
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());

@@ -52,7 +52,7 @@ public static class TrainCommand
         public readonly Option<string?> Arch = new("--arch") { Description = "start from scratch: ssd300-vgg16 or ssd512-vgg16, the flavour's initialisation; classes from the data set" };
         public readonly Option<int> WidthDivisor = CliOptions.Int("--width-divisor", 1, 1, "--arch: divide every layer's channels by N (small models for experiments)");
         public readonly Option<string> Flavor = new("--flavor") { Description = "--arch: torchvision, ssd.pytorch or caffe (layout, input, priors, loss)", DefaultValueFactory = _ => "torchvision" };
-        public readonly Option<string?> Data = new("--data") { Description = "coco:INSTANCES.json:IMAGE_DIR or voc:VOC_DIR:SPLIT; several joined with + (required, except with --resume)" };
+        public readonly Option<string?> Data = new("--data") { Description = "coco:INSTANCES.json:IMAGE_DIR or voc:VOC_DIR:SPLIT; several joined with + (required, except with --resume, which reads it again as first given: relative paths from the same folder)" };
         public readonly Option<string?> Out = new("--out", "-o") { Description = "the run folder: model.safetensors, log.jsonl, checkpoint.safetensors, metrics.jsonl, curves.png (required, except with --resume)" };
         public readonly Option<int> Batch = CliOptions.Int("--batch", 8, 1, "images per optimizer step");
         public readonly Option<long?> Steps = new("--steps") { Description = "optimizer steps to run (in all, resumed parts included)" };
