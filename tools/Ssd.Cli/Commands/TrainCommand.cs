@@ -61,7 +61,7 @@ public static class TrainCommand
         public readonly Option<double> Lr = new("--lr") { Description = "learning rate", DefaultValueFactory = _ => 1e-3 };
         public readonly Option<double> Momentum = new("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
         public readonly Option<double> Decay = new("--weight-decay") { Description = "L2 weight decay (torch.optim.SGD's)", DefaultValueFactory = _ => 5e-4 };
-        public readonly Option<string> Schedule = new("--schedule") { Description = "constant, multistep:S1,S2 (x0.1 at those steps) or cosine", DefaultValueFactory = _ => "constant" };
+        public readonly Option<string> Schedule = new("--schedule") { Description = "constant, multistep:M1,M2 (x0.1 at those steps, or at those fractions of the run: multistep:0.67,0.89) or cosine; with --max-minutes, cosine and fractions span the budget", DefaultValueFactory = _ => "constant" };
         public readonly Option<int> Warmup = CliOptions.Int("--warmup-steps", 0, 0, "linear warm-up from lr / 1000 over this many steps");
         public readonly Option<string> Augment = new("--augment") { Description = "none, or ssd: the paper's augmentation in the flavour's variant (torchvision, ssd.pytorch; Caffe's is not built yet)", DefaultValueFactory = _ => "none" };
         public readonly Option<bool> Shuffle = new("--shuffle") { Description = "a new random image order each pass (the default)" };
