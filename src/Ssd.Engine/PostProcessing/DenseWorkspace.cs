@@ -64,7 +64,7 @@ internal sealed class DenseWorkspace
             for (int r = 0; r < Count[cls]; r++, k++)
                 (slotOf[k], score[k], position[k]) = (cls * PerClass + r, Score[cls * PerClass + r], k);
         var best = new Ranked[total];
-        int top = TopK.Select(total, score, position, threshold, keepTopK, higherKeyFirst: false, new ulong[total], new int[total], best);
+        int top = TopK.Select(total, score, position, threshold, keepTopK, higherKeyFirst: false, new ulong[total], best);
         var detections = new PostDetection[top];
         for (int r = 0; r < top; r++)
         {
@@ -122,7 +122,6 @@ internal sealed class DenseWorkspace
         public int[] Prior { get; } = new int[priors];
         public float[] Score { get; } = new float[priors];
         public ulong[] SortKeys { get; } = new ulong[priors];
-        public int[] Ties { get; } = new int[priors];
         public Ranked[] Ranked { get; } = new Ranked[priors];
         public GreedyNms Nms { get; } = new();
         public List<int> Keep { get; } = new();

@@ -123,7 +123,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [Test]
-    public void ResNet_ssd_keeps_batch_norm_and_scale_as_ops_around_the_eltwise_sums()
+    public void ResNetSsdKeepsBatchNormAndScaleAsOpsAroundTheEltwiseSums()
     {
         var m = Model("resnet_ssd");
         var d = m.Description;
@@ -144,7 +144,7 @@ public class CaffeBackboneAcceptanceTests
 
     [TestCase("mobilenet_ssd")]
     [TestCase("mobilenet_ssd_merged")]
-    public void MobileNet_runs_depthwise_convolutions_with_batch_norm_folded(string folder)
+    public void MobileNetRunsDepthwiseConvolutionsWithBatchNormFolded(string folder)
     {
         var m = Model(folder);
         var d = m.Description;
@@ -158,14 +158,14 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Preprocessed_input_is_blob_from_image_bit_for_bit(string folder)
+    public void PreprocessedInputIsBlobFromImageBitForBit(string folder)
     {
         var expected = ReadFloats(File(folder, "input.bin"));
         TestData.AssertClose(HostRun(folder).Input, expected, 0f, 0f, $"{folder} host pre-processing vs blobFromImage");
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Device_preprocessing_is_blob_from_image_bit_for_bit(string folder)
+    public void DevicePreprocessingIsBlobFromImageBitForBit(string folder)
     {
         var device = TestDevices.OpenCL;
         var settings = InputPreprocessing.FromSpec(Model(folder).Description.Input);
@@ -178,7 +178,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Priors_match_opencv_priorbox(string folder)
+    public void PriorsMatchOpencvPriorbox(string folder)
     {
         var expected = ReadFloats(File(folder, "mbox_priorbox.bin"));
         var actual = HostRun(folder).Priors;
@@ -187,7 +187,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(CasesOnBackends))]
-    public void Detections_match_opencv_detection_output(string folder, string backend)
+    public void DetectionsMatchOpencvDetectionOutput(string folder, string backend)
     {
         var expected = ReadDetections(Manifest(folder).GetProperty("detections"));
         var spec = Model(folder).Description.PostProcess;
@@ -199,7 +199,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(CasesOnBackends))]
-    public void Same_count_and_classes_as_opencv(string folder, string backend)
+    public void SameCountAndClassesAsOpencv(string folder, string backend)
     {
         var expected = ReadDetections(Manifest(folder).GetProperty("detections"));
         var actual = Detect(folder, backend);

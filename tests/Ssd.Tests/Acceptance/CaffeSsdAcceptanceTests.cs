@@ -50,7 +50,7 @@ public class CaffeSsdAcceptanceTests
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Converted_model_is_caffe_voc(int size)
+    public void ConvertedModelIsCaffeVoc(int size)
     {
         var r = Result(size);
         Assert.That(r.Model.Flavor, Is.EqualTo(ModelFlavor.Caffe));
@@ -60,12 +60,12 @@ public class CaffeSsdAcceptanceTests
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Preprocessed_input_matches_blob_from_image(int size) =>
+    public void PreprocessedInputMatchesBlobFromImage(int size) =>
         AssertRelative($"ssd{size} input (blobFromImage, mean 104,117,123)", Result(size).Input, ReadFloats(File(size, "input.bin")), 1e-6);
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Priors_match_opencv_priorbox(int size)
+    public void PriorsMatchOpencvPriorbox(int size)
     {
         // OpenCV's PriorBox keeps min_size/max_size as floats (SSD512's 35.84 stays 35.84) and sizes the
         // aspect-ratio boxes min_size * sqrt(ar); the engine must give the same boxes and variances.
@@ -85,7 +85,7 @@ public class CaffeSsdAcceptanceTests
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Detections_match_opencv_detection_output(int size)
+    public void DetectionsMatchOpencvDetectionOutput(int size)
     {
         var r = Result(size);
         var expected = ReadDetections(r.Manifest.GetProperty("detections"));

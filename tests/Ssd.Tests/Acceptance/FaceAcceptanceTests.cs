@@ -72,7 +72,7 @@ public class FaceAcceptanceTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Face_detections_match_opencv_dnn(string backend, string size)
+    public void FaceDetectionsMatchOpencvDnn(string backend, string size)
     {
         var (_, width, height) = Reference("detections_320x240.json");
         var file = size == "native" ? $"detections_{width}x{height}.json" : $"detections_{size}.json";
@@ -90,7 +90,7 @@ public class FaceAcceptanceTests
 
     /// <summary>Ssd.Imaging's SkiaSharp decoder gives cv2.imread's pixels of the real photo bit for bit.</summary>
     [Test]
-    public void Our_jpeg_decoder_gives_cv2_imread_pixels()
+    public void OurJpegDecoderGivesCv2ImreadPixels()
     {
         var (_, width, height) = Reference("detections_320x240.json");
         var path = Path.Combine(WeightsPaths.Shared, "images", "keliamoniz1.jpg");
@@ -103,7 +103,7 @@ public class FaceAcceptanceTests
     /// downloaded heads (PostProcessOnDevice false), for a batch of two; the fallback really stays on the host.
     /// </summary>
     [Test]
-    public void Device_post_processing_equals_the_host_one_on_pocl()
+    public void DevicePostProcessingEqualsTheHostOneOnPocl()
     {
         _ = TestDevices.OpenCL;
         var (_, width, height) = Reference("detections_320x240.json");

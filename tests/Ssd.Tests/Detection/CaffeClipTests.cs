@@ -30,7 +30,7 @@ public class CaffeClipTests
     private static PostProcessRules Rules(PostProcessParams p) => PostProcessRules.For(ModelFlavor.Caffe, p, null, 300, 300) with { Clip = true };
 
     [Test]
-    public void Host_with_clip_is_the_reference_with_clip()
+    public void HostWithClipIsTheReferenceWithClip()
     {
         var (priors, loc, conf, p) = Case();
         var expected = new CaffeDetectionOutputReference(priors, p, clip: true).Run(loc, conf, Sizes);
@@ -43,7 +43,7 @@ public class CaffeClipTests
     }
 
     [Test]
-    public void Device_with_clip_is_the_host()
+    public void DeviceWithClipIsTheHost()
     {
         var (priors, loc, conf, p) = Case();
         var device = TestDevices.OpenCL;
@@ -55,7 +55,7 @@ public class CaffeClipTests
     }
 
     [Test]
-    public void The_model_says_when_to_clip()
+    public void TheModelSaysWhenToClip()
     {
         var spec = new PostProcessSpec { Style = ModelFlavor.Caffe, NumClasses = 3, ConfidenceThreshold = 0.1f, NmsThreshold = 0.45f, TopK = 10, Clip = true };
         var model = new ModelDescription

@@ -50,7 +50,7 @@ public class DevicePreprocessTests
     }
 
     [TestCaseSource(nameof(Models))]
-    public void Device_preprocessing_gives_the_host_input_bit_for_bit(string name)
+    public void DevicePreprocessingGivesTheHostInputBitForBit(string name)
     {
         var (model, tensors) = Model(name);
         var images = Images(name);
@@ -73,7 +73,7 @@ public class DevicePreprocessTests
     }
 
     [TestCaseSource(nameof(Models))]
-    public void Detector_with_device_preprocessing_finds_what_the_host_path_finds(string name)
+    public void DetectorWithDevicePreprocessingFindsWhatTheHostPathFinds(string name)
     {
         var (model, tensors) = Model(name);
         var images = Images(name);
