@@ -130,16 +130,12 @@ internal static class TopK
     private static ulong SortKey(float score, int position, bool higherFirst) =>
         ((ulong)~FloatSortKey.OfScore(score) << 32) | (higherFirst ? (uint)~position : (uint)position);
 
-    /// <summary>The largest non-NaN value (-inf if none): acc = v &gt; acc ? v : acc.</summary>
+    /// <summary>The largest value (the scores are above the floor: none is NaN).</summary>
     private static float Max(ReadOnlySpan<float> row)
     {
         int i = 0, w = Vector<float>.Count;
         var acc = new Vector<float>(float.NegativeInfinity);
-        for (; i + w <= row.Length; i += w)
-        {
-            var v = new Vector<float>(row.Slice(i));
-            acc = Vector.ConditionalSelect(Vector.GreaterThan(v, acc), v, acc);
-        }
+        for (; i + w <= row.Length; i += w) acc = Vector.Max(acc, new Vector<float>(row.Slice(i)));
         float max = float.NegativeInfinity;
         for (int j = 0; j < w; j++) if (acc[j] > max) max = acc[j];
         for (; i < row.Length; i++) if (row[i] > max) max = row[i];

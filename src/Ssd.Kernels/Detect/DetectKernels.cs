@@ -35,8 +35,8 @@ public static class DetectKernels
     }
 
     /// <summary>
-    /// Version 1 (CoordinateTrick only), one thread per image: the shift c x (max coordinate + 1) of each segment
-    /// when the image has 1 to <see cref="PostProcessRules.CoordinateTrickLimit"/> candidates, else 0 (rules step 4),
+    /// Version 1 (CoordinateTrick only), one thread per image: the shift c x <see cref="PostProcessRules.CoordinateTrickStep"/>
+    /// of each segment (0 when the image takes no trick; rules step 4),
     /// stored so that no fused multiply-add can change the shifted coordinates. Per-class NMS over shifted boxes is
     /// torchvision's one NMS over all: clipped boxes of different classes end up apart and never suppress each other.
     /// </summary>
@@ -54,10 +54,8 @@ public static class DetectKernels
             long b = 4 * ((long)(int)n * s.Priors + prior);
             for (int j = 0; j < 4; j++) max = NetMath.Max(max, v.Boxes[b + j]);
         }
-        bool trick = count > 0 && count <= PostProcessRules.CoordinateTrickLimit;
-        float step = max + 1f;
-        for (int sc = 0; sc < s.Classes - 1; sc++)
-            v.Offsets[(long)(int)n * (s.Classes - 1) + sc] = trick ? s.ClassOf(sc) * step : 0f;
+        float step = PostProcessRules.CoordinateTrickStep(count, max);
+        for (int sc = 0; sc < s.Classes - 1; sc++) v.Offsets[(long)(int)n * (s.Classes - 1) + sc] = s.ClassOf(sc) * step;
     }
 
     /// <summary>

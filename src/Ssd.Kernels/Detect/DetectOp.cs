@@ -43,20 +43,19 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
 
     /// <summary>
     /// Post-processes a batch: priors in the decoder's layout (<see cref="PostProcessRules.PriorFloats"/> per prior),
-    /// loc [N, P, 4], conf [N, P, C]; writes result [N, Stride] (see <see cref="DetectShape.Stride"/>). Queued on
-    /// <paramref name="stream"/>; the caller synchronises (or downloads).
+    /// loc [N, P, 4], conf [N, P, C], on <paramref name="stream"/>; downloads the compact result [N, Stride] (see
+    /// <see cref="DetectShape.Stride"/>) once and returns it (valid until the next call).
     /// </summary>
-    public DetectShape Run(ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> conf, int images, ArrayView<float> result, AcceleratorStream? stream = null)
+    public (DetectShape Shape, float[] Result) Run(ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> conf, int images, AcceleratorStream? stream = null)
     {
         if (images <= 0 || loc.Length % (4L * images) != 0) throw new ArgumentException($"detect: {loc.Length} location floats are not {images} images x P x 4");
         int p = (int)(loc.Length / (4L * images));
         var s = Rules.Shape(images, p);
         if (priors.Length != (long)Rules.PriorFloats * p) throw new ArgumentException($"detect: {priors.Length} prior floats, expected {p} x {Rules.PriorFloats} ({Rules.Decoder} layout)");
         if (conf.Length != (long)images * p * s.Classes) throw new ArgumentException($"detect: {conf.Length} confidence floats, expected {images} x {p} x {s.Classes}");
-        if (result.Length < (long)images * s.Stride) throw new ArgumentException($"detect: the result holds {result.Length} floats, needs {images} x {s.Stride}");
         var st = stream ?? device.Accelerator.DefaultStream;
         var b = Buffers(s, st);
-        var v = b.Views with { Scores = conf, Result = result };
+        var v = b.Views with { Scores = conf };
 
         int count = images * p;
         switch (Rules.Decoder)
@@ -82,7 +81,9 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
         mergeKeys1(st, slots, s, v);
         sort.Sort(v.Merged, slots, st);
         output1(st, s.Images, s, v);
-        return s;
+        v.Result.CopyToCPU(st, b.Result);
+        st.Synchronize();
+        return (s, b.Result);
     }
 
     private Scratch Buffers(DetectShape s, AcceleratorStream stream)
@@ -102,7 +103,7 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
     private static DetectKernel Load(ComputeDevice device, string name, Action<Index1D, DetectShape, DetectViews> kernel) =>
         device.Kernel($"detect.{name}.1", a => a.LoadAutoGroupedKernel(kernel));
 
-    /// <summary>The scratch buffers of a batch shape, as <see cref="DetectViews"/> (Scores and Result are the caller's).</summary>
+    /// <summary>The buffers of a batch shape, as <see cref="DetectViews"/> (Scores are the caller's), and the result's host copy.</summary>
     private sealed class Scratch : IDisposable
     {
         private readonly List<MemoryBuffer> buffers = [];
@@ -122,12 +123,14 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
                 Keys: Allocate<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.Priors)), Candidates: Allocate<int>(slots),
                 CandidateScores: Allocate<float>(slots), Offsets: Allocate<float>(s.Segments), Mask: Allocate<uint>(slots * s.Words),
                 Removed: Allocate<uint>((long)s.Segments * s.Words), Keep: Allocate<int>(slots),
-                Merged: Allocate<ulong>(BitonicSortOp.PaddedLength((int)slots)), Result: default);
+                Merged: Allocate<ulong>(BitonicSortOp.PaddedLength((int)slots)), Result: Allocate<float>((long)s.Images * s.Stride));
+            Result = new float[s.Images * s.Stride];
         }
 
         public DetectShape Shape { get; }
         public ArrayView<float> Probabilities { get; }
         public DetectViews Views { get; }
+        public float[] Result { get; }
 
         public void Dispose() => buffers.ForEach(b => b.Dispose());
     }
