@@ -92,10 +92,10 @@ public class DevicePostProcessTests
     {
         foreach (var style in new[] { ModelFlavor.Caffe, ModelFlavor.SsdPytorch, ModelFlavor.Torchvision })
             foreach (var kind in new[] { Case.Ties, Case.Logits, Case.AtThreshold })
-                yield return new TestCaseData(style, kind, 10, 7).SetName($"Device_equals_host_{style}_{kind}");
-        yield return new TestCaseData(ModelFlavor.Caffe, Case.Ties, -1, -1).SetName("Device_equals_host_Caffe_top_k_and_keep_top_k_minus_1");
-        yield return new TestCaseData(ModelFlavor.Caffe, Case.Logits, 6, -1).SetName("Device_equals_host_Caffe_keep_top_k_minus_1");
-        yield return new TestCaseData(ModelFlavor.Torchvision, Case.Ties, 400, 0).SetName("Device_equals_host_Torchvision_no_cap");
+                yield return new TestCaseData(style, kind, 10, 7).SetName($"DeviceEqualsHost{style}{kind}");
+        yield return new TestCaseData(ModelFlavor.Caffe, Case.Ties, -1, -1).SetName("DeviceEqualsHostCaffeTopKAndKeepTopKMinus1");
+        yield return new TestCaseData(ModelFlavor.Caffe, Case.Logits, 6, -1).SetName("DeviceEqualsHostCaffeKeepTopKMinus1");
+        yield return new TestCaseData(ModelFlavor.Torchvision, Case.Ties, 400, 0).SetName("DeviceEqualsHostTorchvisionNoCap");
     }
 
     [TestCaseSource(nameof(SmallCases))]
