@@ -1,12 +1,8 @@
 using Ssd.Engine.Backends.Cpu;
 using Ssd.Engine.Backends.Ilgpu;
 using Ssd.Engine.Detection;
-using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
-using Ssd.Engine.Training.Init;
-using Ssd.Weights.Model;
-using Ssd.Weights.Model.Architecture;
 using static Ssd.Tests.Engine.NetworkFixtures;
 
 namespace Ssd.Tests.Detection;
@@ -14,7 +10,7 @@ namespace Ssd.Tests.Detection;
 /// <summary>
 /// The whole SSD300 detector on a device against the managed CPU backend, with nothing but the repository (no fixture,
 /// no checkpoint: it is what tools/gpu-check.sh proves on a bare GPU machine): SSD300-VGG16 in Caffe's VOC layout from
-/// the vocabulary (<see cref="VggSsd.Create"/>) with seeded weights (<see cref="WeightInit"/>), full width on CUDA and
+/// the vocabulary with seeded weights (what `ssd bench --arch` runs: <see cref="Ssd.Cli.Commands.BenchArchitecture.Build"/>), full width on CUDA and
 /// channels divided by 16 on PoCL, a batch of two synthetic images. The device's heads match the CPU backend's within
 /// 1e-4 relative (the float sums run in another order: tiles, Winograd, SIMD), and the device post-processing on those
 /// heads gives the host post-processing's detections (<see cref="DeviceHostDifference"/>: bit-identical, or on CUDA the
@@ -22,32 +18,13 @@ namespace Ssd.Tests.Detection;
 /// </summary>
 public class DetectorOnDeviceTests
 {
-    private static (ModelDescription Model, IReadOnlyDictionary<string, Ssd.Weights.Tensors.TensorData> Tensors) Seeded(int widthDivisor)
-    {
-        var created = VggSsd.Create(ModelFlavor.Caffe, 300, numClasses: 21, widthDivisor);
-        var weights = ModelWeights.From(created.Tensors);
-        WeightInit.Initialize(ModelFlavor.Caffe, weights, seed: 15);
-        return (created.Description, weights.ToTensors());
-    }
-
-    private static RgbImage Synthetic(int width, int height, int seed)
-    {
-        var rng = new Random(seed);
-        var pixels = new byte[width * height * 3];
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++)
-                for (int ch = 0; ch < 3; ch++)
-                    pixels[(y * width + x) * 3 + ch] = (byte)((x * (ch + 1) + y * (3 - ch)) / 3 + rng.Next(48));
-        return new RgbImage(width, height, pixels);
-    }
-
     [TestCaseSource(typeof(TestDevices), nameof(TestDevices.DeviceNames))]
     public void Ssd300_on_the_device_matches_the_cpu_backend(string deviceName)
     {
         var device = TestDevices.Device(deviceName);
         int divisor = deviceName == "cuda" ? 1 : 16;
-        var (model, tensors) = Seeded(divisor);
-        RgbImage[] images = [Synthetic(640, 480, 1), Synthetic(500, 375, 2)];
+        var (model, tensors, _, _) = Ssd.Cli.Commands.BenchArchitecture.Build(300, divisor, seed: 15);
+        RgbImage[] images = [Ssd.Cli.Commands.BenchCommand.Synthetic(640, 480, 1), Ssd.Cli.Commands.BenchCommand.Synthetic(500, 375, 2)];
         string label = $"SSD300{(divisor > 1 ? $" (channels / {divisor})" : "")}", what = $"{label} on {deviceName}";
 
         // The network: the same pre-processed input through the CPU backend and the device.

@@ -223,11 +223,11 @@ public static class BenchCommand
         }
     }
 
-    /// <summary>A deterministic gradient-and-noise picture, so a benchmark needs no image file.</summary>
-    private static RgbImage Synthetic(int width, int height)
+    /// <summary>A deterministic gradient-and-noise picture, so a benchmark (or a test) needs no image file.</summary>
+    public static RgbImage Synthetic(int width, int height, int seed = 1)
     {
         var pixels = new byte[width * height * 3];
-        var rng = new Random(1);
+        var rng = new Random(seed);
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
                 for (int ch = 0; ch < 3; ch++)
