@@ -12,8 +12,8 @@
 #      (bit-identical, or the FMA-contraction difference measured and printed: the lines are copied into the results);
 #   3. the ptxas report (registers, shared memory, spills on sm_75/80/90) and the roofline regenerated from it, and
 #      which kernels ptxas contracts mul+add into FFMA (ptxas --fmad=true against --fmad=false, with cuobjdump);
-#   4. `ssd bench --arch ssd300-vgg16` at batch 1, 8 and 32 (FP32; FP32 with CUDA graph replay; TF32 opt-in), each
-#      measured img/s beside the roofline prediction;
+#   4. `ssd bench --arch ssd300-vgg16` at batch 1, 8 and 32 (FP32; FP32 with CUDA graph replay; TF32 opt-in; and
+#      SSD512 FP32), each measured img/s beside the roofline prediction;
 # and writes one results file, bench/results/gpu-check-<date>.md (or --out FILE), naming the GPU and the driver.
 #
 # --dry-run (and automatically when there is no CUDA device) runs the same steps on OpenCL (PoCL on a CPU) with small
@@ -194,16 +194,16 @@ fi
 
 # 4. SSD300 at batch 1, 8, 32 beside the prediction (dry run: channels / 8, batch 1 and 2).
 if [ $dry -eq 0 ]; then
-  bench_common=(--arch ssd300-vgg16 --backend cuda --batches 1,8,32 --warmup 3 --iterations 20 --ptx-report "$report")
-  benches=("fp32::" "fp32-graphs:--graphs" "tf32:--tf32")
+  bench_common=(--backend cuda --batches 1,8,32 --warmup 3 --iterations 20 --ptx-report "$report")
+  benches=("fp32:--arch ssd300-vgg16" "fp32-graphs:--arch ssd300-vgg16 --graphs" "tf32:--arch ssd300-vgg16 --tf32" "ssd512-fp32:--arch ssd512-vgg16")
 else
-  bench_common=(--arch ssd300-vgg16 --backend opencl --width-divisor 8 --batches 1,2 --warmup 1 --iterations 2 --ptx-report "$report")
-  benches=("fp32::")
+  bench_common=(--backend opencl --width-divisor 8 --batches 1,2 --warmup 1 --iterations 2 --ptx-report "$report")
+  benches=("fp32:--arch ssd300-vgg16")
 fi
 wanted bench || benches=()
 for b in "${benches[@]}"; do
   name="bench-${b%%:*}"
-  flags="${b#*:}"; flags="${flags#:}"
+  flags="${b#*:}"
   log "$name"
   t0=$(date +%s)
   # shellcheck disable=SC2086
@@ -274,7 +274,7 @@ dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
     printf '%s' "$census"
     echo
   fi
-  echo "## SSD300: measured beside predicted"
+  echo "## SSD300 (and SSD512): measured beside predicted"
   echo
   for b in "${benches[@]}"; do
     name="bench-${b%%:*}"

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Ssd.Kernels.Core;
 using Ssd.Kernels.Ptx;
 using Ssd.Kernels.Roofline;
 using Ssd.Tests.Fixtures;
@@ -114,15 +115,33 @@ public class BenchCommandTests
     }
 
     [Test]
-    public void BenchArchSsd512HasNoPredictionAndModelAndArchExcludeEachOther()
+    public void BenchArchSsd512IsPredictedTooAndModelAndArchExcludeEachOther()
     {
         var r = CliRunner.Run("bench", "--arch", "ssd512-vgg16", "--backend", "cpu", "--width-divisor", "32", "--batches", "1", "--iterations", "1", "--warmup", "0");
         Assert.That(r.Code, Is.EqualTo(0), r.ToString());
-        Assert.That(r.Out, Does.Contain("prediction: none (the roofline models SSD300 only)").And.Contain("| 1 |"));
+        var predicted = GpuRooflineReport.Predict(1, tf32: false, graph: false, GpuSpec.H100, CommittedResources(), size: 512).ImagesPerSecond;
+        Assert.That(r.Out, Does.Contain("GpuRooflineReport.Predict for NVIDIA H100").And.Contain($"predicted {predicted.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)} img/s"));
+        Assert.That(predicted, Is.LessThan(GpuRooflineReport.Predict(1, false, false, GpuSpec.H100, CommittedResources()).ImagesPerSecond), "SSD512 is slower than SSD300");
         Assert.That(CliRunner.Run("bench", "--arch", "ssd300-vgg16", "--model", CliRunner.ShapesModel).AssertCleanErrors().Code, Is.EqualTo(2));
         Assert.That(CliRunner.Run("bench", "--arch", "ssd300-vgg16", "--batches", "1,0").AssertCleanErrors().Code, Is.EqualTo(2));
         Assert.That(CliRunner.Run("bench", "--arch", "vgg").AssertCleanErrors().Code, Is.EqualTo(2));
         Assert.That(CliRunner.Run("bench").AssertCleanErrors().Code, Is.EqualTo(2), "neither --model nor --arch");
+    }
+
+    /// <summary>The roofline's workload is the network the engine runs: its convolutions (input shape, output channels,
+    /// kernel, stride, padding, dilation) are the plan's for the VGG SSD that `ssd bench --arch` builds, SSD300 and SSD512.</summary>
+    [TestCase(300)]
+    [TestCase(512)]
+    public void RooflineWorkloadConvolutionsAreThePlans(int size)
+    {
+        var model = Ssd.Cli.Commands.BenchArchitecture.Build(size, widthDivisor: 1, seed: 1);
+        var plan = Ssd.Engine.Graph.PlanBuilder.Build(model.Description, model.Tensors, size, size);
+        static string Key(TensorShape s, int outC, Ssd.Kernels.Conv.Conv2dParams p) =>
+            $"{s.C}x{s.H}x{s.W} -> {outC} k{p.KernelH}x{p.KernelW} s{p.StrideH} p{p.PadH} d{p.DilationH} g{p.Groups}";
+        var fromPlan = plan.Steps.OfType<Ssd.Engine.Graph.ConvStep>().Select(c => Key(c.InShape, c.OutChannels, c.Params)).Order().ToList();
+        var fromWorkload = Ssd300Workload.Steps(1, size).Where(s => s.Conv is not null).Select(s => Key(s.Conv!.Value.Input, s.Conv.Value.OutC, s.Conv.Value.P)).Order().ToList();
+        Assert.That(fromWorkload, Is.EqualTo(fromPlan));
+        Assert.That(fromPlan, Has.Count.EqualTo(size == 512 ? 25 + 14 : 23 + 12), "VGG, extras and heads");
     }
 
     /// <summary>The committed PTX report reads back: its sm_90 convolution rows are the figures the CUDA conv rule

@@ -24,15 +24,15 @@ namespace Ssd.Cli.Commands;
 /// detector runs it (pre-process, network, post-process; the whole batch on the device on an ILGPU backend) and printed
 /// with the roofline prediction beside it: <see cref="GpuRooflineReport.Predict"/> on the GPU's numbers (the H200's when
 /// the device is one, else the H100's) and the registers and shared memory of a PTX resource report (`ssd ptx
-/// --report`; default docs/kernels/ptx-report.md). The roofline models SSD300 only; SSD512 is measured without a
-/// prediction. --results writes the table as Markdown, naming the machine, the device and its driver.
+/// --report`; default docs/kernels/ptx-report.md), for SSD300 or SSD512 (the workload's convolutions are the plan's:
+/// BenchCommandTests checks them). --results writes the table as Markdown, naming the machine, the device and its driver.
 /// </summary>
 public static class BenchArchitecture
 {
     public sealed record Settings(string Arch, IReadOnlyList<int> Batches, DetectorBackend Backend, int Warmup, int Iterations,
         int WidthDivisor, ulong Seed, bool Tf32, bool Graphs, string? Results, string? PtxReport, string? Note);
 
-    private sealed record Row(int Batch, double PreMs, double NetworkMs, double PostMs, double LatencyMs, NetworkPrediction? Predicted)
+    private sealed record Row(int Batch, double PreMs, double NetworkMs, double PostMs, double LatencyMs, NetworkPrediction Predicted)
     {
         public double ImagesPerSecond => Batch * 1000.0 / LatencyMs;
     }
@@ -59,7 +59,7 @@ public static class BenchArchitecture
     {
         int size = SizeOf(s.Arch);
         if (s.Results is not null) OutputPaths.CheckFile(s.Results, "--results", s.PtxReport is null ? [] : [s.PtxReport]);
-        var (resources, resourceSource) = size == 300 ? Resources(s.PtxReport) : (null, "");
+        var (resources, resourceSource) = Resources(s.PtxReport);
         var model = Build(size, s.WidthDivisor, s.Seed);
         string device = "", gpuName = "";
         // One detector (one device, one kernel cache) for every batch size: it keeps a network per batch size.
@@ -94,7 +94,7 @@ public static class BenchArchitecture
                     detector.Detect(input);
                     runs.Add((detector.LastTimings, Stopwatch.GetElapsedTime(t0).TotalMilliseconds));
                 }
-                var predicted = resources is null ? null : GpuRooflineReport.Predict(batch, s.Tf32, s.Graphs, Gpu(), resources);
+                var predicted = GpuRooflineReport.Predict(batch, s.Tf32, s.Graphs, Gpu(), resources, size);
                 var row = new Row(batch, Median(runs.Select(r => r.Stages.Preprocess.TotalMilliseconds)), Median(runs.Select(r => r.Stages.Network.TotalMilliseconds)),
                     Median(runs.Select(r => r.Stages.Postprocess.TotalMilliseconds)), Median(runs.Select(r => r.Wall)), predicted);
                 rows.Add(row);
@@ -120,7 +120,7 @@ public static class BenchArchitecture
         try
         {
             var resources = PtxReport.ParseResources(File.ReadAllText(path), GpuArch.Sm90);
-            // The prediction needs every kernel the SSD300 workload launches; a stale report says which is missing.
+            // The prediction needs every kernel the workload launches; a stale report says which is missing.
             _ = GpuRooflineReport.Predict(1, false, false, GpuSpec.H100, resources);
             return (resources, Path.GetFullPath(path));
         }
@@ -143,7 +143,7 @@ public static class BenchArchitecture
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
     private static string Line(Row r) => string.Create(C, $"batch {r.Batch,3}: {r.ImagesPerSecond,9:F1} img/s measured ({r.LatencyMs:F2} ms per batch, network {r.NetworkMs:F2} ms)")
-        + (r.Predicted is { } p ? FormattableString.Invariant($"; predicted {p.ImagesPerSecond:F0} img/s ({p.Seconds * 1e3:F2} ms network + post-processing)") : "");
+        + FormattableString.Invariant($"; predicted {r.Predicted.ImagesPerSecond:F0} img/s ({r.Predicted.Seconds * 1e3:F2} ms network + post-processing)");
 
     private static string Markdown(Settings s, string device, IReadOnlyList<Row> rows, GpuSpec gpu, string resourceSource)
     {
@@ -158,17 +158,15 @@ public static class BenchArchitecture
             + (s.WidthDivisor > 1 ? $", channels divided by {s.WidthDivisor} (a dry run: not the network the prediction is for)" : ""));
         sb.AppendLine(string.Create(C, $"- precision {precision}; CUDA graph replay {(s.Graphs ? "on" : "off")}; {s.Warmup} warm-up runs, median of {s.Iterations}; a synthetic 640x480 image"));
         if (s.Note is not null) sb.AppendLine($"- {s.Note}");
-        sb.AppendLine(rows.Any(r => r.Predicted is not null)
-            ? $"- prediction: GpuRooflineReport.Predict for {gpu.Name} ({precision}, graphs {(s.Graphs ? "on" : "off")}), resources from {resourceSource} (sm_90); it covers the network and the device DetectionOutput, not pre-processing or the upload"
-            : "- prediction: none (the roofline models SSD300 only)");
+        sb.AppendLine($"- prediction: GpuRooflineReport.Predict for {gpu.Name} ({precision}, graphs {(s.Graphs ? "on" : "off")}), resources from {resourceSource} (sm_90); "
+            + "it covers the network and the device DetectionOutput, not pre-processing or the upload");
         sb.AppendLine();
         sb.AppendLine("| batch | measured img/s | latency ms / batch | pre-process ms | network ms | post-process ms | predicted img/s | predicted ms | measured / predicted |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
-            string predicted = r.Predicted is { } p
-                ? FormattableString.Invariant($"{p.ImagesPerSecond:F0} | {p.Seconds * 1e3:F2} | {r.ImagesPerSecond / p.ImagesPerSecond:P1}")
-                : "- | - | -";
+            var p = r.Predicted;
+            string predicted = FormattableString.Invariant($"{p.ImagesPerSecond:F0} | {p.Seconds * 1e3:F2} | {r.ImagesPerSecond / p.ImagesPerSecond:P1}");
             sb.AppendLine(string.Create(C, $"| {r.Batch} | {r.ImagesPerSecond:F1} | {r.LatencyMs:F2} | {r.PreMs:F2} | {r.NetworkMs:F2} | {r.PostMs:F2} | {predicted} |"));
         }
         return sb.ToString();
