@@ -177,7 +177,9 @@ public static class BenchCommand
             walls.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
         var timings = network.LayerTimings;
-        double peak = givenPeak ?? FmaPeak.Measure() ?? double.NaN;
+        var measured = givenPeak is null ? FmaPeak.Measure() : null;
+        double peak = givenPeak ?? measured?.Gflops ?? double.NaN;
+        string peakSource = givenPeak is not null ? "given" : measured is { } m ? $"measured: {m.Source}" : "no FMA";
         double totalMs = timings.Sum(t => t.Milliseconds), totalFlops = timings.Sum(t => t.Flops);
         double convMs = timings.Where(t => t.Flops > 0).Sum(t => t.Milliseconds);
         long peakBytes = PeakWorkingSet();
@@ -186,7 +188,7 @@ public static class BenchCommand
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 model = description.Name, backend = backend.Description, batch = images.Count, iterations, peak_gflops = peak,
-                peak_source = givenPeak is null ? "measured" : "given", forward_ms = Median(walls), layers_ms = totalMs, conv_ms = convMs,
+                peak_source = peakSource, cpu = CpuIsaSupport.Machine(), forward_ms = Median(walls), layers_ms = totalMs, conv_ms = convMs,
                 gflop = totalFlops / 1e9, arena_bytes = arena, peak_working_set_bytes = peakBytes,
                 layers = timings.Select(t => new
                 {
@@ -198,7 +200,7 @@ public static class BenchCommand
         }
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(c, $"{description.Name} on {backend.Description}, batch {images.Count}, network only, mean of {iterations} profiled runs"));
-        Console.WriteLine(string.Create(c, $"FP32 peak {peak:F1} GFLOP/s ({(givenPeak is null ? "measured now: FMA chains on every core" : "--peak")}); GFLOP counts the direct convolution (Winograd layers can exceed 100%)"));
+        Console.WriteLine(string.Create(c, $"{CpuIsaSupport.Machine()}: FP32 peak {peak:F1} GFLOP/s ({(givenPeak is null ? peakSource : "--peak")}); GFLOP counts the direct convolution (Winograd layers can exceed 100%)"));
         Console.WriteLine();
         Console.WriteLine("| layer | op | output shape | GFLOP | ms | GFLOP/s | % peak |");
         Console.WriteLine("|---|---|---|---:|---:|---:|---:|");
