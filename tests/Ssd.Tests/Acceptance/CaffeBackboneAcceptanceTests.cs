@@ -19,7 +19,8 @@ namespace Ssd.Tests.Acceptance;
 /// <summary>
 /// Acceptance: the two Caffe SSDs users run most after VGG, with seeded random weights
 /// (tools/fixtures/make_caffe_backbones.py), converted with CaffeConverter and the command line's input options,
-/// run by SsdDetector on the real photo on the managed CPU backend and on PoCL, give what OpenCV DNN gives on the
+/// run by SsdDetector on the real photo on the managed CPU backend and on every test device (PoCL; CUDA when the run
+/// asks for it: TestDevices), give what OpenCV DNN gives on the
 /// same prototxt and caffemodel: the blobFromImage input bit for bit, PriorBox's priors, and DetectionOutput's
 /// detections (the same set, boxes within 0.01 px, scores within 1e-5; and, with no tolerance, the same count and
 /// classes).
@@ -105,7 +106,7 @@ public class CaffeBackboneAcceptanceTests
             }
             else
             {
-                var device = TestDevices.OpenCL;
+                var device = TestDevices.Device(backend);
                 using var detector = SsdDetector.Create(model.Description, model.Tensors, new SsdDetectorOptions(), () => new IlgpuBackend(device));
                 result = detector.Detect(photo);
                 // Pre-processing, every layer and the post-processing ran on the device.

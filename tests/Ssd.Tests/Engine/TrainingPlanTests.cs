@@ -174,7 +174,7 @@ public class TrainingPlanTests
         return (model, ModelWeights.Create([]));
     }
 
-    public static IEnumerable<string> Backends => ["cpu", "cpu-sim", "opencl"];
+    public static IEnumerable<string> Backends => ["cpu", "cpu-sim", .. TestDevices.DeviceNames];
 
     private static IBackend Create(string name) => name switch
     {
