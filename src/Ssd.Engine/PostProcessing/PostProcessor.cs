@@ -87,7 +87,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         var p = Rules.Params;
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = TopK.Select(ws.Gather(cls, w), w.Score, w.Prior, p.ConfidenceThreshold, p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ties, w.Ranked);
+        int top = TopK.Select(ws.Gather(cls, w), w.Score, w.Prior, p.ConfidenceThreshold, p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ranked);
         int slot = cls * ws.PerClass;
         for (int r = 0; r < top; r++)
         {

@@ -29,32 +29,6 @@ public static class CpuIsaSupport
         _ => false,
     };
 
-    /// <summary>
-    /// The machine as bench results name it: lscpu's model name and CPU family (from /proc/cpuinfo on Linux), the
-    /// core count and the widest ISA, e.g. "AMD EPYC (CPU family 25), 2 cores, Avx2". Elsewhere the family is omitted.
-    /// </summary>
-    public static string Machine()
-    {
-        string? model = null, family = null;
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/cpuinfo"))
-            {
-                int colon = line.IndexOf(':');
-                if (colon < 0) continue;
-                string key = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
-                if (key == "model name") model ??= value;
-                else if (key == "cpu family") family ??= value;
-                if (model is not null && family is not null) break;
-            }
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        string name = model ?? System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString();
-        if (family is not null) name += $" (CPU family {family})";
-        return $"{name}, {Environment.ProcessorCount} cores, {Best}";
-    }
-
     /// <summary>Returns <paramref name="isa"/> when this CPU can run it, else throws naming the missing level.</summary>
     public static CpuIsa Require(CpuIsa isa) => IsSupported(isa)
         ? isa

@@ -50,7 +50,7 @@ public class TrainRunTests
     private static string NewRunDir() => Path.Combine(Path.GetTempPath(), "ssd-train-" + Guid.NewGuid().ToString("N"));
 
     [Test]
-    public void A_run_stopped_at_step_k_and_resumed_equals_the_uninterrupted_run_bit_for_bit()
+    public void ARunStoppedAtStepKAndResumedEqualsTheUninterruptedRunBitForBit()
     {
         string whole = NewRunDir(), parts = NewRunDir();
         try
@@ -82,7 +82,7 @@ public class TrainRunTests
     /// <summary>A time budget's cosine: the base rate until the probe step, then torch's cosine over the estimated
     /// rest (checked against the closed form), in steps or as fractions of the run for multistep.</summary>
     [Test]
-    public void A_time_budgets_schedule_spans_the_estimated_run()
+    public void ATimeBudgetsScheduleSpansTheEstimatedRun()
     {
         static (Sgd, RunSchedule) Make(ScheduleKind kind, double[]? milestones, long? total, int warmup = 0)
         {
@@ -114,7 +114,7 @@ public class TrainRunTests
     }
 
     [Test]
-    public void Resume_refuses_options_that_differ_from_the_runs()
+    public void ResumeRefusesOptionsThatDifferFromTheRuns()
     {
         string run = NewRunDir(), cosine = NewRunDir();
         try
@@ -144,7 +144,7 @@ public class TrainRunTests
     /// <summary>SIGINT to a real process: it finishes the step, writes the checkpoint and the model, exits 130; the
     /// resumed run then equals a run that was never stopped.</summary>
     [Test]
-    public void Ctrl_C_finishes_the_step_writes_a_checkpoint_and_resumes_exactly()
+    public void CtrlCFinishesTheStepWritesACheckpointAndResumesExactly()
     {
         string stopped = NewRunDir(), whole = NewRunDir();
         try
@@ -175,7 +175,7 @@ public class TrainRunTests
     }
 
     [Test]
-    public void The_batches_do_not_depend_on_the_number_of_data_workers()
+    public void TheBatchesDoNotDependOnTheNumberOfDataWorkers()
     {
         string one = NewRunDir(), two = NewRunDir();
         try
@@ -212,7 +212,7 @@ public class TrainRunTests
     }
 
     [Test]
-    public void The_data_set_check_lists_every_problem_or_skips_them_with_a_report()
+    public void TheDataSetCheckListsEveryProblemOrSkipsThemWithAReport()
     {
         string run = NewRunDir(), data = NewRunDir(), tuned = NewRunDir();
         try
@@ -245,7 +245,7 @@ public class TrainRunTests
     /// <summary>--model M --classes: the confidence heads start afresh for the new classes, every other tensor is M's;
     /// --freeze-backbone keeps the backbone's values bit for bit while the rest trains.</summary>
     [Test]
-    public void Fine_tuning_on_new_classes_keeps_the_backbone_and_rebuilds_the_heads()
+    public void FineTuningOnNewClassesKeepsTheBackboneAndRebuildsTheHeads()
     {
         string first = NewRunDir(), tuned = NewRunDir(), refused = NewRunDir();
         try
@@ -282,7 +282,7 @@ public class TrainRunTests
     }
 
     [Test]
-    public void Evaluation_during_training_logs_ssd_evals_numbers_and_draws_the_curves()
+    public void EvaluationDuringTrainingLogsSsdEvalsNumbersAndDrawsTheCurves()
     {
         string run = NewRunDir();
         try

@@ -37,7 +37,7 @@ public class TrainStepTests
     private static IBackend CreateBackend(string name) => Backend(name);
 
     [TestCase("cpu")]
-    public void Three_SGD_steps_of_torchvision_ssd300_match_torch(string backendName)
+    public void ThreeSGDStepsOfTorchvisionSsd300MatchTorch(string backendName)
     {
         var steps = FixtureBlob.At(Fixture("steps.json"), Fixture("steps.bin"));
         var model = TorchConverter.Convert(TorchCheckpoint.Load(Fixture("model.pth")));
@@ -105,7 +105,7 @@ public class TrainStepTests
         [new([30f, 40f, 150f, 200f, 160f, 20f, 290f, 120f], [1, 3]), Ssd.Engine.Training.Loss.GroundTruth.Empty];
 
     [Test]
-    public void A_non_finite_loss_stops_the_step_naming_it_and_the_images_and_keeps_the_weights()
+    public void ANonFiniteLossStopsTheStepNamingItAndTheImagesAndKeepsTheWeights()
     {
         var (model, weights) = SmallTorchvision();
         using var backend = Backend("cpu");
@@ -129,7 +129,7 @@ public class TrainStepTests
     /// whose gradient is not tiny).
     /// </summary>
     [Test]
-    public void The_step_gradient_matches_finite_differences_of_the_loss()
+    public void TheStepGradientMatchesFiniteDifferencesOfTheLoss()
     {
         var (model, weights) = SmallTorchvision(seed: 3);
         using var backend = Backend("cpu");
@@ -155,7 +155,7 @@ public class TrainStepTests
     }
 
     [Test]
-    public void A_step_on_PoCL_matches_the_CPU_backend()
+    public void AStepOnPoCLMatchesTheCPUBackend()
     {
         var (model, cpuWeights) = SmallTorchvision(seed: 9);
         var (_, deviceWeights) = SmallTorchvision(seed: 9);

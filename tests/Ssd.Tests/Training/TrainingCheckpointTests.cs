@@ -11,7 +11,7 @@ namespace Ssd.Tests.Training;
 public class TrainingCheckpointTests
 {
     [Test]
-    public void A_checkpoint_round_trips_weights_optimizer_and_counters_exactly_and_refuses_what_is_not_one()
+    public void ACheckpointRoundTripsWeightsOptimizerAndCountersExactlyAndRefusesWhatIsNotOne()
     {
         var created = VggSsd.Create(ModelFlavor.Torchvision, 300, 3, 16);
         var weights = ModelWeights.From(created.Tensors);
