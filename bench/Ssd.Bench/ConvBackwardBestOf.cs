@@ -66,22 +66,5 @@ public static class ConvBackwardBestOf
 /// <summary>The machine line every results file names (lscpu's model name and CPU family).</summary>
 public static class Machine
 {
-    public static string Description
-    {
-        get
-        {
-            string model = "?", family = "?";
-            try
-            {
-                foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                {
-                    if (line.StartsWith("model name")) model = line[(line.IndexOf(':') + 1)..].Trim();
-                    else if (line.StartsWith("cpu family")) family = line[(line.IndexOf(':') + 1)..].Trim();
-                    else if (line.Length == 0) break;
-                }
-            }
-            catch (IOException) { }
-            return $"{model} (CPU family {family}), {Environment.ProcessorCount} threads, ISA {Ssd.Kernels.Cpu.CpuIsaSupport.Best}";
-        }
-    }
+    public static string Description => Ssd.Kernels.Cpu.MachineInfo.Description;
 }

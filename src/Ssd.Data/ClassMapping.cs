@@ -34,6 +34,7 @@ public sealed class ClassMapping
 
     /// <param name="modelClasses">The model's class names by class index (null for an unnamed index).</param>
     /// <param name="backgroundIndex">The model's background index (-1 for none); it never maps.</param>
+    /// <param name="dataSet">The data set whose classes the names are matched against (ignoring case).</param>
     public static ClassMapping ByName(IReadOnlyList<string?> modelClasses, int backgroundIndex, DetectionDataSet dataSet)
     {
         var map = new int[modelClasses.Count];

@@ -22,6 +22,7 @@ public sealed record DataSetSpec(string Format, string Path, string? Part)
     /// detectors are scored on), else every annotation file.</summary>
     public const string DefaultVocSplit = "test";
 
+    /// <summary>Reads "FORMAT:PATH[:PART]" specs separated by commas or plus signs; a bad one is an <see cref="ArgumentException"/>.</summary>
     public static IReadOnlyList<DataSetSpec> Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -69,5 +70,6 @@ public sealed record DataSetSpec(string Format, string Path, string? Part)
     /// <summary>Parses and loads a spec string; several sets are combined with <see cref="DetectionDataSet.Combine"/>.</summary>
     public static DetectionDataSet LoadAll(string text) => DetectionDataSet.Combine(Parse(text).Select(s => s.Load()).ToList());
 
+    /// <summary>The spec as <see cref="Parse"/> reads it.</summary>
     public override string ToString() => Part is null ? $"{Format}:{Path}" : $"{Format}:{Path}:{Part}";
 }

@@ -12,10 +12,19 @@ public sealed record DataSetClass(string Name, long Id);
 /// </summary>
 public sealed record GroundTruthObject(int ClassIndex, PixelBox Box)
 {
+    /// <summary>VOC's difficult flag (ignored by the VOC metric: neither a hit nor a miss).</summary>
     public bool Difficult { get; init; }
+
+    /// <summary>VOC's truncated flag.</summary>
     public bool Truncated { get; init; }
+
+    /// <summary>COCO's iscrowd: a region over many objects (matches are free, never false positives).</summary>
     public bool IsCrowd { get; init; }
+
+    /// <summary>COCO's annotation area (VOC: the box's), which picks the COCO size range.</summary>
     public double Area { get; init; }
+
+    /// <summary>The COCO annotation id (VOC: a running number from 1).</summary>
     public long Id { get; init; }
 }
 
@@ -28,10 +37,19 @@ public sealed record GroundTruthObject(int ClassIndex, PixelBox Box)
 /// </summary>
 public sealed record DataSetImage(string Id, string FilePath, IReadOnlyList<GroundTruthObject> Objects)
 {
+    /// <summary>The COCO image id as a number (null for VOC).</summary>
     public long? CocoId { get; init; }
+
+    /// <summary>The width the annotation gives, if any.</summary>
     public int? Width { get; init; }
+
+    /// <summary>The height the annotation gives, if any.</summary>
     public int? Height { get; init; }
+
+    /// <summary>The annotation's coordinate of the first pixel's left edge (VOC 1, COCO 0).</summary>
     public double PixelOrigin { get; init; }
+
+    /// <summary>The image file's name without its folder.</summary>
     public string FileName => Path.GetFileName(FilePath);
 }
 
@@ -41,6 +59,7 @@ public sealed record DataSetImage(string Id, string FilePath, IReadOnlyList<Grou
 /// </summary>
 public sealed record DataSetIssue(string File, string Field, string Problem)
 {
+    /// <summary>"file: field: problem".</summary>
     public override string ToString() => $"{File}: {Field}: {Problem}";
 }
 
@@ -48,9 +67,13 @@ public sealed record DataSetIssue(string File, string Field, string Problem)
 /// one line (control characters quoted from a file, such as a newline in a class name, are escaped).</summary>
 public sealed class DataSetException : Exception
 {
+    /// <summary>The file at fault.</summary>
     public string File { get; }
+
+    /// <summary>The field at fault, if one is (e.g. "object[3].bndbox").</summary>
     public string? Field { get; }
 
+    /// <summary>An error naming the file, the field (if any) and the problem, in one line.</summary>
     public DataSetException(string file, string? field, string problem, Exception? inner = null)
         : base(Ssd.Weights.ReaderErrors.Printable(field is null ? $"{file}: {problem}" : $"{file}: {field}: {problem}", int.MaxValue), inner)
     {
@@ -68,6 +91,8 @@ public sealed class DetectionDataSet
 {
     private readonly Dictionary<string, int> classByName;
 
+    /// <summary>A set of <paramref name="images"/> over <paramref name="classes"/>; a class listed twice or an object of
+    /// an unknown class is an <see cref="ArgumentException"/>.</summary>
     public DetectionDataSet(string source, IReadOnlyList<DataSetClass> classes, IReadOnlyList<DataSetImage> images,
         IReadOnlyList<DataSetIssue>? issues = null)
     {
@@ -87,12 +112,16 @@ public sealed class DetectionDataSet
 
     /// <summary>Where the set came from (a <see cref="DataSetSpec"/> text, or a path).</summary>
     public string Source { get; }
+    /// <summary>The classes, by index.</summary>
     public IReadOnlyList<DataSetClass> Classes { get; }
+
+    /// <summary>The images in file order.</summary>
     public IReadOnlyList<DataSetImage> Images { get; }
 
     /// <summary>Objects skipped while loading (degenerate or out-of-range boxes), each with its file and field.</summary>
     public IReadOnlyList<DataSetIssue> Issues { get; }
 
+    /// <summary>Objects over all images.</summary>
     public int ObjectCount => Images.Sum(i => i.Objects.Count);
 
     /// <summary>The index of the class with this name, ignoring case and surrounding spaces; -1 if there is none.</summary>

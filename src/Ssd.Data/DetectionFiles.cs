@@ -13,6 +13,7 @@ namespace Ssd.Data;
 /// </summary>
 public static class DetectionFiles
 {
+    /// <summary>Reads a detections file (COCO results JSON or `ssd detect --json` output, told from its contents) against the ground truth.</summary>
     public static ImportedDetections Read(string path, DetectionDataSet gt)
     {
         var bytes = JsonFields.ReadFile(path);

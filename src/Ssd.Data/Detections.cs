@@ -24,6 +24,7 @@ public sealed class ImageLookup
     private readonly Dictionary<string, int> byKey = new(StringComparer.Ordinal);
     private readonly Dictionary<long, int> byNumber = [];
 
+    /// <summary>An index of <paramref name="set"/>'s images by id, file name and COCO id.</summary>
     public ImageLookup(DetectionDataSet set)
     {
         for (int i = 0; i < set.Images.Count; i++)

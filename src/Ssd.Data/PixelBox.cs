@@ -8,11 +8,22 @@ namespace Ssd.Data;
 /// </summary>
 public readonly record struct PixelBox
 {
+    /// <summary>Left edge.</summary>
     public double X1 { get; }
+
+    /// <summary>Top edge.</summary>
     public double Y1 { get; }
+
+    /// <summary>Right edge.</summary>
     public double X2 { get; }
+
+    /// <summary>Bottom edge.</summary>
     public double Y2 { get; }
+
+    /// <summary>Width as stored or derived (x2 - x1).</summary>
     public double Width { get; }
+
+    /// <summary>Height as stored or derived (y2 - y1).</summary>
     public double Height { get; }
 
     private PixelBox(double x1, double y1, double x2, double y2, double width, double height)
@@ -32,11 +43,13 @@ public readonly record struct PixelBox
     /// <summary>Width times height (COCO's area of a detection).</summary>
     public double Area => Width * Height;
 
+    /// <summary>True when no coordinate or size is NaN or infinite.</summary>
     public bool IsFinite => double.IsFinite(X1) && double.IsFinite(Y1) && double.IsFinite(X2) && double.IsFinite(Y2)
         && double.IsFinite(Width) && double.IsFinite(Height);
 
     /// <summary>No area: x2 &lt;= x1 or y2 &lt;= y1 (a click without a drag in a labelling tool).</summary>
     public bool IsDegenerate => !(Width > 0 && Height > 0);
 
+    /// <summary>[x1, y1, x2, y2].</summary>
     public override string ToString() => FormattableString.Invariant($"[{X1}, {Y1}, {X2}, {Y2}]");
 }

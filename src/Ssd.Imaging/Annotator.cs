@@ -16,7 +16,10 @@ public readonly record struct Annotation(float XMin, float YMin, float XMax, flo
 /// <summary>Line width and text size in pixels; null sizes scale with the image (<see cref="Annotator.LineWidthFor"/>, <see cref="Annotator.TextSizeFor"/>).</summary>
 public sealed record AnnotationStyle
 {
+    /// <summary>Box outline width in pixels (null: <see cref="Annotator.LineWidthFor"/> of the image).</summary>
     public float? LineWidth { get; init; }
+
+    /// <summary>Label text size in pixels (null: <see cref="Annotator.TextSizeFor"/> of the image).</summary>
     public float? TextSize { get; init; }
 }
 
@@ -40,6 +43,7 @@ public static class Annotator
     /// <summary>The shipped DejaVu Sans.</summary>
     public static SKTypeface Typeface => typeface.Value;
 
+    /// <summary>The colour boxes of class <paramref name="classId"/> are drawn in (the palette repeats every 20 classes).</summary>
     public static (byte R, byte G, byte B) ClassColour(int classId) => palette[(int)((uint)classId % (uint)palette.Length)];
 
     /// <summary>Default line width: 2 px up to 500 px on the short side, then 1 px more per 250 px.</summary>

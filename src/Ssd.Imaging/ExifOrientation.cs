@@ -18,6 +18,7 @@ namespace Ssd.Imaging;
 /// </summary>
 public static class ExifOrientation
 {
+    /// <summary>Orientation 1: the stored image is upright (nothing to apply).</summary>
     public const int TopLeft = 1;
     private const ushort OrientationTag = 0x0112;
 

@@ -5,7 +5,19 @@ using Ssd.Engine.Imaging;
 namespace Ssd.Imaging;
 
 /// <summary>The encoded formats <see cref="ImageDecoder"/> reads.</summary>
-public enum EncodedImageFormat { Jpeg, Png, WebP, Bmp, Gif }
+public enum EncodedImageFormat
+{
+    /// <summary>JPEG (JFIF or EXIF; baseline, progressive, grey or CMYK).</summary>
+    Jpeg,
+    /// <summary>PNG (8 or 16 bits per sample, grey, palette, alpha).</summary>
+    Png,
+    /// <summary>WebP (lossy or lossless).</summary>
+    WebP,
+    /// <summary>Windows bitmap.</summary>
+    Bmp,
+    /// <summary>GIF: the first frame.</summary>
+    Gif,
+}
 
 /// <summary>
 /// What an image file's header declares, read without decoding the pixels: the stored size, the format and the EXIF
@@ -14,8 +26,13 @@ public enum EncodedImageFormat { Jpeg, Png, WebP, Bmp, Gif }
 public readonly record struct ImageHeader(int StoredWidth, int StoredHeight, EncodedImageFormat Format, int Orientation)
 {
     private bool Transposed => Orientation >= 5;
+    /// <summary>The decoded (upright) image's width: the stored height when the orientation turns it by 90 degrees.</summary>
     public int Width => Transposed ? StoredHeight : StoredWidth;
+
+    /// <summary>The decoded (upright) image's height.</summary>
     public int Height => Transposed ? StoredWidth : StoredHeight;
+
+    /// <summary>How many pixels decoding takes (checked against <see cref="ImageLimits.MaxPixels"/>).</summary>
     public long Pixels => (long)StoredWidth * StoredHeight;
 }
 
@@ -33,6 +50,7 @@ public readonly record struct ImageHeader(int StoredWidth, int StoredHeight, Enc
 /// </summary>
 public static class ImageDecoder
 {
+    /// <summary>The formats read, as error messages name them.</summary>
     public const string SupportedFormats = "JPEG, PNG, WebP, BMP or GIF";
 
     /// <summary>Reads and decodes an image file (<see cref="ImageFile.ReadAllBytes(string, ImageLimits?)"/>).</summary>

@@ -33,6 +33,7 @@ public static class ImageEncoder
         return data.ToArray();
     }
 
+    /// <summary>The image as PNG file bytes.</summary>
     public static byte[] EncodePng(RgbImage image) => Encode(image, EncodedImageFormat.Png);
 
     /// <summary>Writes the image in the format its extension names, through <see cref="AtomicFile"/>.</summary>

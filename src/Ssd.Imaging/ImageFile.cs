@@ -7,6 +7,9 @@ namespace Ssd.Imaging;
 /// </summary>
 public static class ImageFile
 {
+    /// <summary>The file's bytes, within <see cref="ImageLimits.MaxFileBytes"/>; a missing, unreadable, special or too large file is an <see cref="InvalidDataException"/> naming it.</summary>
+    /// <param name="path">The image file.</param>
+    /// <param name="limits">The budgets (null: <see cref="ImageLimits.Default"/>).</param>
     public static byte[] ReadAllBytes(string path, ImageLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -49,7 +49,7 @@ public static class ReaderErrors
 }
 
 /// <summary>Opening and reading input files within a budget: a directory, a device or a growing file is an error.</summary>
-public static class InputFile
+internal static class InputFile
 {
     /// <summary>Opens a file for reading; a directory gives InvalidDataException instead of an access error.</summary>
     public static FileStream OpenRead(string path)

@@ -40,7 +40,7 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("Ssd: a Single Shot MultiBox Detector engine on ILGPU and managed CPU backends.\n"
-            + "Exit codes: 0 ok, 1 some inputs failed, 2 usage, 3 model or device error, 4 internal error, 130/143 interrupted.");
+            + "Exit codes: 0 ok, 1 some inputs failed, 2 usage, 3 model or device error, 4 internal error, 5 train: the data set check failed, 130/143 interrupted.");
         root.Options.Add(CliOptions.Verbose());
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
@@ -53,9 +53,16 @@ public static class Program
         return root;
     }
 
-    /// <summary>SIGINT / SIGTERM: delete the temporary files of outputs still being written, then exit 130 / 143.</summary>
+    /// <summary>SIGINT / SIGTERM: a command holding <see cref="Interruption.Graceful"/> is asked to stop (the first signal);
+    /// otherwise delete the temporary files of outputs still being written, then exit 130 / 143.</summary>
     private static void Stop(PosixSignalContext context)
     {
+        if (Interruption.TryRequest(context.Signal))
+        {
+            context.Cancel = true;
+            Console.Error.WriteLine($"ssd: {context.Signal}: finishing the current step, then writing a checkpoint (send it again to stop at once)");
+            return;
+        }
         int removed = AtomicFile.AbortPending();
         context.Cancel = true;
         int code = context.Signal == PosixSignal.SIGINT ? ExitCodes.Interrupted : ExitCodes.Terminated;

@@ -17,6 +17,7 @@ public static class CocoResults
     /// <summary>One row of a results file. <see cref="ImageId"/> is a number (COCO) or a string (VOC ids, file stems).</summary>
     public readonly record struct Row(object ImageId, long CategoryId, string? Label, PixelBox Box, double Score);
 
+    /// <summary>Reads a COCO results file (a JSON list of image_id, category_id, bbox, score) against the ground truth's images and classes.</summary>
     public static ImportedDetections Read(string path, DetectionDataSet gt) => Read(JsonFields.ReadFile(path), path, gt);
 
     internal static ImportedDetections Read(byte[] bytes, string file, DetectionDataSet gt)
@@ -103,6 +104,7 @@ public static class CocoResults
     /// <summary>Writes the rows atomically (a temporary file, then a rename).</summary>
     public static void Write(string path, IEnumerable<Row> rows) => AtomicFile.Write(path, stream => WriteTo(stream, rows));
 
+    /// <summary>Writes the rows as a COCO results JSON list to <paramref name="stream"/>.</summary>
     public static void WriteTo(Stream stream, IEnumerable<Row> rows)
     {
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false });

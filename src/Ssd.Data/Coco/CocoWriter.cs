@@ -11,6 +11,7 @@ namespace Ssd.Data.Coco;
 /// </summary>
 public static class CocoWriter
 {
+    /// <summary>Writes the set as a COCO instances JSON file (images, categories, annotations), atomically.</summary>
     public static void Write(DetectionDataSet set, string path) => AtomicFile.Write(path, stream =>
     {
         using var w = new Utf8JsonWriter(stream);

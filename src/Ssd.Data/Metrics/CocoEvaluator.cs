@@ -27,6 +27,10 @@ public sealed record CocoParameters
     }
 }
 
+/// <summary>A COCO object size range: areas in [Min, Max] pixels.</summary>
+/// <param name="Label">all, small, medium or large.</param>
+/// <param name="Min">The smallest area.</param>
+/// <param name="Max">The largest area.</param>
 public sealed record AreaRange(string Label, double Min, double Max);
 
 /// <summary>
@@ -49,7 +53,10 @@ public sealed class CocoEvaluator
 
     private readonly int[] groundTruthCounts, detectionCounts;
 
+    /// <summary>The evaluation's parameters (IoU and recall thresholds, area ranges, max detections).</summary>
     public CocoParameters Parameters { get; }
+
+    /// <summary>The ground truth evaluated against.</summary>
     public DetectionDataSet GroundTruth { get; }
 
     /// <summary>COCOeval.eval['precision']: [T, R, K, A, M] in C order, -1 where a category has no ground truth.</summary>
@@ -61,6 +68,7 @@ public sealed class CocoEvaluator
     /// <summary>COCOeval.stats: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl.</summary>
     public double[] Stats { get; }
 
+    /// <summary>The names of <see cref="Stats"/>, in order.</summary>
     public static readonly string[] StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
 
     private int T => Parameters.IouThresholds.Length;
@@ -69,9 +77,12 @@ public sealed class CocoEvaluator
     private int A => Parameters.AreaRanges.Length;
     private int M => Parameters.MaxDetections.Length;
 
+    /// <summary>Precision at IoU threshold t, recall point r, class k, area range a, max detections m.</summary>
     public double PrecisionAt(int t, int r, int k, int a, int m) => Precision[(((t * R + r) * K + k) * A + a) * M + m];
+    /// <summary>Recall at IoU threshold t, class k, area range a, max detections m.</summary>
     public double RecallAt(int t, int k, int a, int m) => Recall[((t * K + k) * A + a) * M + m];
 
+    /// <summary>Scores <paramref name="detections"/> on <paramref name="gt"/> as COCOeval does (default parameters: COCOeval's for boxes).</summary>
     public static CocoEvaluator Evaluate(DetectionDataSet gt, IReadOnlyList<DetectionRecord> detections, CocoParameters? parameters = null)
     {
         var p = parameters ?? new CocoParameters();
@@ -390,6 +401,7 @@ public sealed class CocoEvaluator
         return n == 0 ? double.NaN : sum / n;
     }
 
+    /// <summary>The 12 statistics and per-class AP as a <see cref="MetricResult"/>.</summary>
     public MetricResult ToResult()
     {
         var headline = StatNames.Select((name, i) => new KeyValuePair<string, double>(name, Stats[i])).ToList();

@@ -1,12 +1,23 @@
 namespace Ssd.Data.Metrics;
 
 /// <summary>The detection metrics: PASCAL VOC 2007 (11-point AP), VOC 2010+ (all-point AP), COCO (AP@[.5:.95] etc.).</summary>
-public enum MetricKind { Voc07, Voc2010, Coco }
+public enum MetricKind
+{
+    /// <summary>PASCAL VOC 2007: 11-point interpolated AP at IoU 0.5.</summary>
+    Voc07,
+    /// <summary>PASCAL VOC 2010 and later: area under the monotone precision envelope at IoU 0.5.</summary>
+    Voc2010,
+    /// <summary>COCO: AP averaged over IoU 0.5:0.95, by object size, and AR.</summary>
+    Coco,
+}
 
+/// <summary>The metrics' names on the command line (voc07, voc2010, coco).</summary>
 public static class MetricNames
 {
+    /// <summary>The name <see cref="Parse"/> reads back.</summary>
     public static string Name(MetricKind m) => m switch { MetricKind.Voc07 => "voc07", MetricKind.Voc2010 => "voc2010", _ => "coco" };
 
+    /// <summary>The metric a name means (also voc2007, voc10, voc2012, voc12); an unknown one is an <see cref="ArgumentException"/>.</summary>
     public static MetricKind Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "voc07" or "voc2007" => MetricKind.Voc07,
@@ -29,12 +40,14 @@ public sealed record ClassScore(string Name, double AP, int GroundTruth, int Det
 /// statistics, -1 where pycocotools gives -1) and one <see cref="ClassScore"/> per data set class.</summary>
 public sealed record MetricResult(MetricKind Metric, IReadOnlyList<KeyValuePair<string, double>> Headline, IReadOnlyList<ClassScore> PerClass)
 {
+    /// <summary>The headline number named <paramref name="key"/> (e.g. "mAP", "AP50").</summary>
     public double this[string key] => Headline.First(h => h.Key == key).Value;
 }
 
 /// <summary>Scores detections on a data set with the chosen metric.</summary>
 public static class Evaluator
 {
+    /// <summary>Scores <paramref name="detections"/> on <paramref name="gt"/> with <paramref name="metric"/>'s reference rules.</summary>
     public static MetricResult Evaluate(MetricKind metric, DetectionDataSet gt, IReadOnlyList<DetectionRecord> detections) => metric switch
     {
         MetricKind.Coco => CocoEvaluator.Evaluate(gt, detections).ToResult(),

@@ -6,6 +6,7 @@ public sealed record VocParameters
     /// <summary>True: VOC2007's 11-point AP; false: VOC2010+'s area under the monotone precision envelope.</summary>
     public bool Use07Metric { get; init; } = true;
 
+    /// <summary>The IoU a detection needs with a ground-truth box to match it.</summary>
     public double IouThreshold { get; init; } = 0.5;
 
     /// <summary>
@@ -29,6 +30,7 @@ public sealed record VocParameters
 /// </summary>
 public static class VocEvaluator
 {
+    /// <summary>Scores <paramref name="detections"/> on <paramref name="gt"/> as py-faster-rcnn's voc_eval.py does, class by class.</summary>
     public static MetricResult Evaluate(DetectionDataSet gt, IReadOnlyList<DetectionRecord> detections, VocParameters? parameters = null)
     {
         var p = parameters ?? new VocParameters();

@@ -14,6 +14,7 @@ namespace Ssd.Data.Voc;
 /// </summary>
 public static class VocWriter
 {
+    /// <summary>Writes the set in VOC layout under <paramref name="yearDir"/>: one Annotations/ID.xml per image and ImageSets/Main/SPLIT.txt, each atomically.</summary>
     public static void Write(DetectionDataSet set, string yearDir, string split)
     {
         var annotations = Path.Combine(yearDir, "Annotations");
@@ -30,6 +31,7 @@ public static class VocWriter
         AtomicFile.WriteAllText(Path.Combine(main, split + ".txt"), string.Concat(set.Images.Select(i => i.Id + "\n")));
     }
 
+    /// <summary>One image's VOC annotation XML.</summary>
     public static XDocument ToXml(DetectionDataSet set, DataSetImage image)
     {
         double shift = 1 - image.PixelOrigin;

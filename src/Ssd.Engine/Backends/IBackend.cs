@@ -28,11 +28,13 @@ public interface IBackend : IDisposable
     /// <summary>The context the executors of one network run in: this backend and that network's arena.</summary>
     OpContext Context(DeviceBuffer arena);
 
+    /// <summary>Copies host floats into the slice (queued; the source may be reused at once). Lengths must match.</summary>
     void Upload(ReadOnlySpan<float> source, DeviceSlice destination);
 
     /// <summary>Waits for the queued work, then copies the slice to the host.</summary>
     void Download(DeviceSlice source, Span<float> destination);
 
+    /// <summary>Waits until all queued work has finished.</summary>
     void Synchronize();
 
     /// <summary>

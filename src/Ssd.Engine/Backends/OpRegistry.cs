@@ -38,6 +38,7 @@ public static class OpRegistry
     /// <summary>Every registered op family, in registration order.</summary>
     public static IReadOnlyList<IOpFamily> Families { get; } = registrations.Select(r => r.Family).ToArray();
 
+    /// <summary>The op family that runs <paramref name="step"/> (by the step's type).</summary>
     public static IOpFamily FamilyOf(PlanStep step) => For(step).Family;
 
     /// <summary>The executor of <paramref name="step"/>'s <paramref name="pass"/> on <paramref name="context"/>'s backend

@@ -17,5 +17,6 @@ public sealed record Detection(int ClassId, string Label, float Score, BoxF Box)
 /// </summary>
 public sealed record DetectorTimings(TimeSpan Preprocess, TimeSpan Network, TimeSpan Postprocess)
 {
+    /// <summary>The three stages together.</summary>
     public TimeSpan Total => Preprocess + Network + Postprocess;
 }

@@ -7,6 +7,7 @@ namespace Ssd.Engine.Detection;
 /// </summary>
 public sealed record DetectionResult(IReadOnlyList<Detection> Detections, Exception? Error)
 {
+    /// <summary>True when the image ran (its <see cref="Detections"/> are its result; possibly none).</summary>
     public bool Succeeded => Error is null;
 }
 

@@ -17,22 +17,23 @@ internal sealed class DetectorPipeline : IDisposable
     private readonly PreprocessSettings? deviceSettings;
     private readonly bool postProcessOnDevice;
 
-    public DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, float? confidenceThreshold,
-        bool preprocessOnDevice, bool postProcessOnDevice)
+    public DetectorPipeline(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, DetectSettings settings,
+        bool preprocessOnDevice, bool postProcessOnDevice, int? cpuThreads = null)
     {
         (Model, Network, Preprocessor, this.postProcessOnDevice) = (model, network, preprocessor, postProcessOnDevice);
         deviceSettings = preprocessOnDevice && network.PreprocessesOnDevice ? InputPreprocessing.FromSpec(model.Input) : null;
-        PostProcessor = new(PostProcessorFactory.Rules(model, confidenceThreshold), network.Priors);
+        PostProcessor = new PostProcessor(settings.RulesFor(model), network.Priors).With(settings.RulesFor(model), cpuThreads);
         InputFloats = model.Input.Channels * model.Input.Width * model.Input.Height;
     }
 
     public ModelDescription Model { get; }
     public ISsdNetwork Network { get; }
     public IPreprocessor Preprocessor { get; }
+    /// <summary>The host post-processor under the detector's own settings.</summary>
     public PostProcessor PostProcessor { get; }
 
-    /// <summary>The post-processing rules (with the threshold override) that the host and the device both follow.</summary>
-    public PostProcessRules Rules => PostProcessor.Rules;
+    /// <summary>The host post-processor for a call's rules (<see cref="DetectSettings.RulesFor"/>), sharing this one's buffers.</summary>
+    public PostProcessor PostProcessorFor(PostProcessRules rules) => PostProcessor.With(rules);
     public int InputFloats { get; }
 
     /// <summary>
@@ -40,7 +41,7 @@ internal sealed class DetectorPipeline : IDisposable
     /// options allow it and the network can (the device post-processing also needs the batch to fit its limits, e.g.
     /// Caffe's top_k -1 over many priors may not), else on the host.
     /// </summary>
-    public Placement Place(int batch) => new(deviceSettings, postProcessOnDevice && Network.PostProcessesOnDevice(Rules, batch));
+    public Placement Place(int batch, PostProcessRules rules) => new(deviceSettings, postProcessOnDevice && Network.PostProcessesOnDevice(rules, batch));
 
     public void Dispose() => Network.Dispose();
 }

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Ssd.Engine.Backends;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
@@ -16,10 +19,10 @@ namespace Ssd.Engine.Detection;
 /// planned for one batch size, so one is built, on first use, for each batch size asked for (in practice the detector's
 /// batch and the remainder of the last batch), into a bounded cache of networks the detector owns. The priors are
 /// computed once, on the backend, from the plan (no probe network) and stay there for the device post-processing
-/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector
-/// serialises calls.
+/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector gives each
+/// concurrent call its own networks (DetectorLane).
 /// </summary>
-public sealed class EngineNetwork : ISsdNetwork
+internal sealed class EngineNetwork : ISsdNetwork
 {
     /// <summary>A cached network of one input size and batch, with its device post-processor.</summary>
     internal sealed class Entry(SsdNetwork network) : IDisposable
@@ -40,6 +43,7 @@ public sealed class EngineNetwork : ISsdNetwork
     private readonly NetworkCache<NetworkKey, Entry> cache;
     private readonly bool ownsCache;
     private readonly DeviceBuffer priors;
+    private readonly ILogger logger;
     private float[]? hostPriors;
 
     /// <summary>A network with its own cache of <paramref name="maxNetworks"/> batch sizes; the backend is used, not owned.</summary>
@@ -50,9 +54,10 @@ public sealed class EngineNetwork : ISsdNetwork
     }
 
     internal EngineNetwork(ModelDescription model, ModelWeights weights, IBackend backend,
-        NetworkCache<NetworkKey, Entry> cache, bool ownsCache)
+        NetworkCache<NetworkKey, Entry> cache, bool ownsCache, ILogger? logger = null)
     {
         (this.model, this.weights, this.backend, this.cache, this.ownsCache) = (model, weights, backend, cache, ownsCache);
+        this.logger = logger ?? NullLogger.Instance;
         var plan = PlanBuilder.Build(model, weights, model.Input.Width, model.Input.Height);
         var request = PriorRequest.Create(model.Priors, plan);
         priors = backend.Priors(request);
@@ -116,8 +121,17 @@ public sealed class EngineNetwork : ISsdNetwork
 
     private bool IsMine(NetworkKey k) => k.Owner == this;
 
-    private Entry For(int batch) =>
-        cache.Get(new NetworkKey(this, batch), k => new Entry(SsdNetwork.Load(model, weights, backend, Width, Height, k.Batch)));
+    private Entry For(int batch) => cache.Get(new NetworkKey(this, batch), k => Build(k.Batch));
+
+    private Entry Build(int batch)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var entry = new Entry(SsdNetwork.Load(model, weights, backend, Width, Height, batch));
+        if (logger.IsEnabled(LogLevel.Debug))
+            logger.LogDebug("Built network {Model} {Width}x{Height} batch {Batch} on {Device} in {Milliseconds:F1} ms",
+                model.Name, Width, Height, batch, backend.Description, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        return entry;
+    }
 
     private float[] Download(DeviceBuffer buffer)
     {

@@ -8,7 +8,7 @@ namespace Ssd.Engine.Detection;
 /// Pre-processing on the host with the plain reference (bit-exact with OpenCV's INTER_LINEAR and torch's bilinear
 /// resize). The ILGPU kernels compute the same values on a device; see src/Ssd.Kernels/Preprocess.
 /// </summary>
-public sealed class HostPreprocessor(InputSpec spec) : IPreprocessor
+internal sealed class HostPreprocessor(InputSpec spec) : IPreprocessor
 {
     private readonly PreprocessSettings settings = InputPreprocessing.FromSpec(spec);
 

@@ -7,7 +7,7 @@ namespace Ssd.Engine.Detection;
 /// mean / std as the model's InputSpec says) on the host. <see cref="HostPreprocessor"/> is the implementation;
 /// networks on a device pre-process there instead (<see cref="ISsdNetwork.PreprocessesOnDevice"/>).
 /// </summary>
-public interface IPreprocessor
+internal interface IPreprocessor
 {
     void Run(RgbImage image, Span<float> destination);
 }

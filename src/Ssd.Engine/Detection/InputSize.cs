@@ -8,8 +8,10 @@ namespace Ssd.Engine.Detection;
 /// </summary>
 public readonly record struct InputSize(int Width, int Height)
 {
+    /// <summary>Each image at its own size.</summary>
     public static InputSize Native { get; } = new(0, 0);
 
+    /// <summary>True for <see cref="Native"/>.</summary>
     public bool IsNative => Width == 0 && Height == 0;
 
     /// <summary>"WxH" (e.g. 640x480), "N" (N x N) or "native".</summary>
@@ -26,5 +28,6 @@ public readonly record struct InputSize(int Width, int Height)
         throw new ArgumentException($"input size must be WxH (e.g. 640x480), N for N x N, or native, not '{text}'");
     }
 
+    /// <summary>"WxH" or "native", as <see cref="Parse"/> reads it.</summary>
     public override string ToString() => IsNative ? "native" : FormattableString.Invariant($"{Width}x{Height}");
 }

@@ -3,7 +3,7 @@ namespace Ssd.Engine.Detection;
 /// <summary>
 /// A least-recently-used set of at most <see cref="Capacity"/> disposable entries (a detector's networks: each holds an
 /// activation arena and its executors' packed or uploaded weights). Adding past the bound disposes the entry used
-/// longest ago. Not thread-safe: the detector serialises calls.
+/// longest ago. Not thread-safe: each of a detector's sets of networks (DetectorLane) has its own, used by one call at a time.
 /// </summary>
 internal sealed class NetworkCache<TKey, TValue>(int capacity) : IDisposable where TKey : notnull where TValue : IDisposable
 {

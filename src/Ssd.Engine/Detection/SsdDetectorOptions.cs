@@ -1,16 +1,57 @@
+using Microsoft.Extensions.Logging;
+
 namespace Ssd.Engine.Detection;
 
-/// <summary>How <see cref="SsdDetector.Load"/> sets up a detector.</summary>
+/// <summary>How <see cref="SsdDetector.Load(string, SsdDetectorOptions?)"/> sets up a detector.</summary>
 public sealed record SsdDetectorOptions
 {
+    /// <summary>Where the network runs (default: auto, a CUDA GPU when there is one, else the managed CPU backend).</summary>
     public DetectorBackend Backend { get; init; } = DetectorBackend.Auto;
 
-    /// <summary>Network input size: null keeps the model's; a fixed width x height, or <see cref="Detection.InputSize.Native"/>
+    /// <summary>
+    /// Which GPU: the index-th CUDA device (cuda, auto) or OpenCL device (opencl); null takes the first. With auto on a
+    /// machine without CUDA the CPU backend is still used; an index the machine does not have is an error when the
+    /// detector is created. Not for the cpu and cpu-sim backends.
+    /// </summary>
+    public int? GpuIndex { get; init; }
+
+    /// <summary>
+    /// The CPU backend: the most threads one layer (and the host post-processing) runs on; null: every core. Concurrent
+    /// calls (<see cref="MaxConcurrency"/>) each use up to this many.
+    /// </summary>
+    public int? CpuThreads { get; init; }
+
+    /// <summary>
+    /// How many Detect calls may run at once. Each running call has its own set of networks (the CPU backend: an
+    /// activation arena and the layers' packed weights per network, about as much memory again as one detector's
+    /// networks; built when a call first needs them, so a detector called from one thread never builds a second set).
+    /// Callers beyond the bound wait. On an ILGPU device calls take turns (one set of networks; the device runs one
+    /// batch at a time), whatever this says.
+    /// </summary>
+    public int MaxConcurrency { get; init; } = DefaultMaxConcurrency;
+
+    /// <summary>The default of <see cref="MaxConcurrency"/>.</summary>
+    public const int DefaultMaxConcurrency = 2;
+
+    /// <summary>Where the detector reports the model it loaded, the device it chose, each network it builds and each
+    /// call's timings (Debug); null: nowhere (NullLogger).</summary>
+    public ILogger? Logger { get; init; }
+
+    /// <summary>Network input size: null keeps the model's; a fixed width x height, or <see cref="Engine.Detection.InputSize.Native"/>
     /// for each image's own size. Sizes other than the model's need a fully convolutional (Caffe) model.</summary>
     public InputSize? InputSize { get; init; }
 
-    /// <summary>Replaces the model's confidence threshold when set.</summary>
+    /// <summary>Replaces the model's confidence threshold when set (0 to 1); a call's <see cref="DetectOptions"/> can replace it again.</summary>
     public float? ConfidenceThreshold { get; init; }
+
+    /// <summary>Replaces the model's NMS IoU threshold when set; see <see cref="DetectOptions.NmsThreshold"/>.</summary>
+    public float? NmsThreshold { get; init; }
+
+    /// <summary>At most this many detections per image; see <see cref="DetectOptions.MaxDetections"/>.</summary>
+    public int? MaxDetections { get; init; }
+
+    /// <summary>Only these class ids; see <see cref="DetectOptions.Classes"/>.</summary>
+    public IReadOnlyCollection<int>? Classes { get; init; }
 
     /// <summary>
     /// On an ILGPU backend, pre-process on the device: one pixel upload per image, resized and normalised straight

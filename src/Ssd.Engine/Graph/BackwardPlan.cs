@@ -15,6 +15,7 @@ public abstract record BackwardEntry;
 /// </summary>
 public sealed record BackwardStep(PlanStep Forward, PlanValue[] Reads, PlanValue OutputGradient, PlanValue[] InputGradients) : BackwardEntry
 {
+    /// <summary>The gradients of the step's learned parameters (conv dW then db; L2Norm d scale), in that order.</summary>
     public PlanValue[] ParameterGradients { get; init; } = [];
 }
 
@@ -46,7 +47,10 @@ public sealed class BackwardPlan
     /// <summary>The value the loss reads as confidences: the logits before a trailing softmax, else the conf output.</summary>
     public PlanValue LossConf { get; }
 
+    /// <summary>Where the loss writes d loss / d loc (the backward pass starts there).</summary>
     public PlanValue LocGradient { get; }
+
+    /// <summary>Where the loss writes d loss / d conf (of <see cref="LossConf"/>).</summary>
     public PlanValue ConfGradient { get; }
 
     private BackwardPlan(List<PlanValue> values, Dictionary<PlanStep, PlanValue[]> saved, List<BackwardEntry> entries,
@@ -58,6 +62,7 @@ public sealed class BackwardPlan
     /// <summary>The gradient of a value (of its storage root), or null when nothing on the way to the loss reads it.</summary>
     public PlanValue? GradientOf(PlanValue value) => gradients.GetValueOrDefault(value.Root);
 
+    /// <summary>The backward schedule of a training plan: every step's backward in reverse order, gradient sums where values fan out.</summary>
     public static BackwardPlan Build(ExecutionPlan plan)
     {
         var steps = plan.Steps;

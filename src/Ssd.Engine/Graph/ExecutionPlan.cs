@@ -1,7 +1,13 @@
 namespace Ssd.Engine.Graph;
 
 /// <summary>What a plan is for: inference folds and fuses and frees activations early; training keeps what backward reads.</summary>
-public enum PlanMode { Inference, Training }
+public enum PlanMode
+{
+    /// <summary>Forward only: BatchNorm folded, ReLU fused, activations freed after their last reader.</summary>
+    Inference,
+    /// <summary>Forward and backward: what the backward pass reads stays alive.</summary>
+    Training,
+}
 
 /// <summary>
 /// A model's graph resolved for one input size and batch: every value with its shape, the steps in execution
@@ -10,21 +16,34 @@ public enum PlanMode { Inference, Training }
 /// </summary>
 public sealed record ExecutionPlan
 {
+    /// <summary>Every value (blob) of the graph, by id.</summary>
     public required IReadOnlyList<PlanValue> Values { get; init; }
+
+    /// <summary>The steps in execution order.</summary>
     public required IReadOnlyList<PlanStep> Steps { get; init; }
+
+    /// <summary>The network input [N, 3, H, W].</summary>
     public required PlanValue Input { get; init; }
+
+    /// <summary>The location head's output [N, P * 4].</summary>
     public required PlanValue Loc { get; init; }
+
+    /// <summary>The confidence head's output [N, P * C].</summary>
     public required PlanValue Conf { get; init; }
     /// <summary>Blob name -> the value it holds after the last layer that writes it.</summary>
     public required IReadOnlyDictionary<string, PlanValue> Blobs { get; init; }
     /// <summary>Values kept alive to the end of Run: the outputs and the requested captures.</summary>
     public required IReadOnlySet<PlanValue> Pinned { get; init; }
+    /// <summary>Images per run.</summary>
     public required int Batch { get; init; }
+
+    /// <summary>Inference or training.</summary>
     public PlanMode Mode { get; init; } = PlanMode.Inference;
 
     /// <summary>The backward pass of a training plan: the steps replayed in reverse, and the values they add.</summary>
     public BackwardPlan? Backward { get; init; }
 
+    /// <summary>The value a blob name holds after the whole graph has run; an unknown name is an <see cref="ArgumentException"/>.</summary>
     public PlanValue Blob(string name) => Blobs.TryGetValue(name, out var v) ? v
         : throw new ArgumentException($"the graph has no blob named '{name}'");
 

@@ -36,10 +36,14 @@ public sealed class ModelWeights
     public float[] this[string name] => tensors.TryGetValue(name, out var t) ? t.Values
         : throw new KeyNotFoundException($"the model has no tensor named '{name}'");
 
+    /// <summary>A tensor's shape; an unknown name is a <see cref="KeyNotFoundException"/>.</summary>
     public int[] Shape(string name) => this.tensors.TryGetValue(name, out var t) ? t.Shape
         : throw new KeyNotFoundException($"the model has no tensor named '{name}'");
 
+    /// <summary>Every tensor name.</summary>
     public IReadOnlyCollection<string> Names => tensors.Keys;
+
+    /// <summary>True when the model has a tensor of that name.</summary>
     public bool Contains(string name) => tensors.ContainsKey(name);
 
     /// <summary>The current values as float32 tensors (e.g. to save a trained model).</summary>

@@ -17,6 +17,7 @@ public abstract record PlanStep(string Layer, PlanValue[] Inputs, PlanValue Outp
 public sealed record ConvStep(string Layer, PlanValue Input, PlanValue Output, Conv2dParams Params, int OutChannels,
     float[] Weight, float[]? Bias, string[] FusedLayers) : PlanStep(Layer, [Input], Output)
 {
+    /// <summary>The input's NCHW shape.</summary>
     public TensorShape InShape => Input.Nchw;
 
     /// <summary>The weights as the executors read them.</summary>
@@ -26,6 +27,12 @@ public sealed record ConvStep(string Layer, PlanValue Input, PlanValue Output, C
 /// <summary>max(x, 0); Output may share the input's storage (in-place).</summary>
 public sealed record ReluStep(string Layer, PlanValue Input, PlanValue Output) : PlanStep(Layer, [Input], Output);
 
+/// <summary>Max or average pooling over windows of <paramref name="Geometry"/>.</summary>
+/// <param name="Layer">The layer's name.</param>
+/// <param name="Input">The pooled value.</param>
+/// <param name="Output">The result.</param>
+/// <param name="Geometry">Kernel, stride, padding and rounding.</param>
+/// <param name="Method">Max or average.</param>
 public sealed record PoolStep(string Layer, PlanValue Input, PlanValue Output, PoolGeometry Geometry, PoolMethod Method)
     : PlanStep(Layer, [Input], Output);
 
@@ -37,6 +44,11 @@ public sealed record NormalizeStep(string Layer, PlanValue Input, PlanValue Outp
     public float[] ScaleValues() => Scale;
 }
 
+/// <summary>The input's axes reordered (SSD's heads: NCHW to NHWC before flattening).</summary>
+/// <param name="Layer">The layer's name.</param>
+/// <param name="Input">The permuted value.</param>
+/// <param name="Output">The result.</param>
+/// <param name="Order">Output axis i is input axis Order[i].</param>
 public sealed record PermuteStep(string Layer, PlanValue Input, PlanValue Output, int[] Order) : PlanStep(Layer, [Input], Output);
 
 /// <summary>Concatenation along one axis: Rows = product of the dims before the axis; each input contributes a

@@ -10,6 +10,7 @@ namespace Ssd.Engine.Graph;
 /// (the plan builder adds the layer's name).</summary>
 public static class ShapeInference
 {
+    /// <summary>The output shape of <paramref name="layer"/> on inputs of <paramref name="inputs"/>' shapes (the flavour decides pooling's rounding).</summary>
     public static int[] Output(LayerSpec layer, int[][] inputs, ModelFlavor flavor)
     {
         if (inputs.Length == 0) throw new ArgumentException("has no inputs");
@@ -146,6 +147,7 @@ public static class ShapeInference
         return axes;
     }
 
+    /// <summary>A Caffe axis (negative: from the end) as an index into a rank-<paramref name="rank"/> shape.</summary>
     public static int Axis(int axis, int rank)
     {
         int a = axis < 0 ? axis + rank : axis;

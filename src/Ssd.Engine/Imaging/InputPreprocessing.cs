@@ -6,6 +6,7 @@ namespace Ssd.Engine.Imaging;
 /// <summary>Maps a model's <see cref="InputSpec"/> to the pre-processing kernels' settings.</summary>
 public static class InputPreprocessing
 {
+    /// <summary>The settings that resize, reorder and normalise an image into the network input <paramref name="spec"/> describes.</summary>
     public static PreprocessSettings FromSpec(InputSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);

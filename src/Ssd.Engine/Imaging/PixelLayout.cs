@@ -13,8 +13,10 @@ public enum PixelLayout
     Bgra32,
 }
 
+/// <summary>Sizes of the <see cref="PixelLayout"/>s.</summary>
 public static class PixelLayoutExtensions
 {
+    /// <summary>3 for RGB and BGR, 4 for RGBA and BGRA.</summary>
     public static int BytesPerPixel(this PixelLayout layout) => layout switch
     {
         PixelLayout.Rgb24 or PixelLayout.Bgr24 => 3,

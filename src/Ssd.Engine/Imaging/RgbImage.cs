@@ -9,12 +9,22 @@ public sealed class RgbImage
 {
     /// <summary>Largest side and pixel count accepted (guards against absurd allocations from a bad header).</summary>
     public const int MaxSide = 32768;
+    /// <summary>Largest pixel count accepted (256 Mpx).</summary>
     public const long MaxPixels = 1L << 28;
 
+    /// <summary>Pixels per row.</summary>
     public int Width { get; }
+
+    /// <summary>Rows.</summary>
     public int Height { get; }
+
+    /// <summary>Width x Height x 3 bytes: R, G, B per pixel, row by row (shared, not copied).</summary>
     public byte[] Pixels { get; }
 
+    /// <summary>An image over <paramref name="pixels"/> (R, G, B interleaved, no padding; the array is used, not copied).</summary>
+    /// <param name="width">Pixels per row.</param>
+    /// <param name="height">Rows.</param>
+    /// <param name="pixels">Exactly 3 x width x height bytes.</param>
     public RgbImage(int width, int height, byte[] pixels)
     {
         ArgumentNullException.ThrowIfNull(pixels);
@@ -69,6 +79,7 @@ public sealed class RgbImage
         if ((long)width * height > MaxPixels) throw new ArgumentException($"image: {width}x{height} exceeds {MaxPixels} pixels");
     }
 
+    /// <summary>The pixel at column <paramref name="x"/>, row <paramref name="y"/>.</summary>
     public (byte R, byte G, byte B) this[int x, int y]
     {
         get { int i = 3 * (y * Width + x); return (Pixels[i], Pixels[i + 1], Pixels[i + 2]); }

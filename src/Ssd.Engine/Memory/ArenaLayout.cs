@@ -11,6 +11,7 @@ namespace Ssd.Engine.Memory;
 /// </summary>
 public sealed record ArenaLayout(IReadOnlyDictionary<PlanValue, ArenaSlice> Slices, MemoryPlan Memory)
 {
+    /// <param name="plan">The network's plan.</param>
     /// <param name="keep">Values (of the backward pass: gradients) kept to the end of the schedule so they can be read.</param>
     public static ArenaLayout For(ExecutionPlan plan, IEnumerable<PlanValue>? keep = null)
     {

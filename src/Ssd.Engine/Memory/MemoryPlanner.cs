@@ -17,6 +17,9 @@ public static class MemoryPlanner
     /// <summary>Offsets are multiples of Alignment floats (256 bytes), which keeps every view aligned for vector loads.</summary>
     public const int Alignment = 64;
 
+    /// <summary>Places every request (largest first, lowest aligned free offset among the buffers live with it).</summary>
+    /// <param name="requests">The buffers with their sizes and live intervals.</param>
+    /// <param name="alignment">Offsets are multiples of this many floats.</param>
     public static MemoryPlan Plan(IReadOnlyList<BufferRequest> requests, int alignment = Alignment)
     {
         if (alignment <= 0) throw new ArgumentException($"alignment {alignment} must be positive");
@@ -47,6 +50,7 @@ public static class MemoryPlanner
         return new MemoryPlan(offsets, arena, requests.Sum(r => r.Size));
     }
 
+    /// <summary>True when the two buffers' live intervals intersect (they may not share memory).</summary>
     public static bool Overlap(BufferRequest a, BufferRequest b) => a.First <= b.Last && b.First <= a.Last;
 
     private static long Align(long x, int a) => (x + a - 1) / a * a;

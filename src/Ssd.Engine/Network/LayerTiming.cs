@@ -15,12 +15,15 @@ public sealed record LayerTiming(PlanStep Step, string Op, TimeSpan Total, int R
     /// <summary>Floating-point operations of one run (the whole batch).</summary>
     public double Flops => FlopsOf(Step);
 
+    /// <summary>Achieved GFLOP/s (0 when no time was measured).</summary>
     public double GflopsPerSecond => Milliseconds > 0 ? Flops / (Milliseconds * 1e6) : 0;
 
+    /// <summary>Floating-point operations of a step for its whole batch (convolutions: 2 x outputs x kernel volume; other steps 0).</summary>
     public static double FlopsOf(PlanStep step) => step is ConvStep c
         ? 2.0 * c.Output.Count * (c.InShape.C / c.Params.Groups) * c.Params.KernelH * c.Params.KernelW
         : 0;
 
+    /// <summary>A short name of the step's op for tables (Conv, Conv+ReLU, ...).</summary>
     public static string OpOf(PlanStep step) => step switch
     {
         ConvStep c => c.Params.FuseRelu ? "Conv+ReLU" : "Conv",

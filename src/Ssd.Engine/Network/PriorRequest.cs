@@ -9,6 +9,7 @@ namespace Ssd.Engine.Network;
 /// per-box variances; ssd.pytorch: centre-size in 0..1; torchvision: corners in input pixels).</summary>
 public sealed record PriorBoxes(ModelFlavor Style, float[] Boxes, float[]? Variances)
 {
+    /// <summary>How many priors.</summary>
     public int Count => Boxes.Length / 4;
 
     /// <summary>From the backends' flat layout: Caffe's is two planes, the boxes then the variances.</summary>
@@ -30,6 +31,7 @@ public sealed record PriorBoxes(ModelFlavor Style, float[] Boxes, float[]? Varia
 public sealed record PriorRequest(ModelFlavor Style, CaffePriorConfig? Caffe, SsdPytorchPriorConfig? SsdPytorch,
     TorchvisionPriorConfig? Torchvision, (int H, int W)[] Grids, int ImageWidth, int ImageHeight)
 {
+    /// <summary>The request for <paramref name="config"/> at the plan's input size (feature maps from its source blobs).</summary>
     public static PriorRequest Create(PriorConfig config, ExecutionPlan plan)
     {
         int imageW = plan.Input.Shape[3], imageH = plan.Input.Shape[2];

@@ -31,17 +31,31 @@ public sealed class SsdNetwork : IDisposable
     private long[] profileTicks = [];
     private int profileRuns;
 
+    /// <summary>The model this network was planned from (at its input size).</summary>
     public ModelDescription Model { get; }
 
     /// <summary>The weights every step reads (shared with other networks loaded from the same <see cref="ModelWeights"/>).</summary>
     public ModelWeights Weights { get; }
 
+    /// <summary>The steps in execution order, with every value's shape.</summary>
     public ExecutionPlan Plan { get; }
+
+    /// <summary>Where each activation lives in the arena, and the arena's size.</summary>
     public MemoryPlan Memory { get; }
+
+    /// <summary>Images per forward pass (the plan's batch).</summary>
     public int Batch => Plan.Batch;
+
+    /// <summary>The input width in pixels.</summary>
     public int Width => Plan.Input.Shape[3];
+
+    /// <summary>The input height in pixels.</summary>
     public int Height => Plan.Input.Shape[2];
+
+    /// <summary>Classes including the background.</summary>
     public int NumClasses => Model.PostProcess.NumClasses;
+
+    /// <summary>Default boxes at this input size.</summary>
     public int PriorCount { get; }
 
     /// <summary>The priors on the backend, in the flat layout the post-processors take (Caffe [2, P*4]: boxes then
@@ -90,7 +104,7 @@ public sealed class SsdNetwork : IDisposable
     /// As above, reading the weights from <paramref name="weights"/> (which several networks may share; edit them and
     /// call <see cref="InvalidateWeights"/>). <paramref name="mode"/> Training builds the training plan: its forward
     /// saves what backward reads, <see cref="Backward"/> replays the steps in reverse, and the gradients of the blobs
-    /// named in <paramref name="keepGradients"/> stay readable (<see cref="ReadGradient"/>).
+    /// named in <paramref name="keepGradients"/> stay readable (<see cref="ReadGradient(string)"/>).
     /// </summary>
     public static SsdNetwork Load(ModelDescription model, ModelWeights weights, IBackend backend,
         int? width = null, int? height = null, int batch = 1, IEnumerable<string>? capture = null,
@@ -149,7 +163,7 @@ public sealed class SsdNetwork : IDisposable
         }
     }
 
-    /// <summary>The arena in bytes that <see cref="Load"/> would allocate, without a backend (nothing is allocated).</summary>
+    /// <summary>The arena in bytes that <c>Load</c> would allocate, without a backend (nothing is allocated).</summary>
     public static long PlannedArenaBytes(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors,
         int? width = null, int? height = null, int batch = 1, PlanMode mode = PlanMode.Inference) =>
         ArenaLayout.For(PlanBuilder.Build(model, tensors, width ?? model.Input.Width, height ?? model.Input.Height, batch, null, mode)).Memory.ArenaSize * sizeof(float);

@@ -57,36 +57,31 @@ internal sealed class DenseWorkspace
     public PostDetection[] RankedDetections(int keepTopK, float threshold, float sx, float sy)
     {
         int total = Count.Sum();
-        var slotOf = new int[total];
+        // The slots in class order, then each class's own: keys ascending with the position, as TopK wants.
+        var slots = new int[total];
         var score = new float[total];
-        var position = new int[total];
         for (int cls = 0, k = 0; cls < Classes; cls++)
             for (int r = 0; r < Count[cls]; r++, k++)
-                (slotOf[k], score[k], position[k]) = (cls * PerClass + r, Score[cls * PerClass + r], k);
+                (slots[k], score[k]) = (cls * PerClass + r, Score[cls * PerClass + r]);
         var best = new Ranked[total];
-        int top = TopK.Select(total, score, position, threshold, keepTopK, higherKeyFirst: false, new ulong[total], new int[total], best);
+        int top = TopK.Select(total, score, slots, threshold, keepTopK, higherKeyFirst: false, new ulong[total], best);
         var detections = new PostDetection[top];
         for (int r = 0; r < top; r++)
         {
-            int slot = slotOf[best[r].Key];
+            var (s, slot) = best[r];
             var b = Box.AsSpan(4 * slot, 4);
-            detections[r] = new PostDetection(slot / PerClass, Score[slot], b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy);
+            detections[r] = new PostDetection(slot / PerClass, s, b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy);
         }
         return detections;
     }
 
-    /// <summary>
-    /// torchvision's batched_nms: with 1 to <see cref="PostProcessRules.CoordinateTrickLimit"/> boxes in all slots,
-    /// the step (max coordinate + 1) that class c's boxes are shifted by c times; else 0 (no shift).
-    /// </summary>
+    /// <summary>The coordinate trick's step over the boxes in all slots (<see cref="PostProcessRules.CoordinateTrickStep"/>).</summary>
     public float CoordinateTrickStep()
     {
-        int count = Count.Sum();
-        if (count == 0 || count > PostProcessRules.CoordinateTrickLimit) return 0f;
         float max = float.NegativeInfinity;
         for (int cls = 0; cls < Classes; cls++)
             foreach (float v in Box.AsSpan(4 * cls * PerClass, 4 * Count[cls])) max = MathF.Max(max, v);
-        return max + 1f;
+        return PostProcessRules.CoordinateTrickStep(Count.Sum(), max);
     }
 
     /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
@@ -122,7 +117,6 @@ internal sealed class DenseWorkspace
         public int[] Prior { get; } = new int[priors];
         public float[] Score { get; } = new float[priors];
         public ulong[] SortKeys { get; } = new ulong[priors];
-        public int[] Ties { get; } = new int[priors];
         public Ranked[] Ranked { get; } = new Ranked[priors];
         public GreedyNms Nms { get; } = new();
         public List<int> Keep { get; } = new();

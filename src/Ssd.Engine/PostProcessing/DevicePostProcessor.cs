@@ -17,14 +17,11 @@ namespace Ssd.Engine.PostProcessing;
 /// </summary>
 public sealed class DevicePostProcessor : IDisposable
 {
-    private readonly ComputeDevice device;
     private readonly AcceleratorStream stream;
     private readonly DetectOp op;
     private readonly ArrayView<float> priors;
     private readonly MemoryBuffer1D<float, Stride1D.Dense>? ownedPriors;
     private readonly int numPriors;
-    private MemoryBuffer1D<float, Stride1D.Dense>? result;
-    private float[] host = [];
 
     /// <summary>On a backend's device and stream, reading the priors where the network computed them (device memory,
     /// not copied; it must outlive this post-processor).</summary>
@@ -42,7 +39,7 @@ public sealed class DevicePostProcessor : IDisposable
     private DevicePostProcessor(ComputeDevice device, AcceleratorStream stream, PostProcessRules rules, ArrayView<float> priors,
         MemoryBuffer1D<float, Stride1D.Dense>? owned)
     {
-        (this.device, this.stream, ownedPriors) = (device, stream, owned);
+        (this.stream, ownedPriors) = (stream, owned);
         this.priors = owned is null ? priors : owned.View;
         try
         {
@@ -57,6 +54,7 @@ public sealed class DevicePostProcessor : IDisposable
         }
     }
 
+    /// <summary>The rules this post-processor follows.</summary>
     public PostProcessRules Rules => op.Rules;
 
     /// <summary>
@@ -67,20 +65,7 @@ public sealed class DevicePostProcessor : IDisposable
     {
         int n = originalSizes.Count;
         foreach (var size in originalSizes) PostProcessInputs.CheckSize(size, "device post-processing");
-        var shape = Rules.Shape(n, numPriors);
-        long floats = (long)n * shape.Stride;
-        if (result is null || result.Length < floats)
-        {
-            stream.Synchronize();
-            result?.Dispose();
-            result = device.Accelerator.Allocate1D<float>(floats);
-            host = new float[floats];
-        }
-        var view = result.View.SubView(0, floats);
-        op.Run(priors, loc, conf, n, view, stream);
-        view.CopyToCPU(stream, host.AsSpan(0, (int)floats));
-        stream.Synchronize();
-
+        var (shape, host) = op.Run(priors, loc, conf, n, stream);
         var detections = new IReadOnlyList<PostDetection>[n];
         for (int i = 0; i < n; i++)
         {
@@ -96,11 +81,11 @@ public sealed class DevicePostProcessor : IDisposable
         return detections;
     }
 
+    /// <summary>Frees the device buffers.</summary>
     public void Dispose()
     {
         stream.Synchronize();
         op.Dispose();
         ownedPriors?.Dispose();
-        result?.Dispose();
     }
 }

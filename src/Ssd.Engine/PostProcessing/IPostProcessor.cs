@@ -7,5 +7,9 @@ namespace Ssd.Engine.PostProcessing;
 /// </summary>
 public interface IPostProcessor
 {
+    /// <summary>Per image, its detections best first, boxes scaled to <paramref name="originalSizes"/>.</summary>
+    /// <param name="loc">Box codes [N, P, 4].</param>
+    /// <param name="conf">Class scores [N, P, C].</param>
+    /// <param name="originalSizes">Each image's size (<see cref="ImageSize.Normalised"/> for [0, 1] boxes).</param>
     IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes);
 }

@@ -9,5 +9,6 @@ public readonly record struct PostDetection(int ClassId, float Score, float X1, 
 /// <summary>An image's size in pixels.</summary>
 public readonly record struct ImageSize(int Width, int Height)
 {
+    /// <summary>1 x 1: boxes stay in normalised [0, 1] coordinates.</summary>
     public static ImageSize Normalised { get; } = new(1, 1);
 }

@@ -18,28 +18,52 @@ public sealed unsafe class PostProcessor : IPostProcessor
 {
     private readonly float[] priors;
     private readonly int numPriors;
-    private DenseWorkspace? cached; // one caller at a time reuses it; a concurrent caller makes its own
+    private readonly WorkspaceSlot slot; // shared by the post-processors made With other rules
+    private readonly int maxWorkers;
 
+    /// <summary>The rules this post-processor follows.</summary>
     public PostProcessRules Rules { get; }
 
+    /// <param name="rules">The flavour's rules (<see cref="PostProcessorFactory.Rules"/>).</param>
     /// <param name="priors">The priors in the decoder's layout (<see cref="PostProcessRules.PriorFloats"/> per prior).</param>
-    public PostProcessor(PostProcessRules rules, float[] priors)
+    public PostProcessor(PostProcessRules rules, float[] priors) : this(rules, priors, new WorkspaceSlot(), DenseWorkspace.MaxWorkers)
     {
-        numPriors = rules.PriorCount(priors.Length, "post-processing");
-        (Rules, this.priors) = (rules, priors);
     }
 
+    private PostProcessor(PostProcessRules rules, float[] priors, WorkspaceSlot slot, int maxWorkers)
+    {
+        numPriors = rules.PriorCount(priors.Length, "post-processing");
+        (Rules, this.priors, this.slot, this.maxWorkers) = (rules, priors, slot, maxWorkers);
+    }
+
+    /// <summary>The same priors and reused buffers under other rules of the same classes and per-class cap (a call's
+    /// thresholds), on at most <paramref name="threads"/> threads (null: as this one).</summary>
+    internal PostProcessor With(PostProcessRules rules, int? threads = null)
+    {
+        if (rules.Params.NumClasses != Rules.Params.NumClasses || rules.Params.TopK != Rules.Params.TopK)
+            throw new ArgumentException("post-processing: other rules must keep the classes and the per-class cap");
+        int workers = threads is { } t ? Math.Clamp(t, 1, DenseWorkspace.MaxWorkers) : maxWorkers;
+        return rules == Rules && workers == maxWorkers ? this : new PostProcessor(rules, priors, slot, workers);
+    }
+
+    /// <summary>The workspace one caller at a time reuses; a concurrent caller makes its own.</summary>
+    private sealed class WorkspaceSlot
+    {
+        public DenseWorkspace? Cached;
+    }
+
+    /// <inheritdoc/>
     public IReadOnlyList<PostDetection>[] Run(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<ImageSize> originalSizes)
     {
         var p = Rules.Params;
         int c = p.NumClasses, n = PostProcessInputs.Images(loc, conf, numPriors, c, originalSizes.Count, "post-processing");
         var result = new IReadOnlyList<PostDetection>[n];
-        var ws = Interlocked.Exchange(ref cached, null) ?? new DenseWorkspace(numPriors, c, p.TopK);
+        var ws = Interlocked.Exchange(ref slot.Cached, null) ?? new DenseWorkspace(numPriors, c, p.TopK);
         for (int img = 0; img < n; img++)
         {
             var size = originalSizes[img];
             PostProcessInputs.CheckSize(size, "post-processing");
-            int workers = ws.WorkerCount;
+            int workers = Math.Min(ws.WorkerCount, maxWorkers);
             ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
             workers = ws.ClassWorkers(workers);
             fixed (float* pl = loc.Slice(img * numPriors * 4, numPriors * 4))
@@ -53,7 +77,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
             var (sx, sy) = Rules.Scale(size.Width, size.Height);
             result[img] = ws.RankedDetections(p.KeepTopK, p.ConfidenceThreshold, sx, sy);
         }
-        cached = ws;
+        slot.Cached = ws;
         return result;
     }
 
@@ -63,7 +87,7 @@ public sealed unsafe class PostProcessor : IPostProcessor
         var p = Rules.Params;
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = TopK.Select(ws.Gather(cls, w), w.Score, w.Prior, p.ConfidenceThreshold, p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ties, w.Ranked);
+        int top = TopK.Select(ws.Gather(cls, w), w.Score, w.Prior, p.ConfidenceThreshold, p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ranked);
         int slot = cls * ws.PerClass;
         for (int r = 0; r < top; r++)
         {

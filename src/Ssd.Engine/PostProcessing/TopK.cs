@@ -16,9 +16,9 @@ internal readonly record struct Ranked(float Score, int Key);
 ///    every score tied with the k-th best, are among those &gt;= b, which are kept in order and the rest dropped.
 /// 2. The rest are binned by their sort key (<see cref="FloatSortKey.OfScore"/>: monotone in the score, equal scores
 ///    in one bucket) into 1024 buckets between the floor and the maximum; from the histogram the bucket holding the
-///    k-th best is found: items above it are in, that bucket's are sorted to find the k-th best score t exactly, and
-///    ties at t are taken in key order.
-/// 3. Only the k chosen are sorted, as 64-bit keys (score key inverted, then position, inverted for higher first).
+///    k-th best is found: items above it are in, and that bucket's best fill the rest, by a sort of its items' keys.
+/// 3. Keys are 64 bits, score key inverted, then position (inverted for higher first): a sort by key is the order
+///    above, ties at the k-th best score included. Only the k chosen are sorted.
 /// </summary>
 internal static class TopK
 {
@@ -26,9 +26,9 @@ internal static class TopK
 
     /// <summary>
     /// The best min(k, m) into output (k &lt;= 0: all m); returns how many. May drop items from score and key in
-    /// place (step 1). <paramref name="sortKeys"/> and <paramref name="ties"/> need room for m.
+    /// place (step 1). <paramref name="sortKeys"/> needs room for m.
     /// </summary>
-    public static int Select(int m, float[] score, int[] key, float floor, int k, bool higherKeyFirst, ulong[] sortKeys, int[] ties, Span<Ranked> output)
+    public static int Select(int m, float[] score, int[] key, float floor, int k, bool higherKeyFirst, ulong[] sortKeys, Span<Ranked> output)
     {
         if (m == 0) return 0;
         float max = Max(score.AsSpan(0, m));
@@ -47,29 +47,18 @@ internal static class TopK
             var (lo, shift) = Histogram(score.AsSpan(0, m), 1, floor, max, histogram);
             int bucket = Buckets - 1, above = 0;
             for (; above + histogram[bucket] < k; bucket--) above += histogram[bucket];
-            // Items above the bucket are in; the bucket's are set aside (their positions).
-            int b = 0;
+            // Items above the bucket are in; the bucket's keys are set aside at the end, and its best fill the rest.
+            int b = m;
             for (int j = 0; j < m; j++)
             {
                 int at = (int)((FloatSortKey.OfScore(score[j]) - lo) >> shift);
                 if (at > bucket) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
-                else if (at == bucket) ties[b++] = j;
+                else if (at == bucket) sortKeys[--b] = SortKey(score[j], j, higherKeyFirst);
             }
-            // The k-th best score: the (k - above)-th best of the bucket.
-            Span<float> values = b <= 1024 ? stackalloc float[b] : new float[b];
-            for (int j = 0; j < b; j++) values[j] = score[ties[j]];
-            values.Sort();
-            float t = values[b - (k - above)];
-            int tied = 0;
-            for (int j = 0; j < b; j++)
-            {
-                float s = score[ties[j]];
-                if (s > t) sortKeys[count++] = SortKey(s, ties[j], higherKeyFirst);
-                else if (s == t) ties[tied++] = ties[j];
-            }
-            // Ties at t fill the rest: the lowest keys first, or the highest.
-            int need = k - count;
-            foreach (int j in higherKeyFirst ? ties.AsSpan(tied - need, need) : ties.AsSpan(0, need)) sortKeys[count++] = SortKey(score[j], j, higherKeyFirst);
+            var bucketKeys = sortKeys.AsSpan(b, m - b);
+            bucketKeys.Sort();
+            bucketKeys[..(k - count)].CopyTo(sortKeys.AsSpan(count));
+            count = k;
         }
         var sorted = sortKeys.AsSpan(0, count);
         sorted.Sort();
@@ -141,16 +130,12 @@ internal static class TopK
     private static ulong SortKey(float score, int position, bool higherFirst) =>
         ((ulong)~FloatSortKey.OfScore(score) << 32) | (higherFirst ? (uint)~position : (uint)position);
 
-    /// <summary>The largest non-NaN value (-inf if none): acc = v &gt; acc ? v : acc.</summary>
+    /// <summary>The largest value (the scores are above the floor: none is NaN).</summary>
     private static float Max(ReadOnlySpan<float> row)
     {
         int i = 0, w = Vector<float>.Count;
         var acc = new Vector<float>(float.NegativeInfinity);
-        for (; i + w <= row.Length; i += w)
-        {
-            var v = new Vector<float>(row.Slice(i));
-            acc = Vector.ConditionalSelect(Vector.GreaterThan(v, acc), v, acc);
-        }
+        for (; i + w <= row.Length; i += w) acc = Vector.Max(acc, new Vector<float>(row.Slice(i)));
         float max = float.NegativeInfinity;
         for (int j = 0; j < w; j++) if (acc[j] > max) max = acc[j];
         for (; i < row.Length; i++) if (row[i] > max) max = row[i];

@@ -31,6 +31,14 @@ public sealed class Trainer : IDisposable
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; private set; }
 
+    /// <summary>Resuming from a checkpoint: the optimizer steps already taken (the optimizer's own state is restored by
+    /// <see cref="Optimizer.ImportState"/>).</summary>
+    public void ResumeAt(long steps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(steps);
+        Steps = steps;
+    }
+
     private readonly PlanValue[] gradients;
     private readonly float[] locGrad, confGrad;
 

@@ -93,7 +93,7 @@ public static class Conv2dBackwardKernels
     /// </summary>
     [Kernel("conv2d", GroupSize = TiledGemm.GroupSize)]
     public static void InputGradient2(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, Conv2dGeometry g) =>
-        TiledGemm.Run(new TransposedWeights(w, g), new OutputGradientTaps(dy, g), new InputTensor(dx, g),
+        TiledGemm.Run(new TransposedWeights(w, g), new OutputGradientTaps(dy, g), new Planes(dx, g.C, g.H * g.W),
             g.C, g.N * g.H * g.W, Grid.IdxX, 0, g.OutC * g.KernelH * g.KernelW, false);
 
     /// <summary>
@@ -110,7 +110,7 @@ public static class Conv2dBackwardKernels
         int tiles = TiledGemm.Tiles(m, n);
         int split = Grid.IdxX / tiles;
         int kBegin = split * chunk;
-        TiledGemm.Run(new OutputGradientRows(dy, g), new TransposedIm2Col(x, g), new Rows(target, split * m * n, n),
+        TiledGemm.Run(new Planes(dy, g.OutC, g.OutPlane), new Transposed<Im2Col>(new Im2Col(x, g)), new Rows(target, split * m * n, n),
             m, n, Grid.IdxX - split * tiles, kBegin, IntrinsicMath.Min(k, kBegin + chunk), true);
     }
 
@@ -152,51 +152,5 @@ public static class Conv2dBackwardKernels
             int oy = ty / g.StrideH, ox = tx / g.StrideW;
             return oy < g.OutH && ox < g.OutW ? dy[((n * g.OutC + o) * g.OutH + oy) * g.OutW + ox] : 0f;
         }
-    }
-
-    /// <summary>dx as [C, N*H*W]: element (c, (n, pixel)) is dx[n, c, pixel].</summary>
-    private readonly struct InputTensor(ArrayView<float> dx, Conv2dGeometry g) : IGemmTarget
-    {
-        public void Store(int row, int column, float value)
-        {
-            int plane = g.H * g.W;
-            int n = column / plane;
-            dx[(n * g.C + row) * plane + column - n * plane] = value;
-        }
-    }
-
-    /// <summary>g as [outC, N*OH*OW]: element (o, (n, pixel)) is g[n, o, pixel].</summary>
-    private readonly struct OutputGradientRows(ArrayView<float> dy, Conv2dGeometry g) : IGemmOperand
-    {
-        public float Load(int row, int column)
-        {
-            int plane = g.OutPlane;
-            int n = column / plane;
-            return dy[(n * g.OutC + row) * plane + column - n * plane];
-        }
-    }
-
-    /// <summary>im2col(x)^T: element ((n, oy, ox), (c, ky, kx)) is the input value that tap reads, 0 in the padding.</summary>
-    private readonly struct TransposedIm2Col(ArrayView<float> x, Conv2dGeometry g) : IGemmOperand
-    {
-        public float Load(int row, int column)
-        {
-            int ox = row % g.OutW;
-            int t = row / g.OutW;
-            int oy = t % g.OutH;
-            int n = t / g.OutH;
-            int kx = column % g.KernelW;
-            t = column / g.KernelW;
-            int ky = t % g.KernelH;
-            int c = t / g.KernelH;
-            int iy = oy * g.StrideH - g.PadH + ky * g.DilationH, ix = ox * g.StrideW - g.PadW + kx * g.DilationW;
-            return iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? x[((n * g.C + c) * g.H + iy) * g.W + ix] : 0f;
-        }
-    }
-
-    /// <summary>A dense row-major matrix at an offset: element (r, c) at offset + r * columns + c.</summary>
-    private readonly struct Rows(ArrayView<float> y, int offset, int columns) : IGemmTarget
-    {
-        public void Store(int row, int column, float value) => y[offset + row * columns + column] = value;
     }
 }

@@ -21,8 +21,8 @@ public static class Conv2dCosts
     public static IReadOnlyDictionary<string, KernelResources> Resources { get; } = new Dictionary<string, KernelResources>
     {
         ["conv2d.Conv2d1"] = new(28, 0),
-        ["conv2d.Conv2d2"] = new(40, 8256),
-        ["conv2d.Conv2d3"] = new(36, 8256),
+        ["conv2d.Conv2d2"] = new(40, 8320),
+        ["conv2d.Conv2d3"] = new(38, 8320),
         ["conv2d.Conv2d4"] = new(107, 17408),
         ["conv2d.Conv2d5Input"] = new(40, 0),
         ["conv2d.Conv2d5Output"] = new(32, 0),

@@ -14,6 +14,37 @@ public interface IGemmTarget
     void Store(int row, int column, float value);
 }
 
+/// <summary>A dense row-major matrix at an offset: element (r, c) at offset + r * columns + c.</summary>
+internal readonly struct Rows(ArrayView<float> v, int offset, int columns) : IGemmOperand, IGemmTarget
+{
+    public float Load(int row, int column) => v[offset + row * columns + column];
+
+    public void Store(int row, int column, float value) => v[offset + row * columns + column] = value;
+}
+
+/// <summary>
+/// An NCHW tensor as the matrix [channels, N*plane]: element (c, (n, pixel)) is v[n, c, pixel] (the convolutions'
+/// inputs, outputs and output gradients as GEMM operands).
+/// </summary>
+internal readonly struct Planes(ArrayView<float> v, int channels, int plane) : IGemmOperand, IGemmTarget
+{
+    public float Load(int row, int column) => v[Index(row, column)];
+
+    public void Store(int row, int column, float value) => v[Index(row, column)] = value;
+
+    private int Index(int row, int column)
+    {
+        int n = column / plane;
+        return (n * channels + row) * plane + column - n * plane;
+    }
+}
+
+/// <summary>The transpose of a gathered operand: element (r, c) is the matrix's (c, r).</summary>
+internal readonly struct Transposed<T>(T matrix) : IGemmOperand where T : struct, IGemmOperand
+{
+    public float Load(int row, int column) => matrix.Load(column, row);
+}
+
 /// <summary>
 /// The body of a tiled GEMM kernel, C = A[M, K] * B[K, N] over a range of K, with operands that gather their
 /// elements (an implicit im2col, a transposed weight matrix, ...) and a target that scatters the result: the

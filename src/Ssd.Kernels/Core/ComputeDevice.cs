@@ -29,14 +29,19 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>
     /// Creates a device. Auto picks CUDA when present, else OpenCL (a GPU first, then PoCL), else the CPU simulator.
+    /// <paramref name="index"/> picks one device of the kind: the index-th CUDA device (CUDA's own numbering), or the
+    /// index-th OpenCL device in ILGPU's listing order; null takes the first (OpenCL: a GPU before PoCL). An index the
+    /// machine does not have throws <see cref="InvalidOperationException"/> naming how many there are.
     /// </summary>
-    public static ComputeDevice Create(BackendKind kind = BackendKind.Auto)
+    public static ComputeDevice Create(BackendKind kind = BackendKind.Auto, int? index = null)
     {
+        if (index is < 0) throw new ArgumentOutOfRangeException(nameof(index), index, $"device index {index} must not be negative");
+        if (index is not null && kind == BackendKind.CpuSim) throw new ArgumentException($"device index {index}: the CPU simulator has one device");
         // One context definition (O2, IEEE math, Algorithms), shared with the PTX compiler: see KernelContext.
         var context = KernelContext.Create();
         try
         {
-            var (accelerator, chosen) = CreateAccelerator(context, kind);
+            var (accelerator, chosen) = index is { } i ? CreateIndexed(context, kind, i) : CreateAccelerator(context, kind);
             return new ComputeDevice(context, accelerator, chosen);
         }
         catch
@@ -66,6 +71,32 @@ public sealed class ComputeDevice : IDisposable
                 if (cl is not null) return (cl, BackendKind.OpenCL);
                 return (context.GetCPUDevice(0).CreateAccelerator(context), BackendKind.CpuSim);
         }
+    }
+
+    /// <summary>The index-th device of a kind (Auto: CUDA); a clear error when the machine has fewer.</summary>
+    private static (Accelerator, BackendKind) CreateIndexed(Context context, BackendKind kind, int index)
+    {
+        if (kind == BackendKind.OpenCL)
+        {
+            IReadOnlyList<CLDevice> devices;
+            try { var list = new List<CLDevice>(); foreach (var d in context.GetCLDevices()) list.Add(d); devices = list; }
+            catch (Exception) { devices = []; }
+            if (index >= devices.Count) throw new InvalidOperationException($"backend 'opencl' device {index} requested but {Count(devices.Count, "OpenCL device")} found");
+            PoclCompatibility.ForceGenericAddressSpace(devices[index]);
+            return (devices[index].CreateAccelerator(context), BackendKind.OpenCL);
+        }
+        var cuda = CudaDevices(context).ToList();
+        if (index >= cuda.Count) throw new InvalidOperationException($"backend 'cuda' device {index} requested but {Count(cuda.Count, "CUDA device")} found");
+        return (cuda[index].CreateAccelerator(context), BackendKind.Cuda);
+    }
+
+    private static string Count(int n, string what) => n switch { 0 => $"no {what} was", 1 => $"1 {what} was", _ => $"{n} {what}s were" };
+
+    /// <summary>How many CUDA devices ILGPU finds (0 without an NVIDIA GPU and its driver).</summary>
+    public static int CudaDeviceCount()
+    {
+        using var context = KernelContext.Create();
+        return CudaDevices(context).Count();
     }
 
     /// <summary>The first CUDA device, or null when there is none; one context either way (the one the device keeps).</summary>

@@ -13,9 +13,17 @@ public static class WorkerPool
     /// </summary>
     public static int WorkersFor(double flops, int threads) => flops < 8e6 ? 1 : threads;
 
+    [ThreadStatic] private static int peak;
+
+    /// <summary>The most workers a Run called from this thread has used since it was last reset (tests check that a
+    /// thread count bounds the parallelism).</summary>
+    internal static int PeakWorkers { get => peak; set => peak = value; }
+
+    /// <summary>Runs <paramref name="body"/>(state, worker, task) for every task on up to <paramref name="workers"/> threads (the calling one among them).</summary>
     public static void Run<TState>(int count, int workers, TState state, Action<TState, int, int> body)
     {
         workers = Math.Max(1, Math.Min(workers, count));
+        if (workers > peak) peak = workers;
         if (workers == 1)
         {
             for (int t = 0; t < count; t++) body(state, 0, t);

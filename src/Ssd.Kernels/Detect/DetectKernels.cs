@@ -14,57 +14,48 @@ public static class DetectKernels
     /// P-1-prior when the higher prior ranks first). Scores not strictly above the threshold are excluded.
     /// </summary>
     [Kernel("detect")]
-    public static void SegmentKeys1(Index1D t, ArrayView<float> scores, ArrayView<ulong> keys, DetectShape s)
+    public static void SegmentKeys1(Index1D t, DetectShape s, DetectViews v)
     {
         int segment = t / s.Priors, prior = t % s.Priors;
         int n = segment / (s.Classes - 1), cls = s.ClassOf(segment % (s.Classes - 1));
-        float score = scores[((long)(int)n * s.Priors + prior) * s.Classes + cls];
+        float score = v.Scores[((long)(int)n * s.Priors + prior) * s.Classes + cls];
         int item = s.ItemOf(prior);
-        keys[t] = score > s.ScoreThreshold ? DetectKey.Make(segment, score, item, s.ItemBits) : DetectKey.MakeExcluded(segment, item, s.ItemBits);
+        v.Keys[t] = score > s.ScoreThreshold ? DetectKey.Make(segment, score, item, s.ItemBits) : DetectKey.MakeExcluded(segment, item, s.ItemBits);
     }
 
     /// <summary>Version 1: the first TopK sorted keys of each segment that are candidates: their prior and score; -1 marks none.</summary>
     [Kernel("detect")]
-    public static void Candidates1(Index1D t, ArrayView<ulong> sortedKeys, ArrayView<int> candidates, ArrayView<float> candidateScores, DetectShape s)
+    public static void Candidates1(Index1D t, DetectShape s, DetectViews v)
     {
         int segment = t / s.TopK, r = t % s.TopK;
-        ulong key = sortedKeys[(long)(int)segment * s.Priors + r];
-        if (DetectKey.IsCandidate(key, s.ItemBits))
-        {
-            candidates[t] = s.ItemOf(DetectKey.Item(key, s.ItemBits));
-            candidateScores[t] = DetectKey.Score(key, s.ItemBits);
-        }
-        else
-        {
-            candidates[t] = -1;
-            candidateScores[t] = 0f;
-        }
+        ulong key = v.Keys[(long)(int)segment * s.Priors + r];
+        bool candidate = DetectKey.IsCandidate(key, s.ItemBits);
+        v.Candidates[t] = candidate ? s.ItemOf(DetectKey.Item(key, s.ItemBits)) : -1;
+        v.CandidateScores[t] = candidate ? DetectKey.Score(key, s.ItemBits) : 0f;
     }
 
     /// <summary>
-    /// Version 1 (CoordinateTrick only), one thread per image: the shift c x (max coordinate + 1) of each segment
-    /// when the image has 1 to <see cref="PostProcessRules.CoordinateTrickLimit"/> candidates, else 0 (rules step 4),
+    /// Version 1 (CoordinateTrick only), one thread per image: the shift c x <see cref="PostProcessRules.CoordinateTrickStep"/>
+    /// of each segment (0 when the image takes no trick; rules step 4),
     /// stored so that no fused multiply-add can change the shifted coordinates. Per-class NMS over shifted boxes is
     /// torchvision's one NMS over all: clipped boxes of different classes end up apart and never suppress each other.
     /// </summary>
     [Kernel("detect")]
-    public static void CoordinateTrick1(Index1D n, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, DetectShape s)
+    public static void CoordinateTrick1(Index1D n, DetectShape s, DetectViews v)
     {
         long first = (long)(int)n * s.PerImage;
         int count = 0;
         float max = float.NegativeInfinity;
         for (int k = 0; k < s.PerImage; k++)
         {
-            int prior = candidates[first + k];
+            int prior = v.Candidates[first + k];
             if (prior < 0) continue;
             count++;
             long b = 4 * ((long)(int)n * s.Priors + prior);
-            for (int j = 0; j < 4; j++) max = NetMath.Max(max, boxes[b + j]);
+            for (int j = 0; j < 4; j++) max = NetMath.Max(max, v.Boxes[b + j]);
         }
-        bool trick = count > 0 && count <= PostProcessRules.CoordinateTrickLimit;
-        float step = max + 1f;
-        for (int sc = 0; sc < s.Classes - 1; sc++)
-            offsets[(long)(int)n * (s.Classes - 1) + sc] = trick ? s.ClassOf(sc) * step : 0f;
+        float step = PostProcessRules.CoordinateTrickStep(count, max);
+        for (int sc = 0; sc < s.Classes - 1; sc++) v.Offsets[(long)(int)n * (s.Classes - 1) + sc] = s.ClassOf(sc) * step;
     }
 
     /// <summary>
@@ -73,34 +64,34 @@ public static class DetectKernels
     /// With CoordinateTrick the boxes are shifted by the segment's offset first (0 unless the trick is taken).
     /// </summary>
     [Kernel("detect")]
-    public static void IouMask1(Index1D t, ArrayView<float> boxes, ArrayView<int> candidates, ArrayView<float> offsets, ArrayView<uint> mask, DetectShape s)
+    public static void IouMask1(Index1D t, DetectShape s, DetectViews v)
     {
         int word = t % s.Words, rest = t / s.Words, i = rest % s.TopK, segment = rest / s.TopK;
         int n = segment / (s.Classes - 1);
         long baseCand = (long)(int)segment * s.TopK;
         uint bits = 0;
-        int bi = candidates[baseCand + i];
+        int bi = v.Candidates[baseCand + i];
         if (bi >= 0)
         {
-            float shift = s.CoordinateTrick != 0 ? offsets[segment] : 0f;
+            float shift = s.CoordinateTrick != 0 ? v.Offsets[segment] : 0f;
             bool shifted = s.CoordinateTrick != 0 && shift != 0f;
             long a = 4 * ((long)(int)n * s.Priors + bi);
-            float ax1 = boxes[a], ay1 = boxes[a + 1], ax2 = boxes[a + 2], ay2 = boxes[a + 3];
+            float ax1 = v.Boxes[a], ay1 = v.Boxes[a + 1], ax2 = v.Boxes[a + 2], ay2 = v.Boxes[a + 3];
             if (shifted) { ax1 += shift; ay1 += shift; ax2 += shift; ay2 += shift; }
             for (int b = 0; b < 32; b++)
             {
                 int j = word * 32 + b;
                 if (j <= i || j >= s.TopK) continue;
-                int bj = candidates[baseCand + j];
+                int bj = v.Candidates[baseCand + j];
                 if (bj < 0) break;
                 long c = 4 * ((long)(int)n * s.Priors + bj);
-                float bx1 = boxes[c], by1 = boxes[c + 1], bx2 = boxes[c + 2], by2 = boxes[c + 3];
+                float bx1 = v.Boxes[c], by1 = v.Boxes[c + 1], bx2 = v.Boxes[c + 2], by2 = v.Boxes[c + 3];
                 if (shifted) { bx1 += shift; by1 += shift; bx2 += shift; by2 += shift; }
                 if (Iou.Suppresses((ModelFlavor)s.Iou, s.IouThreshold, ax1, ay1, ax2, ay2, bx1, by1, bx2, by2))
                     bits |= 1u << b;
             }
         }
-        mask[t] = bits;
+        v.Mask[t] = bits;
     }
 
     /// <summary>
@@ -108,22 +99,17 @@ public static class DetectKernels
     /// everything its mask row marks (the host's greedy loop: a box is dropped only by a kept, better box).
     /// </summary>
     [Kernel("detect")]
-    public static void GreedyScan1(Index1D segment, ArrayView<int> candidates, ArrayView<uint> mask, ArrayView<uint> removed, ArrayView<int> keep, DetectShape s)
+    public static void GreedyScan1(Index1D segment, DetectShape s, DetectViews v)
     {
         long baseCand = (long)(int)segment * s.TopK, baseWords = (long)(int)segment * s.Words;
-        for (int w = 0; w < s.Words; w++) removed[baseWords + w] = 0;
+        for (int w = 0; w < s.Words; w++) v.Removed[baseWords + w] = 0;
         for (int i = 0; i < s.TopK; i++)
         {
-            if (candidates[baseCand + i] < 0)
-            {
-                keep[baseCand + i] = 0;
-                continue;
-            }
-            bool isRemoved = (removed[baseWords + i / 32] & (1u << (i % 32))) != 0;
-            keep[baseCand + i] = isRemoved ? 0 : 1;
-            if (isRemoved) continue;
+            bool kept = v.Candidates[baseCand + i] >= 0 && (v.Removed[baseWords + i / 32] & (1u << (i % 32))) == 0;
+            v.Keep[baseCand + i] = kept ? 1 : 0;
+            if (!kept) continue;
             long row = (baseCand + i) * s.Words;
-            for (int w = i / 32; w < s.Words; w++) removed[baseWords + w] |= mask[row + w];
+            for (int w = i / 32; w < s.Words; w++) v.Removed[baseWords + w] |= v.Mask[row + w];
         }
     }
 
@@ -133,10 +119,10 @@ public static class DetectKernels
     /// is the tie order. Boxes not kept are excluded.
     /// </summary>
     [Kernel("detect")]
-    public static void MergeKeys1(Index1D t, ArrayView<int> keep, ArrayView<float> candidateScores, ArrayView<ulong> keys, DetectShape s)
+    public static void MergeKeys1(Index1D t, DetectShape s, DetectViews v)
     {
         int n = t / s.PerImage, item = t % s.PerImage;
-        keys[t] = keep[t] != 0 ? DetectKey.Make(n, candidateScores[t], item, s.MergeBits) : DetectKey.MakeExcluded(n, item, s.MergeBits);
+        v.Merged[t] = v.Keep[t] != 0 ? DetectKey.Make(n, v.CandidateScores[t], item, s.MergeBits) : DetectKey.MakeExcluded(n, item, s.MergeBits);
     }
 
     /// <summary>
@@ -144,25 +130,20 @@ public static class DetectKernels
     /// (class, score, x1, y1, x2, y2) best first, boxes in the network's frame (the host scales them to pixels).
     /// </summary>
     [Kernel("detect")]
-    public static void Output1(Index1D n, ArrayView<ulong> mergedKeys, ArrayView<int> candidates, ArrayView<float> boxes, ArrayView<float> result, DetectShape s)
+    public static void Output1(Index1D n, DetectShape s, DetectViews v)
     {
         long first = (long)(int)n * s.PerImage, o = (long)(int)n * s.Stride;
         int count = 0;
         for (int j = 0; j < s.PerImage && count < s.Capacity; j++)
         {
-            ulong key = mergedKeys[first + j];
+            ulong key = v.Merged[first + j];
             if (!DetectKey.IsCandidate(key, s.MergeBits)) break; // kept boxes sort first
             int item = DetectKey.Item(key, s.MergeBits);
-            int prior = candidates[first + item];
-            long b = 4 * ((long)(int)n * s.Priors + prior), d = o + 1 + (long)DetectKey.DetectionFloats * count;
-            result[d] = s.ClassOf(item / s.TopK);
-            result[d + 1] = DetectKey.Score(key, s.MergeBits);
-            result[d + 2] = boxes[b];
-            result[d + 3] = boxes[b + 1];
-            result[d + 4] = boxes[b + 2];
-            result[d + 5] = boxes[b + 3];
-            count++;
+            long b = 4 * ((long)(int)n * s.Priors + v.Candidates[first + item]), d = o + 1 + (long)DetectKey.DetectionFloats * count++;
+            v.Result[d] = s.ClassOf(item / s.TopK);
+            v.Result[d + 1] = DetectKey.Score(key, s.MergeBits);
+            for (int k = 0; k < 4; k++) v.Result[d + 2 + k] = v.Boxes[b + k];
         }
-        result[o] = count;
+        v.Result[o] = count;
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using Ssd.Kernels.Sort;
 
@@ -32,10 +33,5 @@ public static class DetectKey
     public static int Item(ulong key, int bits) => (int)(key & ((1UL << bits) - 1));
 
     /// <summary>Bits needed to hold 0..count-1 (at least 1).</summary>
-    public static int BitsFor(int count)
-    {
-        int bits = 1;
-        while ((1L << bits) < count) bits++;
-        return bits;
-    }
+    public static int BitsFor(int count) => Math.Max(1, 32 - BitOperations.LeadingZeroCount((uint)Math.Max(count, 1) - 1));
 }

@@ -6,6 +6,8 @@ using Ssd.Kernels.Softmax;
 using Ssd.Kernels.Sort;
 using Ssd.Weights.Model;
 
+using DetectKernel = System.Action<ILGPU.Runtime.AcceleratorStream, ILGPU.Index1D, Ssd.Kernels.Detect.DetectShape, Ssd.Kernels.Detect.DetectViews>;
+
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
@@ -28,67 +30,60 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
         device.Kernel("boxcoding.torchvision.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, DecodeWeights>(BoxCodingKernels.DecodeTorchvision1));
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, float, float> clip1 =
         device.Kernel("boxcoding.clip.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, float, float>(BoxCodingKernels.Clip1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<ulong>, DetectShape> segmentKeys1 =
-        device.Kernel("detect.segmentkeys.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<ulong>, DetectShape>(DetectKernels.SegmentKeys1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<float>, DetectShape> candidates1 =
-        device.Kernel("detect.candidates.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<float>, DetectShape>(DetectKernels.Candidates1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, DetectShape> trick1 =
-        device.Kernel("detect.coordinatetrick.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, DetectShape>(DetectKernels.CoordinateTrick1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<uint>, DetectShape> iouMask1 =
-        device.Kernel("detect.ioumask.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<uint>, DetectShape>(DetectKernels.IouMask1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<uint>, ArrayView<uint>, ArrayView<int>, DetectShape> greedyScan1 =
-        device.Kernel("detect.greedyscan.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<uint>, ArrayView<uint>, ArrayView<int>, DetectShape>(DetectKernels.GreedyScan1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, DetectShape> mergeKeys1 =
-        device.Kernel("detect.mergekeys.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<ulong>, DetectShape>(DetectKernels.MergeKeys1));
-    private readonly Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<float>, ArrayView<float>, DetectShape> output1 =
-        device.Kernel("detect.output.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<float>, ArrayView<float>, DetectShape>(DetectKernels.Output1));
+    private readonly DetectKernel segmentKeys1 = Load(device, "segmentkeys", DetectKernels.SegmentKeys1);
+    private readonly DetectKernel candidates1 = Load(device, "candidates", DetectKernels.Candidates1);
+    private readonly DetectKernel trick1 = Load(device, "coordinatetrick", DetectKernels.CoordinateTrick1);
+    private readonly DetectKernel iouMask1 = Load(device, "ioumask", DetectKernels.IouMask1);
+    private readonly DetectKernel greedyScan1 = Load(device, "greedyscan", DetectKernels.GreedyScan1);
+    private readonly DetectKernel mergeKeys1 = Load(device, "mergekeys", DetectKernels.MergeKeys1);
+    private readonly DetectKernel output1 = Load(device, "output", DetectKernels.Output1);
     private Scratch? scratch;
 
     public PostProcessRules Rules { get; } = rules;
 
     /// <summary>
     /// Post-processes a batch: priors in the decoder's layout (<see cref="PostProcessRules.PriorFloats"/> per prior),
-    /// loc [N, P, 4], conf [N, P, C]; writes result [N, Stride] (see <see cref="DetectShape.Stride"/>). Queued on
-    /// <paramref name="stream"/>; the caller synchronises (or downloads).
+    /// loc [N, P, 4], conf [N, P, C], on <paramref name="stream"/>; downloads the compact result [N, Stride] (see
+    /// <see cref="DetectShape.Stride"/>) once and returns it (valid until the next call).
     /// </summary>
-    public DetectShape Run(ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> conf, int images, ArrayView<float> result, AcceleratorStream? stream = null)
+    public (DetectShape Shape, float[] Result) Run(ArrayView<float> priors, ArrayView<float> loc, ArrayView<float> conf, int images, AcceleratorStream? stream = null)
     {
         if (images <= 0 || loc.Length % (4L * images) != 0) throw new ArgumentException($"detect: {loc.Length} location floats are not {images} images x P x 4");
         int p = (int)(loc.Length / (4L * images));
         var s = Rules.Shape(images, p);
         if (priors.Length != (long)Rules.PriorFloats * p) throw new ArgumentException($"detect: {priors.Length} prior floats, expected {p} x {Rules.PriorFloats} ({Rules.Decoder} layout)");
         if (conf.Length != (long)images * p * s.Classes) throw new ArgumentException($"detect: {conf.Length} confidence floats, expected {images} x {p} x {s.Classes}");
-        if (result.Length < (long)images * s.Stride) throw new ArgumentException($"detect: the result holds {result.Length} floats, needs {images} x {s.Stride}");
         var st = stream ?? device.Accelerator.DefaultStream;
         var b = Buffers(s, st);
+        var v = b.Views with { Scores = conf };
 
-        var boxes = b.Boxes.View;
         int count = images * p;
         switch (Rules.Decoder)
         {
-            case ModelFlavor.Caffe: decodeCaffe1(st, count, priors, loc, boxes, p); break;
-            case ModelFlavor.SsdPytorch: decodeSsdPytorch1(st, count, priors, loc, boxes, p, Rules.Variance0, Rules.Variance1); break;
-            default: decodeTorchvision1(st, count, priors, loc, boxes, p, Rules.Weights); break;
+            case ModelFlavor.Caffe: decodeCaffe1(st, count, priors, loc, v.Boxes, p); break;
+            case ModelFlavor.SsdPytorch: decodeSsdPytorch1(st, count, priors, loc, v.Boxes, p, Rules.Variance0, Rules.Variance1); break;
+            default: decodeTorchvision1(st, count, priors, loc, v.Boxes, p, Rules.Weights); break;
         }
-        if (Rules.Clip) clip1(st, 4 * count, boxes, Rules.FrameWidth, Rules.FrameHeight);
-        var scores = conf;
+        if (Rules.Clip) clip1(st, 4 * count, v.Boxes, Rules.FrameWidth, Rules.FrameHeight);
         if (!Rules.Params.ConfIsProbability)
         {
-            softmax.Rows(count, s.Classes, conf, b.Probabilities.View, st);
-            scores = b.Probabilities.View;
+            v = v with { Scores = b.Probabilities };
+            softmax.Rows(count, s.Classes, conf, v.Scores, st);
         }
 
         int total = s.Segments * s.Priors, slots = s.Segments * s.TopK;
-        segmentKeys1(st, total, scores, b.Keys.View, s);
-        sort.Sort(b.Keys.View, total, st);
-        candidates1(st, slots, b.Keys.View, b.Candidates.View, b.CandidateScores.View, s);
-        if (Rules.CoordinateTrick) trick1(st, s.Images, boxes, b.Candidates.View, b.Offsets.View, s);
-        iouMask1(st, slots * s.Words, boxes, b.Candidates.View, b.Offsets.View, b.Mask.View, s);
-        greedyScan1(st, s.Segments, b.Candidates.View, b.Mask.View, b.Removed.View, b.Keep.View, s);
-        mergeKeys1(st, slots, b.Keep.View, b.CandidateScores.View, b.Merged.View, s);
-        sort.Sort(b.Merged.View, slots, st);
-        output1(st, s.Images, b.Merged.View, b.Candidates.View, boxes, result, s);
-        return s;
+        segmentKeys1(st, total, s, v);
+        sort.Sort(v.Keys, total, st);
+        candidates1(st, slots, s, v);
+        if (Rules.CoordinateTrick) trick1(st, s.Images, s, v);
+        iouMask1(st, slots * s.Words, s, v);
+        greedyScan1(st, s.Segments, s, v);
+        mergeKeys1(st, slots, s, v);
+        sort.Sort(v.Merged, slots, st);
+        output1(st, s.Images, s, v);
+        v.Result.CopyToCPU(st, b.Result);
+        st.Synchronize();
+        return (s, b.Result);
     }
 
     private Scratch Buffers(DetectShape s, AcceleratorStream stream)
@@ -105,23 +100,38 @@ public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDi
         scratch = null;
     }
 
-    private sealed class Scratch(Accelerator a, DetectShape s, bool logits) : IDisposable
-    {
-        public DetectShape Shape { get; } = s;
-        public MemoryBuffer1D<float, Stride1D.Dense> Boxes { get; } = a.Allocate1D<float>(4L * s.Images * s.Priors);
-        public MemoryBuffer1D<float, Stride1D.Dense> Probabilities { get; } = a.Allocate1D<float>(logits ? (long)s.Images * s.Priors * s.Classes : 1);
-        public MemoryBuffer1D<ulong, Stride1D.Dense> Keys { get; } = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.Priors));
-        public MemoryBuffer1D<int, Stride1D.Dense> Candidates { get; } = a.Allocate1D<int>((long)s.Segments * s.TopK);
-        public MemoryBuffer1D<float, Stride1D.Dense> CandidateScores { get; } = a.Allocate1D<float>((long)s.Segments * s.TopK);
-        public MemoryBuffer1D<float, Stride1D.Dense> Offsets { get; } = a.Allocate1D<float>(s.Segments);
-        public MemoryBuffer1D<uint, Stride1D.Dense> Mask { get; } = a.Allocate1D<uint>((long)s.Segments * s.TopK * s.Words);
-        public MemoryBuffer1D<uint, Stride1D.Dense> Removed { get; } = a.Allocate1D<uint>((long)s.Segments * s.Words);
-        public MemoryBuffer1D<int, Stride1D.Dense> Keep { get; } = a.Allocate1D<int>((long)s.Segments * s.TopK);
-        public MemoryBuffer1D<ulong, Stride1D.Dense> Merged { get; } = a.Allocate1D<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.TopK));
+    private static DetectKernel Load(ComputeDevice device, string name, Action<Index1D, DetectShape, DetectViews> kernel) =>
+        device.Kernel($"detect.{name}.1", a => a.LoadAutoGroupedKernel(kernel));
 
-        public void Dispose()
+    /// <summary>The buffers of a batch shape, as <see cref="DetectViews"/> (Scores are the caller's), and the result's host copy.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        private readonly List<MemoryBuffer> buffers = [];
+
+        public Scratch(Accelerator a, DetectShape s, bool logits)
         {
-            foreach (var b in new IDisposable[] { Boxes, Probabilities, Keys, Candidates, CandidateScores, Offsets, Mask, Removed, Keep, Merged }) b.Dispose();
+            ArrayView<T> Allocate<T>(long length) where T : unmanaged
+            {
+                var b = a.Allocate1D<T>(length);
+                buffers.Add(b);
+                return b.View;
+            }
+            Shape = s;
+            long slots = (long)s.Segments * s.TopK;
+            Probabilities = Allocate<float>(logits ? (long)s.Images * s.Priors * s.Classes : 1);
+            Views = new DetectViews(Boxes: Allocate<float>(4L * s.Images * s.Priors), Scores: default,
+                Keys: Allocate<ulong>(BitonicSortOp.PaddedLength(s.Segments * s.Priors)), Candidates: Allocate<int>(slots),
+                CandidateScores: Allocate<float>(slots), Offsets: Allocate<float>(s.Segments), Mask: Allocate<uint>(slots * s.Words),
+                Removed: Allocate<uint>((long)s.Segments * s.Words), Keep: Allocate<int>(slots),
+                Merged: Allocate<ulong>(BitonicSortOp.PaddedLength((int)slots)), Result: Allocate<float>((long)s.Images * s.Stride));
+            Result = new float[s.Images * s.Stride];
         }
+
+        public DetectShape Shape { get; }
+        public ArrayView<float> Probabilities { get; }
+        public DetectViews Views { get; }
+        public float[] Result { get; }
+
+        public void Dispose() => buffers.ForEach(b => b.Dispose());
     }
 }

@@ -1,3 +1,5 @@
+using ILGPU;
+
 namespace Ssd.Kernels.Detect;
 
 /// <summary>
@@ -25,3 +27,14 @@ public readonly record struct DetectShape(int Images, int Priors, int Classes, i
     /// <summary>The sort item of a prior, and back (the map is its own inverse): P-1-prior when the higher prior ranks first.</summary>
     public int ItemOf(int prior) => HigherPriorFirst != 0 ? Priors - 1 - prior : prior;
 }
+
+/// <summary>
+/// The buffers of the detect kernels, one argument that every kernel takes with the shape: Boxes [N, P, 4] decoded;
+/// Scores [N, P, C] probabilities; Keys the segment sort keys; Candidates and CandidateScores each segment's first
+/// TopK (prior, score), -1 for none; Offsets the coordinate-trick shift per segment; Mask the IoU bitmask [segment,
+/// candidate, word]; Removed the greedy scan's working set; Keep 1 per kept candidate; Merged the merge sort keys;
+/// Result the compact output [N, Stride].
+/// </summary>
+public readonly record struct DetectViews(ArrayView<float> Boxes, ArrayView<float> Scores, ArrayView<ulong> Keys,
+    ArrayView<int> Candidates, ArrayView<float> CandidateScores, ArrayView<float> Offsets, ArrayView<uint> Mask,
+    ArrayView<uint> Removed, ArrayView<int> Keep, ArrayView<ulong> Merged, ArrayView<float> Result);

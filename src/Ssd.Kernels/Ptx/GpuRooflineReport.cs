@@ -33,10 +33,11 @@ public static class GpuRooflineReport
         rows.Where(r => r.Arch == arch && r.Result.Succeeded)
             .ToDictionary(r => r.Kernel.FullName, r => new KernelResources(r.Result.Registers, r.Result.SharedMemoryBytes));
 
-    public static NetworkPrediction Predict(int batch, bool tf32, bool graph, GpuSpec gpu, IReadOnlyDictionary<string, KernelResources> resources)
+    /// <summary>SSD300 (or, with <paramref name="size"/> 512, SSD512) at <paramref name="batch"/>, launch by launch.</summary>
+    public static NetworkPrediction Predict(int batch, bool tf32, bool graph, GpuSpec gpu, IReadOnlyDictionary<string, KernelResources> resources, int size = 300)
     {
         var steps = new List<StepPrediction>();
-        foreach (var step in Ssd300Workload.Steps(batch))
+        foreach (var step in Ssd300Workload.Steps(batch, size))
         {
             Conv2dVariant? variant = null;
             IReadOnlyList<LaunchCost> launches = step.Launches;

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text;
+using Ssd.Kernels.Roofline;
 
 namespace Ssd.Kernels.Ptx;
 
@@ -35,6 +37,37 @@ public static class PtxReport
         foreach (var row in rows)
             sb.AppendLine("| " + string.Join(" | ", Cells(row)) + " |");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Reads back what <see cref="Markdown"/> wrote: registers and shared memory per kernel for one architecture (the
+    /// rows ptxas assembled, "ok"), the input of <see cref="GpuRooflineReport.Predict"/> where ptxas itself is not at
+    /// hand (`ssd bench --arch` on a GPU machine with a driver but no CUDA toolkit reads the committed
+    /// docs/kernels/ptx-report.md, or the one tools/gpu-check.sh has just written). A file that is not such a report
+    /// throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    public static IReadOnlyDictionary<string, KernelResources> ParseResources(string markdown, GpuArch arch)
+    {
+        var resources = new Dictionary<string, KernelResources>();
+        bool header = false;
+        foreach (var raw in markdown.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (!line.StartsWith('|')) continue;
+            var cells = line.Trim('|').Split('|').Select(c => c.Trim()).ToArray();
+            if (cells.SequenceEqual(Header)) { header = true; continue; }
+            if (!header || cells.Length != Header.Length || cells[1] != arch.Name || cells[8] != "ok") continue;
+            var name = cells[0];
+            int group = name.IndexOf(" (group ", StringComparison.Ordinal);
+            if (group >= 0) name = name[..group];
+            if (!int.TryParse(cells[3], NumberStyles.None, CultureInfo.InvariantCulture, out int registers)
+                || !int.TryParse(cells[4], NumberStyles.None, CultureInfo.InvariantCulture, out int shared))
+                throw new InvalidDataException($"PTX report: row '{line}' has no register or shared-memory figure");
+            resources[name] = new KernelResources(registers, shared);
+        }
+        if (!header) throw new InvalidDataException("not a PTX resource report (no table with the columns `ssd ptx --report` writes)");
+        if (resources.Count == 0) throw new InvalidDataException($"the PTX resource report has no assembled kernel for {arch.Name}");
+        return resources;
     }
 
     /// <summary>A plain aligned table for the console.</summary>

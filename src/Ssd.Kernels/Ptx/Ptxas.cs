@@ -54,7 +54,7 @@ public sealed class Ptxas
     /// The repository root (the folder holding Ssd.sln above the running program or the current directory) and,
     /// when that is a linked git worktree, the main checkout it belongs to (where .tools is installed).
     /// </summary>
-    private static IEnumerable<string> RepositoryRoots()
+    public static IEnumerable<string> RepositoryRoots()
     {
         var seen = new HashSet<string>();
         foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })

@@ -3,22 +3,30 @@ using System.Buffers.Binary;
 namespace Ssd.Weights.Model;
 
 /// <summary>What kind of file a path holds, told from its first bytes (and, for Caffe, its name).</summary>
-public enum CheckpointKind { Unknown, SafeTensors, TorchZip, TorchLegacy, CaffeModel, CaffePrototxt, Onnx }
+internal enum CheckpointKind { Unknown, SafeTensors, TorchZip, TorchLegacy, CaffeModel, CaffePrototxt, Onnx }
 
 /// <summary>
 /// Tells model files (safetensors written by `ssd convert`) from the checkpoints they are converted from, so that
 /// handing a .pth or .caffemodel to the detector says "convert it first" instead of failing on a nonsense header.
 /// </summary>
-public static class CheckpointFormat
+internal static class CheckpointFormat
 {
+    /// <summary>The kind of file at <paramref name="path"/>, from its first 16 bytes and its extension.</summary>
     public static CheckpointKind Detect(string path)
     {
         Span<byte> head = stackalloc byte[16];
         int n;
         using (var f = InputFile.OpenRead(path))
             n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        head = head[..n];
-        string ext = Path.GetExtension(path).ToLowerInvariant();
+        return Detect(head[..n], Path.GetExtension(path));
+    }
+
+    /// <summary>The kind of file whose first bytes are <paramref name="head"/> (up to 16) and whose extension is
+    /// <paramref name="extension"/> ("" when unknown, e.g. a stream).</summary>
+    public static CheckpointKind Detect(ReadOnlySpan<byte> head, string extension)
+    {
+        int n = head.Length;
+        string ext = extension.ToLowerInvariant();
         if (n >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8)) return CheckpointKind.TorchZip;
         if (n >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5) return CheckpointKind.TorchLegacy; // a pickle: torch.save's legacy format
         if (n >= 9 && BinaryPrimitives.ReadUInt64LittleEndian(head) is > 1 and < 100_000_000 && head[8] == (byte)'{') return CheckpointKind.SafeTensors;
@@ -29,10 +37,14 @@ public static class CheckpointFormat
     }
 
     /// <summary>Throws <see cref="InvalidDataException"/> with what to do when the file is not a converted model.</summary>
-    public static void RequireModelFile(string path)
+    public static void RequireModelFile(string path) => RequireModelFile(Detect(path), path, Path.GetFileName(path));
+
+    /// <summary>Throws <see cref="InvalidDataException"/> with what to do when <paramref name="kind"/> is not a converted model.</summary>
+    /// <param name="kind">What the file is.</param>
+    /// <param name="path">How messages name the file.</param>
+    /// <param name="name">The file name the suggested `ssd convert` command uses.</param>
+    public static void RequireModelFile(CheckpointKind kind, string path, string name)
     {
-        var kind = Detect(path);
-        string name = Path.GetFileName(path);
         string? problem = kind switch
         {
             CheckpointKind.SafeTensors => null,

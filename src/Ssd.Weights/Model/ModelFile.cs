@@ -35,11 +35,41 @@ public static class ModelFile
         return (model.Description, model.Tensors);
     }
 
-    /// <summary><see cref="Load"/>, with what the conversion ignored (<see cref="IgnoredKey"/>).</summary>
+    /// <summary>
+    /// A model file's bytes read from <paramref name="stream"/> (from its position to its end), with the checks and
+    /// budgets of the file path: a checkpoint that needs converting says so, a broken file gives the same
+    /// InvalidDataException (naming <paramref name="name"/>). A stream that cannot seek is copied to memory first, at
+    /// most <see cref="ReaderBudgets.StreamBytes"/>. The stream is not closed.
+    /// </summary>
+    public static (ModelDescription Description, IReadOnlyDictionary<string, TensorData> Tensors) Load(Stream stream, string name = "stream", ReaderBudgets? budgets = null)
+    {
+        var model = Read(stream, name, budgets);
+        return (model.Description, model.Tensors);
+    }
+
+    /// <summary><see cref="Load(Stream, string, ReaderBudgets?)"/>, with what the conversion ignored.</summary>
+    public static LoadedModel Read(Stream stream, string name = "stream", ReaderBudgets? budgets = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        budgets ??= ReaderBudgets.Default;
+        if (!stream.CanSeek) stream = new MemoryStream(InputFile.ReadAll(stream, name, "stream.bytes", budgets.StreamBytes), writable: false);
+        long start = stream.Position;
+        Span<byte> head = stackalloc byte[16];
+        int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = start;
+        CheckpointFormat.RequireModelFile(CheckpointFormat.Detect(head[..n], Path.GetExtension(name)), name, Path.GetFileName(name));
+        return Describe(SafeTensorsFile.Read(stream, name, budgets), name);
+    }
+
+    /// <summary><see cref="Load(string, ReaderBudgets?)"/>, with what the conversion ignored (<see cref="IgnoredKey"/>).</summary>
     public static LoadedModel Read(string path, ReaderBudgets? budgets = null)
     {
         CheckpointFormat.RequireModelFile(path);
-        var file = SafeTensorsFile.Read(path, budgets);
+        return Describe(SafeTensorsFile.Read(path, budgets), path);
+    }
+
+    private static LoadedModel Describe(SafeTensorsFile file, string path)
+    {
         var (tensors, metadata) = (file.Tensors, file.Metadata);
         if (!metadata.TryGetValue(DescriptionKey, out var json))
             throw new InvalidDataException($"{path}: safetensors file has no '{DescriptionKey}' metadata; convert the checkpoint with `ssd convert` first");

@@ -5,7 +5,7 @@ namespace Ssd.Weights.Torch;
 // that a tuple can be told from a list and a dict keeps Python's insertion order.
 
 /// <summary>An allow-listed global (module.name) as a value, e.g. torch.FloatStorage inside a persistent id.</summary>
-public sealed record PickleGlobal(string Module, string Name)
+internal sealed record PickleGlobal(string Module, string Name)
 {
     public string FullName => $"{Module}.{Name}";
     public override string ToString() => FullName;
@@ -25,7 +25,7 @@ public sealed class PickleTuple(object?[] items) : IReadOnlyList<object?>
 }
 
 /// <summary>Objects that accept pickle's BUILD (setstate). Only these; BUILD on anything else is refused.</summary>
-public interface IPickleBuildable
+internal interface IPickleBuildable
 {
     void SetState(object? state);
 }

@@ -19,7 +19,8 @@ namespace Ssd.Tests.Acceptance;
 /// <summary>
 /// Acceptance: the two Caffe SSDs users run most after VGG, with seeded random weights
 /// (tools/fixtures/make_caffe_backbones.py), converted with CaffeConverter and the command line's input options,
-/// run by SsdDetector on the real photo on the managed CPU backend and on PoCL, give what OpenCV DNN gives on the
+/// run by SsdDetector on the real photo on the managed CPU backend and on every test device (PoCL; CUDA when the run
+/// asks for it: TestDevices), give what OpenCV DNN gives on the
 /// same prototxt and caffemodel: the blobFromImage input bit for bit, PriorBox's priors, and DetectionOutput's
 /// detections (the same set, boxes within 0.01 px, scores within 1e-5; and, with no tolerance, the same count and
 /// classes).
@@ -105,7 +106,7 @@ public class CaffeBackboneAcceptanceTests
             }
             else
             {
-                var device = TestDevices.OpenCL;
+                var device = TestDevices.Device(backend);
                 using var detector = SsdDetector.Create(model.Description, model.Tensors, new SsdDetectorOptions(), () => new IlgpuBackend(device));
                 result = detector.Detect(photo);
                 // Pre-processing, every layer and the post-processing ran on the device.
@@ -123,7 +124,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [Test]
-    public void ResNet_ssd_keeps_batch_norm_and_scale_as_ops_around_the_eltwise_sums()
+    public void ResNetSsdKeepsBatchNormAndScaleAsOpsAroundTheEltwiseSums()
     {
         var m = Model("resnet_ssd");
         var d = m.Description;
@@ -144,7 +145,7 @@ public class CaffeBackboneAcceptanceTests
 
     [TestCase("mobilenet_ssd")]
     [TestCase("mobilenet_ssd_merged")]
-    public void MobileNet_runs_depthwise_convolutions_with_batch_norm_folded(string folder)
+    public void MobileNetRunsDepthwiseConvolutionsWithBatchNormFolded(string folder)
     {
         var m = Model(folder);
         var d = m.Description;
@@ -158,14 +159,14 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Preprocessed_input_is_blob_from_image_bit_for_bit(string folder)
+    public void PreprocessedInputIsBlobFromImageBitForBit(string folder)
     {
         var expected = ReadFloats(File(folder, "input.bin"));
         TestData.AssertClose(HostRun(folder).Input, expected, 0f, 0f, $"{folder} host pre-processing vs blobFromImage");
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Device_preprocessing_is_blob_from_image_bit_for_bit(string folder)
+    public void DevicePreprocessingIsBlobFromImageBitForBit(string folder)
     {
         var device = TestDevices.OpenCL;
         var settings = InputPreprocessing.FromSpec(Model(folder).Description.Input);
@@ -178,7 +179,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Priors_match_opencv_priorbox(string folder)
+    public void PriorsMatchOpencvPriorbox(string folder)
     {
         var expected = ReadFloats(File(folder, "mbox_priorbox.bin"));
         var actual = HostRun(folder).Priors;
@@ -187,7 +188,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(CasesOnBackends))]
-    public void Detections_match_opencv_detection_output(string folder, string backend)
+    public void DetectionsMatchOpencvDetectionOutput(string folder, string backend)
     {
         var expected = ReadDetections(Manifest(folder).GetProperty("detections"));
         var spec = Model(folder).Description.PostProcess;
@@ -199,7 +200,7 @@ public class CaffeBackboneAcceptanceTests
     }
 
     [TestCaseSource(nameof(CasesOnBackends))]
-    public void Same_count_and_classes_as_opencv(string folder, string backend)
+    public void SameCountAndClassesAsOpencv(string folder, string backend)
     {
         var expected = ReadDetections(Manifest(folder).GetProperty("detections"));
         var actual = Detect(folder, backend);

@@ -17,7 +17,8 @@ namespace Ssd.Tests.Acceptance;
 /// random weights, tools/fixtures/make_caffe_acceptance.py) converted with CaffeConverter (--mean 104,117,123) and
 /// run by SsdDetector on the managed CPU backend on the real photo give what OpenCV DNN gives on the same prototxt
 /// and caffemodel: the blobFromImage input, PriorBox's priors, and DetectionOutput's detections as a set (boxes
-/// within 0.01 px, scores within 1e-5). Each network runs once; the tests share it.
+/// within 0.01 px, scores within 1e-5); with CUDA as a test target (TestDevices) the detections of the whole detector
+/// on the GPU too. Each network runs once per backend; the tests share it.
 /// </summary>
 public class CaffeSsdAcceptanceTests
 {
@@ -50,7 +51,7 @@ public class CaffeSsdAcceptanceTests
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Converted_model_is_caffe_voc(int size)
+    public void ConvertedModelIsCaffeVoc(int size)
     {
         var r = Result(size);
         Assert.That(r.Model.Flavor, Is.EqualTo(ModelFlavor.Caffe));
@@ -60,12 +61,12 @@ public class CaffeSsdAcceptanceTests
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Preprocessed_input_matches_blob_from_image(int size) =>
+    public void PreprocessedInputMatchesBlobFromImage(int size) =>
         AssertRelative($"ssd{size} input (blobFromImage, mean 104,117,123)", Result(size).Input, ReadFloats(File(size, "input.bin")), 1e-6);
 
     [TestCase(300)]
     [TestCase(512)]
-    public void Priors_match_opencv_priorbox(int size)
+    public void PriorsMatchOpencvPriorbox(int size)
     {
         // OpenCV's PriorBox keeps min_size/max_size as floats (SSD512's 35.84 stays 35.84) and sizes the
         // aspect-ratio boxes min_size * sqrt(ar); the engine must give the same boxes and variances.
@@ -83,9 +84,37 @@ public class CaffeSsdAcceptanceTests
         Assert.That(worst, Is.LessThanOrEqualTo(1e-6f), $"ssd{size} prior value {worstAt}: {actual[worstAt]} vs OpenCV {expected[worstAt]}");
     }
 
-    [TestCase(300)]
-    [TestCase(512)]
-    public void Detections_match_opencv_detection_output(int size)
+    /// <summary>The CPU backend, and CUDA when the run asks for it (TestDevices); PoCL would take minutes per VGG network.</summary>
+    public static IEnumerable<TestCaseData> SizesOnBackends() =>
+        from size in new[] { 300, 512 }
+        from backend in new[] { "cpu" }.Concat(TestDevices.DeviceNames.Where(d => d == "cuda"))
+        select new TestCaseData(size, backend);
+
+    /// <summary>The whole detector on a device (pre-processing, every layer, the post-processing), computed once per size.</summary>
+    private static readonly Dictionary<(int, string), IReadOnlyList<FoundObject>> onDevice = [];
+
+    private static IReadOnlyList<FoundObject> Detections(int size, string backend)
+    {
+        if (backend == "cpu") return Result(size).Detections;
+        lock (onDevice)
+        {
+            if (onDevice.TryGetValue((size, backend), out var hit)) return hit;
+            var device = TestDevices.Device(backend);
+            var r = Result(size);
+            var manifest = r.Manifest;
+            var photo = FromBgr(File(size, "photo_bgr.bin"), manifest.GetProperty("image")[0].GetInt32(), manifest.GetProperty("image")[1].GetInt32());
+            var model = CaffeConverter.Convert(File(size, "deploy.prototxt"), File(size, "model.caffemodel"), new ConversionOptions { Mean = [104f, 117f, 123f] });
+            var watch = Stopwatch.StartNew();
+            using var detector = SsdDetector.Create(model.Description, model.Tensors, new SsdDetectorOptions(), () => new Ssd.Engine.Backends.Ilgpu.IlgpuBackend(device));
+            var detections = detector.Detect(photo);
+            Assert.That(detector.LastPostProcessedOnDevice, "post-processed on the device");
+            TestContext.Out.WriteLine($"caffe ssd{size}: built and run on {backend} in {watch.Elapsed.TotalSeconds:F1} s");
+            return onDevice[(size, backend)] = detections;
+        }
+    }
+
+    [TestCaseSource(nameof(SizesOnBackends))]
+    public void DetectionsMatchOpencvDetectionOutput(int size, string backend)
     {
         var r = Result(size);
         var expected = ReadDetections(r.Manifest.GetProperty("detections"));
@@ -93,6 +122,6 @@ public class CaffeSsdAcceptanceTests
         Assert.That(expected, Has.Length.GreaterThan(10), "the reference should find many detections");
         // Cut-offs: the confidence threshold, and the lowest kept score when keep_top_k truncated the list.
         var cutoffs = expected.Length >= spec.KeepTopK ? new[] { spec.ConfidenceThreshold, expected.Min(d => d.Score) } : [spec.ConfidenceThreshold];
-        DetectionMatch.AssertSameSet($"caffe ssd{size}", expected, r.Detections, boxTolerance: 0.01f, scoreTolerance: 1e-5f, cutoffs);
+        DetectionMatch.AssertSameSet($"caffe ssd{size} {backend}", expected, Detections(size, backend), boxTolerance: 0.01f, scoreTolerance: 1e-5f, cutoffs);
     }
 }

@@ -43,7 +43,7 @@ public class DetectFromFilesAcceptanceTests
         select new TestCaseData(orientation, size).SetArgDisplayNames($"orientation {orientation}", size);
 
     [TestCaseSource(nameof(Cases))]
-    public void Ssd_detect_on_the_jpeg_gives_opencv_dnn_detections(int orientation, string size)
+    public void SsdDetectOnTheJpegGivesOpencvDnnDetections(int orientation, string size)
     {
         var photo = Generated("photos", $"face_o{orientation}.jpg", Script);
         var header = ImageDecoder.ReadHeader(File.ReadAllBytes(photo));
@@ -82,7 +82,7 @@ public class DetectFromFilesAcceptanceTests
 
     /// <summary>Every JPEG in the shared images decodes to cv2.imread's pixels, bit for bit (SHA-256 of the RGB bytes).</summary>
     [Test]
-    public void Shared_photos_decode_to_cv2_imread_pixels()
+    public void SharedPhotosDecodeToCv2ImreadPixels()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Generated("photos", "decoded.json", Script)));
         int n = 0;

@@ -24,7 +24,7 @@ public class SsdPytorchAcceptanceTests
     private static string File(string name) => Result().File(name);
 
     [Test]
-    public void Converted_model_is_ssd_pytorch_voc()
+    public void ConvertedModelIsSsdPytorchVoc()
     {
         var r = Result();
         Assert.That(r.Model.Flavor, Is.EqualTo(ModelFlavor.SsdPytorch));
@@ -32,11 +32,11 @@ public class SsdPytorchAcceptanceTests
     }
 
     [Test]
-    public void Preprocessed_input_matches_the_demo_transform() =>
+    public void PreprocessedInputMatchesTheDemoTransform() =>
         AssertRelative("input (cv2.resize 300x300, minus mean)", Result().Input, ReadFloats(File("input.bin")), 1e-6);
 
     [Test]
-    public void Sources_and_heads_match_pytorch()
+    public void SourcesAndHeadsMatchPytorch()
     {
         var r = Result();
         for (int k = 0; k < Sources.Length; k++)
@@ -48,7 +48,7 @@ public class SsdPytorchAcceptanceTests
     }
 
     [Test]
-    public void Detections_match_ssd_pytorch_detect()
+    public void DetectionsMatchSsdPytorchDetect()
     {
         var r = Result();
         var expected = ReadDetections(r.Manifest.GetProperty("detections"));

@@ -25,7 +25,7 @@ public class TorchvisionAcceptanceTests
     private static string File(string name) => Result().File(name);
 
     [Test]
-    public void Converted_model_is_torchvision_ssd300_with_91_classes()
+    public void ConvertedModelIsTorchvisionSsd300With91Classes()
     {
         var r = Result();
         Assert.That(r.Model.Flavor, Is.EqualTo(ModelFlavor.Torchvision));
@@ -34,7 +34,7 @@ public class TorchvisionAcceptanceTests
     }
 
     [Test]
-    public void Preprocessed_input_matches_torchvision_transform()
+    public void PreprocessedInputMatchesTorchvisionTransform()
     {
         var r = Result();
         var expected = ReadFloats(File("input.bin"));
@@ -46,7 +46,7 @@ public class TorchvisionAcceptanceTests
     }
 
     [Test]
-    public void Feature_maps_and_heads_match_torchvision()
+    public void FeatureMapsAndHeadsMatchTorchvision()
     {
         var r = Result();
         for (int k = 0; k < Sources.Length; k++)
@@ -58,7 +58,7 @@ public class TorchvisionAcceptanceTests
     }
 
     [Test]
-    public void Detections_match_torchvision()
+    public void DetectionsMatchTorchvision()
     {
         var r = Result();
         var expected = ReadDetections(r.Manifest.GetProperty("detections"));

@@ -14,7 +14,7 @@ namespace Ssd.Tests.Cli;
 public class AtomicOutputTests
 {
     [Test]
-    public void A_failing_write_keeps_the_old_file_and_leaves_no_temporary()
+    public void AFailingWriteKeepsTheOldFileAndLeavesNoTemporary()
     {
         using var dir = Temp();
         File.WriteAllText(dir["out.json"], "old");
@@ -31,7 +31,7 @@ public class AtomicOutputTests
 
     [TestCase("TERM", ExitCodes.Terminated)]
     [TestCase("INT", ExitCodes.Interrupted)]
-    public void A_signal_during_the_json_write_removes_the_temporary_and_keeps_the_old_file(string signal, int code)
+    public void ASignalDuringTheJsonWriteRemovesTheTemporaryAndKeepsTheOldFile(string signal, int code)
     {
         using var dir = Temp();
         File.WriteAllText(dir["d.json"], "previous results");
@@ -46,7 +46,7 @@ public class AtomicOutputTests
     }
 
     [Test]
-    public void A_signal_during_convert_leaves_no_hidden_temporary_and_no_output()
+    public void ASignalDuringConvertLeavesNoHiddenTemporaryAndNoOutput()
     {
         using var dir = Temp();
         var face = WeightsPaths.FaceModelDir;
@@ -58,7 +58,7 @@ public class AtomicOutputTests
     }
 
     [Test]
-    public void Sigkill_during_the_write_leaves_the_old_file_whole()
+    public void SigkillDuringTheWriteLeavesTheOldFileWhole()
     {
         using var dir = Temp();
         File.WriteAllText(dir["d.json"], "previous results");

@@ -25,11 +25,11 @@ public class CliErrorTests
     [TestCase("2", "--threshold: 2 is outside [0, 1]")]
     [TestCase("-1", "--threshold: -1 is outside [0, 1]")]
     [TestCase("NaN", "--threshold: 'NaN' is not a number")]
-    public void Bad_thresholds_are_usage_errors(string value, string message) =>
+    public void BadThresholdsAreUsageErrors(string value, string message) =>
         AssertFails(Run("detect", "--model", ShapesModel, Example("shapes_001.jpg"), "--threshold", value), ExitCodes.Usage, message);
 
     [Test]
-    public void Bad_option_values_name_the_option_not_a_dotnet_type()
+    public void BadOptionValuesNameTheOptionNotADotnetType()
     {
         AssertFails(Run("detect", "--model", ShapesModel, Example("shapes_001.jpg"), "--batch", "many"), ExitCodes.Usage, "--batch: 'many' is not a whole number");
         AssertFails(Run("detect", "--model", ShapesModel, Example("shapes_001.jpg"), "--batch", "0"), ExitCodes.Usage, "--batch: 0 is less than 1");
@@ -44,7 +44,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Unknown_backends_are_usage_errors_in_every_command()
+    public void UnknownBackendsAreUsageErrorsInEveryCommand()
     {
         AssertFails(Run("detect", "--model", ShapesModel, Example("shapes_001.jpg"), "--backend", "tpu"), ExitCodes.Usage, "--backend: unknown backend 'tpu': expected auto, cuda, opencl, cpu-sim or cpu");
         AssertFails(Run("devices", "--backend", "tpu"), ExitCodes.Usage, "--backend: unknown backend 'tpu'");
@@ -52,7 +52,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Cuda_without_a_gpu_is_a_device_error()
+    public void CudaWithoutAGpuIsADeviceError()
     {
         if (ComputeDevice.HasCuda()) Assert.Ignore("a CUDA device is present");
         using var dir = Temp();
@@ -65,7 +65,7 @@ public class CliErrorTests
 
     /// <summary>`ssd devices` builds each backend as detect does: auto names the backend detect uses.</summary>
     [Test]
-    public void Devices_tells_what_each_choice_runs_on()
+    public void DevicesTellsWhatEachChoiceRunsOn()
     {
         var cpu = Run("devices", "--backend", "cpu");
         Assert.That(cpu.Code, Is.EqualTo(ExitCodes.Ok), cpu.ToString());
@@ -79,7 +79,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Checkpoints_given_as_a_model_say_convert_it_first()
+    public void CheckpointsGivenAsAModelSayConvertItFirst()
     {
         using var dir = Temp();
         var pth = Example("shapes_ssd.pth");
@@ -101,7 +101,7 @@ public class CliErrorTests
     [TestCase("\"layers\":")]
     [TestCase("\"postProcess\":")]
     [TestCase("\"priors\":")]
-    public void A_null_in_the_model_description_is_a_model_error(string field)
+    public void ANullInTheModelDescriptionIsAModelError(string field)
     {
         using var dir = Temp();
         var file = SafeTensorsFile.Read(ShapesModel);
@@ -122,7 +122,7 @@ public class CliErrorTests
     /// <summary>issue 16 item 4: a refused pickle in `convert` is a one-line model error, and no output file appears.</summary>
     [TestCase("global_os_system.zip.pth")]
     [TestCase("reduce_subprocess.legacy.pth")]
-    public void Convert_refuses_a_malicious_checkpoint_with_a_message(string file)
+    public void ConvertRefusesAMaliciousCheckpointWithAMessage(string file)
     {
         using var dir = Temp();
         var path = Path.Combine(TorchFixtures.Dir, "malicious", file);
@@ -131,7 +131,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Convert_checks_its_paths_before_reading_the_checkpoint()
+    public void ConvertChecksItsPathsBeforeReadingTheCheckpoint()
     {
         using var dir = Temp();
         var face = WeightsPaths.FaceModelDir;
@@ -147,7 +147,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Ptx_on_a_read_only_location_is_refused_before_compiling()
+    public void PtxOnAReadOnlyLocationIsRefusedBeforeCompiling()
     {
         const string target = "/sys/ssd-ptx-test";
         if (!OperatingSystem.IsLinux() || !Directory.Exists("/sys")) Assert.Ignore("needs Linux's read-only /sys");
@@ -160,7 +160,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Bench_on_a_broken_image_names_it()
+    public void BenchOnABrokenImageNamesIt()
     {
         using var dir = Temp();
         File.WriteAllBytes(dir["cut.jpg"], File.ReadAllBytes(Example("shapes_002.jpg"))[..200]);
@@ -168,7 +168,7 @@ public class CliErrorTests
     }
 
     [Test]
-    public void Verbose_prints_the_stack_trace_and_only_then()
+    public void VerbosePrintsTheStackTraceAndOnlyThen()
     {
         var quiet = Run("inspect", Example("shapes_ssd.pth"));
         var verbose = Run("inspect", Example("shapes_ssd.pth"), "--verbose");

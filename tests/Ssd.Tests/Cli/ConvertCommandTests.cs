@@ -42,7 +42,7 @@ public class ConvertCommandTests
     }
 
     [Test]
-    public void MobileNet_blob_from_image_settings()
+    public void MobileNetBlobFromImageSettings()
     {
         var input = Convert("--mean", "127.5", "--scale", "0.007843");
         Assert.That(input.Mean, Is.EqualTo(new[] { 127.5f, 127.5f, 127.5f }), "one value serves all channels");
@@ -51,7 +51,7 @@ public class ConvertCommandTests
     }
 
     [Test]
-    public void ImageNet_normalised_rgb()
+    public void ImageNetNormalisedRgb()
     {
         var input = Convert("--channel-order", "rgb", "--pixel-range", "0..1", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225");
         Assert.That((input.ChannelOrder, input.PixelRange, input.Scale), Is.EqualTo((ChannelOrder.Rgb, PixelRange.Unit, 1f)));
@@ -60,7 +60,7 @@ public class ConvertCommandTests
     }
 
     [Test]
-    public void Defaults_are_unchanged() =>
+    public void DefaultsAreUnchanged() =>
         Assert.That(Convert() is { Scale: 1f, PixelRange: PixelRange.Byte, Std: [1f, 1f, 1f] });
 
     [TestCase("--scale", "0", "--scale")]
@@ -71,7 +71,7 @@ public class ConvertCommandTests
     [TestCase("--mean", "1,2", "--mean")]
     [TestCase("--mean", "1,inf,2", "--mean")]
     [TestCase("--pixel-range", "0..2", "--pixel-range")]
-    public void Bad_values_are_refused(string option, string value, string named)
+    public void BadValuesAreRefused(string option, string value, string named)
     {
         var prototxt = TempPath(".prototxt");
         var output = TempPath(".safetensors");

@@ -15,7 +15,7 @@ public class DetectCommandTests
     private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement.Clone();
 
     [Test]
-    public void Prints_a_line_per_image_and_where_the_outputs_went()
+    public void PrintsALinePerImageAndWhereTheOutputsWent()
     {
         using var dir = Temp();
         var r = Run("detect", "--model", ShapesModel, Example("shapes_002.jpg"), Example("shapes_004.jpg"), "--json", dir["d.json"], "--annotate", dir["ann"]);
@@ -29,7 +29,7 @@ public class DetectCommandTests
     }
 
     [Test]
-    public void Json_has_a_schema_version_the_threshold_and_every_detection()
+    public void JsonHasASchemaVersionTheThresholdAndEveryDetection()
     {
         using var dir = Temp();
         var r = Run("detect", "--model", ShapesModel, Example("shapes_001.jpg"), dir["missing.jpg"], "--json", dir["d.json"]);
@@ -57,7 +57,7 @@ public class DetectCommandTests
     }
 
     [Test]
-    public void Default_threshold_is_half_and_threshold_zero_shows_the_models_own_cut()
+    public void DefaultThresholdIsHalfAndThresholdZeroShowsTheModelsOwnCut()
     {
         var @default = Json(Run("detect", "--model", ShapesModel, Example("shapes_005.jpg"), "--json", "-").Out);
         var all = Json(Run("detect", "--model", ShapesModel, Example("shapes_005.jpg"), "--json", "-", "--threshold", "0").Out);
@@ -68,7 +68,7 @@ public class DetectCommandTests
     }
 
     [Test]
-    public void Json_to_stdout_keeps_stdout_pure_and_writes_no_file_named_dash()
+    public void JsonToStdoutKeepsStdoutPureAndWritesNoFileNamedDash()
     {
         using var dir = Temp();
         var cwd = Environment.CurrentDirectory;
@@ -85,7 +85,7 @@ public class DetectCommandTests
     }
 
     [Test]
-    public void Inputs_are_files_folders_globs_and_recursive_folders()
+    public void InputsAreFilesFoldersGlobsAndRecursiveFolders()
     {
         using var dir = Temp();
         Directory.CreateDirectory(dir["a/b"]);
@@ -113,7 +113,7 @@ public class DetectCommandTests
 
     /// <summary>issue 16 item 3 and 8: a cut JPEG, /dev/zero, a FIFO and a directory among the inputs fail alone, without hanging.</summary>
     [Test]
-    public void Broken_and_special_inputs_fail_alone_and_nothing_hangs()
+    public void BrokenAndSpecialInputsFailAloneAndNothingHangs()
     {
         using var dir = Temp();
         Directory.CreateDirectory(dir["in"]);
@@ -131,7 +131,7 @@ public class DetectCommandTests
     }
 
     [Test]
-    public void Annotated_names_never_collide()
+    public void AnnotatedNamesNeverCollide()
     {
         using var dir = Temp();
         foreach (var sub in new[] { "x", "y" }) Directory.CreateDirectory(dir[sub]);
@@ -149,7 +149,7 @@ public class DetectCommandTests
 
     /// <summary>issue 16 item 6: an output that is an input or the model is refused before any work; nothing is touched.</summary>
     [Test]
-    public void Outputs_that_would_overwrite_an_input_or_the_model_are_refused_first()
+    public void OutputsThatWouldOverwriteAnInputOrTheModelAreRefusedFirst()
     {
         using var dir = Temp();
         File.Copy(ShapesModel, dir["model.safetensors"]);
@@ -176,7 +176,7 @@ public class DetectCommandTests
 
     /// <summary>The output is checked before the model is even loaded: a corrupt model with a bad --json path says usage (2), not model (3).</summary>
     [Test]
-    public void A_bad_json_path_fails_before_the_work()
+    public void ABadJsonPathFailsBeforeTheWork()
     {
         using var dir = Temp();
         File.WriteAllBytes(dir["bad.safetensors"], new byte[64]);
@@ -192,7 +192,7 @@ public class DetectCommandTests
 
     /// <summary>issue 16 item 6: when every image fails, the previous JSON stays as it was and the exit code is 1.</summary>
     [Test]
-    public void All_inputs_failing_keeps_the_previous_json()
+    public void AllInputsFailingKeepsThePreviousJson()
     {
         using var dir = Temp();
         File.WriteAllText(dir["d.json"], "previous results");
@@ -207,7 +207,7 @@ public class DetectCommandTests
 
     /// <summary>issue 16 item 8: decoded pixels are bounded per image (refused from the header) and per batch (streamed).</summary>
     [Test]
-    public void Pixel_budgets_per_image_and_per_batch()
+    public void PixelBudgetsPerImageAndPerBatch()
     {
         using var dir = Temp();
         var big = ImageEncoder.EncodePng(new RgbImage(3000, 3000));  // 9 Mpx, ~30 KB of PNG

@@ -32,7 +32,7 @@ public class HardeningCliTests
     public void Cleanup() => dir?.Dispose();
 
     [Test]
-    public void Native_input_size_an_image_too_small_for_the_network_fails_alone_and_is_named()
+    public void NativeInputSizeAnImageTooSmallForTheNetworkFailsAloneAndIsNamed()
     {
         using var work = Temp();
         Directory.CreateDirectory(work["in"]);
@@ -52,7 +52,7 @@ public class HardeningCliTests
 
     [TestCase("convert")]
     [TestCase("inspect")]
-    public void A_device_as_the_model_is_a_one_line_model_error(string command)
+    public void ADeviceAsTheModelIsAOneLineModelError(string command)
     {
         if (!File.Exists("/dev/zero")) Assert.Ignore("no /dev/zero");
         using var work = Temp();

@@ -11,7 +11,7 @@ namespace Ssd.Tests.Cli;
 public class SsdScriptTests
 {
     [Test]
-    public void Builds_once_with_a_notice_then_runs_quietly()
+    public void BuildsOnceWithANoticeThenRunsQuietly()
     {
         if (OperatingSystem.IsWindows())
         {

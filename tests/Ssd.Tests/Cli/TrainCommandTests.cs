@@ -22,7 +22,7 @@ public class TrainCommandTests
     private static string NewRunDir() => Path.Combine(Path.GetTempPath(), "ssd-train-" + Guid.NewGuid().ToString("N"));
 
     [Test]
-    public void A_tiny_run_writes_the_model_and_a_log_whose_first_loss_is_the_engines()
+    public void ATinyRunWritesTheModelAndALogWhoseFirstLossIsTheEngines()
     {
         var run = NewRunDir();
         try
@@ -68,7 +68,7 @@ public class TrainCommandTests
 
     /// <summary>--augment ssd trains, and the run is a function of the seed: the same seed gives the same losses.</summary>
     [Test]
-    public void Augmented_training_is_reproducible_from_the_seed()
+    public void AugmentedTrainingIsReproducibleFromTheSeed()
     {
         string[] Losses(string run, string seed)
         {
@@ -92,7 +92,7 @@ public class TrainCommandTests
     }
 
     [Test]
-    public void Bad_arguments_and_data_give_the_documented_exit_codes()
+    public void BadArgumentsAndDataGiveTheDocumentedExitCodes()
     {
         var run = NewRunDir();
         try

@@ -12,14 +12,16 @@ namespace Ssd.Tests.Detection;
 
 /// <summary>
 /// Pre-processing on the device (pixels up once, PreprocessOp writing straight into the network input) against
-/// the host path (PreprocessReference, floats uploaded), on PoCL with two real models: the bundled shapes example
+/// the host path (PreprocessReference, floats uploaded), on every test device with two real models: the bundled shapes example
 /// (torchvision flavour, torch bilinear resize) and the shared face detector (Caffe flavour, OpenCV linear resize).
 /// Each batch mixes image sizes, so the resize, the per-image ranges of the pixel buffer and the tap tables of
 /// several source sizes are all exercised. The network input and heads must be bit-identical, and so the detections.
 /// </summary>
 public class DevicePreprocessTests
 {
-    public static IEnumerable<TestCaseData> Models() => [new("shapes"), new("face")];
+    /// <summary>Both models on every test device (PoCL; CUDA when the run asks for it: TestDevices).</summary>
+    public static IEnumerable<TestCaseData> Models() =>
+        from device in TestDevices.DeviceNames from name in new[] { "shapes", "face" } select new TestCaseData(name, device);
 
     private static readonly Dictionary<string, (ModelDescription Model, IReadOnlyDictionary<string, TensorData> Tensors)> models = [];
 
@@ -50,7 +52,7 @@ public class DevicePreprocessTests
     }
 
     [TestCaseSource(nameof(Models))]
-    public void Device_preprocessing_gives_the_host_input_bit_for_bit(string name)
+    public void DevicePreprocessingGivesTheHostInputBitForBit(string name, string deviceName)
     {
         var (model, tensors) = Model(name);
         var images = Images(name);
@@ -60,7 +62,7 @@ public class DevicePreprocessTests
             PreprocessReference.Forward(images[i].Pixels, images[i].Width, images[i].Height, settings,
                 host.AsSpan((int)(i * settings.OutputLength), (int)settings.OutputLength));
 
-        using var backend = new IlgpuBackend(TestDevices.OpenCL);
+        using var backend = new IlgpuBackend(TestDevices.Device(deviceName));
         using var network = SsdNetwork.Load(model, tensors, backend, batch: images.Length, capture: [model.Input.Blob]);
         var onDevice = network.Forward(images, settings, [model.Input.Blob]);
         var fromHost = network.Forward(host, [model.Input.Blob]);
@@ -73,14 +75,14 @@ public class DevicePreprocessTests
     }
 
     [TestCaseSource(nameof(Models))]
-    public void Detector_with_device_preprocessing_finds_what_the_host_path_finds(string name)
+    public void DetectorWithDevicePreprocessingFindsWhatTheHostPathFinds(string name, string deviceName)
     {
         var (model, tensors) = Model(name);
         var images = Images(name);
         IReadOnlyList<IReadOnlyList<Ssd.Engine.Detection.Detection>> Run(bool onDevice, out DetectorTimings timings)
         {
             var options = new SsdDetectorOptions { PreprocessOnDevice = onDevice, MaxBatch = images.Length };
-            using var detector = SsdDetector.Create(model, tensors, options, () => new IlgpuBackend(TestDevices.OpenCL));
+            using var detector = SsdDetector.Create(model, tensors, options, () => new IlgpuBackend(TestDevices.Device(deviceName)));
             var result = detector.Detect(images);
             timings = detector.LastTimings;
             return result;

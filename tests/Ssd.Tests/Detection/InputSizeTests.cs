@@ -12,11 +12,11 @@ public class InputSizeTests
     [TestCase("640x480", 640, 480)]
     [TestCase(" 300X300 ", 300, 300)]
     [TestCase("512", 512, 512)]
-    public void Parses_sizes(string text, int width, int height) =>
+    public void ParsesSizes(string text, int width, int height) =>
         Assert.That(InputSize.Parse(text), Is.EqualTo(new InputSize(width, height)));
 
     [Test]
-    public void Parses_native()
+    public void ParsesNative()
     {
         Assert.That(InputSize.Parse("Native").IsNative);
         Assert.That(InputSize.Native.ToString(), Is.EqualTo("native"));
@@ -27,7 +27,7 @@ public class InputSizeTests
     [TestCase("-3x4")]
     [TestCase("3x4x5")]
     [TestCase("big")]
-    public void Rejects_bad_sizes(string text)
+    public void RejectsBadSizes(string text)
     {
         var e = Assert.Throws<ArgumentException>(() => InputSize.Parse(text));
         Assert.That(e!.Message, Does.Contain(text));
@@ -36,7 +36,7 @@ public class InputSizeTests
     private static ConversionResult Torchvision() => TorchConverter.Convert(TorchCheckpoint.Load(Network("torchvision/model.pth")));
 
     [Test]
-    public void Torchvision_model_refuses_another_size_or_native()
+    public void TorchvisionModelRefusesAnotherSizeOrNative()
     {
         var model = Torchvision();
         foreach (var size in new[] { new InputSize(640, 480), InputSize.Native })
@@ -48,7 +48,7 @@ public class InputSizeTests
     }
 
     [Test]
-    public void Torchvision_model_accepts_its_own_size()
+    public void TorchvisionModelAcceptsItsOwnSize()
     {
         var model = Torchvision();
         using var detector = SsdDetector.Create(model.Description, model.Tensors,

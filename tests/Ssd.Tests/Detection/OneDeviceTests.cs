@@ -26,7 +26,7 @@ public class OneDeviceTests
     }
 
     [Test]
-    public void Native_input_over_five_sizes_with_batch_8_creates_one_ilgpu_context()
+    public void NativeInputOverFiveSizesWithBatch8CreatesOneIlgpuContext()
     {
         var (model, tensors) = TinySsd.Create();
         var images = FiveSizes();
@@ -43,7 +43,7 @@ public class OneDeviceTests
     }
 
     [Test]
-    public void Native_networks_stay_within_the_bound_and_give_the_same_detections()
+    public void NativeNetworksStayWithinTheBoundAndGiveTheSameDetections()
     {
         var (model, tensors) = TinySsd.Create();
         var images = FiveSizes();
@@ -62,7 +62,7 @@ public class OneDeviceTests
     }
 
     [Test]
-    public void An_image_too_small_for_the_network_is_that_images_error()
+    public void AnImageTooSmallForTheNetworkIsThatImagesError()
     {
         var (model, tensors) = TinySsd.Create();
         RgbImage[] images = [TinySsd.Image(24, 20, 1), TinySsd.Image(5, 5, 2), TinySsd.Image(31, 17, 3)];
@@ -93,7 +93,7 @@ public class OneDeviceTests
 
     [TestCase(true, "device")]
     [TestCase(false, "host")]
-    public void The_wiring_constructor_honours_PreprocessOnDevice(bool onDevice, string expected)
+    public void TheWiringConstructorHonoursPreprocessOnDevice(bool onDevice, string expected)
     {
         var (model, _) = TinySsd.Create();
         model = model with { PostProcess = model.PostProcess with { NumClasses = 2 } };

@@ -10,7 +10,7 @@ namespace Ssd.Tests.Detection;
 /// <summary>The detector end to end with a fake network that returns the fixture's loc / conf (a stand-in until the engine is merged).</summary>
 public class SsdDetectorTests
 {
-    private sealed class FixtureNetwork(PostProcessFixture f) : ISsdNetwork
+    internal sealed class FixtureNetwork(PostProcessFixture f) : ISsdNetwork
     {
         public bool Disposed;
         public float[] Priors => f.CenterPriors;
@@ -29,12 +29,12 @@ public class SsdDetectorTests
         public void Dispose() => Disposed = true;
     }
 
-    private sealed class IndexPreprocessor : IPreprocessor
+    internal sealed class IndexPreprocessor : IPreprocessor
     {
         public void Run(RgbImage image, Span<float> destination) => destination[0] = image.Pixels[0];
     }
 
-    private static ModelDescription Model(PostProcessFixture f) => new()
+    internal static ModelDescription Model(PostProcessFixture f) => new()
     {
         Name = "fake", Flavor = ModelFlavor.SsdPytorch, Layers = [],
         Input = new InputSpec { Width = 4, Height = 4, ChannelOrder = ChannelOrder.Bgr, Mean = [0, 0, 0], Std = [1, 1, 1], PixelRange = PixelRange.Byte, Resize = ResizeMethod.OpenCvLinear },
@@ -43,7 +43,7 @@ public class SsdDetectorTests
         PostProcess = new PostProcessSpec { Style = ModelFlavor.SsdPytorch, NumClasses = f.Classes, ConfidenceThreshold = 0.01f, NmsThreshold = 0.45f, TopK = 200, ClassNames = ["bg", "a", "b", "c", "d", "e"] },
     };
 
-    private static RgbImage Image(int index, (int W, int H) size)
+    internal static RgbImage Image(int index, (int W, int H) size)
     {
         var pixels = new byte[size.W * size.H * 3];
         pixels[0] = (byte)index;

@@ -27,7 +27,7 @@ public class FaceDetectorTests
     }
 
     [TestCaseSource(typeof(NetworkFixtures), nameof(BackendNames))]
-    public void Face_detector_matches_opencv_dnn(string backendName)
+    public void FaceDetectorMatchesOpencvDnn(string backendName)
     {
         var input = ReadFloats(Generated("input.bin"));
         var dir = WeightsPaths.FaceModelDir;

@@ -28,7 +28,7 @@ public class MemoryPlannerTests
     }
 
     [Test]
-    public void Random_dag_like_plans_never_overlap_live_buffers([Range(0, 199)] int seed)
+    public void RandomDagLikePlansNeverOverlapLiveBuffers([Range(0, 199)] int seed)
     {
         // A DAG-like plan: step s produces buffer s, which is read by up to three later steps (skip connections
         // like SSD's sources feeding the heads); some buffers are pinned to the end (outputs).
@@ -49,7 +49,7 @@ public class MemoryPlannerTests
     }
 
     [Test]
-    public void Vgg_like_chain_reuses_memory()
+    public void VggLikeChainReusesMemory()
     {
         // 16 layers in a chain, each read only by the next: only two neighbours are ever live together.
         long[] sizes = [64 * 300 * 300, 64 * 300 * 300, 64 * 150 * 150, 128 * 150 * 150, 128 * 150 * 150, 128 * 75 * 75, 256 * 75 * 75, 256 * 75 * 75,
@@ -65,7 +65,7 @@ public class MemoryPlannerTests
     }
 
     [Test]
-    public void Real_network_plan_places_every_live_value_apart()
+    public void RealNetworkPlanPlacesEveryLiveValueApart()
     {
         var model = TorchConverter.Convert(TorchCheckpoint.Load(Network("torchvision/model.pth")));
         using var backend = new CpuBackend();
@@ -78,7 +78,7 @@ public class MemoryPlannerTests
     }
 
     [Test]
-    public void Bad_requests_are_refused()
+    public void BadRequestsAreRefused()
     {
         Assert.Throws<ArgumentException>(() => MemoryPlanner.Plan([new BufferRequest(-1, 0, 0)]));
         Assert.Throws<ArgumentException>(() => MemoryPlanner.Plan([new BufferRequest(4, 3, 2)]));

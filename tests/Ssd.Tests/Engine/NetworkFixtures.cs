@@ -33,14 +33,11 @@ public static class NetworkFixtures
         return a;
     }
 
-    public static readonly string[] BackendNames = ["cpu", "opencl"];
+    /// <summary>The managed CPU backend and every test device (<see cref="TestDevices.DeviceNames"/>: OpenCL, and CUDA
+    /// when the run asks for it).</summary>
+    public static string[] BackendNames => ["cpu", .. TestDevices.DeviceNames];
 
-    public static IBackend Backend(string name) => name switch
-    {
-        "cpu" => new CpuBackend(),
-        "opencl" => new IlgpuBackend(TestDevices.OpenCL),
-        _ => throw new ArgumentOutOfRangeException(nameof(name)),
-    };
+    public static IBackend Backend(string name) => name == "cpu" ? new CpuBackend() : new IlgpuBackend(TestDevices.Device(name));
 
     /// <summary>max |a - e| / max(|e|, floor) over all elements: relative error with a floor so values near zero
     /// are judged against the tensor's scale (floor = 0.1 * max |e|; with the 1e-4 tolerance this is torch.allclose's

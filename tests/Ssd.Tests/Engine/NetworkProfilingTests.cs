@@ -14,7 +14,7 @@ public class NetworkProfilingTests
         Path.GetFullPath(Path.Combine(FixtureFiles.Path("."), "..", "..", "..", "examples", "shapes", "shapes_ssd.safetensors"));
 
     [Test]
-    public void Profiling_times_every_step_without_changing_the_outputs()
+    public void ProfilingTimesEveryStepWithoutChangingTheOutputs()
     {
         var (model, tensors) = ModelFile.Load(ShapesModel());
         using var backend = new CpuBackend();
@@ -39,7 +39,7 @@ public class NetworkProfilingTests
     }
 
     [Test]
-    public void Conv_flops_are_two_per_multiply_add_of_the_direct_convolution()
+    public void ConvFlopsAreTwoPerMultiplyAddOfTheDirectConvolution()
     {
         var (model, tensors) = ModelFile.Load(ShapesModel());
         using var backend = new CpuBackend();

@@ -66,7 +66,7 @@ public class PlanBuilderTests
     }
 
     [Test]
-    public void BatchNorm_scale_and_relu_fold_into_the_convolution()
+    public void BatchNormScaleAndReluFoldIntoTheConvolution()
     {
         var (d, t) = TinyCaffe();
         var plan = PlanBuilder.Build(d, t, W, H);
@@ -82,7 +82,7 @@ public class PlanBuilderTests
     }
 
     [Test]
-    public void Folded_network_equals_layer_by_layer_references()
+    public void FoldedNetworkEqualsLayerByLayerReferences()
     {
         var (d, t) = TinyCaffe();
         var x = TestData.Uniform(11, 3 * H * W, -2f, 2f);
@@ -113,7 +113,7 @@ public class PlanBuilderTests
     }
 
     [Test]
-    public void Impossible_shapes_name_the_layer()
+    public void ImpossibleShapesNameTheLayer()
     {
         var (d, t) = TinyCaffe(convKernel: 9, convPad: 0);
         var e = Assert.Throws<InvalidDataException>(() => PlanBuilder.Build(d, t, W, H));
@@ -127,7 +127,7 @@ public class PlanBuilderTests
     }
 
     [Test]
-    public void Capture_of_a_blob_not_declared_at_load_is_refused()
+    public void CaptureOfABlobNotDeclaredAtLoadIsRefused()
     {
         var (d, t) = TinyCaffe();
         using var backend = new CpuBackend();

@@ -81,7 +81,7 @@ public class ResidualPlanTests
     }
 
     [Test]
-    public void Unfoldable_batch_norm_and_scale_become_affine_steps()
+    public void UnfoldableBatchNormAndScaleBecomeAffineSteps()
     {
         var (d, t) = Tiny();
         var plan = PlanBuilder.Build(d, t, W, H, batch: 2);
@@ -104,7 +104,7 @@ public class ResidualPlanTests
     }
 
     [Test]
-    public void Batch_norm_after_a_convolution_still_folds_unless_the_convolution_output_is_kept()
+    public void BatchNormAfterAConvolutionStillFoldsUnlessTheConvolutionOutputIsKept()
     {
         var (d, t) = Tiny();
         // Move the BatchNorm + Scale straight after conv2 (before the sum): they fold into conv2.
@@ -131,7 +131,7 @@ public class ResidualPlanTests
         select new TestCaseData(backend, op.Item1, op.Item2).SetArgDisplayNames(backend, op.Item1.ToString(), string.Join(",", op.Item2));
 
     [TestCaseSource(nameof(Cases))]
-    public void Network_equals_layer_by_layer_references(string backendName, EltwiseOperation op, float[] coefficients)
+    public void NetworkEqualsLayerByLayerReferences(string backendName, EltwiseOperation op, float[] coefficients)
     {
         var (d, t) = Tiny(op, coefficients);
         const int batch = 2;

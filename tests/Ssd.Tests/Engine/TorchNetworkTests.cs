@@ -23,7 +23,7 @@ public class TorchNetworkTests
         [.. PortableInput(1, 3 * 300 * 300), .. batch == 2 ? PortableInput(2, 3 * 300 * 300) : []];
 
     [TestCaseSource(typeof(NetworkFixtures), nameof(BackendNames))]
-    public void Torchvision_sources_and_heads_match_torch(string backendName)
+    public void TorchvisionSourcesAndHeadsMatchTorch(string backendName)
     {
         var model = Convert("torchvision");
         Assert.That(model.Description.Flavor, Is.EqualTo(ModelFlavor.Torchvision));
@@ -45,7 +45,7 @@ public class TorchNetworkTests
     }
 
     [TestCaseSource(typeof(NetworkFixtures), nameof(BackendNames))]
-    public void Torchvision_priors_equal_torchvision_anchors(string backendName)
+    public void TorchvisionPriorsEqualTorchvisionAnchors(string backendName)
     {
         var model = Convert("torchvision");
         using var backend = Backend(backendName);
@@ -59,7 +59,7 @@ public class TorchNetworkTests
     }
 
     [TestCaseSource(typeof(NetworkFixtures), nameof(BackendNames))]
-    public void SsdPytorch_legacy_checkpoint_matches_its_reference(string backendName)
+    public void SsdPytorchLegacyCheckpointMatchesItsReference(string backendName)
     {
         var model = Convert("ssd_pytorch");
         Assert.That(model.Description.Flavor, Is.EqualTo(ModelFlavor.SsdPytorch));

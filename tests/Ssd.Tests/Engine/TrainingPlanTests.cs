@@ -57,7 +57,7 @@ public class TrainingPlanTests
     private static bool Overlap(ArenaSlice a, ArenaSlice b) => a.Offset < b.Offset + b.Length && b.Offset < a.Offset + a.Length;
 
     [Test]
-    public void The_training_memory_plan_keeps_every_value_backward_reads()
+    public void TheTrainingMemoryPlanKeepsEveryValueBackwardReads()
     {
         var model = Torchvision();
         var plan = PlanBuilder.Build(model.Description, model.Tensors, 300, 300, batch: 2, mode: PlanMode.Training);
@@ -97,7 +97,7 @@ public class TrainingPlanTests
     }
 
     [Test]
-    public void Backward_replays_the_steps_on_the_way_to_the_loss_in_reverse_plan_order()
+    public void BackwardReplaysTheStepsOnTheWayToTheLossInReversePlanOrder()
     {
         var model = Torchvision();
         var plan = PlanBuilder.Build(model.Description, model.Tensors, 300, 300, mode: PlanMode.Training);
@@ -125,7 +125,7 @@ public class TrainingPlanTests
     }
 
     [Test]
-    public void BatchNorm_is_folded_only_for_inference_and_training_runs_nothing_in_place()
+    public void BatchNormIsFoldedOnlyForInferenceAndTrainingRunsNothingInPlace()
     {
         var (model, tensors) = TinySsd.Create(batchNorm: true);
         var inference = PlanBuilder.Build(model, tensors, 24, 20);
@@ -174,7 +174,7 @@ public class TrainingPlanTests
         return (model, ModelWeights.Create([]));
     }
 
-    public static IEnumerable<string> Backends => ["cpu", "cpu-sim", "opencl"];
+    public static IEnumerable<string> Backends => ["cpu", "cpu-sim", .. TestDevices.DeviceNames];
 
     private static IBackend Create(string name) => name switch
     {
@@ -183,7 +183,7 @@ public class TrainingPlanTests
     };
 
     [TestCaseSource(nameof(Backends))]
-    public void Backward_runs_through_the_op_registry_and_matches_the_references(string backendName)
+    public void BackwardRunsThroughTheOpRegistryAndMatchesTheReferences(string backendName)
     {
         var (model, weights) = ReluNet();
         using var backend = Create(backendName);
@@ -208,7 +208,7 @@ public class TrainingPlanTests
     private static void CpuVariantsBits(float[] actual, float[] expected, string what) => Ssd.Tests.Kernels.CpuVariants.AssertBits(actual, expected, what);
 
     [Test]
-    public void A_training_load_names_the_op_without_a_backward()
+    public void ATrainingLoadNamesTheOpWithoutABackward()
     {
         // The SSD graph trains (every op on the way to the loss has a backward, shared values' gradients are summed).
         var (model, tensors) = TinySsd.Create();
@@ -228,7 +228,7 @@ public class TrainingPlanTests
     }
 
     [TestCaseSource(typeof(NetworkFixtures), nameof(BackendNames))]
-    public void Updating_a_weight_changes_the_next_forward_exactly_as_a_fresh_network_would(string backendName)
+    public void UpdatingAWeightChangesTheNextForwardExactlyAsAFreshNetworkWould(string backendName)
     {
         // BatchNorm and Scale are folded into conv1: their edit must reach the folded weights, the packed or
         // Winograd-transformed panels (CPU) or the device copies.

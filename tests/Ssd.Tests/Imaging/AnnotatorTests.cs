@@ -9,7 +9,7 @@ public class AnnotatorTests
     private static readonly (byte, byte, byte) Black = (0, 0, 0);
 
     [Test]
-    public void Box_border_takes_the_class_colour_inside_the_box_and_nothing_else_changes()
+    public void BoxBorderTakesTheClassColourInsideTheBoxAndNothingElseChanges()
     {
         var image = new RgbImage(80, 60);
         var drawn = Annotator.Draw(image, [new Annotation(10, 20, 50, 45, 3, "")], new AnnotationStyle { LineWidth = 2 });
@@ -24,7 +24,7 @@ public class AnnotatorTests
     }
 
     [Test]
-    public void Label_tag_sits_above_the_box_in_the_class_colour_with_readable_text()
+    public void LabelTagSitsAboveTheBoxInTheClassColourWithReadableText()
     {
         var image = new RgbImage(200, 150);
         var a = new Annotation(40, 80, 160, 140, 2, "dog 0.87");
@@ -48,7 +48,7 @@ public class AnnotatorTests
     }
 
     [Test]
-    public void Boxes_at_the_top_edge_or_outside_the_image_are_clipped_and_keep_their_label_inside()
+    public void BoxesAtTheTopEdgeOrOutsideTheImageAreClippedAndKeepTheirLabelInside()
     {
         var image = new RgbImage(60, 40);
         var drawn = Annotator.Draw(image, [new Annotation(-20, -5, 50, 30, 0, "cat 0.90"), new Annotation(float.NaN, 0, 5, 5, 1, "nan")]);
@@ -60,7 +60,7 @@ public class AnnotatorTests
     }
 
     [Test]
-    public void Line_width_and_text_size_scale_with_the_image()
+    public void LineWidthAndTextSizeScaleWithTheImage()
     {
         Assert.That(Annotator.LineWidthFor(300, 300), Is.EqualTo(2));
         Assert.That(Annotator.LineWidthFor(1800, 1800), Is.EqualTo(7));
@@ -74,7 +74,7 @@ public class AnnotatorTests
     }
 
     [Test]
-    public void Annotations_from_detections_carry_label_and_score()
+    public void AnnotationsFromDetectionsCarryLabelAndScore()
     {
         var a = Annotation.From(new Ssd.Engine.Detection.Detection(7, "train", 0.876f, new BoxF(1, 2, 3, 4)));
         Assert.That(a, Is.EqualTo(new Annotation(1, 2, 3, 4, 7, "train 0.88")));

@@ -31,7 +31,7 @@ public class ImageDecoderTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Decodes_like_the_reference(Case c)
+    public void DecodesLikeTheReference(Case c)
     {
         var image = ImageDecoder.Load(Path.Combine(Dir, c.File));
         var expected = File.ReadAllBytes(Path.Combine(Dir, c.Name + ".ref"));
@@ -48,7 +48,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void Streams_spans_and_files_decode_alike()
+    public void StreamsSpansAndFilesDecodeAlike()
     {
         var path = Path.Combine(Dir, "jpeg_orientation_6.jpg");
         var bytes = File.ReadAllBytes(path);
@@ -75,7 +75,7 @@ public class ImageDecoderTests
     [TestCase("webp_lossless.webp")]
     [TestCase("bmp_24.bmp")]
     [TestCase("gif_static.gif")]
-    public void Truncated_files_are_errors_never_made_up_pixels(string file)
+    public void TruncatedFilesAreErrorsNeverMadeUpPixels(string file)
     {
         var data = File.ReadAllBytes(Path.Combine(Dir, file));
         var whole = ImageDecoder.Decode(data).Pixels;
@@ -94,7 +94,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void The_example_jpeg_cut_to_200_bytes_is_an_error()
+    public void TheExampleJpegCutTo200BytesIsAnError()
     {
         var data = File.ReadAllBytes(Path.Combine(WeightsPaths.RepoRoot, "examples", "shapes", "shapes_002.jpg"))[..200];
         var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(data, "cut.jpg"))!;
@@ -102,7 +102,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void Corrupt_and_foreign_data_are_errors()
+    public void CorruptAndForeignDataAreErrors()
     {
         Assert.That(Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode([], "empty.png"))!.Message, Does.Contain("empty.png").And.Contain("empty"));
         Assert.That(Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode("hello, not an image"u8.ToArray(), "text.jpg"))!.Message,
@@ -115,7 +115,7 @@ public class ImageDecoderTests
 
     /// <summary>A valid PNG whose IHDR declares a huge size: refused from the header, before any pixel memory.</summary>
     [Test]
-    public void Decompression_bombs_are_refused_before_decoding()
+    public void DecompressionBombsAreRefusedBeforeDecoding()
     {
         var png = PngWithSize(File.ReadAllBytes(Path.Combine(Dir, "png_rgb.png")), 40000, 40000);
         var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(png, "huge.png"))!;
@@ -132,7 +132,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void Image_files_are_read_safely()
+    public void ImageFilesAreReadSafely()
     {
         var dir = Directory.CreateTempSubdirectory("ssd-imagefile-");
         try
@@ -162,7 +162,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void Raw_pixel_buffers_in_every_layout_and_stride()
+    public void RawPixelBuffersInEveryLayoutAndStride()
     {
         var rng = new Random(3);
         int w = 5, h = 3;
@@ -191,7 +191,7 @@ public class ImageDecoderTests
     }
 
     [Test]
-    public void Encoded_images_round_trip()
+    public void EncodedImagesRoundTrip()
     {
         var rng = new Random(7);
         var pixels = new byte[7 * 5 * 3];

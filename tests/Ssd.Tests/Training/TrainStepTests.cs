@@ -63,7 +63,7 @@ public class TrainStepTests
 
     [TestCase("cpu", 3)]
     [TestCase("opencl", 1, Explicit = true, Reason = "a full-size training step on PoCL took over 8 minutes on the loaded 2-core machine (t11d); run by hand")]
-    public void Three_SGD_steps_of_torchvision_ssd300_match_torch(string backendName, int stepCount)
+    public void ThreeSGDStepsOfTorchvisionSsd300MatchTorch(string backendName, int stepCount)
     {
         var steps = FixtureBlob.At(Fixture("steps.json"), Fixture("steps.bin"));
         var model = TorchConverter.Convert(TorchCheckpoint.Load(Fixture("model.pth")));
@@ -77,7 +77,7 @@ public class TrainStepTests
     /// </summary>
     [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "cpu", 2, 20.0)]
     [TestCase("caffe", ModelFlavor.Caffe, "cpu", 3, 10.0)]
-    public void Three_SGD_steps_of_the_other_flavours_ssd300_match_torch(string folder, ModelFlavor flavor, string backendName, int stepCount, double spreadFactor)
+    public void ThreeSGDStepsOfTheOtherFlavoursSsd300MatchTorch(string folder, ModelFlavor flavor, string backendName, int stepCount, double spreadFactor)
     {
         var steps = FixtureBlob.At(PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.json", FlavorScript),
             PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.bin", FlavorScript));
@@ -166,7 +166,7 @@ public class TrainStepTests
         [new([30f, 40f, 150f, 200f, 160f, 20f, 290f, 120f], [1, 3]), Ssd.Engine.Training.Loss.GroundTruth.Empty];
 
     [Test]
-    public void A_non_finite_loss_stops_the_step_naming_it_and_the_images_and_keeps_the_weights()
+    public void ANonFiniteLossStopsTheStepNamingItAndTheImagesAndKeepsTheWeights()
     {
         var (model, weights) = SmallTorchvision();
         using var backend = Backend("cpu");
@@ -190,7 +190,7 @@ public class TrainStepTests
     /// whose gradient is not tiny).
     /// </summary>
     [Test]
-    public void The_step_gradient_matches_finite_differences_of_the_loss()
+    public void TheStepGradientMatchesFiniteDifferencesOfTheLoss()
     {
         var (model, weights) = SmallTorchvision(seed: 3);
         using var backend = Backend("cpu");
@@ -216,7 +216,7 @@ public class TrainStepTests
     }
 
     [Test]
-    public void A_step_on_PoCL_matches_the_CPU_backend()
+    public void AStepOnPoCLMatchesTheCPUBackend()
     {
         var (model, cpuWeights) = SmallTorchvision(seed: 9);
         var (_, deviceWeights) = SmallTorchvision(seed: 9);

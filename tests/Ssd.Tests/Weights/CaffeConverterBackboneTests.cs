@@ -44,7 +44,7 @@ public class CaffeConverterBackboneTests
         CaffeConverter.Convert(CaffeNetDefinition.Parse(Deploy.Replace("ELTWISE", eltwise)), blobs ?? Blobs(), options);
 
     [Test]
-    public void Eltwise_batch_norm_and_scale_convert()
+    public void EltwiseBatchNormAndScaleConvert()
     {
         var r = Convert();
         var d = r.Description;
@@ -68,7 +68,7 @@ public class CaffeConverterBackboneTests
     [TestCase("eltwise_param { operation: 2 }", EltwiseOperation.Max)]
     [TestCase("eltwise_param { operation: SUM coeff: 1 coeff: -1 }", EltwiseOperation.Sum)]
     [TestCase("eltwise_param { stable_prod_grad: true }", EltwiseOperation.Sum)]
-    public void Eltwise_operations_convert(string param, EltwiseOperation expected)
+    public void EltwiseOperationsConvert(string param, EltwiseOperation expected)
     {
         var sum = Convert(param).Description.Layers.OfType<EltwiseLayer>().Single();
         Assert.That(sum.Operation, Is.EqualTo(expected));
@@ -79,14 +79,14 @@ public class CaffeConverterBackboneTests
     [TestCase("eltwise_param { coeff: 1 }", "1 coefficients for 2 bottoms")]
     [TestCase("eltwise_param { operation: MIN }", "operation MIN")]
     [TestCase("eltwise_param { coef: 1 coef: 2 }", "unknown field 'eltwise_param.coef'")]
-    public void Bad_eltwise_parameters_name_the_problem(string param, string message)
+    public void BadEltwiseParametersNameTheProblem(string param, string message)
     {
         var e = Assert.Throws<InvalidDataException>(() => Convert(param))!;
         Assert.That(e.Message, Does.Contain("'sum'").And.Contain(message));
     }
 
     [Test]
-    public void Bad_batch_norm_and_scale_parameters_name_the_problem()
+    public void BadBatchNormAndScaleParametersNameTheProblem()
     {
         var e = Assert.Throws<InvalidDataException>(() => CaffeConverter.Convert(
             CaffeNetDefinition.Parse(Deploy.Replace("ELTWISE", "").Replace("eps: 0.001", "use_global_stats: false")), Blobs()))!;
@@ -101,7 +101,7 @@ public class CaffeConverterBackboneTests
     }
 
     [Test]
-    public void A_zero_moving_average_factor_means_zero_statistics()
+    public void AZeroMovingAverageFactorMeansZeroStatistics()
     {
         var r = Convert(blobs: Blobs(factor: 0f));
         var bn = r.Description.Layers.OfType<BatchNormLayer>().Single();
@@ -110,7 +110,7 @@ public class CaffeConverterBackboneTests
     }
 
     [Test]
-    public void Description_with_the_new_layers_and_input_options_survives_json()
+    public void DescriptionWithTheNewLayersAndInputOptionsSurvivesJson()
     {
         var d = Convert("eltwise_param { coeff: 0.5 coeff: 2 }",
             options: new ConversionOptions { Mean = [127.5f, 127.5f, 127.5f], Scale = 0.007843f, Std = [1f, 2f, 4f], PixelRange = PixelRange.Unit }).Description;

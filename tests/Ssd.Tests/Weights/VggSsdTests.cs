@@ -19,7 +19,7 @@ public class VggSsdTests
     private static long Parameters(ConversionResult r) => r.Tensors.Values.Sum(t => t.ElementCount);
 
     [Test]
-    public void Torchvision_ssd300_from_scratch_has_torchvisions_own_state_dict_layout()
+    public void TorchvisionSsd300FromScratchHasTorchvisionsOwnStateDictLayout()
     {
         // tools/fixtures/make_torch_key_fixtures.py dumped ssd300_vgg16(num_classes=91)'s state_dict keys and shapes.
         var expected = File.ReadAllLines(Path.Combine(WeightsPaths.Fixtures, "torch", "torchvision_ssd300_vgg16_keys.txt")).Where(l => l.Length > 0)
@@ -31,13 +31,13 @@ public class VggSsdTests
 
     [TestCase(ModelFlavor.SsdPytorch, 300, 21, 26_285_486)] // ssd.pytorch's SSD300 on VOC: its published 26.29 M parameters
     [TestCase(ModelFlavor.Torchvision, 300, 91, 35_641_826)]
-    public void Parameter_counts_match_the_reference_projects(ModelFlavor flavor, int size, int classes, long count) =>
+    public void ParameterCountsMatchTheReferenceProjects(ModelFlavor flavor, int size, int classes, long count) =>
         Assert.That(Parameters(VggSsd.Create(flavor, size, classes)), Is.EqualTo(count));
 
     [TestCase(ModelFlavor.SsdPytorch, 300, 21)]
     [TestCase(ModelFlavor.SsdPytorch, 512, 81)]
     [TestCase(ModelFlavor.Torchvision, 300, 91)]
-    public void A_model_made_from_scratch_converts_back_to_itself(ModelFlavor flavor, int size, int classes)
+    public void AModelMadeFromScratchConvertsBackToItself(ModelFlavor flavor, int size, int classes)
     {
         var scratch = VggSsd.Create(flavor, size, classes);
         var converted = TorchConverter.Convert(scratch.Tensors);
@@ -51,7 +51,7 @@ public class VggSsdTests
     [TestCase(ModelFlavor.SsdPytorch, 512, 24564)]
     [TestCase(ModelFlavor.Torchvision, 300, 8732)]
     [TestCase(ModelFlavor.Torchvision, 512, 24564)]
-    public void The_prior_grid_gives_the_papers_default_box_counts(ModelFlavor flavor, int size, int priors)
+    public void ThePriorGridGivesThePapersDefaultBoxCounts(ModelFlavor flavor, int size, int priors)
     {
         var r = VggSsd.Create(flavor, size, 21, widthDivisor: 16);
         var plan = PlanBuilder.Build(r.Description, r.Tensors, size, size);
@@ -62,7 +62,7 @@ public class VggSsdTests
     }
 
     [Test]
-    public void The_width_divisor_narrows_the_backbone_and_extras_but_not_the_heads()
+    public void TheWidthDivisorNarrowsTheBackboneAndExtrasButNotTheHeads()
     {
         var r = VggSsd.Create(ModelFlavor.SsdPytorch, 300, 21, widthDivisor: 8);
         Assert.That(r.Tensors["vgg.0.weight"].Shape, Is.EqualTo(new[] { 8, 3, 3, 3 }));
@@ -73,7 +73,7 @@ public class VggSsdTests
     }
 
     [Test]
-    public void The_initialiser_sees_every_tensor_with_its_part()
+    public void TheInitialiserSeesEveryTensorWithItsPart()
     {
         var parts = new Dictionary<string, SsdPart>();
         var r = VggSsd.Create(ModelFlavor.Torchvision, 300, 91, initialise: (name, shape, part, values) => { parts[name] = part; values.AsSpan().Fill(0.5f); });
@@ -93,7 +93,7 @@ public class VggSsdTests
     /// </summary>
     [TestCase(300)]
     [TestCase(512)]
-    public void Caffe_from_scratch_is_weiliu89s_deploy_architecture(int size)
+    public void CaffeFromScratchIsWeiliu89sDeployArchitecture(int size)
     {
         string folder = $"caffe_ssd{size}", script = "make_caffe_acceptance.py";
         var prototxt = Generated(folder, "deploy.prototxt", script);
@@ -117,7 +117,7 @@ public class VggSsdTests
     }
 
     [Test]
-    public void An_untrained_narrow_ssd300_runs_end_to_end()
+    public void AnUntrainedNarrowSsd300RunsEndToEnd()
     {
         var rng = new Random(3);
         var r = VggSsd.Create(ModelFlavor.Torchvision, 300, 5, widthDivisor: 16,

@@ -18,12 +18,41 @@ namespace Ssd.Cli.Commands;
 /// the process's peak working set.
 /// With --layers it times the network alone, step by step (<see cref="SsdNetwork.Profiling"/>), and prints each
 /// layer's op, output shape, GFLOP, mean ms, GFLOP/s and percentage of the FP32 peak (--peak, else measured).
+/// `ssd bench --arch ssd300-vgg16|ssd512-vgg16 [--batches 1,8,32] [--results FILE]` needs no model file: it builds the
+/// network with seeded weights and prints each batch's img/s beside the roofline prediction (<see cref="BenchArchitecture"/>).
 /// </summary>
 public static class BenchCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "a model file written by `ssd convert`", Required = true };
+        var model = new Option<string?>("--model", "-m") { Description = "a model file written by `ssd convert` (or --arch)" };
+        var arch = new Option<string?>("--arch") { Description = "no model file: SSD300 or SSD512 on VGG-16 with seeded weights, timed beside the roofline prediction" };
+        arch.AcceptOnlyFromAmong(BenchArchitecture.Names);
+        var batches = new Option<int[]>("--batches")
+        {
+            Description = "--arch: the batch sizes, comma-separated (default 1,8,32)",
+            DefaultValueFactory = _ => [1, 8, 32],
+            CustomParser = r =>
+            {
+                var token = r.Tokens[^1].Value;
+                var parts = token.Split(',', StringSplitOptions.TrimEntries);
+                var values = new int[parts.Length];
+                for (int i = 0; i < parts.Length; i++)
+                    if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1 || values[i] > 1024)
+                    {
+                        r.AddError($"--batches: '{token}' is not a comma-separated list of batch sizes from 1 to 1024");
+                        return [];
+                    }
+                return values;
+            },
+        };
+        var widthDivisor = CliOptions.Int("--width-divisor", 1, 1, "--arch: divide every channel count by this (a quick dry run; no prediction applies)");
+        var seed = CliOptions.Int("--seed", 1, 0, "--arch: the weight initialisation seed");
+        var tf32 = new Option<bool>("--tf32") { Description = "--arch: allow the TF32 tensor-core convolutions (CUDA sm_80+; changes results)" };
+        var graphs = new Option<bool>("--graphs") { Description = "--arch: replay the launches as a CUDA graph" };
+        var results = new Option<string?>("--results") { Description = "--arch: write the table as Markdown to this file" };
+        var ptxReport = new Option<string?>("--ptx-report") { Description = "--arch: the PTX resource report the prediction reads (default docs/kernels/ptx-report.md)" };
+        var note = new Option<string?>("--note") { Description = "--arch: one more line for the results file (e.g. the GPU and driver)" };
         var batch = CliOptions.Int("--batch", 1, 1, "images per forward pass");
         var iterations = CliOptions.Int("--iterations", 10, 1, "timed runs");
         var warmup = CliOptions.Int("--warmup", 2, 0, "untimed runs first (kernel loading, JIT)");
@@ -43,14 +72,22 @@ public static class BenchCommand
             },
         };
         var command = new Command("bench", "Time the detector: per-stage medians, latency, throughput and memory; --layers: per-layer GFLOP/s.")
-            { model, batch, iterations, warmup, backend, image, json, layers, peak };
+            { model, batch, iterations, warmup, backend, image, json, layers, peak, arch, batches, widthDivisor, seed, tf32, graphs, results, ptxReport, note };
         command.SetAction(parse =>
         {
             int n = parse.GetValue(batch), k = parse.GetValue(iterations), w = parse.GetValue(warmup);
             var kind = parse.GetValue(backend);
             var picture = parse.GetValue(image) is { } path ? LoadImage(path) : Synthetic(640, 480);
+            if (parse.GetValue(arch) is { } architecture)
+            {
+                if (parse.GetValue(model) is not null) throw CliException.Usage("give --model or --arch, not both");
+                if (parse.GetValue(layers)) throw CliException.Usage("--layers times a --model file; --arch times whole batches");
+                return BenchArchitecture.Run(new BenchArchitecture.Settings(architecture, parse.GetValue(batches)!, kind, w, k, parse.GetValue(widthDivisor),
+                    (ulong)parse.GetValue(seed), parse.GetValue(tf32), parse.GetValue(graphs), parse.GetValue(results), parse.GetValue(ptxReport), parse.GetValue(note)),
+                    count => Enumerable.Repeat(picture, count).ToList());
+            }
             var images = Enumerable.Repeat(picture, n).ToList();
-            string modelPath = parse.GetValue(model)!;
+            string modelPath = parse.GetValue(model) ?? throw CliException.Usage("bench needs --model FILE (a model written by `ssd convert`) or --arch ssd300-vgg16|ssd512-vgg16");
             var (description, tensors, _) = ModelFiles.Load(modelPath);
             long arena = SsdNetwork.PlannedArenaBytes(description, tensors, batch: n);
             if (parse.GetValue(layers))
@@ -140,7 +177,9 @@ public static class BenchCommand
             walls.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
         var timings = network.LayerTimings;
-        double peak = givenPeak ?? FmaPeak.Measure() ?? double.NaN;
+        var measured = givenPeak is null ? FmaPeak.Measure() : null;
+        double peak = givenPeak ?? measured?.Gflops ?? double.NaN;
+        string peakSource = givenPeak is not null ? "given" : measured is { } m ? $"measured: {m.Source}" : "no FMA";
         double totalMs = timings.Sum(t => t.Milliseconds), totalFlops = timings.Sum(t => t.Flops);
         double convMs = timings.Where(t => t.Flops > 0).Sum(t => t.Milliseconds);
         long peakBytes = PeakWorkingSet();
@@ -149,7 +188,7 @@ public static class BenchCommand
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 model = description.Name, backend = backend.Description, batch = images.Count, iterations, peak_gflops = peak,
-                peak_source = givenPeak is null ? "measured" : "given", forward_ms = Median(walls), layers_ms = totalMs, conv_ms = convMs,
+                peak_source = peakSource, cpu = MachineInfo.Description, forward_ms = Median(walls), layers_ms = totalMs, conv_ms = convMs,
                 gflop = totalFlops / 1e9, arena_bytes = arena, peak_working_set_bytes = peakBytes,
                 layers = timings.Select(t => new
                 {
@@ -161,7 +200,7 @@ public static class BenchCommand
         }
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(c, $"{description.Name} on {backend.Description}, batch {images.Count}, network only, mean of {iterations} profiled runs"));
-        Console.WriteLine(string.Create(c, $"FP32 peak {peak:F1} GFLOP/s ({(givenPeak is null ? "measured now: FMA chains on every core" : "--peak")}); GFLOP counts the direct convolution (Winograd layers can exceed 100%)"));
+        Console.WriteLine(string.Create(c, $"{MachineInfo.Description}: FP32 peak {peak:F1} GFLOP/s ({(givenPeak is null ? peakSource : "--peak")}); GFLOP counts the direct convolution (Winograd layers can exceed 100%)"));
         Console.WriteLine();
         Console.WriteLine("| layer | op | output shape | GFLOP | ms | GFLOP/s | % peak |");
         Console.WriteLine("|---|---|---|---:|---:|---:|---:|");
@@ -186,11 +225,11 @@ public static class BenchCommand
         }
     }
 
-    /// <summary>A deterministic gradient-and-noise picture, so a benchmark needs no image file.</summary>
-    private static RgbImage Synthetic(int width, int height)
+    /// <summary>A deterministic gradient-and-noise picture, so a benchmark (or a test) needs no image file.</summary>
+    public static RgbImage Synthetic(int width, int height, int seed = 1)
     {
         var pixels = new byte[width * height * 3];
-        var rng = new Random(1);
+        var rng = new Random(seed);
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
                 for (int ch = 0; ch < 3; ch++)

@@ -85,7 +85,8 @@ internal static class EvalReport
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }
 
-    private static void Number(Utf8JsonWriter w, string key, double value)
+    /// <summary>A number, or null where it is not finite (an AP that is not defined).</summary>
+    internal static void Number(Utf8JsonWriter w, string key, double value)
     {
         if (double.IsFinite(value)) w.WriteNumber(key, value);
         else w.WriteNull(key);

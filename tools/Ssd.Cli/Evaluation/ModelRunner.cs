@@ -10,10 +10,10 @@ namespace Ssd.Cli.Evaluation;
 /// <summary>
 /// Runs a detector over every image of a data set, batch by batch, decoding the next batch while the detector works
 /// on the current one, with a progress bar (images/s, ETA) on a terminal and a progress line every few seconds
-/// otherwise. Detections come back as <see cref="DetectionRecord"/>s of the data set's classes (model classes the
+/// otherwise (none with progress: false, as inside `ssd train`'s own display). Detections come back as <see cref="DetectionRecord"/>s of the data set's classes (model classes the
 /// data set lacks are dropped and counted).
 /// </summary>
-internal sealed class ModelRunner(SsdDetector detector, DetectionDataSet gt, ClassMapping classes, int batchSize, TextWriter log)
+internal sealed class ModelRunner(SsdDetector detector, DetectionDataSet gt, ClassMapping classes, int batchSize, TextWriter log, bool progress = true)
 {
     /// <summary>Detections of model classes that the data set does not have.</summary>
     public int DroppedDetections { get; private set; }
@@ -30,7 +30,8 @@ internal sealed class ModelRunner(SsdDetector detector, DetectionDataSet gt, Cla
                 $"missing image{(missing.Count > 1 ? $" ({missing.Count} of the {gt.Images.Count} images are missing; first: {string.Join(", ", missing.Take(3).Select(m => m.FileName))})" : "")}");
         var results = new List<DetectionRecord>();
         var clock = Stopwatch.StartNew();
-        if (!Console.IsOutputRedirected && gt.Images.Count > 1)
+        if (!progress) Process(results, _ => { });
+        else if (!Console.IsOutputRedirected && gt.Images.Count > 1)
         {
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new CountColumn(), new PercentageColumn(),

@@ -72,7 +72,7 @@ internal static class PrPlot
 
     /// <summary>A sans-serif typeface: DejaVu Sans or Liberation Sans when the system has it, else Skia's default
     /// (with SkiaSharp's dependency-free Linux build that may have no glyphs: the plot is still drawn, without text).</summary>
-    private static SKTypeface Typeface()
+    internal static SKTypeface Typeface()
     {
         foreach (var family in (string[])["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"])
         {

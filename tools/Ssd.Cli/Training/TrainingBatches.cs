@@ -27,14 +27,18 @@ public sealed class TrainingBatches
     private readonly InputSpec spec;
     private readonly BatchSampler sampler;
     private readonly IAugmentation augmentation;
+    private readonly int[]? classes;
     private long next;
 
+    /// <summary><paramref name="classes"/> maps a data set class index to the model's class (default: index + 1, the
+    /// model's classes being the data set's); a class mapped to a negative value is dropped (its objects are not trained on).</summary>
     public TrainingBatches(DetectionDataSet data, ModelFlavor flavor, InputSpec spec, int batch, bool shuffle = false, int seed = 0,
-        IAugmentation? augmentation = null)
+        IAugmentation? augmentation = null, int[]? classes = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Images.Count == 0) throw new ArgumentException($"{data.Source}: the data set has no images");
-        (this.data, this.flavor, this.spec) = (data, flavor, spec);
+        if (classes is not null && classes.Length != data.Classes.Count) throw new ArgumentException($"{data.Source}: {classes.Length} class mappings for {data.Classes.Count} classes");
+        (this.data, this.flavor, this.spec, this.classes) = (data, flavor, spec, classes);
         sampler = new BatchSampler(data.Images.Count, batch, shuffle, seed);
         this.augmentation = augmentation ?? Augmentation.None;
     }
@@ -43,7 +47,11 @@ public sealed class TrainingBatches
     public int Count => data.Images.Count;
 
     /// <summary>The next batch (decodes, augments and prepares its images).</summary>
-    public TrainingBatch Next() => Prepare(sampler.Batch(next++));
+    public TrainingBatch Next() => Batch(next++);
+
+    /// <summary>Batch <paramref name="b"/> of the endless stream (0 is the first step's): a pure function of b, safe to
+    /// call from several threads (the prefetch workers).</summary>
+    public TrainingBatch Batch(long b) => Prepare(sampler.Batch(b));
 
     /// <summary>The batch of the images at <paramref name="positions"/> of the data set's list (as in epoch 0).</summary>
     public TrainingBatch Prepare(IReadOnlyList<int> positions) => Prepare([.. positions.Select(p => (0L, p))]);
@@ -61,7 +69,7 @@ public sealed class TrainingBatches
             var image = data.Images[index];
             names[k] = image.FileName;
             var pixels = ImageDecoder.Load(image.FilePath);
-            var objects = TrainingInput.Objects(flavor, pixels.Width, pixels.Height, Annotations(image), format);
+            var objects = TrainingInput.Objects(flavor, pixels.Width, pixels.Height, Annotations(image, classes), format);
             var augmented = augmentation.Apply(pixels, objects, sampler.Seed, epoch, index);
             augmented.WriteInput(flavor, spec, input.AsSpan(k * floats, floats));
             truths[k] = augmented.Truth(flavor, spec);
@@ -73,8 +81,12 @@ public sealed class TrainingBatches
     public static AnnotationFormat Format(DetectionDataSet data) =>
         data.Images.Count > 0 && data.Images[0].PixelOrigin == 1 ? AnnotationFormat.Voc : AnnotationFormat.Coco;
 
-    public static IReadOnlyList<Annotation> Annotations(DataSetImage image) =>
-        [.. image.Objects.Select(o => image.PixelOrigin == 1
-            ? new Annotation(o.Box.X1, o.Box.Y1, o.Box.X2, o.Box.Y2, o.ClassIndex + 1, o.Difficult, o.IsCrowd)
-            : new Annotation(o.Box.X1, o.Box.Y1, o.Box.Width, o.Box.Height, o.ClassIndex + 1, o.Difficult, o.IsCrowd))];
+    public static IReadOnlyList<Annotation> Annotations(DataSetImage image, int[]? classes = null) =>
+        [.. image.Objects.Where(o => classes is null || classes[o.ClassIndex] >= 0).Select(o =>
+        {
+            int c = classes is null ? o.ClassIndex + 1 : classes[o.ClassIndex];
+            return image.PixelOrigin == 1
+                ? new Annotation(o.Box.X1, o.Box.Y1, o.Box.X2, o.Box.Y2, c, o.Difficult, o.IsCrowd)
+                : new Annotation(o.Box.X1, o.Box.Y1, o.Box.Width, o.Box.Height, c, o.Difficult, o.IsCrowd);
+        })];
 }

@@ -23,11 +23,18 @@ public sealed class IlgpuBackend : IBackend
     private byte[] pixelStaging = [];
     private MemoryBuffer1D<byte, Stride1D.Dense>? pixels;
 
+    /// <summary>The ILGPU context and accelerator.</summary>
     public ComputeDevice ComputeDevice { get; }
+
+    /// <summary>The backend's own stream: every copy and kernel is queued on it, in order.</summary>
     public AcceleratorStream Stream { get; }
+
+    /// <summary>The device and stream the op executors launch on.</summary>
     public DeviceStream Device { get; }
     DeviceStream? IBackend.Device => Device;
 
+    /// <summary>A backend on <paramref name="device"/>, with a stream of its own.</summary>
+    /// <param name="device">The ILGPU device (<see cref="ComputeDevice.Create"/>).</param>
     /// <param name="ownsDevice">Dispose the device with the backend (false for a shared test device).</param>
     /// <param name="options">TF32 convolutions, CUDA graph replay (both off by default).</param>
     public IlgpuBackend(ComputeDevice device, bool ownsDevice = false, DeviceOptions options = default)
@@ -38,22 +45,29 @@ public sealed class IlgpuBackend : IBackend
         Device = new DeviceStream(device, Stream, options);
     }
 
+    /// <summary>TF32 convolutions, CUDA graph replay.</summary>
     public DeviceOptions Options => Device.Options;
 
+    /// <inheritdoc/>
     public string Description => $"ilgpu {ComputeDevice.Description}";
 
+    /// <inheritdoc/>
     public OpTarget Target => OpTarget.Ilgpu;
 
+    /// <inheritdoc/>
     public DeviceBuffer Allocate(long floats) => new IlgpuBuffer(ComputeDevice.Allocate(Math.Max(floats, 1)));
 
+    /// <inheritdoc/>
     public OpContext Context(DeviceBuffer arena) => new IlgpuOpContext(Device, arena.All.View);
 
+    /// <inheritdoc/>
     public void Upload(ReadOnlySpan<float> source, DeviceSlice destination)
     {
         if (source.Length != destination.Length) throw new ArgumentException($"upload: {source.Length} floats into a slice of {destination.Length}");
         destination.View.CopyFromCPU(Stream, source);
     }
 
+    /// <inheritdoc/>
     public void Download(DeviceSlice source, Span<float> destination)
     {
         if (destination.Length != source.Length) throw new ArgumentException($"download: a slice of {source.Length} floats into {destination.Length}");
@@ -62,6 +76,7 @@ public sealed class IlgpuBackend : IBackend
         Stream.Synchronize();
     }
 
+    /// <inheritdoc/>
     public void Synchronize() => Stream.Synchronize();
 
     /// <summary>
@@ -122,6 +137,7 @@ public sealed class IlgpuBackend : IBackend
         });
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         Stream.Synchronize();

@@ -19,12 +19,13 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// 4. boxes multiplied by the image width / height (normalised when the size is 1x1).
 /// Output is best score first (Caffe's blob lists class by class; its rows are the same set).
 /// </summary>
-public sealed class CaffeDetectionOutputReference : ReferencePostProcessor
+internal sealed class CaffeDetectionOutputReference : ReferencePostProcessor
 {
     private readonly bool clip;
 
     /// <param name="priors">Caffe's PriorBox blob [2, P*4]: normalised xyxy of every prior, then its variances.</param>
     /// <param name="clip">OpenCV DNN's DetectionOutput clip: decoded boxes kept in [0, 1].</param>
+    /// <param name="parameters">Classes, thresholds and caps (Caffe DetectionOutput's parameters).</param>
     public CaffeDetectionOutputReference(float[] priors, PostProcessParams parameters, bool clip = false)
         : base(priors, 8, "2 x P x 4", parameters, "caffe detection output") => this.clip = clip;
 

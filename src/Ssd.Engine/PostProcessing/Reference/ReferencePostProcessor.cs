@@ -8,7 +8,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 /// every prior's decoded box, the class probabilities and each class's candidates best first. Each flavour's own
 /// decode, NMS and merge are in its subclass.
 /// </summary>
-public abstract class ReferencePostProcessor : IPostProcessor
+internal abstract class ReferencePostProcessor : IPostProcessor
 {
     private readonly string who;
 
@@ -16,7 +16,11 @@ public abstract class ReferencePostProcessor : IPostProcessor
     protected int NumPriors { get; }
     protected PostProcessParams P { get; }
 
+    /// <param name="priors">The priors in the flavour's layout.</param>
     /// <param name="floatsPerPrior">The prior layout's width (<paramref name="layout"/> names it in errors).</param>
+    /// <param name="layout">The layout's name for error messages.</param>
+    /// <param name="parameters">Classes, thresholds and caps.</param>
+    /// <param name="who">The flavour's name for error messages.</param>
     protected ReferencePostProcessor(float[] priors, int floatsPerPrior, string layout, PostProcessParams parameters, string who)
     {
         if (priors.Length == 0 || priors.Length % floatsPerPrior != 0) throw new ArgumentException($"{who}: {priors.Length} prior floats are not {layout}");

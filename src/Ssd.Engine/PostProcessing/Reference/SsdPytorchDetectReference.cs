@@ -18,12 +18,13 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    "flt[(rank &lt; top_k)...].fill_(0)" writes into an advanced-indexing copy and changes nothing.
 /// Output: best score first; ties keep the lower class, then nms order. Boxes are not clipped.
 /// </summary>
-public sealed class SsdPytorchDetectReference : ReferencePostProcessor
+internal sealed class SsdPytorchDetectReference : ReferencePostProcessor
 {
     private readonly float variance0, variance1;
 
     /// <param name="priors">ssd.pytorch PriorBox output [P, 4]: (cx, cy, w, h) normalised.</param>
     /// <param name="variances">cfg['variance']: [0.1, 0.2] (or Caffe-style 4 values, whose first and third are used).</param>
+    /// <param name="parameters">Classes, thresholds and top_k (Detect's arguments).</param>
     public SsdPytorchDetectReference(float[] priors, PostProcessParams parameters, float[]? variances = null)
         : base(priors, 4, "P x 4", parameters, "ssd.pytorch detect")
     {

@@ -18,7 +18,7 @@ namespace Ssd.Engine.PostProcessing.Reference;
 ///    change an IoU in its last bits, so it is reproduced). torchvision's nms sorts stably, suppresses IoU &gt; thr;
 /// 4. the first detections_per_img; boxes scaled by (original / resized) per axis, ratios in float32.
 /// </summary>
-public sealed class TorchvisionPostprocessReference : ReferencePostProcessor
+internal sealed class TorchvisionPostprocessReference : ReferencePostProcessor
 {
     private readonly ImageSize resized;
     private readonly (float X, float Y, float W, float H) weights;
@@ -26,6 +26,7 @@ public sealed class TorchvisionPostprocessReference : ReferencePostProcessor
     /// <param name="anchors">DefaultBoxGenerator output for the resized image: [P, 4] xyxy in its pixels.</param>
     /// <param name="resized">The network input size the anchors (and the clipping) refer to, e.g. 300x300.</param>
     /// <param name="variances">Centre-size variances; the box coder weights are their inverses (0.1, 0.2 -> 10, 5).</param>
+    /// <param name="parameters">Classes, score threshold, NMS IoU, topk_candidates and detections_per_img.</param>
     public TorchvisionPostprocessReference(float[] anchors, ImageSize resized, PostProcessParams parameters, float[]? variances = null)
         : base(anchors, 4, "P x 4", parameters, "torchvision postprocess")
     {

@@ -200,7 +200,7 @@ public sealed class SsdBuilder
 /// Tensors from a PyTorch state dict: shapes checked, narrowed to float32 (with a warning), missing keys and keys the
 /// architecture never took listed (num_batches_tracked excepted).
 /// </summary>
-public sealed class StateDictSource(IReadOnlyDictionary<string, TensorData> state) : ITensorSource
+internal sealed class StateDictSource(IReadOnlyDictionary<string, TensorData> state) : ITensorSource
 {
     private readonly HashSet<string> taken = [];
     private readonly HashSet<string> missing = [];
@@ -238,7 +238,7 @@ public sealed class StateDictSource(IReadOnlyDictionary<string, TensorData> stat
 /// New float32 tensors of the architecture's shapes, for training from scratch: zeros, or what
 /// <paramref name="initialise"/> fills in (given the tensor's name, shape and part; initialisation is the trainer's).
 /// </summary>
-public sealed class InitialiserSource(Action<string, int[], SsdPart, float[]>? initialise = null) : ITensorSource
+internal sealed class InitialiserSource(Action<string, int[], SsdPart, float[]>? initialise = null) : ITensorSource
 {
     public int? OutChannels(string weightKey) => null;
 

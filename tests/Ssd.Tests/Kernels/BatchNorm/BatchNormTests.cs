@@ -15,7 +15,7 @@ namespace Ssd.Tests.Kernels.BatchNorm;
 public class BatchNormTests
 {
     [Test]
-    public void Batch_norm_reference_is_caffes_formula()
+    public void BatchNormReferenceIsCaffesFormula()
     {
         // [N=2, C=2, inner=2]: channel 0 mean 1 variance 3 (sd 2 with eps 1), channel 1 mean -1 variance 0.
         var g = new ChannelGeometry(2, 2, 2);
@@ -29,7 +29,7 @@ public class BatchNormTests
     }
 
     [Test]
-    public void Scale_reference_spans_caffes_axes()
+    public void ScaleReferenceSpansCaffesAxes()
     {
         // Scale over axes [1, 3) of [2, 2, 3] (axis 1, num_axes 2): six factors, one per (channel, position).
         var g = ChannelGeometry.Around([2, 2, 3], 1, 2);
@@ -47,7 +47,7 @@ public class BatchNormTests
     }
 
     [Test]
-    public void Chain_is_its_stages_one_after_another()
+    public void ChainIsItsStagesOneAfterAnother()
     {
         var g = new ChannelGeometry(1, 2, 3);
         float[] x = [4f, -4f, 1f, 2f, 0f, -6f];
@@ -65,7 +65,7 @@ public class BatchNormTests
     private static IEnumerable<CpuIsa> IsaLevels => Isas;
 
     [TestCaseSource(nameof(IsaLevels))]
-    public void Simd_runs_in_place(CpuIsa isa)
+    public void SimdRunsInPlace(CpuIsa isa)
     {
         var g = new ChannelGeometry(2, 33, 19 * 19);
         var affine = BatchNormCases.Affine(g, true, true, true, true, 17);
@@ -78,7 +78,7 @@ public class BatchNormTests
 
     [TestCase(BackendKind.CpuSim)]
     [TestCase(BackendKind.OpenCL)]
-    public void Kernel_runs_in_place(BackendKind backend)
+    public void KernelRunsInPlace(BackendKind backend)
     {
         var device = TestDevices.Get(backend);
         var g = backend == BackendKind.CpuSim ? new ChannelGeometry(2, 5, 7) : new ChannelGeometry(1, 256, 38 * 38);
@@ -94,7 +94,7 @@ public class BatchNormTests
     }
 
     [Test]
-    public void Kernel_refuses_constants_of_another_channel_count()
+    public void KernelRefusesConstantsOfAnotherChannelCount()
     {
         var device = TestDevices.CpuSim;
         var op = new BatchNormOp(device);

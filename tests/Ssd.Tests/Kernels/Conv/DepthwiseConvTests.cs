@@ -36,7 +36,7 @@ public class DepthwiseConvTests
         from c in Cases from isa in Enum.GetValues<CpuIsa>() select new TestCaseData(c, isa).SetArgDisplayNames(c.Name, isa.ToString());
 
     [TestCaseSource(nameof(Runs))]
-    public void Vector_rows_sum_as_the_scalar_walk(Case c, CpuIsa isa)
+    public void VectorRowsSumAsTheScalarWalk(Case c, CpuIsa isa)
     {
         Assume.That(CpuIsaSupport.IsSupported(isa), $"this CPU lacks {isa}");
         int outC = c.Input.C * c.Multiplier;

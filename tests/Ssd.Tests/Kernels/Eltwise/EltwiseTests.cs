@@ -22,7 +22,7 @@ public class EltwiseTests
     }
 
     [Test]
-    public void Reference_follows_caffe()
+    public void ReferenceFollowsCaffe()
     {
         float[] a = [1f, -2f, 3f, float.NaN, 5f, -0f], b = [4f, 5f, -6f, 1f, float.NaN, 0f], c = [0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f];
         Assert.That(Run(EltwiseMode.Sum, [a, b], []), Is.EqualTo(new[] { 5f, 3f, -3f, float.NaN, float.NaN, 0f }));
@@ -37,7 +37,7 @@ public class EltwiseTests
     }
 
     [Test]
-    public void Bad_arguments_are_refused()
+    public void BadArgumentsAreRefused()
     {
         var y = new float[3];
         float[] x = [1f, 2f, 3f];
@@ -57,7 +57,7 @@ public class EltwiseTests
         from c in InPlaceCases from isa in Isas select new TestCaseData(c.Mode, c.Coefficients, c.Inputs, isa);
 
     [TestCaseSource(nameof(SimdInPlace))]
-    public void Simd_runs_in_place_over_the_first_input(EltwiseMode mode, float[] coefficients, int inputs, CpuIsa isa)
+    public void SimdRunsInPlaceOverTheFirstInput(EltwiseMode mode, float[] coefficients, int inputs, CpuIsa isa)
     {
         const int length = 70001; // several worker chunks and a vector tail
         var x = Enumerable.Range(0, inputs).Select(k => Spiky(61 + k, length)).ToArray();
@@ -71,7 +71,7 @@ public class EltwiseTests
 
     [TestCase(BackendKind.CpuSim, 1001)]
     [TestCase(BackendKind.OpenCL, 256 * 19 * 19)]
-    public void Kernels_run_in_place_over_the_first_input(BackendKind backend, int length)
+    public void KernelsRunInPlaceOverTheFirstInput(BackendKind backend, int length)
     {
         var device = TestDevices.Get(backend);
         foreach (var (mode, coefficients, inputs) in InPlaceCases)

@@ -14,19 +14,29 @@ namespace Ssd.Tests.Kernels.OpMatrix;
 public class OpMatrixTests
 {
     /// <summary>The CPU backend at every ISA level (those this CPU lacks are inconclusive, so a wider CI machine runs
-    /// them), the CPU simulator (small cases) and OpenCL (required on CI).</summary>
-    private static IEnumerable<MatrixBackend> Backends() =>
-        Enum.GetValues<CpuIsa>().Select(isa => new MatrixBackend($"cpu-{isa.ToString().ToLowerInvariant()}", OpTarget.Cpu, false, () =>
+    /// them), the CPU simulator (small cases), OpenCL (required on CI) and, when the run asks for it (SSD_TEST_CUDA=1,
+    /// SSD_REQUIRE_CUDA=1: tools/gpu-check.sh), CUDA: the same cases and bounds on the GPU, the TF32 tensor-core variant
+    /// included where the GPU is sm_80 or later. The test names carry the backend (",cuda,"), which is what
+    /// gpu-check filters on.</summary>
+    private static IEnumerable<MatrixBackend> Backends()
+    {
+        var backends = Enum.GetValues<CpuIsa>().Select(isa => new MatrixBackend($"cpu-{isa.ToString().ToLowerInvariant()}", OpTarget.Cpu, false, () =>
         {
             Assume.That(CpuIsaSupport.IsSupported(isa), $"this CPU lacks {isa}");
             return new CpuBackend(new CpuOpOptions(isa, 2));
         }))
         .Append(new MatrixBackend("cpusim", OpTarget.Ilgpu, true, () => new IlgpuBackend(TestDevices.CpuSim)))
         .Append(new MatrixBackend("opencl", OpTarget.Ilgpu, false, () => new IlgpuBackend(TestDevices.OpenCL)));
+        return TestDevices.CudaRequested
+            ? backends.Append(new MatrixBackend("cuda", OpTarget.Ilgpu, false, () => new IlgpuBackend(TestDevices.Cuda)))
+            : backends;
+    }
 
+    /// <summary>Every case but the perf-only ones (only the small ones with SSD_TEST_SMALL=1), every variant that applies,
+    /// every backend of its target.</summary>
     public static IEnumerable<TestCaseData> Runs() =>
         from c in OpMatrix.Cases
-        where c.Size != CaseSize.Perf
+        where c.Size == CaseSize.Small || (c.Size == CaseSize.Large && !TestDevices.SmallOnly)
         from v in c.Variants
         from b in Backends()
         where b.Target == v.Target && (!b.SmallOnly || c.Size == CaseSize.Small)

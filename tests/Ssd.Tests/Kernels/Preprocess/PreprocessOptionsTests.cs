@@ -20,7 +20,7 @@ namespace Ssd.Tests.Kernels.Preprocess;
 public class PreprocessOptionsTests
 {
     [Test]
-    public void Scale_multiplies_after_the_mean_and_before_the_std()
+    public void ScaleMultipliesAfterTheMeanAndBeforeTheStd()
     {
         // A constant image resizes to itself: each output is ((pixel [/ 255]) - mean) * scale / std, in float.
         var img = new byte[3 * 4 * 3];
@@ -38,7 +38,7 @@ public class PreprocessOptionsTests
     }
 
     [Test]
-    public void Input_spec_scale_reaches_the_settings()
+    public void InputSpecScaleReachesTheSettings()
     {
         var spec = new InputSpec
         {
@@ -56,7 +56,7 @@ public class PreprocessOptionsTests
         select new TestCaseData(backend, kind, unit);
 
     [TestCaseSource(nameof(KernelCases))]
-    public void Kernels_are_the_reference_with_every_option(BackendKind backend, ResizeKind kind, bool unit)
+    public void KernelsAreTheReferenceWithEveryOption(BackendKind backend, ResizeKind kind, bool unit)
     {
         var device = TestDevices.Get(backend);
         var (sw, sh, dw, dh) = backend == BackendKind.CpuSim ? (37, 23, 17, 11) : (640, 480, 300, 300);
@@ -77,7 +77,7 @@ public class PreprocessOptionsTests
 
     [TestCase("host")]
     [TestCase("opencl")]
-    public void ImageNet_normalised_rgb_is_numpys_bit_for_bit(string where)
+    public void ImageNetNormalisedRgbIsNumpysBitForBit(string where)
     {
         const string script = "make_caffe_backbones.py";
         var manifest = JsonDocument.Parse(File.ReadAllText(Generated("imagenet_input", "manifest.json", script))).RootElement;

@@ -18,7 +18,7 @@ public class AugmentFixtureTests
     private static IEnumerable<int> Cases() => Enumerable.Range(0, 30);
 
     [Test]
-    public void DrawStream_is_numpy_Philox()
+    public void DrawStreamIsNumpyPhilox()
     {
         var blob = Blob.Value;
         var keys = blob.Meta.GetProperty("philox_keys").EnumerateArray().ToArray();
@@ -34,7 +34,7 @@ public class AugmentFixtureTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void Every_step_and_the_chain_equal_torchvision(int c)
+    public void EveryStepAndTheChainEqualTorchvision(int c)
     {
         var blob = Blob.Value;
         var meta = blob.Meta.GetProperty("cases")[c];
@@ -68,7 +68,7 @@ public class AugmentFixtureTests
     }
 
     [TestCaseSource(nameof(Cases))]
-    public void SsdPytorch_photometric_distortion_and_chain_equal_its_augmentations(int c)
+    public void SsdPytorchPhotometricDistortionAndChainEqualItsAugmentations(int c)
     {
         var blob = Blob.Value;
         var meta = blob.Meta.GetProperty("cases")[c];

@@ -21,7 +21,7 @@ public class AugmentGeometryTests
     private static void AssertBoxesFollowPixels(RgbPixels<byte> image, LabelledBoxes objects, string at) => AugmentScene.AssertBoxesFollowPixels(image, objects, at);
 
     [Test]
-    public void Boxes_follow_their_pixels_under_every_step_and_the_chain()
+    public void BoxesFollowTheirPixelsUnderEveryStepAndTheChain()
     {
         var (scene, objects) = Scene();
         int zoomed = 0, cropped = 0, flipped = 0, dropped = 0;
@@ -52,7 +52,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void Photometric_distortion_keeps_size_and_boxes_and_changes_colours()
+    public void PhotometricDistortionKeepsSizeAndBoxesAndChangesColours()
     {
         var (scene, objects) = Scene();
         int changed = 0;
@@ -72,7 +72,7 @@ public class AugmentGeometryTests
     [TestCase(0.5)]
     [TestCase(0.7)]
     [TestCase(0.9)]
-    public void Every_crop_mode_meets_its_IoU_bound_scale_and_aspect(double mode)
+    public void EveryCropModeMeetsItsIoUBoundScaleAndAspect(double mode)
     {
         // Boxes large enough for every mode: a window is 0.3 to 1 of each side.
         var objects = new LabelledBoxes([10, 8, 80, 60, 50, 30, 90, 70, 5, 40, 30, 70], [1, 2, 3]);
@@ -103,7 +103,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void A_crop_that_no_box_can_serve_leaves_the_image_as_it_is()
+    public void ACropThatNoBoxCanServeLeavesTheImageAsItIs()
     {
         var (scene, objects) = Scene();
         var o = TorchvisionAugment.Default with { CropOptions = [0.99] };   // windows are at least 0.3 of the image
@@ -111,7 +111,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void Images_without_boxes_are_never_cropped_and_stay_empty()
+    public void ImagesWithoutBoxesAreNeverCroppedAndStayEmpty()
     {
         var (scene, _) = Scene();
         var augment = Augmentation.Create(ModelFlavor.Torchvision);
@@ -126,7 +126,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void Boxes_that_leave_the_crop_are_dropped_or_clamped_inside_it()
+    public void BoxesThatLeaveTheCropAreDroppedOrClampedInsideIt()
     {
         var (scene, objects) = Scene();
         var augment = Augmentation.Create(ModelFlavor.Torchvision);
@@ -146,7 +146,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void An_images_augmentation_is_a_pure_function_of_seed_epoch_index()
+    public void AnImagesAugmentationIsAPureFunctionOfSeedEpochIndex()
     {
         var (scene, objects) = Scene();
         var image = scene.ToImage();
@@ -166,7 +166,7 @@ public class AugmentGeometryTests
     }
 
     [Test]
-    public void Random_parameters_follow_their_distributions()
+    public void RandomParametersFollowTheirDistributions()
     {
         // Fixed streams: the statistics are deterministic, the bounds are the 0.1% tails.
         const int n = 7000;

@@ -10,7 +10,7 @@ namespace Ssd.Tests.Training.Data;
 public class DataPipelineTests
 {
     [Test]
-    public void Without_shuffling_batch_i_holds_images_iB_to_iB_plus_B_minus_1_wrapping_around()
+    public void WithoutShufflingBatchIHoldsImagesIBToIBPlusBMinus1WrappingAround()
     {
         var sampler = new BatchSampler(7, 3, shuffle: false, seed: 1);
         for (long b = 0; b < 20; b++)
@@ -23,7 +23,7 @@ public class DataPipelineTests
     }
 
     [Test]
-    public void Shuffling_draws_a_permutation_per_epoch_from_the_seed()
+    public void ShufflingDrawsAPermutationPerEpochFromTheSeed()
     {
         var a = new BatchSampler(50, 8, shuffle: true, seed: 3);
         var b = new BatchSampler(50, 8, shuffle: true, seed: 3);
@@ -40,7 +40,7 @@ public class DataPipelineTests
 
     [TestCase(1)]
     [TestCase(2)]
-    public void Batches_arrive_in_order_with_the_same_content_whatever_the_workers_timing(int workers)
+    public void BatchesArriveInOrderWithTheSameContentWhateverTheWorkersTiming(int workers)
     {
         var sampler = new BatchSampler(5, 2, shuffle: true, seed: 9);
         var augment = Augmentation.Create(ModelFlavor.Torchvision);
@@ -71,7 +71,7 @@ public class DataPipelineTests
     }
 
     [Test]
-    public void A_failing_batch_is_reported_by_Next_with_its_number()
+    public void AFailingBatchIsReportedByNextWithItsNumber()
     {
         using var pipeline = new PrefetchPipeline<long>(b => b == 2 ? throw new InvalidDataException("broken image") : b, workers: 1, prefetch: 2);
         Assert.That(pipeline.Next(), Is.EqualTo(0));
@@ -81,7 +81,7 @@ public class DataPipelineTests
     }
 
     [Test]
-    public void Bad_settings_are_refused()
+    public void BadSettingsAreRefused()
     {
         Assert.Throws<ArgumentException>(() => new BatchSampler(0, 4, false, 0));
         Assert.Throws<ArgumentException>(() => new BatchSampler(4, 0, false, 0));

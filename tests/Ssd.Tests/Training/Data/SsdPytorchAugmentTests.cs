@@ -16,7 +16,7 @@ public class SsdPytorchAugmentTests
     private static void AssertBoxesFollowPixels(RgbPixels<float> image, LabelledBoxes objects, string at) => AugmentScene.AssertBoxesFollowPixels(image, objects, at);
 
     [Test]
-    public void Boxes_follow_their_pixels_under_expand_crop_mirror_and_their_composition()
+    public void BoxesFollowTheirPixelsUnderExpandCropMirrorAndTheirComposition()
     {
         var (scene, objects) = Scene();
         RgbPixels<float> Copy() => new(W, H, (float[])scene.Pixels.Clone());
@@ -51,7 +51,7 @@ public class SsdPytorchAugmentTests
     [TestCase(0.3)]
     [TestCase(0.7)]
     [TestCase(0.9)]
-    public void The_crop_meets_its_minimum_IoU(double min)
+    public void TheCropMeetsItsMinimumIoU(double min)
     {
         var objects = new LabelledBoxes([10, 8, 80, 60, 50, 30, 90, 70, 5, 40, 30, 70], [1, 2, 3]);
         (double, double)?[] options = [(min, double.PositiveInfinity)];
@@ -74,7 +74,7 @@ public class SsdPytorchAugmentTests
     }
 
     [Test]
-    public void Images_without_boxes_train_uncropped_and_the_entry_point_gives_the_flavours_input()
+    public void ImagesWithoutBoxesTrainUncroppedAndTheEntryPointGivesTheFlavoursInput()
     {
         var image = new RgbImage(W, H);
         var augment = Augmentation.Create(ModelFlavor.SsdPytorch);
@@ -92,7 +92,7 @@ public class SsdPytorchAugmentTests
     }
 
     [Test]
-    public void An_images_augmentation_is_a_pure_function_of_seed_epoch_index()
+    public void AnImagesAugmentationIsAPureFunctionOfSeedEpochIndex()
     {
         var (scene, objects) = Scene();
         var image = new RgbImage(W, H, Array.ConvertAll(scene.Pixels, v => (byte)v));
