@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Ssd.Engine.Backends;
+using Ssd.Engine.Backends.Cpu;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Network;
@@ -19,8 +20,10 @@ namespace Ssd.Engine.Detection;
 /// planned for one batch size, so one is built, on first use, for each batch size asked for (in practice the detector's
 /// batch and the remainder of the last batch), into a bounded cache of networks the detector owns. The priors are
 /// computed once, on the backend, from the plan (no probe network) and stay there for the device post-processing
-/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). Not thread-safe; the detector gives each
-/// concurrent call its own networks (DetectorLane).
+/// (<see cref="DevicePostProcessor"/>, one per batch size, made on first use). On the CPU backend with more than one
+/// thread a batch of several images runs image-parallel instead (<see cref="CpuBatchLanes"/>: one single-threaded
+/// batch-1 network per core, the same results bit for bit, activations bounded whatever the batch). Not thread-safe;
+/// the detector gives each concurrent call its own networks (DetectorLane).
 /// </summary>
 internal sealed class EngineNetwork : ISsdNetwork
 {
@@ -45,6 +48,7 @@ internal sealed class EngineNetwork : ISsdNetwork
     private readonly DeviceBuffer priors;
     private readonly ILogger logger;
     private float[]? hostPriors;
+    private CpuBatchLanes? batchLanes;
 
     /// <summary>A network with its own cache of <paramref name="maxNetworks"/> batch sizes; the backend is used, not owned.</summary>
     public EngineNetwork(ModelDescription model, IReadOnlyDictionary<string, TensorData> tensors, IBackend backend,
@@ -106,6 +110,8 @@ internal sealed class EngineNetwork : ISsdNetwork
 
     public (float[] Loc, float[] Conf) Forward(float[] input, int batch)
     {
+        if (backend is CpuBackend cpu && CpuBatchLanes.Applies(batch, cpu.Options))
+            return (batchLanes ??= new CpuBatchLanes(model, weights, cpu.Options, Width, Height)).Forward(input, batch);
         var output = For(batch).Network.Forward(input);
         return (output.Loc, output.Conf);
     }
@@ -116,8 +122,12 @@ internal sealed class EngineNetwork : ISsdNetwork
         return (output.Loc, output.Conf);
     }
 
-    /// <summary>How many batch sizes of this input size have a network built and cached now.</summary>
-    public int CachedNetworks => cache.Keys.Count(IsMine);
+    /// <summary>How many networks of this input size are built now: one per cached batch size, plus the CPU batch lanes.</summary>
+    public int CachedNetworks => cache.Keys.Count(IsMine) + (batchLanes?.Count ?? 0);
+
+    /// <summary>The activation arenas of the networks built now, in bytes (cached batch sizes and CPU batch lanes).</summary>
+    public long ArenaBytes => cache.Keys.Where(IsMine).Sum(k => cache.TryPeek(k, out var e) ? e.Network.ArenaBytes : 0)
+        + (batchLanes?.ArenaBytes ?? 0);
 
     private bool IsMine(NetworkKey k) => k.Owner == this;
 
@@ -143,6 +153,7 @@ internal sealed class EngineNetwork : ISsdNetwork
     public void Dispose()
     {
         cache.RemoveWhere(IsMine);
+        batchLanes?.Dispose();
         if (ownsCache) cache.Dispose();
         priors.Dispose();
     }

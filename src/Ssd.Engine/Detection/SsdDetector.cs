@@ -6,6 +6,7 @@ using Ssd.Engine.Backends;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Cpu;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
 
@@ -43,6 +44,7 @@ public sealed class SsdDetector : IDisposable
     private readonly ILogger logger;
     private readonly string[]? classNames;
     private readonly int maxBatch;
+    private readonly int hostThreads;
     private readonly bool native;
     private bool disposed;
     private LastCall last = new(new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero), false);
@@ -71,6 +73,14 @@ public sealed class SsdDetector : IDisposable
         get { lock (poolGate) return lanes.Sum(l => l.CachedNetworks); }
     }
 
+    /// <summary>The activation arenas of every network built now (all sets of networks), in bytes: what the
+    /// detector holds for intermediate values, weights aside. On the CPU backend a batch of several images runs on at
+    /// most CpuThreads batch-1 networks, so this stays bounded whatever MaxBatch is.</summary>
+    internal long ArenaBytes
+    {
+        get { lock (poolGate) return lanes.Sum(l => l.ArenaBytes); }
+    }
+
     /// <summary>Wires given parts together (tests and hosts that build their own network). Takes ownership of the network.
     /// Calls take turns on it.</summary>
     internal SsdDetector(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, SsdDetectorOptions? options = null)
@@ -95,6 +105,7 @@ public sealed class SsdDetector : IDisposable
         defaults = DetectSettings.From(options, model);
         logger = options.Logger ?? NullLogger.Instance;
         maxBatch = options.MaxBatch;
+        hostThreads = options.CpuThreads ?? Environment.ProcessorCount;
         classNames = model.PostProcess.ClassNames;
     }
 
@@ -390,11 +401,13 @@ public sealed class SsdDetector : IDisposable
         return result;
     }
 
-    private static float[] HostInput(DetectorPipeline pipeline, RgbImage[] batch)
+    /// <summary>The batch pre-processed on the host, its images in parallel on up to CpuThreads threads (each image's
+    /// resize and normalisation is independent of the others).</summary>
+    private float[] HostInput(DetectorPipeline pipeline, RgbImage[] batch)
     {
         var input = new float[batch.Length * pipeline.InputFloats];
-        for (int i = 0; i < batch.Length; i++)
-            pipeline.Preprocessor.Run(batch[i], input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
+        WorkerPool.Run(batch.Length, hostThreads, (Pipeline: pipeline, Batch: batch, Input: input), static (s, _, i) =>
+            s.Pipeline.Preprocessor.Run(s.Batch[i], s.Input.AsSpan(i * s.Pipeline.InputFloats, s.Pipeline.InputFloats)));
         return input;
     }
 
