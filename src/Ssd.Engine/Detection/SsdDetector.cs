@@ -74,8 +74,8 @@ public sealed class SsdDetector : IDisposable
     }
 
     /// <summary>The activation arenas of every network built now (all sets of networks), in bytes: what the
-    /// detector holds for intermediate values, weights aside. On the CPU backend a batch of several images runs on at
-    /// most CpuThreads batch-1 networks, so this stays bounded whatever MaxBatch is.</summary>
+    /// detector holds for intermediate values, weights aside. On the CPU backend a batch of several images runs through
+    /// the batch-1 network, so this stays one batch-1 arena whatever MaxBatch is.</summary>
     internal long ArenaBytes
     {
         get { lock (poolGate) return lanes.Sum(l => l.ArenaBytes); }

@@ -105,7 +105,7 @@ public static class BenchCommand
                 detector.Detect(images);
                 runs.Add((detector.LastTimings, Stopwatch.GetElapsedTime(t0)));
             }
-            // What the detector allocated (on the CPU backend a batch runs on per-core batch-1 networks), not a batch-n plan.
+            // What the detector allocated (on the CPU backend a batch runs through the batch-1 network), not a batch-n plan.
             Report(detector.Model.Name, options.Backend.ToString(), n, runs, detector.ArenaBytes, parse.GetValue(json));
             return ExitCodes.Ok;
         });
