@@ -52,14 +52,14 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     public DecodeWeights Weights { get; init; } = DecodeWeights.Ssd;
 
     /// <summary>torchvision's batched_nms takes the coordinate trick up to this many boxes on the CPU (4000 coordinates).</summary>
-    internal const int CoordinateTrickLimit = 1000;
+    public const int CoordinateTrickLimit = 1000;
 
     /// <summary>
     /// The coordinate trick's step for an image with this many candidate boxes, whose largest coordinate is given:
     /// class c's boxes are shifted by c x (max + 1) when there are 1 to <see cref="CoordinateTrickLimit"/>; else 0, no
     /// shift. Host and device both take it from here.
     /// </summary>
-    internal static float CoordinateTrickStep(int boxes, float max) => boxes > 0 && boxes <= CoordinateTrickLimit ? max + 1f : 0f;
+    public static float CoordinateTrickStep(int boxes, float max) => boxes > 0 && boxes <= CoordinateTrickLimit ? max + 1f : 0f;
 
     /// <summary>The IoU bitmask of the device path may take at most this many bytes (top_k -1 over many priors would need more).</summary>
     internal const long MaxMaskBytes = 256L << 20;
