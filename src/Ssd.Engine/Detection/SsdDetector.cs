@@ -188,6 +188,7 @@ public sealed class SsdDetector : IDisposable
         DetectorLane? first = null;
         try
         {
+            BindDevice(backend);
             first = NewLane();
             var detector = new SsdDetector(sizedModel, options, backend, backend.Description, native, maxLanes, NewLane);
             detector.lanes.Add(first);
@@ -300,6 +301,8 @@ public sealed class SsdDetector : IDisposable
                 slots.Release();
                 throw new ObjectDisposedException(nameof(SsdDetector));
             }
+            // The calling thread (a thread-pool thread for DetectAsync) uses the device from here on.
+            BindDevice(backend);
             if (idle.TryPop(out var free)) return free;
         }
         try
@@ -398,6 +401,16 @@ public sealed class SsdDetector : IDisposable
         return input;
     }
 
+    /// <summary>
+    /// Makes the backend's accelerator the current one of the calling thread (ILGPU's Accelerator.Bind), before the
+    /// thread allocates, uploads, launches or frees there. CUDA keeps its current context per thread and ILGPU does
+    /// not bind it for every call (its CUDA buffers allocate and free in whatever context is current; ILGPU issue
+    /// #705: copies from other threads fail with "invalid device context" without Bind), so a call on a thread other
+    /// than the one that made the device (DetectAsync runs on the thread pool) needs it. Calls take turns on a device
+    /// (one set of networks), so binding once per call is enough. Nothing happens on the managed CPU backend.
+    /// </summary>
+    private static void BindDevice(IBackend? backend) => backend?.Device?.Device.Accelerator.Bind();
+
     private string LabelOf(int classId) =>
         classNames is not null && classId < classNames.Length ? classNames[classId] : classId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -410,6 +423,7 @@ public sealed class SsdDetector : IDisposable
             disposed = true;
         }
         for (int i = 0; i < maxLanes; i++) slots.Wait(); // every running call has returned its networks
+        BindDevice(backend); // freeing device memory needs the context on this thread too
         lock (poolGate)
         {
             foreach (var lane in lanes) lane.Dispose();

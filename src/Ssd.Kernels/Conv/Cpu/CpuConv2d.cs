@@ -10,7 +10,7 @@ namespace Ssd.Kernels.Conv;
 /// Thread-safety: a layer object may be used by one caller at a time (its scratch is shared between calls); it
 /// parallelises each call internally over <see cref="Threads"/> workers. Use one object per concurrent caller.
 /// </summary>
-public sealed class CpuConv2d
+internal sealed class CpuConv2d
 {
     private readonly GemmConv? _gemm;
     private readonly WinogradConv? _winograd;
@@ -26,8 +26,8 @@ public sealed class CpuConv2d
     public CpuConvAlgorithm Algorithm { get; }
     public int Threads { get; }
 
-    /// <param name="weights">OIHW [outC, inC/groups, kH, kW].</param>
-    /// <param name="bias">[outC] when <see cref="Conv2dParams.HasBias"/>, else ignored (may be empty).</param>
+    /// <remarks><paramref name="weights"/>: OIHW [outC, inC/groups, kH, kW].</remarks>
+    /// <remarks><paramref name="bias"/>: [outC] when <see cref="Conv2dParams.HasBias"/>, else ignored (may be empty).</remarks>
     public CpuConv2d(Conv2dParams p, int inChannels, int outChannels, ReadOnlySpan<float> weights, ReadOnlySpan<float> bias,
         CpuConvOptions? options = null)
     {

@@ -33,6 +33,7 @@ public static class CaffeAugment
     public sealed record Sampler(float MinScale, float MaxScale, float MinAspect, float MaxAspect, float? MinJaccard, float? MaxJaccard,
         int MaxSample = 1, int MaxTrials = 50);
 
+    /// <summary>transform_param's distort_param, expand_param and mirror, and the batch_sampler list.</summary>
     public sealed record Options
     {
         /// <summary>ssd_pascal.py's seven: the whole image, minimum jaccard 0.1, 0.3, 0.5, 0.7, 0.9, and maximum 1.</summary>
@@ -42,26 +43,40 @@ public static class CaffeAugment
             new(0.3f, 1f, 0.5f, 2f, 0.1f, null), new(0.3f, 1f, 0.5f, 2f, 0.3f, null), new(0.3f, 1f, 0.5f, 2f, 0.5f, null),
             new(0.3f, 1f, 0.5f, 2f, 0.7f, null), new(0.3f, 1f, 0.5f, 2f, 0.9f, null), new(0.3f, 1f, 0.5f, 2f, null, 1f),
         ];
+        /// <summary>Whether distort_param is set (the colour steps run at all).</summary>
         public bool Distort { get; init; } = true;
+        /// <summary>brightness_prob: the chance of a brightness shift.</summary>
         public float BrightnessProb { get; init; } = 0.5f;
+        /// <summary>brightness_delta: the shift is U(-delta, delta) in 8-bit levels.</summary>
         public float BrightnessDelta { get; init; } = 32f;
+        /// <summary>contrast_prob: the chance of a contrast factor.</summary>
         public float ContrastProb { get; init; } = 0.5f;
+        /// <summary>contrast_lower, contrast_upper: the factor's range.</summary>
         public (float Lo, float Hi) Contrast { get; init; } = (0.5f, 1.5f);
+        /// <summary>saturation_prob: the chance of a saturation factor.</summary>
         public float SaturationProb { get; init; } = 0.5f;
+        /// <summary>saturation_lower, saturation_upper: the factor's range.</summary>
         public (float Lo, float Hi) Saturation { get; init; } = (0.5f, 1.5f);
+        /// <summary>hue_prob: the chance of a hue shift.</summary>
         public float HueProb { get; init; } = 0.5f;
+        /// <summary>hue_delta: the shift is U(-delta, delta) on OpenCV's 8-bit H (0..180).</summary>
         public float HueDelta { get; init; } = 18f;
+        /// <summary>random_order_prob: the chance of a random channel order (ssd_pascal.py: 0).</summary>
         public float RandomOrderProb { get; init; }
+        /// <summary>expand_param's prob: the chance of an expansion.</summary>
         public float ExpandProb { get; init; } = 0.5f;
+        /// <summary>expand_param's max_expand_ratio: the canvas side is up to this many times the image's.</summary>
         public float MaxExpandRatio { get; init; } = 4f;
         /// <summary>The expansion's canvas: ssd_pascal.py's mean_value (104, 117, 123) in BGR, here R, G, B.</summary>
         public byte[] Mean { get; init; } = [123, 117, 104];
+        /// <summary>transform_param's mirror: flip half of the images.</summary>
         public bool Mirror { get; init; } = true;
     }
 
+    /// <summary>ssd_pascal.py's settings.</summary>
     public static Options Default { get; } = new();
 
-    public static (RgbPixels<byte> Image, LabelledBoxes Objects) Apply(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static (RgbPixels<byte> Image, LabelledBoxes Objects) Apply(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
     {
         if (o.Distort) Distort(image, rng, o);
         (image, objects) = Expand(image, objects, rng, o);
@@ -72,7 +87,7 @@ public static class CaffeAugment
     }
 
     /// <summary>ApplyDistort, in place: the order coin, then the four steps in that order, then the channel reorder.</summary>
-    public static void Distort(RgbPixels<byte> image, DrawStream rng, Options o)
+    internal static void Distort(RgbPixels<byte> image, DrawStream rng, Options o)
     {
         var px = image.Pixels.AsSpan();
         bool contrastFirst = rng.Uniform(0f, 1f) > 0.5f;
@@ -105,7 +120,7 @@ public static class CaffeAugment
     }
 
     /// <summary>ExpandImage: with probability ExpandProb (and a ratio range wider than 1.01) the image on a canvas of the mean.</summary>
-    public static (RgbPixels<byte> Image, LabelledBoxes Objects) Expand(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static (RgbPixels<byte> Image, LabelledBoxes Objects) Expand(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
     {
         if (rng.Uniform(0f, 1f) > o.ExpandProb || MathF.Abs(o.MaxExpandRatio - 1f) < 1e-2f) return (image, objects);
         float ratio = rng.Uniform(1f, o.MaxExpandRatio);
@@ -115,7 +130,7 @@ public static class CaffeAugment
     }
 
     /// <summary>GenerateBatchSamples: every sampler's kept boxes (x1, y1, x2, y2 as fractions of the image), in sampler order.</summary>
-    public static List<(float X1, float Y1, float X2, float Y2)> GenerateBatchSamples(LabelledBoxes objects, DrawStream rng, Options o)
+    internal static List<(float X1, float Y1, float X2, float Y2)> GenerateBatchSamples(LabelledBoxes objects, DrawStream rng, Options o)
     {
         var kept = new List<(float, float, float, float)>();
         foreach (var s in o.Samplers)
@@ -128,7 +143,7 @@ public static class CaffeAugment
     }
 
     /// <summary>SampleBBox: scale and aspect drawn, the aspect held to [scale², 1 / scale²], sides at most 1, position uniform.</summary>
-    public static (float X1, float Y1, float X2, float Y2) SampleBox(Sampler s, DrawStream rng)
+    internal static (float X1, float Y1, float X2, float Y2) SampleBox(Sampler s, DrawStream rng)
     {
         float scale = rng.Uniform(s.MinScale, s.MaxScale), aspect = rng.Uniform(s.MinAspect, s.MaxAspect);
         aspect = Math.Min(Math.Max(aspect, (float)Math.Pow(scale, 2.0)), (float)(1 / Math.Pow(scale, 2.0)));
@@ -138,7 +153,7 @@ public static class CaffeAugment
     }
 
     /// <summary>SatisfySampleConstraint for a jaccard constraint: some object's overlap lies in [min, max]; no constraint: always.</summary>
-    public static bool Satisfies(Sampler s, (float X1, float Y1, float X2, float Y2) box, LabelledBoxes objects)
+    internal static bool Satisfies(Sampler s, (float X1, float Y1, float X2, float Y2) box, LabelledBoxes objects)
     {
         if (s.MinJaccard is null && s.MaxJaccard is null) return true;
         for (int g = 0; g < objects.Count; g++)
@@ -150,7 +165,7 @@ public static class CaffeAugment
     }
 
     /// <summary>bbox_util's JaccardOverlap of normalised boxes, in float.</summary>
-    public static float Jaccard((float X1, float Y1, float X2, float Y2) a, ReadOnlySpan<double> b)
+    internal static float Jaccard((float X1, float Y1, float X2, float Y2) a, ReadOnlySpan<double> b)
     {
         float bx1 = (float)b[0], by1 = (float)b[1], bx2 = (float)b[2], by2 = (float)b[3];
         if (bx1 > a.X2 || bx2 < a.X1 || by1 > a.Y2 || by2 < a.Y1) return 0f;
@@ -163,7 +178,7 @@ public static class CaffeAugment
     /// CropImage to a sampled box: the pixels from (int(x1 W), int(y1 H)), int((x2 - x1) W) x int((y2 - y1) H) of them
     /// (at least one); the objects whose centre lies in that window, projected into it and clipped, those with an area.
     /// </summary>
-    public static (RgbPixels<byte> Image, LabelledBoxes Objects) Crop(RgbPixels<byte> image, LabelledBoxes objects, (float X1, float Y1, float X2, float Y2) box)
+    internal static (RgbPixels<byte> Image, LabelledBoxes Objects) Crop(RgbPixels<byte> image, LabelledBoxes objects, (float X1, float Y1, float X2, float Y2) box)
     {
         int w = image.Width, h = image.Height;
         float sx1 = Math.Clamp(box.X1, 0f, 1f) * w, sy1 = Math.Clamp(box.Y1, 0f, 1f) * h;
@@ -198,7 +213,7 @@ public static class CaffeAugment
     }
 
     /// <summary>The mirror image, in place; x1, x2 = 1 - x2, 1 - x1.</summary>
-    public static LabelledBoxes Mirror(RgbPixels<byte> image, LabelledBoxes objects)
+    internal static LabelledBoxes Mirror(RgbPixels<byte> image, LabelledBoxes objects)
     {
         image.FlipHorizontal();
         var c = (double[])objects.Corners.Clone();
