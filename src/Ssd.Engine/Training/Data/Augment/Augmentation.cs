@@ -83,14 +83,15 @@ public static class Augmentation
     /// <summary>
     /// The paper's augmentation (section 2.2) in the flavour's own variant: torchvision's detection reference
     /// (<see cref="TorchvisionAugment"/>, with <paramref name="torchvision"/>'s settings, default the reference's),
-    /// ssd.pytorch's SSDAugmentation (<see cref="SsdPytorchAugment"/>). Caffe's samplers are not built yet and are
-    /// refused with an error saying so.
+    /// ssd.pytorch's SSDAugmentation (<see cref="SsdPytorchAugment"/>), Caffe SSD's distortion, expansion and batch
+    /// samplers (<see cref="CaffeAugment"/>, with <paramref name="caffe"/>'s settings, default ssd_pascal.py's).
     /// </summary>
-    public static IAugmentation Create(ModelFlavor flavor, TorchvisionAugment.Options? torchvision = null) => flavor switch
+    public static IAugmentation Create(ModelFlavor flavor, TorchvisionAugment.Options? torchvision = null, CaffeAugment.Options? caffe = null) => flavor switch
     {
         ModelFlavor.Torchvision => new Torchvision(torchvision ?? TorchvisionAugment.Default),
         ModelFlavor.SsdPytorch => new SsdPytorch(),
-        _ => throw new NotSupportedException($"augmentation: the {flavor} flavour's augmentation (its batch samplers) is not implemented yet; use --augment none"),
+        ModelFlavor.Caffe => new Caffe(caffe ?? CaffeAugment.Default),
+        _ => throw new ArgumentException($"augmentation: unknown flavour {flavor}"),
     };
 
     /// <summary><c>none</c> or <c>ssd</c> (the flavour's <see cref="Create"/>).</summary>
@@ -107,6 +108,16 @@ public static class Augmentation
         {
             Check(image, objects);
             var (pixels, boxes) = TorchvisionAugment.Apply(RgbPixels.Of(image), objects, DrawStream.ForImage(seed, epoch, index), options);
+            return new AugmentedImage(pixels.ToImage(), boxes);
+        }
+    }
+
+    private sealed class Caffe(CaffeAugment.Options options) : IAugmentation
+    {
+        public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
+        {
+            Check(image, objects);
+            var (pixels, boxes) = CaffeAugment.Apply(RgbPixels.Of(image), objects, DrawStream.ForImage(seed, epoch, index), options);
             return new AugmentedImage(pixels.ToImage(), boxes);
         }
     }
