@@ -213,42 +213,13 @@ public static class ShapesDataSet
 
 /// <summary>The generator's random stream: xoshiro256** seeded by SplitMix64 from (seed, index), so an image is a pure
 /// function of the pair, the same on every machine and .NET version.</summary>
-internal sealed class ShapesRandom
+internal sealed class ShapesRandom(int seed, int index)
 {
-    private ulong s0, s1, s2, s3;
+    private Ssd.Weights.Xoshiro256 stream = new(((ulong)(uint)seed << 32) ^ (uint)index ^ 0x5348415045535344UL);   // "SHAPESSD"
     private double spare = double.NaN;
 
-    public ShapesRandom(int seed, int index)
-    {
-        ulong x = ((ulong)(uint)seed << 32) ^ (uint)index ^ 0x5348415045535344UL;   // "SHAPESSD"
-        s0 = SplitMix(ref x);
-        s1 = SplitMix(ref x);
-        s2 = SplitMix(ref x);
-        s3 = SplitMix(ref x);
-    }
-
-    private static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public ulong Next()
-    {
-        ulong result = ulong.RotateLeft(s1 * 5, 7) * 9, t = s1 << 17;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = ulong.RotateLeft(s3, 45);
-        return result;
-    }
-
     /// <summary>Uniform in [0, 1), 53 bits.</summary>
-    public double Double() => (Next() >> 11) * (1.0 / (1UL << 53));
+    public double Double() => stream.NextDouble();
 
     /// <summary>Uniform in [lo, hi).</summary>
     public double Uniform(double lo, double hi) => lo + (hi - lo) * Double();
