@@ -1,4 +1,6 @@
+using System.Globalization;
 using Ssd.Data.Coco;
+using Ssd.Data.Shapes;
 using Ssd.Data.Voc;
 
 namespace Ssd.Data;
@@ -9,7 +11,9 @@ namespace Ssd.Data;
 /// <item><c>voc:VOC_DIR[:SPLIT]</c>: a VOCdevkit year folder (the one with Annotations/) and a split of
 /// ImageSets/Main (e.g. <c>test</c>, <c>trainval</c>);</item>
 /// <item><c>coco:INSTANCES.json[:IMAGE_DIR]</c>: a COCO instances file and the folder of its images;</item>
-/// <item>several joined with <c>+</c>, each starting with <c>voc:</c> or <c>coco:</c>:
+/// <item><c>shapes:SEED:COUNT</c>: images 0 .. COUNT - 1 of the synthetic shapes set <see cref="Shapes.ShapesDataSet"/>
+/// (generated in memory, no files);</item>
+/// <item>several joined with <c>+</c>, each starting with <c>voc:</c>, <c>coco:</c> or <c>shapes:</c>:
 /// <c>voc:VOCdevkit/VOC2007:trainval+voc:VOCdevkit/VOC2012:trainval</c> (the images one after the other, the classes
 /// united by name).</item>
 /// </list>
@@ -29,7 +33,7 @@ public sealed record DataSetSpec(string Format, string Path, string? Part)
         var parts = new List<string>();
         int start = 0;
         for (int i = 1; i < text.Length; i++)
-            if (text[i - 1] == '+' && (Rest(text, i).StartsWith("voc:", StringComparison.OrdinalIgnoreCase) || Rest(text, i).StartsWith("coco:", StringComparison.OrdinalIgnoreCase)))
+            if (text[i - 1] == '+' && Formats.Any(f => Rest(text, i).StartsWith(f + ":", StringComparison.OrdinalIgnoreCase)))
             {
                 parts.Add(text[start..(i - 1)]);
                 start = i;
@@ -40,14 +44,25 @@ public sealed record DataSetSpec(string Format, string Path, string? Part)
 
     private static string Rest(string s, int i) => s[i..];
 
+    private static readonly string[] Formats = ["voc", "coco", "shapes"];
+
     private static DataSetSpec ParseOne(string text)
     {
         int colon = text.IndexOf(':');
         var format = colon < 0 ? "" : text[..colon].ToLowerInvariant();
-        if (format is not ("voc" or "coco"))
-            throw new ArgumentException($"'{text}': a data set is voc:VOC_DIR[:SPLIT] or coco:INSTANCES.json[:IMAGE_DIR]");
+        if (!Formats.Contains(format))
+            throw new ArgumentException($"'{text}': a data set is voc:VOC_DIR[:SPLIT], coco:INSTANCES.json[:IMAGE_DIR] or shapes:SEED:COUNT");
         var rest = text[(colon + 1)..];
         if (rest.Length == 0) throw new ArgumentException($"'{text}': no path after '{format}:'");
+        if (format == "shapes")
+        {
+            var fields = rest.Split(':');
+            if (fields.Length != 2 || !int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                throw new ArgumentException($"'{text}': the shapes set is shapes:SEED:COUNT (SEED and COUNT whole numbers, SEED at least 0)");
+            if (!int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count) || count is < 1 or > ShapesDataSet.MaxCount)
+                throw new ArgumentException($"'{text}': COUNT '{fields[1]}' must be a whole number from 1 to {ShapesDataSet.MaxCount}");
+            return new DataSetSpec(format, fields[0], fields[1]);
+        }
         bool Exists(string p) => format == "voc" ? Directory.Exists(p) : File.Exists(p);
         if (Exists(rest)) return new DataSetSpec(format, rest, null);
         for (int i = rest.IndexOf(':'); i >= 0; i = rest.IndexOf(':', i + 1))
@@ -61,6 +76,7 @@ public sealed record DataSetSpec(string Format, string Path, string? Part)
     public DetectionDataSet Load()
     {
         if (Format == "coco") return CocoDataSet.Load(Path, Part);
+        if (Format == "shapes") return ShapesDataSet.Create(int.Parse(Path, CultureInfo.InvariantCulture), int.Parse(Part!, CultureInfo.InvariantCulture));
         if (!Directory.Exists(Path)) throw new DataSetException(Path, null, "no such VOC year folder");
         var split = Part;
         if (split is null && File.Exists(System.IO.Path.Combine(Path, "ImageSets", "Main", DefaultVocSplit + ".txt"))) split = DefaultVocSplit;

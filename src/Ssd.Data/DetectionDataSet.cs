@@ -51,6 +51,11 @@ public sealed record DataSetImage(string Id, string FilePath, IReadOnlyList<Grou
 
     /// <summary>The image file's name without its folder.</summary>
     public string FileName => Path.GetFileName(FilePath);
+
+    /// <summary>An image held in memory (a generated set such as <c>shapes:SEED:COUNT</c>): draws its RGB bytes
+    /// (<see cref="Width"/> x <see cref="Height"/> x 3, row-major) on demand, and <see cref="FilePath"/> is a name only.
+    /// Null for an image read from its file.</summary>
+    public Func<byte[]>? Render { get; init; }
 }
 
 /// <summary>

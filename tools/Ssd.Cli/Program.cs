@@ -50,6 +50,7 @@ public static class Program
         root.Subcommands.Add(DetectCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(DatasetsCommand.Create());
         return root;
     }
 

@@ -9,6 +9,10 @@ head.classification_head.module_list.N.*, head.regression_head.module_list.N.*) 
 path that loads a torchvision SSD300 checkpoint also loads this one.
 
 Usage:  /usr/bin/python3 tools/example/train_example.py --out examples/shapes/shapes_ssd.pth [--minutes 20]
+            [--data coco:INSTANCES.json:IMAGE_DIR] [--threads N]
+By default it streams fresh images of shapes_dataset.py (seed --seed, index 0, 1, 2, ...). With --data it trains on
+exactly the images of a COCO instances file instead (e.g. the JPEG files `ssd datasets shapes` writes), in file order,
+wrapping at the end; the categories must be the shapes classes (matched by name). The loop is the same either way.
 Writes OUT (torch.save zip state_dict), OUT with .json (class names, widths, training record) and classes.txt.
 """
 import argparse
@@ -18,6 +22,7 @@ import os
 import time
 from collections import OrderedDict
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -120,10 +125,44 @@ def augment(rng, img, boxes):
     return img, boxes
 
 
-def batch(seed, start, n, rng):
+class CocoImages:
+    """The images of a COCO instances file, decoded by cv2 (RGB), boxes xyxy pixels, labels 1-based in CLASSES order."""
+
+    def __init__(self, spec):
+        if not spec.startswith("coco:") or spec.count(":") < 2:
+            raise SystemExit(f"--data {spec}: expected coco:INSTANCES.json:IMAGE_DIR")
+        instances, image_dir = spec[len("coco:"):].split(":", 1)
+        with open(instances) as f:
+            coco = json.load(f)
+        label_of = {}
+        for c in coco["categories"]:
+            if c["name"] not in ds.CLASSES:
+                raise SystemExit(f"--data {spec}: category '{c['name']}' is not one of {ds.CLASSES}")
+            label_of[c["id"]] = ds.CLASSES.index(c["name"]) + 1
+        objects = {im["id"]: [] for im in coco["images"]}
+        for a in coco["annotations"]:
+            x, y, w, h = a["bbox"]
+            objects[a["image_id"]].append(([x, y, x + w, y + h], label_of[a["category_id"]]))
+        self.items = [(os.path.join(image_dir, im["file_name"]), objects[im["id"]]) for im in coco["images"]]
+        if not self.items:
+            raise SystemExit(f"--data {spec}: no images")
+
+    def __len__(self):
+        return len(self.items)
+
+    def sample(self, i):
+        path, objs = self.items[i % len(self.items)]
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SystemExit(f"{path}: cannot read the image")
+        boxes = np.array([b for b, _ in objs], np.float32).reshape(-1, 4)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), boxes, np.array([l for _, l in objs], np.int64)
+
+
+def batch(seed, start, n, rng, data=None):
     images, targets = [], []
     for i in range(start, start + n):
-        img, boxes, labels = ds.make_sample(seed, i)
+        img, boxes, labels = ds.make_sample(seed, i) if data is None else data.sample(i)
         img, boxes = augment(rng, img, boxes)
         images.append(to_tensor(img))
         targets.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)})
@@ -139,10 +178,12 @@ def main():
     ap.add_argument("--width-divisor", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=ds.TRAIN_SEED)
+    ap.add_argument("--data", help="train on the images of coco:INSTANCES.json:IMAGE_DIR instead of fresh generated ones")
     ap.add_argument("--init", help="continue from this checkpoint (its .json says how many images it has seen)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    data = CocoImages(args.data) if args.data else None
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     model = build_model(1 + len(ds.CLASSES), args.width_divisor)
@@ -174,7 +215,7 @@ def main():
         scale = elapsed / warmup if elapsed < warmup else 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = args.lr * scale
-        images, targets = batch(args.seed, first_index + seen, args.batch, rng)
+        images, targets = batch(args.seed, first_index + seen, args.batch, rng, data)
         losses = model(images, targets)
         loss = losses["bbox_regression"] + losses["classification"]
         opt.zero_grad()
@@ -186,7 +227,8 @@ def main():
         smooth = loss.item() if smooth is None else 0.95 * smooth + 0.05 * loss.item()
         if step % 20 == 0:
             print(f"step {step} images {seen} t {elapsed:.0f}s lr {args.lr * scale:.2e} loss {smooth:.3f} "
-                  f"(reg {losses['bbox_regression'].item():.3f} cls {losses['classification'].item():.3f})",
+                  f"(reg {losses['bbox_regression'].item():.3f} cls {losses['classification'].item():.3f}) "
+                  f"images/s {seen / max(time.time() - t0, 1e-9):.2f}",
                   flush=True)
 
     train_seconds = time.time() - t0
@@ -206,6 +248,8 @@ def main():
         "batch": args.batch,
         "lr": args.lr,
         "threads": args.threads,
+        "data": args.data or f"shapes_dataset.py seed {args.seed}",
+        "images_per_s": round(seen / train_seconds, 3),
         "final_smoothed_loss": round(smooth, 4) if smooth is not None else None,
         "runs": previous["runs"] + [{"train_seconds": round(train_seconds, 1), "lr": args.lr}],
         "total_train_seconds": round(previous["train_seconds"] + train_seconds, 1),

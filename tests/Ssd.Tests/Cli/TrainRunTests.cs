@@ -50,6 +50,42 @@ public class TrainRunTests
     private static string NewRunDir() => Path.Combine(Path.GetTempPath(), "ssd-train-" + Guid.NewGuid().ToString("N"));
 
     [Test]
+    public void AnAdamWRunResumedEqualsTheUninterruptedRunBitForBit()
+    {
+        string whole = NewRunDir(), parts = NewRunDir();
+        try
+        {
+            var r = CliRunner.Run(Train(whole, 4, "--optimizer", "adamw", "--weight-decay", "1e-4"));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            r = CliRunner.Run(Train(parts, 2, "--optimizer", "adamw", "--weight-decay", "1e-4"));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            var checkpoint = TrainingCheckpoint.Load(Path.Combine(parts, TrainingCheckpoint.FileName));
+            Assert.That(checkpoint.Optimizer.Kind, Is.EqualTo("adamw"));
+            Assert.That(checkpoint.Optimizer.Buffers.Keys, Has.Some.EndsWith("/exp_avg_sq"), "AdamW's moments are in the checkpoint");
+            var conflict = CliRunner.Run("train", "--resume", parts, "--steps", "4", "--optimizer", "sgd", "--backend", "cpu");
+            Assert.That(conflict.Code, Is.EqualTo(2), conflict.ToString());
+            Assert.That(conflict.Err, Does.Contain("--optimizer"));
+            r = CliRunner.Run("train", "--resume", parts, "--steps", "4", "--backend", "cpu");
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            Assert.That(Losses(parts), Is.EqualTo(Losses(whole)));
+            AssertSameWeights(Path.Combine(whole, "model.safetensors"), Path.Combine(parts, "model.safetensors"));
+
+            // AdamW and SGD give different updates from the same start (the option is not ignored).
+            var sgd = NewRunDir();
+            try
+            {
+                Assert.That(CliRunner.Run(Train(sgd, 2, "--weight-decay", "1e-4")).Code, Is.EqualTo(0));
+                Assert.That(Losses(sgd)[1], Is.Not.EqualTo(Losses(whole)[1]));
+            }
+            finally { Delete(sgd); }
+            var bad = CliRunner.Run(Train(NewRunDir(), 2, "--optimizer", "adam"));
+            Assert.That(bad.Code, Is.EqualTo(2), bad.ToString());
+            Assert.That(bad.Err, Does.Contain("--optimizer"));
+        }
+        finally { Delete(whole, parts); }
+    }
+
+    [Test]
     public void ARunStoppedAtStepKAndResumedEqualsTheUninterruptedRunBitForBit()
     {
         string whole = NewRunDir(), parts = NewRunDir();

@@ -59,6 +59,7 @@ public static class TrainCommand
         public readonly Option<double?> Epochs = new("--epochs") { Description = "passes over the data set (steps = ceil(E x images / batch))" };
         public readonly Option<double?> Minutes = new("--max-minutes") { Description = "stop after the step that passes this much training time (resumed parts included)" };
         public readonly Option<double> Lr = new("--lr") { Description = "learning rate", DefaultValueFactory = _ => 1e-3 };
+        public readonly Option<string> Optimizer = new("--optimizer") { Description = "sgd (torch.optim.SGD) or adamw (torch.optim.AdamW, betas 0.9/0.999, eps 1e-8; --weight-decay is its decoupled decay)", DefaultValueFactory = _ => "sgd" };
         public readonly Option<double> Momentum = new("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
         public readonly Option<double> Decay = new("--weight-decay") { Description = "L2 weight decay (torch.optim.SGD's)", DefaultValueFactory = _ => 5e-4 };
         public readonly Option<string> Schedule = new("--schedule") { Description = "constant, multistep:M1,M2 (x0.1 at those steps, or at those fractions of the run: multistep:0.67,0.89) or cosine; with --max-minutes, cosine and fractions span the budget", DefaultValueFactory = _ => "constant" };
@@ -79,7 +80,7 @@ public static class TrainCommand
         public readonly Option<int> DataWorkers = CliOptions.Int("--data-workers", 0, 0, "threads decoding and augmenting batches ahead of the step (0: one on 2 cores, cores / 4 above; at most the cores)");
 
         /// <summary>The options that define the run: a resume takes them from the checkpoint and refuses other values.</summary>
-        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
+        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
 
         public Option[] Limits => [Steps, Epochs, Minutes];
 
@@ -87,7 +88,7 @@ public static class TrainCommand
         {
             var command = new Command("train", "Train an SSD on a VOC or COCO data set (SGD, the flavour's MultiBox loss), with checkpoints, resume and evaluation.")
             {
-                Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed,
+                Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed,
                 SkipBad, Classes, FreezeBackbone, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
             };
             return command;
@@ -95,7 +96,7 @@ public static class TrainCommand
 
         public Arguments Read(ParseResult p) => new(p.GetValue(Model), p.GetValue(Arch), p.GetValue(WidthDivisor), p.GetValue(Flavor)!,
             p.GetValue(Data), p.GetValue(Out), p.GetValue(Batch), p.GetValue(Steps), p.GetValue(Epochs), p.GetValue(Minutes),
-            p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!,
+            p.GetValue(Optimizer)!, p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!,
             p.GetValue(Shuffle), p.GetValue(NoShuffle), p.GetValue(Seed), p.GetValue(SkipBad), p.GetValue(Backend), p.GetValue(Resume),
             p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers), p.GetValue(Classes), p.GetValue(FreezeBackbone));
     }
@@ -109,7 +110,7 @@ public static class TrainCommand
     }
 
     private sealed record Arguments(string? Model, string? Arch, int WidthDivisor, string Flavor, string? Data, string? Out, int Batch, long? Steps,
-        double? Epochs, double? Minutes, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment,
+        double? Epochs, double? Minutes, string Optimizer, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment,
         bool Shuffle, bool NoShuffle, int Seed, bool SkipBad, DetectorBackend Backend, string? Resume, long CheckpointEvery, string? ValData,
         long EvalEvery, string? ValMetric, int DataWorkers, string? Classes, bool FreezeBackbone)
     {
@@ -119,7 +120,7 @@ public static class TrainCommand
         public Dictionary<string, string?> Stored() => new()
         {
             ["--model"] = Model, ["--arch"] = Arch, ["--width-divisor"] = WidthDivisor.ToString(CultureInfo.InvariantCulture), ["--flavor"] = Flavor,
-            ["--data"] = Data, ["--batch"] = Batch.ToString(CultureInfo.InvariantCulture), ["--lr"] = D(Lr), ["--momentum"] = D(Momentum),
+            ["--data"] = Data, ["--batch"] = Batch.ToString(CultureInfo.InvariantCulture), ["--optimizer"] = Optimizer == "sgd" ? null : Optimizer, ["--lr"] = D(Lr), ["--momentum"] = D(Momentum),
             ["--weight-decay"] = D(WeightDecay), ["--schedule"] = Schedule, ["--warmup-steps"] = WarmupSteps.ToString(CultureInfo.InvariantCulture),
             ["--augment"] = Augment, ["--shuffle"] = Shuffle ? "true" : null, ["--no-shuffle"] = NoShuffle ? "true" : null,
             ["--seed"] = Seed.ToString(CultureInfo.InvariantCulture), ["--skip-bad"] = SkipBad ? "true" : null,
@@ -222,6 +223,7 @@ public static class TrainCommand
         if (a.Epochs is { } e && !(e > 0 && double.IsFinite(e))) throw CliException.Usage($"--epochs: {e} must be positive");
         if (a.Minutes is { } m && !(m > 0 && double.IsFinite(m))) throw CliException.Usage($"--max-minutes: {m} must be positive");
         if (!(a.Lr > 0 && double.IsFinite(a.Lr))) throw CliException.Usage($"--lr: {a.Lr} must be a positive number");
+        if (a.Optimizer is not ("sgd" or "adamw")) throw CliException.Usage($"--optimizer: '{a.Optimizer}' is not sgd or adamw");
         if (!(a.Momentum >= 0 && a.Momentum < 1)) throw CliException.Usage($"--momentum: {a.Momentum} must be in [0, 1)");
         if (!(a.WeightDecay >= 0 && double.IsFinite(a.WeightDecay))) throw CliException.Usage($"--weight-decay: {a.WeightDecay} must not be negative");
         if (a.DataWorkers > Environment.ProcessorCount) throw CliException.Usage($"--data-workers: {a.DataWorkers} is more than the {Environment.ProcessorCount} cores");
@@ -245,7 +247,7 @@ public static class TrainCommand
         try { valSpecs = a.ValData is null ? [] : DataSetSpec.Parse(a.ValData); }
         catch (ArgumentException ex) { throw CliException.Usage($"--val-data: {ex.Message}", ex); }
         var run = new RunFiles(a.Out);
-        var reads = specs.Concat(valSpecs).Select(s => s.Path).Concat(a.Model is null || checkpoint is not null ? [] : [a.Model]).ToList();
+        var reads = specs.Concat(valSpecs).Where(s => s.Format != "shapes").Select(s => s.Path).Concat(a.Model is null || checkpoint is not null ? [] : [a.Model]).ToList();
         OutputPaths.CheckFolder(a.Out, "--out");
         foreach (var file in run.All) OutputPaths.CheckFile(file, "--out", reads);
         if (checkpoint is null && File.Exists(run.Checkpoint))
@@ -313,7 +315,7 @@ public static class TrainCommand
         Validation? validation = null;
         if (a.ValData is not null)
         {
-            var missing = val.Images.Where(i => !File.Exists(i.FilePath)).Select(i => i.FilePath).ToList();
+            var missing = val.Images.Where(i => !DataSetImages.Exists(i)).Select(i => i.FilePath).ToList();
             if (missing.Count > 0) throw new CliException($"--val-data {a.ValData}: {missing.Count} missing image(s): {string.Join(", ", missing.Take(5))}", ExitCodes.InputsFailed);
             try { Validation.Classes(description, val); }
             catch (ClassMappingException ex) { throw new CliException($"--val-data {a.ValData}: {ex.Message}", ExitCodes.InputsFailed, ex); }
@@ -328,7 +330,11 @@ public static class TrainCommand
         try
         {
             trainer = Trainer.Create(description, weights, device, a.Batch,
-                ps => new Sgd(ParameterGroup.Single(FineTune.Trainable(description.Flavor, ps, a.FreezeBackbone), a.Lr, a.WeightDecay), a.Momentum));
+                ps =>
+                {
+                    var groups = ParameterGroup.Single(FineTune.Trainable(description.Flavor, ps, a.FreezeBackbone), a.Lr, a.WeightDecay);
+                    return a.Optimizer == "adamw" ? new AdamW(groups) : new Sgd(groups, a.Momentum);
+                });
         }
         catch (Exception ex) when (ex is NotSupportedException or InvalidDataException or ArgumentException)
         {

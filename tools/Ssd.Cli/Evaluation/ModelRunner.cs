@@ -24,7 +24,7 @@ internal sealed class ModelRunner(SsdDetector detector, DetectionDataSet gt, Cla
 
     public List<DetectionRecord> Run()
     {
-        var missing = gt.Images.Where(i => !File.Exists(i.FilePath)).ToList();
+        var missing = gt.Images.Where(i => !DataSetImages.Exists(i)).ToList();
         if (missing.Count > 0)
             throw new DataSetException(missing[0].FilePath, null,
                 $"missing image{(missing.Count > 1 ? $" ({missing.Count} of the {gt.Images.Count} images are missing; first: {string.Join(", ", missing.Take(3).Select(m => m.FileName))})" : "")}");
@@ -86,7 +86,7 @@ internal sealed class ModelRunner(SsdDetector detector, DetectionDataSet gt, Cla
     private RgbImage DecodeOne(DataSetImage image)
     {
         RgbImage decoded;
-        try { decoded = EvalImages.Load(image.FilePath); }
+        try { decoded = DataSetImages.Load(image); }
         catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or UnauthorizedAccessException)
         {
             var why = e.Message.StartsWith(image.FilePath + ": ", StringComparison.Ordinal) ? e.Message[(image.FilePath.Length + 2)..] : e.Message;

@@ -31,7 +31,7 @@ public sealed class DataSetCheck
     {
         var problems = new List<string>();
         var missing = new bool[set.Images.Count];
-        Parallel.For(0, set.Images.Count, i => missing[i] = !File.Exists(set.Images[i].FilePath));
+        Parallel.For(0, set.Images.Count, i => missing[i] = !DataSetImages.Exists(set.Images[i]));
         for (int i = 0; i < missing.Length; i++)
             if (missing[i]) problems.Add($"{set.Images[i].FilePath}: missing image");
         problems.AddRange(set.Issues.Select(i => i.ToString()));

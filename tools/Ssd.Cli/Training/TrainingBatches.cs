@@ -68,7 +68,7 @@ public sealed class TrainingBatches
             var (epoch, index) = items[k];
             var image = data.Images[index];
             names[k] = image.FileName;
-            var pixels = ImageDecoder.Load(image.FilePath);
+            var pixels = DataSetImages.Load(image);
             var objects = TrainingInput.Objects(flavor, pixels.Width, pixels.Height, Annotations(image, classes), format);
             var augmented = augmentation.Apply(pixels, objects, sampler.Seed, epoch, index);
             augmented.WriteInput(flavor, spec, input.AsSpan(k * floats, floats));
