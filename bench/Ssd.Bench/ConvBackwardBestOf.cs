@@ -47,19 +47,27 @@ public static class ConvBackwardBestOf
                 () => { layer.WeightGradient(x, input, dy, dw); layer.BiasGradient(dy, output, db); },
                 () => layer.Backward(x, input, w, y, dy, dx, dw, db),
             ];
-            var best = Enumerable.Repeat(double.MaxValue, runs.Length).ToArray();
-            for (int round = -2; round < n; round++)
-                for (int r = 0; r < runs.Length; r++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    runs[r]();
-                    if (round >= 0) best[r] = Math.Min(best[r], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-                }
+            var best = BestOf(n, runs);
             var (tf, tx, tw, both) = (best[0], best[1], best[2], best[3]);
             total += both;
             Console.WriteLine($"{name},{tf:F2},{tx:F2},{tw:F2},{both:F2},{2 * l.P.Flops(input, l.OutC) / both / 1e6:F1}");
         }
         Console.WriteLine($"total,,,,{total:F1},");
+    }
+
+    /// <summary>The best single call of each run in ms: 2 warm-up rounds, then <paramref name="n"/> rounds, the runs
+    /// interleaved within each round so a loaded machine slows them alike.</summary>
+    public static double[] BestOf(int n, Action[] runs)
+    {
+        var best = Enumerable.Repeat(double.MaxValue, runs.Length).ToArray();
+        for (int round = -2; round < n; round++)
+            for (int r = 0; r < runs.Length; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                runs[r]();
+                if (round >= 0) best[r] = Math.Min(best[r], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        return best;
     }
 }
 
