@@ -61,14 +61,8 @@ public static class TrainLayerTable
         string Rate(double gflop, double ms) => string.Create(c, $"{gflop / ms * 1e3:F1} | {100 * gflop / ms * 1e3 / peak.Gflops:F0}%");
         foreach (var l in Convolutions())
         {
-            var input = l.Input with { N = batch };
-            var output = l.P.OutputShape(input, l.OutC);
-            var rng = new Random(1);
-            float[] Fill(long count, float lo, float hi) { var a = new float[count]; for (long i = 0; i < count; i++) a[i] = lo + (hi - lo) * rng.NextSingle(); return a; }
-            var x = Fill(input.Count, 0, 1);
-            var w = Fill(l.P.WeightCount(input.C, l.OutC), -0.05f, 0.05f);
-            var dy = Fill(output.Count, -1, 1);
-            var (dx, dw, db, y) = (new float[x.Length], new float[w.Length], new float[l.OutC], new float[output.Count]);
+            var (input, output, x, w, y, dy) = ConvBackwardBestOf.Operands(l, batch);
+            var (dx, dw, db) = (new float[x.Length], new float[w.Length], new float[l.OutC]);
             var forward = new CpuConv2d(l.P, input.C, l.OutC, w, new float[l.OutC], new CpuConvOptions(PlannedInput: input));
             var backward = new Conv2dBackwardSimd(l.P, input.C, l.OutC);
             bool first = l.Name == "conv1_1";   // the engine computes no dx for the input image
