@@ -16,11 +16,11 @@ WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 dotnet build tools/Ssd.Cli -c Release -v q >/dev/null
 dotnet build bench/Ssd.Bench -c Release -v q >/dev/null
 SSD="dotnet tools/Ssd.Cli/bin/Release/net10.0/ssd.dll"
-$SSD convert "$FIX/model.pth" -o "$WORK/model.safetensors" >/dev/null
+$SSD convert "$FIX/model.pth" -o "$WORK/model.safetensors" --classes red,green,blue >/dev/null   # the fixture's categories
 for r in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/run"
   /usr/bin/time -f "%M" -o "$WORK/ssd.mem.$r" $SSD train --model "$WORK/model.safetensors" --data "coco:$FIX/instances.json:$FIX/images" \
-      --out "$WORK/run" --batch "$BATCH" --steps $((STEPS + 1)) --lr 1e-4 --augment none --no-shuffle --backend cpu 2>/dev/null >/dev/null
+      --out "$WORK/run" --batch "$BATCH" --steps $((STEPS + 1)) --lr 1e-4 --augment none --no-shuffle --backend cpu >/dev/null
   # images_per_s of every step after the first (warm-up), as seconds per step.
   /usr/bin/python3 -c "import json,statistics; r=[json.loads(l) for l in open('$WORK/run/log.jsonl')][1:]; print(statistics.median($BATCH / x['images_per_s'] for x in r))" > "$WORK/ssd.s.$r"
   /usr/bin/time -f "%M" -o "$WORK/torch.mem.$r" /usr/bin/python3 bench/train_step/torch_step.py "$BATCH" "$STEPS" > "$WORK/torch.json.$r"
