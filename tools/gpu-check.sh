@@ -8,7 +8,8 @@
 #      reference within its declared bound (tests/Ssd.Tests/Kernels/OpMatrix, SSD_TEST_CUDA=1 SSD_REQUIRE_CUDA=1), and
 #      the per-family kernel tests on CUDA;
 #   2. the detector on CUDA against the host: the device post-processing against the host post-processors at SSD300
-#      sizes, a seeded SSD300 on the device against the CPU backend, and the acceptance fixtures where present
+#      sizes, a seeded SSD300 on the device against the CPU backend (and DetectAsync from thread-pool threads, which
+#      needs the CUDA context bound per call: DetectorOnDeviceTests), and the acceptance fixtures where present
 #      (bit-identical, or the FMA-contraction difference measured and printed: the lines are copied into the results);
 #   3. the ptxas report (registers, shared memory, spills on sm_75/80/90) and the roofline regenerated from it, and
 #      which kernels ptxas contracts mul+add into FFMA (ptxas --fmad=true against --fmad=false, with cuobjdump);
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
       for s in ${steps//,/ }; do
         case "$s" in kernels|detector|ptxas|bench) ;; *) echo "gpu-check: --steps: '$s' is not kernels, detector, ptxas or bench" >&2; exit 2 ;; esac
       done ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1' (usage: tools/gpu-check.sh [--dry-run] [--out FILE] [--steps LIST])" >&2; exit 2 ;;
   esac
 done

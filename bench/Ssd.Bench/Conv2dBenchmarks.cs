@@ -30,8 +30,10 @@ public class Conv2dBenchmarks
     [Params("conv4_3", "fc6")]
     public string Layer { get; set; } = "conv4_3";
 
-    [Params(Conv2dVariant.Naive, Conv2dVariant.Tiled)]
-    public Conv2dVariant Variant { get; set; }
+    /// <summary>The device variant by name (a string: the variants are Ssd.Kernels internals, and BenchmarkDotNet's
+    /// generated code sees only public types).</summary>
+    [Params(nameof(Conv2dVariant.Naive), nameof(Conv2dVariant.Tiled))]
+    public string Variant { get; set; } = nameof(Conv2dVariant.Naive);
 
     [Params(BackendKind.OpenCL)]
     public BackendKind Backend { get; set; }
@@ -59,7 +61,7 @@ public class Conv2dBenchmarks
     [Benchmark]
     public void Forward()
     {
-        op.Forward(x.View, layer.Input, w.View, b.View, layer.P, layer.OutC, y.View, Variant);
+        op.Forward(x.View, layer.Input, w.View, b.View, layer.P, layer.OutC, y.View, Enum.Parse<Conv2dVariant>(Variant));
         device.Synchronize();
     }
 

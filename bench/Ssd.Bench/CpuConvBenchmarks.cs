@@ -31,17 +31,18 @@ public class CpuConvBenchmarks
             ? only.Split(',', StringSplitOptions.TrimEntries)
             : Ssd300ConvLayers.All.Select(l => l.Name);
 
-    /// <summary>Auto and Gemm, or the comma-separated algorithms in SSD_BENCH_ALGORITHMS.</summary>
-    public static IEnumerable<CpuConvAlgorithm> Algorithms =>
+    /// <summary>Auto and Gemm, or the comma-separated algorithms in SSD_BENCH_ALGORITHMS; by name (the algorithms are
+    /// Ssd.Kernels internals, and BenchmarkDotNet's generated code sees only public types).</summary>
+    public static IEnumerable<string> Algorithms =>
         Environment.GetEnvironmentVariable("SSD_BENCH_ALGORITHMS") is { Length: > 0 } only
-            ? only.Split(',', StringSplitOptions.TrimEntries).Select(Enum.Parse<CpuConvAlgorithm>)
-            : [CpuConvAlgorithm.Auto, CpuConvAlgorithm.Gemm];
+            ? only.Split(',', StringSplitOptions.TrimEntries).Select(a => Enum.Parse<CpuConvAlgorithm>(a).ToString())
+            : [nameof(CpuConvAlgorithm.Auto), nameof(CpuConvAlgorithm.Gemm)];
 
     [ParamsSource(nameof(Layers))]
     public string Layer { get; set; } = "conv4_3";
 
     [ParamsSource(nameof(Algorithms))]
-    public CpuConvAlgorithm Algorithm { get; set; }
+    public string Algorithm { get; set; } = nameof(CpuConvAlgorithm.Auto);
 
     private CpuConv2d _conv = null!;
     private float[] _x = [], _y = [];
@@ -55,7 +56,7 @@ public class CpuConvBenchmarks
         var w = new float[l.P.WeightCount(l.Input.C, l.OutC)];
         for (int i = 0; i < w.Length; i++) w[i] = rng.NextSingle() - 0.5f;
         var b = new float[l.OutC];
-        _conv = new CpuConv2d(l.P, l.Input.C, l.OutC, w, b, new CpuConvOptions(Algorithm: Algorithm));
+        _conv = new CpuConv2d(l.P, l.Input.C, l.OutC, w, b, new CpuConvOptions(Algorithm: Enum.Parse<CpuConvAlgorithm>(Algorithm)));
         _xs = l.Input;
         _x = new float[l.Input.Count];
         for (int i = 0; i < _x.Length; i++) _x[i] = rng.NextSingle();

@@ -9,6 +9,7 @@ namespace Ssd.Weights;
 /// </summary>
 public sealed record ReaderBudgets
 {
+    /// <summary>The default budgets (docs/hardening.md lists them).</summary>
     public static ReaderBudgets Default { get; } = new();
 
     /// <summary>"pickle.bytes": the largest pickle read (a zip checkpoint's data.pkl, or a legacy file's pickles).</summary>
@@ -66,10 +67,19 @@ public sealed class ReaderBudgetException : Exception
 {
     /// <summary>The budget's name, e.g. "pickle.memory" or "zip.inflated".</summary>
     public string Budget { get; }
+    /// <summary>The budget's limit in bytes (or entries, for a count).</summary>
     public long Limit { get; }
+    /// <summary>What the file asked for, in the same unit.</summary>
     public long Requested { get; }
+    /// <summary>The file (or stream name) that asked.</summary>
     public string File { get; }
 
+    /// <summary>Creates the error; the message names the file, the budget and both sizes.</summary>
+    /// <param name="file">The file's name.</param>
+    /// <param name="budget">The budget's name (<see cref="Budget"/>).</param>
+    /// <param name="limit">The limit.</param>
+    /// <param name="requested">What was asked for.</param>
+    /// <param name="what">What the request was for, e.g. "the pickle".</param>
     public ReaderBudgetException(string file, string budget, long limit, long requested, string what)
         : base($"{file}: {what} needs {requested:N0} bytes, over the '{budget}' budget of {limit:N0} (a damaged or hostile file?)")
     {

@@ -26,6 +26,17 @@ internal sealed class DetectorLane : IDisposable
         (this.networks, networkCount) = (networks?.Cache, networks?.Count);
     }
 
+    /// <summary>The activation arenas of the lane's networks built now, in bytes.</summary>
+    public long ArenaBytes
+    {
+        get
+        {
+            var pipelines = fixedPipeline is not null ? [fixedPipeline]
+                : bySize is null ? [] : bySize.Keys.Select(k => bySize.TryPeek(k, out var p) ? p : null).OfType<DetectorPipeline>().ToList();
+            return pipelines.Sum(p => (p.Network as EngineNetwork)?.ArenaBytes ?? 0);
+        }
+    }
+
     /// <summary>The fixed input size's pipeline, or null for native sizes (<see cref="PipelineFor"/>).</summary>
     public DetectorPipeline? Fixed => fixedPipeline;
 

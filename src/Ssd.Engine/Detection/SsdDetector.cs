@@ -6,6 +6,7 @@ using Ssd.Engine.Backends;
 using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.PostProcessing;
+using Ssd.Kernels.Cpu;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
 
@@ -43,6 +44,7 @@ public sealed class SsdDetector : IDisposable
     private readonly ILogger logger;
     private readonly string[]? classNames;
     private readonly int maxBatch;
+    private readonly int hostThreads;
     private readonly bool native;
     private bool disposed;
     private LastCall last = new(new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero), false);
@@ -71,6 +73,14 @@ public sealed class SsdDetector : IDisposable
         get { lock (poolGate) return lanes.Sum(l => l.CachedNetworks); }
     }
 
+    /// <summary>The activation arenas of every network built now (all sets of networks), in bytes: what the
+    /// detector holds for intermediate values, weights aside. On the CPU backend a batch of several images runs through
+    /// the batch-1 network, so this stays one batch-1 arena whatever MaxBatch is.</summary>
+    internal long ArenaBytes
+    {
+        get { lock (poolGate) return lanes.Sum(l => l.ArenaBytes); }
+    }
+
     /// <summary>Wires given parts together (tests and hosts that build their own network). Takes ownership of the network.
     /// Calls take turns on it.</summary>
     internal SsdDetector(ModelDescription model, ISsdNetwork network, IPreprocessor preprocessor, SsdDetectorOptions? options = null)
@@ -95,6 +105,7 @@ public sealed class SsdDetector : IDisposable
         defaults = DetectSettings.From(options, model);
         logger = options.Logger ?? NullLogger.Instance;
         maxBatch = options.MaxBatch;
+        hostThreads = options.CpuThreads ?? Environment.ProcessorCount;
         classNames = model.PostProcess.ClassNames;
     }
 
@@ -188,6 +199,7 @@ public sealed class SsdDetector : IDisposable
         DetectorLane? first = null;
         try
         {
+            BindDevice(backend);
             first = NewLane();
             var detector = new SsdDetector(sizedModel, options, backend, backend.Description, native, maxLanes, NewLane);
             detector.lanes.Add(first);
@@ -300,6 +312,8 @@ public sealed class SsdDetector : IDisposable
                 slots.Release();
                 throw new ObjectDisposedException(nameof(SsdDetector));
             }
+            // The calling thread (a thread-pool thread for DetectAsync) uses the device from here on.
+            BindDevice(backend);
             if (idle.TryPop(out var free)) return free;
         }
         try
@@ -390,13 +404,25 @@ public sealed class SsdDetector : IDisposable
         return result;
     }
 
-    private static float[] HostInput(DetectorPipeline pipeline, RgbImage[] batch)
+    /// <summary>The batch pre-processed on the host, its images in parallel on up to CpuThreads threads (each image's
+    /// resize and normalisation is independent of the others).</summary>
+    private float[] HostInput(DetectorPipeline pipeline, RgbImage[] batch)
     {
         var input = new float[batch.Length * pipeline.InputFloats];
-        for (int i = 0; i < batch.Length; i++)
-            pipeline.Preprocessor.Run(batch[i], input.AsSpan(i * pipeline.InputFloats, pipeline.InputFloats));
+        WorkerPool.Run(batch.Length, hostThreads, (Pipeline: pipeline, Batch: batch, Input: input), static (s, _, i) =>
+            s.Pipeline.Preprocessor.Run(s.Batch[i], s.Input.AsSpan(i * s.Pipeline.InputFloats, s.Pipeline.InputFloats)));
         return input;
     }
+
+    /// <summary>
+    /// Makes the backend's accelerator the current one of the calling thread (ILGPU's Accelerator.Bind), before the
+    /// thread allocates, uploads, launches or frees there. CUDA keeps its current context per thread and ILGPU does
+    /// not bind it for every call (its CUDA buffers allocate and free in whatever context is current; ILGPU issue
+    /// #705: copies from other threads fail with "invalid device context" without Bind), so a call on a thread other
+    /// than the one that made the device (DetectAsync runs on the thread pool) needs it. Calls take turns on a device
+    /// (one set of networks), so binding once per call is enough. Nothing happens on the managed CPU backend.
+    /// </summary>
+    private static void BindDevice(IBackend? backend) => backend?.Device?.Device.Accelerator.Bind();
 
     private string LabelOf(int classId) =>
         classNames is not null && classId < classNames.Length ? classNames[classId] : classId.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -410,6 +436,7 @@ public sealed class SsdDetector : IDisposable
             disposed = true;
         }
         for (int i = 0; i < maxLanes; i++) slots.Wait(); // every running call has returned its networks
+        BindDevice(backend); // freeing device memory needs the context on this thread too
         lock (poolGate)
         {
             foreach (var lane in lanes) lane.Dispose();

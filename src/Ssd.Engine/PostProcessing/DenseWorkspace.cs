@@ -1,12 +1,13 @@
 using Ssd.Kernels.Detect;
+using Ssd.Kernels.Softmax;
 
 namespace Ssd.Engine.PostProcessing;
 
 /// <summary>
 /// The buffers one post-processing call works in, sized for a model's priors and classes and kept between calls
-/// (a dense call would otherwise allocate megabytes): the candidates by class, the per-class results (at most
-/// PerClass items per class, each class in its own slot, so classes can be filled in parallel and read back in
-/// class order), and one scratch set per worker.
+/// (a dense call would otherwise allocate megabytes): the candidates by class (<see cref="FindCandidates"/>), the
+/// per-class results (at most PerClass items per class, each class in its own slot, so classes can be filled in
+/// parallel and read back in class order), and one scratch set per worker.
 /// </summary>
 internal sealed class DenseWorkspace
 {
@@ -16,9 +17,10 @@ internal sealed class DenseWorkspace
     public int Classes { get; }
     /// <summary>Slots per class: the per-class cap (top_k), or every prior when there is none.</summary>
     public int PerClass { get; }
-    /// <summary>Each half of the priors' candidates, by class (<see cref="ClassCandidates"/>); Halves says how many are in use.</summary>
-    public ClassHits[] Hits { get; }
-    public int Halves { get; set; } = 1;
+    /// <summary>Per class its candidates (prior, probability) in prior order, class c's at [c * Priors ..].</summary>
+    public int[] HitCount { get; }
+    public int[] HitPrior { get; }
+    public float[] HitScore { get; }
     public int[] Count { get; }
     public float[] Score { get; }
     /// <summary>xyxy of each slot's box.</summary>
@@ -29,26 +31,41 @@ internal sealed class DenseWorkspace
     {
         (Priors, Classes) = (priors, classes);
         PerClass = perClassCap > 0 ? Math.Min(perClassCap, priors) : priors;
-        // Half 0 holds every prior when the priors are not split.
-        Hits = [new ClassHits(classes, priors), new ClassHits(classes, priors - priors / 2)];
+        (HitCount, HitPrior, HitScore) = (new int[classes], new int[(long)classes * priors], new float[(long)classes * priors]);
         Count = new int[classes];
         Score = new float[(long)classes * PerClass];
         Box = new float[4L * classes * PerClass];
-        Workers = new Worker[MaxWorkers];
-        for (int w = 0; w < MaxWorkers; w++) Workers[w] = new Worker(priors);
+        Workers = [new Worker(priors), new Worker(priors)];
+    }
+
+    /// <summary>
+    /// One image's candidates, by class: every (prior, class != background) whose probability (conf, or its softmax
+    /// by <see cref="SoftmaxReference.Row"/>: bit for bit the references') is above the threshold, appended to its
+    /// class's list, so each class's candidates are ready without a scan of all priors.
+    /// </summary>
+    public void FindCandidates(ReadOnlySpan<float> conf, PostProcessParams p)
+    {
+        Array.Clear(HitCount);
+        Span<float> row = Classes <= 1024 ? stackalloc float[Classes] : new float[Classes];
+        for (int i = 0; i < Priors; i++)
+        {
+            var x = conf.Slice(i * Classes, Classes);
+            if (!p.ConfIsProbability) SoftmaxReference.Row(x, row);
+            ReadOnlySpan<float> probability = p.ConfIsProbability ? x : row;
+            for (int k = 0; k < Classes; k++)
+            {
+                if (!(probability[k] > p.ConfidenceThreshold) || k == p.BackgroundId) continue;
+                int at = k * Priors + HitCount[k]++;
+                (HitPrior[at], HitScore[at]) = (i, probability[k]);
+            }
+        }
     }
 
     /// <summary>
     /// Workers for the per-class phase: with few candidates (a real image, or thousands) the classes take well under
     /// a millisecond, less than making a second thread join on a busy machine costs.
     /// </summary>
-    public int ClassWorkers(int workers)
-    {
-        long total = 0;
-        for (int h = 0; h < Halves; h++)
-            foreach (int n in Hits[h].Count) total += n;
-        return total >= 32768 ? workers : 1;
-    }
+    public int ClassWorkers(int workers) => HitCount.Sum() >= 32768 && Environment.ProcessorCount > 1 ? workers : 1;
 
     /// <summary>
     /// The kept boxes of every class (their slots), best first over all classes; equal scores keep the lower class,
@@ -64,7 +81,7 @@ internal sealed class DenseWorkspace
             for (int r = 0; r < Count[cls]; r++, k++)
                 (slots[k], score[k]) = (cls * PerClass + r, Score[cls * PerClass + r]);
         var best = new Ranked[total];
-        int top = TopK.Select(total, score, slots, threshold, keepTopK, higherKeyFirst: false, new ulong[total], best);
+        int top = TopK.Select(score, slots, threshold, keepTopK, higherKeyFirst: false, new ulong[total], best);
         var detections = new PostDetection[top];
         for (int r = 0; r < top; r++)
         {
@@ -84,38 +101,9 @@ internal sealed class DenseWorkspace
         return PostProcessRules.CoordinateTrickStep(Count.Sum(), max);
     }
 
-    /// <summary>Copies the class's candidates (half 0's, then half 1's: prior order) into the worker's lists; returns how many.</summary>
-    public int Gather(int cls, Worker w)
-    {
-        int m = 0;
-        for (int h = 0; h < Halves; h++)
-        {
-            var hits = Hits[h];
-            int n = hits.Count[cls];
-            Array.Copy(hits.Prior, cls * hits.Capacity, w.Prior, m, n);
-            Array.Copy(hits.Score, cls * hits.Capacity, w.Score, m, n);
-            m += n;
-        }
-        return m;
-    }
-
-    /// <summary>Per class: up to Capacity (prior, probability) candidates, class c's at [c * Capacity ..].</summary>
-    public sealed class ClassHits(int classes, int capacity)
-    {
-        public int Capacity { get; } = capacity;
-        public int[] Count { get; } = new int[classes];
-        public int[] Prior { get; } = new int[(long)classes * capacity];
-        public float[] Score { get; } = new float[(long)classes * capacity];
-    }
-
-    /// <summary>Two workers once the score matrix is big enough to pay for waking a thread.</summary>
-    public int WorkerCount => (long)Priors * Classes >= 32768 && Environment.ProcessorCount > 1 ? MaxWorkers : 1;
-
-    /// <summary>One worker's scratch: a class's candidates, its sort keys and ranked top, its NMS columns.</summary>
+    /// <summary>One worker's scratch: a class's sort keys and ranked top, its NMS columns.</summary>
     public sealed class Worker(int priors)
     {
-        public int[] Prior { get; } = new int[priors];
-        public float[] Score { get; } = new float[priors];
         public ulong[] SortKeys { get; } = new ulong[priors];
         public Ranked[] Ranked { get; } = new Ranked[priors];
         public GreedyNms Nms { get; } = new();

@@ -9,8 +9,8 @@ namespace Ssd.Engine.PostProcessing;
 /// The one post-processing algorithm on the host: <see cref="PostProcessRules"/> lists its steps (the device runs the
 /// same in <see cref="DetectOp"/>), and with each flavour's rules it gives that flavour's reference
 /// (PostProcessing/Reference) bit for bit. Built for SSD's dense heads (thousands of candidates, or nearly every
-/// score when a head is untrained): each class's candidates are gathered during the screened softmax pass
-/// (<see cref="ClassCandidates"/>); then the classes are ranked (<see cref="TopK"/>), decoded and suppressed
+/// score when a head is untrained): each class's candidates are gathered during the softmax pass
+/// (<see cref="DenseWorkspace.FindCandidates"/>); then the classes are ranked (<see cref="TopK"/>), decoded and suppressed
 /// (<see cref="GreedyNms"/>) in parallel, each into its own slot, and merged in class order, so the result does not
 /// depend on the scheduling.
 /// </summary>
@@ -63,9 +63,8 @@ public sealed unsafe class PostProcessor : IPostProcessor
         {
             var size = originalSizes[img];
             PostProcessInputs.CheckSize(size, "post-processing");
-            int workers = Math.Min(ws.WorkerCount, maxWorkers);
-            ClassCandidates.Fill(conf.Slice(img * numPriors * c, numPriors * c), p.ConfIsProbability, numPriors, c, p.BackgroundId, p.ConfidenceThreshold, ws, workers);
-            workers = ws.ClassWorkers(workers);
+            ws.FindCandidates(conf.Slice(img * numPriors * c, numPriors * c), p);
+            int workers = ws.ClassWorkers(maxWorkers);
             fixed (float* pl = loc.Slice(img * numPriors * 4, numPriors * 4))
             {
                 // The coordinate trick's shift depends on every class's boxes: then NMS waits for all of them.
@@ -87,8 +86,9 @@ public sealed unsafe class PostProcessor : IPostProcessor
         var p = Rules.Params;
         ws.Count[cls] = 0;
         if (cls == p.BackgroundId) return;
-        int top = TopK.Select(ws.Gather(cls, w), w.Score, w.Prior, p.ConfidenceThreshold, p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ranked);
-        int slot = cls * ws.PerClass;
+        int hits = cls * numPriors, slot = cls * ws.PerClass;
+        int top = TopK.Select(ws.HitScore.AsSpan(hits, ws.HitCount[cls]), ws.HitPrior.AsSpan(hits, ws.HitCount[cls]), p.ConfidenceThreshold,
+            p.TopK, Rules.HigherPriorFirst, w.SortKeys, w.Ranked);
         for (int r = 0; r < top; r++)
         {
             var (score, prior) = w.Ranked[r];

@@ -11,32 +11,21 @@ internal readonly record struct Ranked(float Score, int Key);
 /// (score[j], key[j]), keys ascending with j, every score above a floor (the confidence threshold). Best first is
 /// score descending, equal scores the lower key first or the higher: the result is the first k of a sort by that
 /// order, found without a heap or a full sort.
-/// 1. When m &gt;= 16 k, a cheap bound: a histogram of every 8th score suggests a value b with about 1.5 k scores at
-///    or above it; a vectorised count checks that at least k really are (else b is dropped), so the k best, and
-///    every score tied with the k-th best, are among those &gt;= b, which are kept in order and the rest dropped.
-/// 2. The rest are binned by their sort key (<see cref="FloatSortKey.OfScore"/>: monotone in the score, equal scores
-///    in one bucket) into 1024 buckets between the floor and the maximum; from the histogram the bucket holding the
-///    k-th best is found: items above it are in, and that bucket's best fill the rest, by a sort of its items' keys.
-/// 3. Keys are 64 bits, score key inverted, then position (inverted for higher first): a sort by key is the order
+/// 1. The items are binned by their sort key (<see cref="FloatSortKey.OfScore"/>: monotone in the score, equal
+///    scores in one bucket) into 1024 buckets between the floor and the maximum; from the histogram the bucket
+///    holding the k-th best is found: items above it are in, and that bucket's best fill the rest.
+/// 2. Keys are 64 bits, score key inverted, then position (inverted for higher first): a sort by key is the order
 ///    above, ties at the k-th best score included. Only the k chosen are sorted.
 /// </summary>
 internal static class TopK
 {
-    private const int Buckets = 1024, SampleStep = 8;
+    private const int Buckets = 1024;
 
-    /// <summary>
-    /// The best min(k, m) into output (k &lt;= 0: all m); returns how many. May drop items from score and key in
-    /// place (step 1). <paramref name="sortKeys"/> needs room for m.
-    /// </summary>
-    public static int Select(int m, float[] score, int[] key, float floor, int k, bool higherKeyFirst, ulong[] sortKeys, Span<Ranked> output)
+    /// <summary>The best min(k, m) into output (k &lt;= 0: all m); returns how many. <paramref name="sortKeys"/> needs room for m.</summary>
+    public static int Select(ReadOnlySpan<float> score, ReadOnlySpan<int> key, float floor, int k, bool higherKeyFirst, ulong[] sortKeys, Span<Ranked> output)
     {
+        int m = score.Length;
         if (m == 0) return 0;
-        float max = Max(score.AsSpan(0, m));
-        if (k > 0 && m >= 2 * SampleStep * k)
-        {
-            float b = SampledBound(score.AsSpan(0, m), floor, max, k);
-            if (b > floor && CountAtLeast(score.AsSpan(0, m), b) >= k) m = KeepAtLeast(m, b, key, score);
-        }
         if (k <= 0 || k > m) k = m;
         int count = 0;
         if (k == m)
@@ -44,7 +33,7 @@ internal static class TopK
         else
         {
             Span<int> histogram = stackalloc int[Buckets];
-            var (lo, shift) = Histogram(score.AsSpan(0, m), 1, floor, max, histogram);
+            var (lo, shift) = Histogram(score, floor, histogram);
             int bucket = Buckets - 1, above = 0;
             for (; above + histogram[bucket] < k; bucket--) above += histogram[bucket];
             // Items above the bucket are in; the bucket's keys are set aside at the end, and its best fill the rest.
@@ -72,57 +61,17 @@ internal static class TopK
     }
 
     /// <summary>
-    /// From every 8th score above the floor: the lower edge of the bucket where the sampled count from the top
-    /// first reaches 1.5 k / 8 (+ 4). Only a guess; the caller checks it.
+    /// The scores above the floor binned by their sort key into the buckets between the floor and the maximum;
+    /// returns the floor's key and the right shift that maps a key onto its bucket.
     /// </summary>
-    private static float SampledBound(ReadOnlySpan<float> row, float floor, float max, int k)
+    private static (uint Lo, int Shift) Histogram(ReadOnlySpan<float> row, float floor, Span<int> histogram)
     {
-        Span<int> histogram = stackalloc int[Buckets];
-        var (lo, shift) = Histogram(row, SampleStep, floor, max, histogram);
-        int want = 3 * k / (2 * SampleStep) + 4, bucket = Buckets - 1, above = histogram[bucket];
-        while (above < want && bucket > 0) above += histogram[--bucket];
-        return FloatSortKey.FromAscending(lo + ((uint)bucket << shift));
-    }
-
-    /// <summary>Keeps, in place and in order, the items scoring &gt;= bound: a vector test, lanes looked at only on a hit.</summary>
-    private static int KeepAtLeast(int m, float bound, int[] key, float[] score)
-    {
-        int n = 0, i = 0, w = Vector<float>.Count;
-        var t = new Vector<float>(bound);
-        for (; i + w <= m; i += w)
-        {
-            if (!Vector.GreaterThanOrEqualAny(new Vector<float>(score, i), t)) continue;
-            for (int j = i; j < i + w; j++)
-                if (score[j] >= bound) { key[n] = key[j]; score[n++] = score[j]; }
-        }
-        for (; i < m; i++)
-            if (score[i] >= bound) { key[n] = key[i]; score[n++] = score[i]; }
-        return n;
-    }
-
-    private static int CountAtLeast(ReadOnlySpan<float> row, float bound)
-    {
-        int i = 0, w = Vector<float>.Count;
-        var t = new Vector<float>(bound);
-        var counts = Vector<int>.Zero;
-        for (; i + w <= row.Length; i += w) counts -= Vector.GreaterThanOrEqual(new Vector<float>(row.Slice(i)), t);
-        int count = Vector.Sum(counts);
-        for (; i < row.Length; i++) if (row[i] >= bound) count++;
-        return count;
-    }
-
-    /// <summary>
-    /// Every step-th score above the floor binned by its sort key into the buckets between the floor and max; returns
-    /// the floor's key and the right shift that maps a key onto its bucket.
-    /// </summary>
-    private static (uint Lo, int Shift) Histogram(ReadOnlySpan<float> row, int step, float floor, float max, Span<int> histogram)
-    {
-        uint lo = FloatSortKey.OfScore(floor), range = FloatSortKey.OfScore(max) - lo;
+        uint lo = FloatSortKey.OfScore(floor), range = FloatSortKey.OfScore(Max(row)) - lo;
         int shift = 0;
         while ((range >> shift) >= Buckets) shift++;
         histogram.Clear();
-        for (int i = 0; i < row.Length; i += step)
-            if (row[i] > floor) histogram[(int)((FloatSortKey.OfScore(row[i]) - lo) >> shift)]++;
+        foreach (float s in row)
+            if (s > floor) histogram[(int)((FloatSortKey.OfScore(s) - lo) >> shift)]++;
         return (lo, shift);
     }
 

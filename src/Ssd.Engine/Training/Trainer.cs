@@ -21,8 +21,11 @@ public sealed record TrainStepResult(long Step, MultiBoxLossResult Loss, double 
 /// </summary>
 public sealed class Trainer : IDisposable
 {
+    /// <summary>The training-mode network (owned by the trainer).</summary>
     public SsdNetwork Network { get; }
+    /// <summary>The flavour's loss.</summary>
     public MultiBoxLoss Loss { get; }
+    /// <summary>The optimizer over <see cref="Parameters"/>.</summary>
     public Optimizer Optimizer { get; }
 
     /// <summary>The parameters the optimizer updates, in backward order: each a model tensor and its gradient.</summary>
@@ -117,5 +120,6 @@ public sealed class Trainer : IDisposable
         if (names is not null && names.Count != Network.Batch) throw new ArgumentException($"trainer: {names.Count} image names for a batch of {Network.Batch}");
     }
 
+    /// <summary>Disposes the network (not the backend or the weights).</summary>
     public void Dispose() => Network.Dispose();
 }

@@ -20,13 +20,18 @@ namespace Ssd.Engine.Training;
 public sealed record TrainingCheckpoint(ModelDescription Model, IReadOnlyDictionary<string, TensorData> Weights, OptimizerState Optimizer,
     long Step, string? MainSchedule, string? WarmupSchedule, double ElapsedSeconds, string Run)
 {
+    /// <summary>The checkpoint's file name in a run's output folder.</summary>
     public const string FileName = "checkpoint.safetensors";
+    /// <summary>Metadata key of the training header (step, schedules, time, options).</summary>
     public const string MetadataKey = "ssd.train";
     private const string OptimizerPrefix = "optimizer/";
     private const int Format = 1;
 
     private sealed record Header(int Format, long Step, string? MainSchedule, string? WarmupSchedule, double ElapsedSeconds, JsonElement Run);
 
+    /// <summary>Writes the checkpoint atomically.</summary>
+    /// <param name="path">The safetensors file.</param>
+    /// <exception cref="InvalidDataException">A weight's name clashes with the optimizer's tensors.</exception>
     public void Save(string path)
     {
         if (Weights.Keys.FirstOrDefault(n => n.StartsWith(OptimizerPrefix, StringComparison.Ordinal)) is { } clash)

@@ -14,12 +14,24 @@ public sealed class NonFiniteLossException : Exception
     /// <summary>The process exit code the trainer uses for it (distinct from bad input, 1).</summary>
     public const int ExitCode = 3;
 
+    /// <summary>The step that failed (from 1).</summary>
     public long Step { get; }
+    /// <summary>The images whose share was not finite (all of the batch when only the total or a gradient was).</summary>
     public IReadOnlyList<string> Images { get; }
+    /// <summary>The loss found.</summary>
     public double Loss { get; }
+    /// <summary>Its localisation part.</summary>
     public double LocLoss { get; }
+    /// <summary>Its confidence part.</summary>
     public double ConfLoss { get; }
 
+    /// <summary>Creates the error; the message names the step, what was found and the images.</summary>
+    /// <param name="step">The step.</param>
+    /// <param name="images">The images.</param>
+    /// <param name="loss">The loss.</param>
+    /// <param name="locLoss">Its localisation part.</param>
+    /// <param name="confLoss">Its confidence part.</param>
+    /// <param name="what">What was not finite, e.g. "the loss is NaN".</param>
     public NonFiniteLossException(long step, IReadOnlyList<string> images, double loss, double locLoss, double confLoss, string what)
         : base($"training stopped at step {step}: {what} (loss {loss}, loc_loss {locLoss}, conf_loss {confLoss}); images: {string.Join(", ", images)}. " +
                "The weights are those after the last good step.")

@@ -3,14 +3,14 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Activation;
 
 /// <summary>ReLU's parameters: the element count (the op is element-wise, so that is its whole shape).</summary>
-public sealed record ReluParams(long Count);
+internal sealed record ReluParams(long Count);
 
 /// <summary>
 /// The Activation family: ReLU forward (y = max(x, 0), <see cref="ReluReference"/>) and backward
 /// (<see cref="ReluBackwardReference"/>, which reads the forward's output, so in-place ReLU trains too), each as a
 /// multithreaded SIMD CPU variant and an ILGPU kernel, all bit for bit their reference.
 /// </summary>
-public static class ActivationVariants
+internal static class ActivationVariants
 {
     public static readonly OpFamily<ReluParams> Relu = new()
     {

@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Activation;
 /// y = x &gt; 0 ? x : 0, bit for bit <see cref="ReluReference"/> (NaN and -0 give +0): MAXPS(x, 0) returns its second
 /// operand unless x &gt; 0, which is that expression. For a ReLU the convolution could not fuse; safe in place.
 /// </summary>
-public static unsafe class CpuRelu
+internal static unsafe class CpuRelu
 {
     private const int Chunk = 16384;
 

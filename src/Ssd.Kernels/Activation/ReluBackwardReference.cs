@@ -7,6 +7,11 @@ namespace Ssd.Kernels.Activation;
 /// </summary>
 public static class ReluBackwardReference
 {
+    /// <summary>dx = y &lt;= 0 ? 0 : dy, element by element.</summary>
+    /// <param name="y">The forward's output.</param>
+    /// <param name="dy">The gradient of the loss with respect to y.</param>
+    /// <param name="dx">Receives the gradient with respect to the input.</param>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (dy.Length != y.Length || dx.Length != y.Length) throw new ArgumentException("relu backward: output, gradient and input gradient lengths differ");

@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Activation;
 /// ReLU's backward on the CPU, bit for bit <see cref="ReluBackwardReference"/>: the lanes where y &lt;= 0 (an ordered
 /// compare, so a NaN y keeps dy) are cleared from dy. Multithreaded in chunks; safe in place (dx may be dy).
 /// </summary>
-public static unsafe class ReluBackwardSimd
+internal static unsafe class ReluBackwardSimd
 {
     private const int Chunk = 16384;
 

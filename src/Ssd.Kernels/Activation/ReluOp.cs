@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Activation;
 
 /// <summary>Launches ReLU and its backward on a device. In place when the input and output views are the same.</summary>
-public sealed class ReluOp(ComputeDevice device)
+internal sealed class ReluOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> relu1 =
         device.Kernel("relu.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(ReluKernels.Relu1));

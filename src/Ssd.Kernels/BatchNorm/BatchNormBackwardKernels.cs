@@ -67,7 +67,7 @@ public static class BatchNormBackwardKernels
 }
 
 /// <summary>Launches batch normalisation's training forward and gradients on a device; owns the two sums' scratch.</summary>
-public sealed class BatchNormBackwardOp(ComputeDevice device) : IDisposable
+internal sealed class BatchNormBackwardOp(ComputeDevice device) : IDisposable
 {
     private readonly ChannelReduceOp reduce = new(device);
     private MemoryBuffer1D<float, Stride1D.Dense>? sums;
@@ -92,7 +92,7 @@ public sealed class BatchNormBackwardOp(ComputeDevice device) : IDisposable
         device.Kernel("batchnorm.running.caffe.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, float, float>(BatchNormBackwardKernels.CaffeMovingAverages1));
 
-    /// <param name="gamma">[C], or an empty view (no affine part; beta then empty too).</param>
+    /// <remarks><paramref name="gamma"/>: [C], or an empty view (no affine part; beta then empty too).</remarks>
     public void ForwardTraining(TensorShape s, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, float eps, ArrayView<float> y,
         ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, AcceleratorStream? stream = null)
     {
@@ -111,7 +111,7 @@ public sealed class BatchNormBackwardOp(ComputeDevice device) : IDisposable
         normalize1(st, (int)s.Count, x, mean, invStd, affine ? gamma : mean, affine ? beta : mean, y, s.C, s.PlaneSize, affine ? 1 : 0);
     }
 
-    /// <param name="gamma">[C], or an empty view (no affine part: dgamma and dbeta are not written and may be empty).</param>
+    /// <remarks><paramref name="gamma"/>: [C], or an empty view (no affine part: dgamma and dbeta are not written and may be empty).</remarks>
     public void Backward(TensorShape s, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dy,
         ArrayView<float> dx, ArrayView<float> dGamma, ArrayView<float> dBeta, AcceleratorStream? stream = null)
     {

@@ -11,9 +11,19 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public static class BatchNormBackwardReference
 {
+    /// <summary>The training-mode gradients dx, dgamma and dbeta, as the class summary defines.</summary>
     /// <param name="mean">The batch mean the forward saved.</param>
     /// <param name="invStd">The forward's 1 / sqrt(var + eps).</param>
     /// <param name="gamma">[C], or empty (no affine part: dgamma and dbeta are then not written and may be empty).</param>
+    /// <param name="n">The batch size.</param>
+    /// <param name="c">The channels.</param>
+    /// <param name="h">The height in elements.</param>
+    /// <param name="w">The width in elements.</param>
+    /// <param name="x">The input, row-major (NCHW for a feature map).</param>
+    /// <param name="dY">The gradient of the loss with respect to the output, shaped as the output.</param>
+    /// <param name="dX">Receives the gradient with respect to the input, shaped as the input.</param>
+    /// <param name="dGamma">Receives the gradient with respect to gamma, [C].</param>
+    /// <param name="dBeta">Receives the gradient with respect to beta, [C].</param>
     public static void Backward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> dY, Span<float> dX, Span<float> dGamma, Span<float> dBeta)
     {

@@ -10,7 +10,7 @@ namespace Ssd.Kernels.BatchNorm;
 /// reference's double ones: a declared bound; the result does not depend on the threads. The running statistics are
 /// the reference's per-channel updates (<see cref="BatchNormTrainingReference.UpdateTorchRunningStats"/>, ...).
 /// </summary>
-public static unsafe class BatchNormBackwardSimd
+internal static unsafe class BatchNormBackwardSimd
 {
     public static void ForwardTraining(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         float eps, Span<float> y, Span<float> mean, Span<float> variance, Span<float> invStd, CpuOpOptions options = default)
@@ -27,7 +27,7 @@ public static unsafe class BatchNormBackwardSimd
         }
     }
 
-    /// <param name="gamma">[C], or empty (no affine part: dgamma and dbeta are not written and may be empty).</param>
+    /// <remarks><paramref name="gamma"/>: [C], or empty (no affine part: dgamma and dbeta are not written and may be empty).</remarks>
     public static void Backward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> invStd,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> dY, Span<float> dX, Span<float> dGamma, Span<float> dBeta, CpuOpOptions options = default)
     {

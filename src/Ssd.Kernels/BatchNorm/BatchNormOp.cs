@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.BatchNorm;
 
 /// <summary>A <see cref="ChannelAffine"/>'s per-channel constants on a device (uploaded once, by <see cref="BatchNormOp.Upload"/>).</summary>
-public sealed class DeviceChannelAffine : IDisposable
+internal sealed class DeviceChannelAffine : IDisposable
 {
     private readonly MemoryBuffer1D<float, Stride1D.Dense> mean, sd, scale, bias;
 
@@ -32,7 +32,7 @@ public sealed class DeviceChannelAffine : IDisposable
 }
 
 /// <summary>Launches <see cref="ChannelAffine"/> (BatchNorm, Scale, ReLU) on a device. Works in place.</summary>
-public sealed class BatchNormOp(ComputeDevice device)
+internal sealed class BatchNormOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, AffineConstants> affine1 =

@@ -8,6 +8,14 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public static class BatchNormReference
 {
+    /// <summary>y = (x - mean[c]) / sqrt(variance[c] + eps) for every element of channel c.</summary>
+    /// <param name="g">The tensor seen around its channel axis.</param>
+    /// <param name="x">The input.</param>
+    /// <param name="mean">The running mean, [Channels].</param>
+    /// <param name="variance">The running variance, [Channels].</param>
+    /// <param name="eps">Added to the variance; finite and at least 0.</param>
+    /// <param name="y">Receives the output, shaped as x.</param>
+    /// <exception cref="ArgumentException">A length does not match the geometry, or eps is negative or not finite.</exception>
     public static void Forward(ChannelGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance, float eps,
         Span<float> y)
     {
@@ -30,5 +38,6 @@ public static class BatchNormReference
         return sd;
     }
 
+    /// <summary>One element: (x - mean) / sd, with sd from <see cref="StdDev"/>.</summary>
     public static float Normalize(float x, float mean, float sd) => (x - mean) / sd;
 }

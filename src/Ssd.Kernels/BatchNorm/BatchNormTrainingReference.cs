@@ -11,11 +11,19 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public static class BatchNormTrainingReference
 {
+    /// <summary>Normalises with the batch statistics and saves them, as the class summary defines.</summary>
     /// <param name="gamma">[C], or empty for no affine scale.</param>
     /// <param name="beta">[C], or empty for no affine shift.</param>
     /// <param name="mean">Written: the batch mean per channel.</param>
     /// <param name="variance">Written: the biased batch variance per channel.</param>
     /// <param name="invStd">Written: 1 / sqrt(variance + eps) per channel.</param>
+    /// <param name="n">The batch size.</param>
+    /// <param name="c">The channels.</param>
+    /// <param name="h">The height in elements.</param>
+    /// <param name="w">The width in elements.</param>
+    /// <param name="x">The input, row-major (NCHW for a feature map).</param>
+    /// <param name="eps">The epsilon added to the variance (at least 0).</param>
+    /// <param name="y">Receives the normalised (and, with gamma, scaled and shifted) output, shaped as x.</param>
     public static void Forward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         float eps, Span<float> y, Span<float> mean, Span<float> variance, Span<float> invStd)
     {

@@ -4,7 +4,7 @@ namespace Ssd.Kernels.BatchNorm;
 
 /// <summary>The per-channel affine op's parameters: the tensor's geometry around its channel axis and the stages
 /// (read again on <see cref="IWeightedExecutor.RefreshWeights"/>: training updates Scale and the statistics).</summary>
-public sealed record AffineParams(ChannelGeometry Geometry, Func<ChannelAffine> Affine)
+internal sealed record AffineParams(ChannelGeometry Geometry, Func<ChannelAffine> Affine)
 {
     public override string ToString()
     {
@@ -21,7 +21,7 @@ public sealed record AffineParams(ChannelGeometry Geometry, Func<ChannelAffine> 
 /// are bit for bit that. For training, backward reads the input (Scale's gradient needs the normalised values) and
 /// the output (the ReLU's mask).
 /// </summary>
-public static class BatchNormVariants
+internal static class BatchNormVariants
 {
     public static readonly OpFamily<AffineParams> Affine = new()
     {

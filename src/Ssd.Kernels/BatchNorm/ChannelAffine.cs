@@ -14,15 +14,20 @@ public sealed record ChannelAffine
 {
     /// <summary>BatchNorm's mean and variance (both or neither) and eps.</summary>
     public float[]? Mean { get; init; }
+    /// <summary>BatchNorm's running variance, [C] (with <see cref="Mean"/>).</summary>
     public float[]? Variance { get; init; }
+    /// <summary>BatchNorm's epsilon, added to the variance.</summary>
     public float Eps { get; init; }
 
     /// <summary>Scale's factors and optional bias (a bias needs the factors).</summary>
     public float[]? Scale { get; init; }
+    /// <summary>Scale's bias, [C] (needs <see cref="Scale"/>).</summary>
     public float[]? Bias { get; init; }
 
+    /// <summary>Whether ReLU follows.</summary>
     public bool Relu { get; init; }
 
+    /// <summary>The stage bits of <see cref="Flags"/>: BatchNorm, Scale's factors, Scale's bias, ReLU.</summary>
     public const int NormalizeFlag = 1, ScaleFlag = 2, BiasFlag = 4, ReluFlag = 8;
 
     /// <summary>Which stages run, as the kernels take it.</summary>

@@ -6,6 +6,7 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public readonly record struct ChannelGeometry(int Outer, int Channels, int Inner)
 {
+    /// <summary>The number of elements, Outer*Channels*Inner.</summary>
     public long Count => (long)Outer * Channels * Inner;
 
     /// <summary>The geometry of <paramref name="shape"/> around axes [axis, axis + axes) (Caffe's axis/num_axes).</summary>

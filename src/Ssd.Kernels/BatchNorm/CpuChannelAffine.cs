@@ -11,7 +11,7 @@ namespace Ssd.Kernels.BatchNorm;
 /// the reference's operations in its order: subtract, divide, multiply, add (no FMA), then MAXPS(x, 0) for the ReLU
 /// (x &gt; 0 ? x : 0, so NaN and -0 give +0). Rows are spread over the worker threads; safe in place.
 /// </summary>
-public static unsafe class CpuChannelAffine
+internal static unsafe class CpuChannelAffine
 {
     /// <summary>The constants of one affine, prepared once (the divisor computed as the reference does).</summary>
     public sealed class Prepared

@@ -14,14 +14,14 @@ public static class ScaleBackwardKernels
 }
 
 /// <summary>Launches a Scale's gradients on a device.</summary>
-public sealed class ScaleBackwardOp(ComputeDevice device)
+internal sealed class ScaleBackwardOp(ComputeDevice device)
 {
     private readonly ChannelReduceOp reduce = new(device);
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> input1 =
         device.Kernel("scale.backward.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
             ScaleBackwardKernels.InputGradient1));
 
-    /// <param name="dBias">[channels], or an empty view when the layer has no bias.</param>
+    /// <remarks><paramref name="dBias"/>: [channels], or an empty view when the layer has no bias.</remarks>
     public void Backward(int outer, int channels, int inner, ArrayView<float> x, ArrayView<float> scale, ArrayView<float> dy, ArrayView<float> dx,
         ArrayView<float> dScale, ArrayView<float> dBias, AcceleratorStream? stream = null)
     {

@@ -8,7 +8,16 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public static class ScaleBackwardReference
 {
+    /// <summary>The gradients of Caffe's Scale: dx = dy * scale[c]; dscale[c] and dbias[c] summed over the channel's elements (in double, rounded once).</summary>
     /// <param name="dBias">[channels], or empty when the layer has no bias.</param>
+    /// <param name="outer">The number of blocks before the channel axis (the batch size for NCHW).</param>
+    /// <param name="channels">The number of channels (the length of the per-channel vectors).</param>
+    /// <param name="inner">The number of elements per channel in one block (H*W for NCHW).</param>
+    /// <param name="x">The input, row-major (NCHW for a feature map).</param>
+    /// <param name="scale">The per-channel scale, [channels].</param>
+    /// <param name="dY">The gradient of the loss with respect to the output, shaped as the output.</param>
+    /// <param name="dX">Receives the gradient with respect to the input, shaped as the input.</param>
+    /// <param name="dScale">Receives the gradient with respect to the scale, [channels].</param>
     public static void Backward(int outer, int channels, int inner, ReadOnlySpan<float> x, ReadOnlySpan<float> scale,
         ReadOnlySpan<float> dY, Span<float> dX, Span<float> dScale, Span<float> dBias)
     {

@@ -6,9 +6,9 @@ namespace Ssd.Kernels.BatchNorm;
 /// A per-channel Scale's gradients on the CPU (<see cref="ScaleBackwardReference"/>): one task per channel, dx = dy * s
 /// bit for bit, ds and db as vectorised float sums (a declared bound against the reference's double sums).
 /// </summary>
-public static unsafe class ScaleBackwardSimd
+internal static unsafe class ScaleBackwardSimd
 {
-    /// <param name="dBias">[channels], or empty when the layer has no bias.</param>
+    /// <remarks><paramref name="dBias"/>: [channels], or empty when the layer has no bias.</remarks>
     public static void Backward(int outer, int channels, int inner, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> dY,
         Span<float> dX, Span<float> dScale, Span<float> dBias, CpuOpOptions options = default)
     {

@@ -7,7 +7,12 @@ namespace Ssd.Kernels.BatchNorm;
 /// </summary>
 public static class ScaleReference
 {
+    /// <summary>Plain C# reference of Caffe's Scale: y = x * scale[c] (+ bias[c]) for every element of channel c.</summary>
     /// <param name="bias">One value per channel, or empty for no bias term.</param>
+    /// <param name="g">The geometry: outer blocks, channels and the inner size.</param>
+    /// <param name="x">The input, row-major (NCHW for a feature map).</param>
+    /// <param name="scale">The per-channel scale, [channels].</param>
+    /// <param name="y">Receives the output.</param>
     public static void Forward(ChannelGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> bias, Span<float> y)
     {
         if (bias.Length == 0) g.Check("scale", x.Length, y.Length, ("scale", scale.Length));

@@ -6,7 +6,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Conv;
 
 /// <summary>Which conv2d gradient kernels run.</summary>
-public enum Conv2dBackwardVariant
+internal enum Conv2dBackwardVariant
 {
     /// <summary>Let <see cref="Conv2dBackwardOp.Choose"/> decide.</summary>
     Auto = 0,
@@ -21,7 +21,7 @@ public enum Conv2dBackwardVariant
 /// Owns scratch buffers (the ReLU-masked gradient, dw's split partial sums), grown on demand: use one instance per
 /// concurrent caller. Kernels are loaded once per device.
 /// </summary>
-public sealed class Conv2dBackwardOp(ComputeDevice device) : IDisposable
+internal sealed class Conv2dBackwardOp(ComputeDevice device) : IDisposable
 {
     private readonly ChannelReduceOp reduce = new(device);
     private MemoryBuffer1D<float, Stride1D.Dense>? masked, partial;

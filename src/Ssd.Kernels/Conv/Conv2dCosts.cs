@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Conv;
 /// Conv2dGemmKernels and Conv2dWinogradKernels), bytes through L2 and HBM. The tile constants come from the kernels
 /// themselves, so the model follows the code; registers and shared memory come from ptxas (<see cref="Resources"/>).
 /// </summary>
-public static class Conv2dCosts
+internal static class Conv2dCosts
 {
     private const int Wavefront = 128;
 

@@ -13,7 +13,7 @@ namespace Ssd.Kernels.Conv;
 /// and the CPU simulator the PoCL-era rule (<see cref="Conv2dOp.Choose"/>): the register-tiled kernels are written
 /// for a GPU's registers and shared memory, not for PoCL's work-item loops.
 /// </summary>
-public static class Conv2dChoice
+internal static class Conv2dChoice
 {
     /// <summary>The variants <see cref="Conv2dVariant.Auto"/> chooses among on CUDA, in order of preference on a tie.</summary>
     public static IEnumerable<Conv2dVariant> Candidates(Conv2dParams p, TensorShape input, int outC, bool tf32)
@@ -48,7 +48,7 @@ public static class Conv2dChoice
 /// launch configurations and the loaded kernels are all made here; <see cref="Run"/> only queues the launches (one,
 /// or three for Winograd), with no allocation and no lookup. Weights can be replaced with <see cref="Upload"/>.
 /// </summary>
-public sealed class Conv2dDevice : IDisposable
+internal sealed class Conv2dDevice : IDisposable
 {
     private readonly Conv2dParams p;
     private readonly TensorShape input, output;
@@ -61,8 +61,8 @@ public sealed class Conv2dDevice : IDisposable
 
     public Conv2dVariant Variant { get; }
 
-    /// <param name="variant">A concrete variant (resolve Auto first, e.g. with <see cref="Conv2dChoice.For"/>).</param>
-    /// <param name="workspace">Scratch shared with other executors of the stream (Winograd's V and M); null allocates none.</param>
+    /// <remarks><paramref name="variant"/>: A concrete variant (resolve Auto first, e.g. with <see cref="Conv2dChoice.For"/>).</remarks>
+    /// <remarks><paramref name="workspace"/>: Scratch shared with other executors of the stream (Winograd's V and M); null allocates none.</remarks>
     public Conv2dDevice(ComputeDevice device, Conv2dVariant variant, Conv2dParams p, TensorShape input, int outChannels, ArrayView<float> x, ArrayView<float> y,
         ReadOnlySpan<float> weights, ReadOnlySpan<float> biasValues, DeviceWorkspace? workspace)
     {
@@ -232,7 +232,7 @@ public sealed class Conv2dDevice : IDisposable
 }
 
 /// <summary>The host side of the device Winograd F(2x2, 3x3): its GEMM as a grouped 1x1 convolution, and U = G g G^T.</summary>
-public static class Conv2dWinograd
+internal static class Conv2dWinograd
 {
     /// <summary>
     /// The 16 products M[xi] = U[xi] x V[xi] as one convolution for the register-tiled GEMM: V [16*C, tiles] is an

@@ -3,13 +3,13 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Conv;
 
 /// <summary>Four floats that ILGPU loads and stores as one 128-bit access (ld/st .v4.f32) where the address is 16-byte aligned.</summary>
-public struct Vec4
+internal struct Vec4
 {
     public float X, Y, Z, W;
 }
 
 /// <summary>Two ints loaded as one 64-bit access: an im2col tap (see <see cref="ConvGemmLayout.Taps"/>).</summary>
-public struct Tap
+internal struct Tap
 {
     /// <summary>Offset of the tap from its output pixel's input origin: c*H*W + ky*dil*W + kx*dil.</summary>
     public int Offset;
@@ -24,6 +24,7 @@ public struct Tap
 /// </summary>
 public readonly struct ConvGemmGeometry
 {
+    /// <summary>The input channels and size, the output channels and size, stride and padding.</summary>
     public readonly int C, H, W, OutC, OutH, OutW, StrideH, StrideW, PadH, PadW;
     /// <summary>Groups, output and input channels per group.</summary>
     public readonly int Groups, GroupOutC, GroupInC;
@@ -31,9 +32,15 @@ public readonly struct ConvGemmGeometry
     public readonly int KPadded, MPadded;
     /// <summary>Tiles per group along M (output channels) and N (output pixels of the whole batch).</summary>
     public readonly int TilesM, TilesN;
+    /// <summary>The GEMM's N (N*OH*OW, the batch's output pixels) and one output plane (OH*OW).</summary>
     public readonly int GemmN, OutPlane;
+    /// <summary>1 when a bias is added / ReLU fused, else 0.</summary>
     public readonly int HasBias, Relu;
 
+    /// <summary>The geometry of a convolution of validated parameters.</summary>
+    /// <param name="input">The input shape.</param>
+    /// <param name="output">The output shape.</param>
+    /// <param name="p">The convolution's parameters.</param>
     public ConvGemmGeometry(TensorShape input, TensorShape output, Conv2dParams p)
     {
         (C, H, W) = (input.C, input.H, input.W);
@@ -64,7 +71,7 @@ public readonly struct ConvGemmGeometry
 /// tiles (so every A-tile row is one aligned 128-bit load per thread and needs no bounds check), and the im2col tap
 /// table (one <see cref="Tap"/> per reduction index, so the kernel's gather needs no division by the kernel area).
 /// </summary>
-public static class ConvGemmLayout
+internal static class ConvGemmLayout
 {
     /// <summary>A padded tap lands this many rows below any image, so it reads as zero.</summary>
     public const int PaddingShift = 0x4000 << 16;

@@ -28,7 +28,9 @@ namespace Ssd.Kernels.Conv;
 /// </summary>
 public static class Conv2dGemmKernels
 {
+    /// <summary>The block tile: 128 output channels by 128 output pixels, 8 reduction rows per step.</summary>
     public const int TileM = 128, TileN = 128, TileK = 8;
+    /// <summary>Threads per group.</summary>
     public const int GroupSize = 256;
     /// <summary>Row stride of a staged tile in shared memory (floats): 128 + 8 padding.</summary>
     public const int RowStride = TileM + 8;
@@ -406,7 +408,7 @@ public static class Conv2dGemmKernels
 /// <summary>TF32: a float32 with its mantissa rounded to 10 bits (round to nearest, ties away from zero, as PTX's
 /// cvt.rna.tf32.f32), the precision the tensor cores multiply in. One definition for the host (weights), the kernels
 /// (gathered inputs) and the tests.</summary>
-public static class Tf32
+internal static class Tf32
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Round(float v)

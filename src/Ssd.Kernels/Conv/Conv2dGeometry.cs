@@ -8,15 +8,23 @@ namespace Ssd.Kernels.Conv;
 /// </summary>
 public readonly struct Conv2dGeometry
 {
+    /// <summary>The input shape.</summary>
     public readonly int N, C, H, W;
+    /// <summary>The output channels, height and width.</summary>
     public readonly int OutC, OutH, OutW;
+    /// <summary>The kernel, stride, padding and dilation per axis.</summary>
     public readonly int KernelH, KernelW, StrideH, StrideW, PadH, PadW, DilationH, DilationW;
+    /// <summary>The channel groups.</summary>
     public readonly int Groups;
     /// <summary>1 when a bias is added, else 0.</summary>
     public readonly int HasBias;
     /// <summary>1 when ReLU is fused after the bias, else 0.</summary>
     public readonly int Relu;
 
+    /// <summary>The geometry of a convolution of validated parameters.</summary>
+    /// <param name="input">The input shape.</param>
+    /// <param name="output">The output shape.</param>
+    /// <param name="p">The convolution's parameters.</param>
     public Conv2dGeometry(TensorShape input, TensorShape output, Conv2dParams p)
     {
         (N, C, H, W) = (input.N, input.C, input.H, input.W);

@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Conv;
 
 /// <summary>Which conv2d kernel runs.</summary>
-public enum Conv2dVariant
+internal enum Conv2dVariant
 {
     /// <summary>Let <see cref="Conv2dOp"/> choose (see <see cref="Conv2dOp.Choose"/>).</summary>
     Auto = 0,
@@ -26,7 +26,7 @@ public enum Conv2dVariant
 }
 
 /// <summary>Launches a 2D convolution on a device; the kernels are loaded once per device.</summary>
-public sealed class Conv2dOp(ComputeDevice device)
+internal sealed class Conv2dOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry> naive =
         device.Kernel("conv2d.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dGeometry>(

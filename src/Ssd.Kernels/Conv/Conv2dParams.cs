@@ -21,6 +21,7 @@ public readonly record struct Conv2dParams(
 
     /// <summary>Extent of the dilated kernel along H: dilation*(k-1)+1.</summary>
     public int EffectiveKernelH => DilationH * (KernelH - 1) + 1;
+    /// <summary>Extent of the dilated kernel along W: dilation*(k-1)+1.</summary>
     public int EffectiveKernelW => DilationW * (KernelW - 1) + 1;
 
     /// <summary>Throws when the parameters themselves are impossible (independent of any tensor).</summary>

@@ -9,6 +9,15 @@ namespace Ssd.Kernels.Conv;
 /// </summary>
 public static class Conv2dReference
 {
+    /// <summary>Computes the convolution as the class summary defines.</summary>
+    /// <param name="input">The input, NCHW of <paramref name="inShape"/>.</param>
+    /// <param name="inShape">The input shape.</param>
+    /// <param name="weight">The filters, OIHW [outChannels, C/groups, kH, kW].</param>
+    /// <param name="bias">[outChannels] when <see cref="Conv2dParams.HasBias"/>, else ignored.</param>
+    /// <param name="p">Kernel, stride, padding, dilation, groups, bias and ReLU.</param>
+    /// <param name="outChannels">The output channels.</param>
+    /// <param name="output">Receives the output, NCHW [N, outChannels, OH, OW].</param>
+    /// <exception cref="ArgumentException">The parameters are impossible or a length does not match.</exception>
     public static void Forward(ReadOnlySpan<float> input, TensorShape inShape, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias,
         Conv2dParams p, int outChannels, Span<float> output)
     {

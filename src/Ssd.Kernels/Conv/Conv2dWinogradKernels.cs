@@ -6,8 +6,13 @@ namespace Ssd.Kernels.Conv;
 /// <summary>The shapes the Winograd transforms read: the conv's input and output, its padding, and the tile grid.</summary>
 public readonly struct WinogradGeometry
 {
+    /// <summary>The input shape, the output channels and size, the padding, the 2x2 output tile grid (rows, columns, total), and 1 for a bias / fused ReLU.</summary>
     public readonly int N, C, H, W, OutC, OutH, OutW, PadH, PadW, TilesH, TilesW, Tiles, HasBias, Relu;
 
+    /// <summary>The geometry of a 3x3 stride-1 convolution.</summary>
+    /// <param name="input">The input shape.</param>
+    /// <param name="output">The output shape.</param>
+    /// <param name="p">The convolution's parameters.</param>
     public WinogradGeometry(TensorShape input, TensorShape output, Conv2dParams p)
     {
         (N, C, H, W) = (input.N, input.C, input.H, input.W);

@@ -14,7 +14,7 @@ public readonly record struct ConvWeights(float[] Weight, float[]? Bias);
 /// called when an executor is made and again on <see cref="IWeightedExecutor.RefreshWeights"/>, so an edited weight
 /// reaches the packed (CPU) or uploaded (device) copy.
 /// </summary>
-public sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChannels, Func<ConvWeights> Weights)
+internal sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChannels, Func<ConvWeights> Weights)
 {
     public TensorShape Output => P.OutputShape(Input, OutChannels);
     public override string ToString() => $"conv {Input} -> {OutChannels} {P}";
@@ -29,7 +29,7 @@ public sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChanne
 /// The CPU's <see cref="Conv2dBackwardSimd"/> and the ILGPU kernels (auto, naive, tiled) read the weights as the
 /// forward does (the device variants upload them, again on refresh).
 /// </summary>
-public static class ConvVariants
+internal static class ConvVariants
 {
     private static readonly ErrorBound CpuBound = new(1e-4f, 1e-5f);
     private static readonly ErrorBound DeviceBound = new(1e-4f, 1e-4f);

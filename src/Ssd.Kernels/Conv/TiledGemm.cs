@@ -3,13 +3,13 @@ using ILGPU;
 namespace Ssd.Kernels.Conv;
 
 /// <summary>One operand of <see cref="TiledGemm"/>: element (row, column) of a matrix that is gathered, not stored.</summary>
-public interface IGemmOperand
+internal interface IGemmOperand
 {
     float Load(int row, int column);
 }
 
 /// <summary>Where <see cref="TiledGemm"/> puts element (row, column) of its result.</summary>
-public interface IGemmTarget
+internal interface IGemmTarget
 {
     void Store(int row, int column, float value);
 }
@@ -54,7 +54,7 @@ internal readonly struct Transposed<T>(T matrix) : IGemmOperand where T : struct
 /// padded to 65 floats a row so that neither the column-wise nor the row-wise staging pattern hits one bank.
 /// Groups: ceil(M/64) * ceil(N/64) tiles (times the K splits the caller makes).
 /// </summary>
-public static class TiledGemm
+internal static class TiledGemm
 {
     public const int TileM = 64, TileN = 64, TileK = 16, GroupSize = 256;
     private const int Stride = TileM + 1;

@@ -13,7 +13,7 @@ public enum BackendKind
     CpuSim,
 }
 
-public static class BackendKindNames
+internal static class BackendKindNames
 {
     public static BackendKind Parse(string name) => name.Trim().ToLowerInvariant() switch
     {

@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Ssd.Kernels.Core;
 
 /// <summary>One term of a per-channel sum over a tensor viewed as [outer, channels, inner].</summary>
-public interface IChannelTerm
+internal interface IChannelTerm
 {
     /// <summary>The term at flat index <paramref name="index"/> = (outer * channels + channel) * inner + inner index.</summary>
     float At(int index, int channel, int outerIndex, int innerIndex);
@@ -17,7 +17,7 @@ public interface IChannelTerm
 /// strided share of the channel's values in float, then the group adds the 256 partial sums as a tree. The order is
 /// fixed by the group size, so results are deterministic (not the reference's double sum: a declared bound).
 /// </summary>
-public static class ChannelReduceKernels
+internal static class ChannelReduceKernels
 {
     public const int GroupSize = 256;
 
@@ -102,7 +102,7 @@ public static class ChannelReduceKernels
 }
 
 /// <summary>Launches the per-channel sums of <see cref="ChannelReduceKernels"/>; inputs are [outer, channels, inner].</summary>
-public sealed class ChannelReduceOp(ComputeDevice device)
+internal sealed class ChannelReduceOp(ComputeDevice device)
 {
     private const int G = ChannelReduceKernels.GroupSize;
 
@@ -133,7 +133,7 @@ public sealed class ChannelReduceOp(ComputeDevice device)
         Dot1(stream ?? device.Accelerator.DefaultStream, new KernelConfig(channels, G), a, b, result, outer, channels, inner, multiplier);
     }
 
-    /// <param name="w">One weight per (outer, inner) position: [outer, inner].</param>
+    /// <remarks><paramref name="w"/>: One weight per (outer, inner) position: [outer, inner].</remarks>
     public void WeightedDot(int outer, int channels, int inner, ArrayView<float> a, ArrayView<float> b, ArrayView<float> w, ArrayView<float> result,
         float multiplier = 1f, AcceleratorStream? stream = null)
     {

@@ -16,8 +16,11 @@ public sealed class ComputeDevice : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<object>> kernels = new();
 
+    /// <summary>The ILGPU context this device owns.</summary>
     public Context Context { get; }
+    /// <summary>The ILGPU accelerator kernels are loaded on and launched through.</summary>
     public Accelerator Accelerator { get; }
+    /// <summary>CUDA, OpenCL or the CPU simulator.</summary>
     public BackendKind Kind { get; }
 
     private ComputeDevice(Context context, Accelerator accelerator, BackendKind kind)
@@ -172,8 +175,10 @@ public sealed class ComputeDevice : IDisposable
         return buffer;
     }
 
+    /// <summary>Waits until every launch queued on the accelerator has finished.</summary>
     public void Synchronize() => Accelerator.Synchronize();
 
+    /// <summary>Disposes the accelerator and the context (with every buffer and kernel loaded on them).</summary>
     public void Dispose()
     {
         Accelerator.Dispose();

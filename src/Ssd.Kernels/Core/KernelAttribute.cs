@@ -10,7 +10,7 @@ namespace Ssd.Kernels.Core;
 /// check compiles them with that specialisation. The kernel's name in reports is Family.Method.
 /// </remarks>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
-public sealed class KernelAttribute(string family) : Attribute
+internal sealed class KernelAttribute(string family) : Attribute
 {
     /// <summary>Op family, e.g. "conv2d", "pooling", "detect".</summary>
     public string Family { get; } = family;

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Ssd.Kernels.Core;
 
 /// <summary>One kernel entry point and the specialisation it is launched with.</summary>
-public sealed record KernelEntry(string Family, string Name, MethodInfo Method, int GroupSize, int MinSm = 0)
+internal sealed record KernelEntry(string Family, string Name, MethodInfo Method, int GroupSize, int MinSm = 0)
 {
     public bool ExplicitlyGrouped => GroupSize > 0;
 
@@ -13,7 +13,7 @@ public sealed record KernelEntry(string Family, string Name, MethodInfo Method, 
 }
 
 /// <summary>Every kernel in Ssd.Kernels, found through <see cref="KernelAttribute"/>.</summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     public static IReadOnlyList<KernelEntry> All { get; } = Discover(typeof(KernelCatalog).Assembly);
 

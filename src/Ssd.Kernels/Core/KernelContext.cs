@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Core;
 /// The one definition of the ILGPU context every Ssd kernel is compiled in: by <see cref="ComputeDevice"/> for
 /// running, and by the PTX compiler for checking, so that the checked PTX is the PTX a GPU would run.
 /// </summary>
-public static class KernelContext
+internal static class KernelContext
 {
     private static long created;
 

@@ -12,7 +12,7 @@ namespace Ssd.Kernels.Core;
 /// run stays a plain one so that kernels are loaded and scratch allocated before the capture. When capture fails the
 /// plan keeps launching plainly and says why in <see cref="GraphStatus"/>.
 /// </summary>
-public sealed class LaunchPlan(IReadOnlyList<IOpExecutor> steps, AcceleratorStream? stream = null, bool captureGraph = false) : IDisposable
+internal sealed class LaunchPlan(IReadOnlyList<IOpExecutor> steps, AcceleratorStream? stream = null, bool captureGraph = false) : IDisposable
 {
     private CudaGraph? graph;
     private int runs;
@@ -64,7 +64,7 @@ public sealed class LaunchPlan(IReadOnlyList<IOpExecutor> steps, AcceleratorStre
 }
 
 /// <summary>A CUDA driver call that failed, with its CUresult.</summary>
-public sealed class CudaGraphException(string message) : Exception(message);
+internal sealed class CudaGraphException(string message) : Exception(message);
 
 /// <summary>
 /// A CUDA graph captured from a stream and instantiated, through the CUDA driver API directly: ILGPU 1.5.3 binds no
@@ -73,7 +73,7 @@ public sealed class CudaGraphException(string message) : Exception(message);
 /// cuLaunchKernel calls on that stream, which stream capture records. So: cuStreamBeginCapture on ILGPU's stream, run
 /// the launches, cuStreamEndCapture, cuGraphInstantiateWithFlags, and cuGraphLaunch per replay.
 /// </summary>
-public sealed unsafe class CudaGraph : IDisposable
+internal sealed unsafe class CudaGraph : IDisposable
 {
     private const int CaptureModeRelaxed = 2;
     private readonly CudaStream stream;

@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Core;
 /// against MathF.Exp over millions of arguments. (On Windows, MathF.Exp is the C runtime's, another algorithm; there
 /// the device decode and softmax may differ from the host ones in the last bit.)
 /// </summary>
-public static class LibmExp
+internal static class LibmExp
 {
     private const int TableBits = 5;
 

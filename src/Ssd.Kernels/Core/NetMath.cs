@@ -7,7 +7,7 @@ namespace Ssd.Kernels.Core;
 /// -0 &lt; +0), usable in kernels. The device's own min / max (OpenCL fmin / fmax) return the other argument for a
 /// NaN, which would change boxes and IoUs where the host post-processors propagate the NaN.
 /// </summary>
-public static class NetMath
+internal static class NetMath
 {
     private static bool IsNegative(float x) => (Interop.FloatAsInt(x) & 0x8000_0000u) != 0;
 

@@ -7,6 +7,7 @@ namespace Ssd.Kernels.Core;
 /// <summary>A range of an activation arena, in floats.</summary>
 public readonly record struct ArenaSlice(long Offset, long Length)
 {
+    /// <summary>The slice as "[offset, +length)".</summary>
     public override string ToString() => $"[{Offset}, +{Length})";
 }
 
@@ -19,9 +20,12 @@ public readonly record struct ArenaSlice(long Offset, long Length)
 /// </summary>
 public sealed record OpBinding(ArenaSlice[] Inputs, ArenaSlice[] Outputs)
 {
+    /// <summary>One input and one output.</summary>
     public static OpBinding Unary(ArenaSlice input, ArenaSlice output) => new([input], [output]);
 
+    /// <summary>The first input.</summary>
     public ArenaSlice Input => Inputs[0];
+    /// <summary>The first output.</summary>
     public ArenaSlice Output => Outputs[0];
 }
 
@@ -29,19 +33,20 @@ public sealed record OpBinding(ArenaSlice[] Inputs, ArenaSlice[] Outputs)
 /// work, nothing is loaded or allocated there.</summary>
 public interface IOpExecutor
 {
+    /// <summary>Queues (ILGPU) or runs (CPU) the op's work on its buffers.</summary>
     void Run();
 }
 
 /// <summary>An executor whose weights come from host arrays that may change (training, or a caller editing a
 /// network's weights): <see cref="RefreshWeights"/> reads them again and rebuilds what it derived from them (packed
 /// panels, Winograd-transformed filters, device copies).</summary>
-public interface IWeightedExecutor : IOpExecutor
+internal interface IWeightedExecutor : IOpExecutor
 {
     void RefreshWeights();
 }
 
 /// <summary>An executor that is a single launch.</summary>
-public sealed class LaunchExecutor(Action run) : IOpExecutor
+internal sealed class LaunchExecutor(Action run) : IOpExecutor
 {
     public void Run() => run();
 }
@@ -49,12 +54,13 @@ public sealed class LaunchExecutor(Action run) : IOpExecutor
 /// <summary>Where an executor runs: one backend's device and one arena on it.</summary>
 public abstract class OpContext
 {
+    /// <summary>The backend kind.</summary>
     public abstract OpTarget Target { get; }
 }
 
 /// <summary>The managed CPU backend: the arena is a float[]; <see cref="Options"/> say which ISA level and how many
 /// threads the SIMD variants use (the harness forces each level this CPU runs).</summary>
-public sealed class CpuOpContext(float[] arena, CpuOpOptions options = default) : OpContext
+internal sealed class CpuOpContext(float[] arena, CpuOpOptions options = default) : OpContext
 {
     public override OpTarget Target => OpTarget.Cpu;
     public float[] Arena { get; } = arena;
@@ -73,6 +79,7 @@ public readonly record struct DeviceOptions(bool AllowTf32 = false, bool CudaGra
 /// memory its ops share (they run one after another on the stream).</summary>
 public sealed record DeviceStream(ComputeDevice Device, AcceleratorStream Stream, DeviceOptions Options = default)
 {
+    /// <summary>The scratch memory the executors on this stream share.</summary>
     public DeviceWorkspace Workspace { get; } = new(Device);
 }
 
@@ -87,6 +94,7 @@ public sealed class DeviceWorkspace(ComputeDevice device) : IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
     private long reserved;
 
+    /// <summary>Asks for at least <paramref name="floats"/> floats of scratch (allocated on first use).</summary>
     public void Reserve(long floats) => reserved = Math.Max(reserved, floats);
 
     /// <summary>The scratch, at least as large as every reservation so far.</summary>
@@ -101,6 +109,7 @@ public sealed class DeviceWorkspace(ComputeDevice device) : IDisposable
         return buffer.View;
     }
 
+    /// <summary>Frees the scratch buffer.</summary>
     public void Dispose()
     {
         buffer?.Dispose();
@@ -110,7 +119,7 @@ public sealed class DeviceWorkspace(ComputeDevice device) : IDisposable
 
 /// <summary>An ILGPU device: every executor launches on the backend's one stream, so steps run in order with no host
 /// synchronisation between them.</summary>
-public sealed class IlgpuOpContext(DeviceStream queue, ArrayView<float> arena) : OpContext
+internal sealed class IlgpuOpContext(DeviceStream queue, ArrayView<float> arena) : OpContext
 {
     public override OpTarget Target => OpTarget.Ilgpu;
     public ComputeDevice Device => queue.Device;

@@ -1,10 +1,22 @@
 namespace Ssd.Kernels.Core;
 
 /// <summary>Which direction of an op: the forward pass, or the backward pass that turns the output's gradient into the inputs'.</summary>
-public enum OpPass { Forward, Backward }
+public enum OpPass
+{
+    /// <summary>Inputs to output.</summary>
+    Forward,
+    /// <summary>The output's gradient (and what the forward saved) to the inputs' gradients.</summary>
+    Backward,
+}
 
 /// <summary>The kind of backend a variant runs on: the managed SIMD CPU backend, or an ILGPU accelerator (CUDA, OpenCL, the CPU simulator).</summary>
-public enum OpTarget { Cpu, Ilgpu }
+public enum OpTarget
+{
+    /// <summary>The managed SIMD CPU backend (host arrays).</summary>
+    Cpu,
+    /// <summary>An ILGPU accelerator: CUDA, OpenCL (PoCL included) or ILGPU's CPU simulator.</summary>
+    Ilgpu,
+}
 
 /// <summary>
 /// How close a variant must come to its family's plain reference: |actual - expected| &lt;= Atol + Rtol * |expected|
@@ -12,10 +24,15 @@ public enum OpTarget { Cpu, Ilgpu }
 /// </summary>
 public readonly record struct ErrorBound(float Rtol, float Atol)
 {
+    /// <summary>Bit for bit: rtol and atol 0.</summary>
     public static ErrorBound Exact => default;
 
+    /// <summary>Whether this is <see cref="Exact"/>.</summary>
     public bool IsExact => Rtol == 0 && Atol == 0;
 
+    /// <summary>Whether <paramref name="actual"/> is close enough to <paramref name="expected"/>.</summary>
+    /// <param name="actual">The variant's value.</param>
+    /// <param name="expected">The reference's value.</param>
     public bool Accepts(float actual, float expected)
     {
         if (float.IsNaN(expected)) return float.IsNaN(actual);
@@ -23,32 +40,49 @@ public readonly record struct ErrorBound(float Rtol, float Atol)
         return MathF.Abs(actual - expected) <= Atol + Rtol * MathF.Abs(expected) || actual == expected;
     }
 
+    /// <summary>"bit-exact", or the tolerances.</summary>
     public override string ToString() => IsExact ? "bit-exact" : $"rtol {Rtol:G2}, atol {Atol:G2}";
 }
 
 /// <summary>One of an op's pieces in a value's life: an input of the forward step, its output, or a value the
 /// training-mode forward saves for backward (pooling argmax, L2Norm's norms).</summary>
-public enum OpValueRole { Input, Output, Saved }
+public enum OpValueRole
+{
+    /// <summary>An input of the forward step.</summary>
+    Input,
+    /// <summary>The forward step's output.</summary>
+    Output,
+    /// <summary>A value the training-mode forward saves for backward.</summary>
+    Saved,
+}
 
 /// <summary>A value backward reads, named by its role in the forward step (input 0, the output, saved value 0).</summary>
 public readonly record struct OpValue(OpValueRole Role, int Index = 0)
 {
+    /// <summary>Input <paramref name="index"/> of the forward step.</summary>
     public static OpValue Input(int index = 0) => new(OpValueRole.Input, index);
+    /// <summary>The forward step's output.</summary>
     public static OpValue Output => new(OpValueRole.Output);
+    /// <summary>Saved value <paramref name="index"/> of the training-mode forward.</summary>
     public static OpValue Saved(int index = 0) => new(OpValueRole.Saved, index);
 }
 
 /// <summary>A plain reference: reads <paramref name="inputs"/>, writes <paramref name="outputs"/> (pre-sized), in the
 /// order of <see cref="OpBinding"/>.</summary>
-public delegate void OpReference<in TParams>(TParams p, float[][] inputs, float[][] outputs);
+internal delegate void OpReference<in TParams>(TParams p, float[][] inputs, float[][] outputs);
 
 /// <summary>What the registry and the op-matrix harness see of a variant, whatever its parameters.</summary>
 public interface IOpVariant
 {
+    /// <summary>The variant's name within its family, e.g. "relu.1" or "conv2d.winograd.cpu".</summary>
     string Name { get; }
+    /// <summary>The pass it computes.</summary>
     OpPass Pass { get; }
+    /// <summary>The backend kind it runs on.</summary>
     OpTarget Target { get; }
+    /// <summary>How close it comes to the family's reference.</summary>
     ErrorBound Bound { get; }
+    /// <summary>Whether it is the one the engine picks for its target and pass.</summary>
     bool IsDefault { get; }
 
     /// <summary>Whether the variant can run in this context at all (e.g. the TF32 tensor-core convolution needs CUDA
@@ -62,7 +96,7 @@ public interface IOpVariant
 /// one variant per pass and target is <see cref="IsDefault"/>: the one a network runs (it may choose among the
 /// others per shape, as conv's "auto" variants do).
 /// </summary>
-public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Target, Func<TParams, OpBinding, OpContext, IOpExecutor> Create)
+internal sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Target, Func<TParams, OpBinding, OpContext, IOpExecutor> Create)
     : IOpVariant
 {
     public Func<TParams, bool> Applies { get; init; } = static _ => true;
@@ -90,8 +124,11 @@ public sealed record OpVariant<TParams>(string Name, OpPass Pass, OpTarget Targe
 /// <summary>What the registry and the harness see of a family, whatever its parameters.</summary>
 public interface IOpFamily
 {
+    /// <summary>The family's name, e.g. "conv2d".</summary>
     string Name { get; }
+    /// <summary>Every variant, forward and backward, on every target.</summary>
     IReadOnlyList<IOpVariant> AllVariants { get; }
+    /// <summary>Whether the family has a backward pass (training).</summary>
     bool HasBackward { get; }
 }
 
@@ -103,7 +140,7 @@ public interface IOpFamily
 /// their target (<see cref="Variant"/>), and a new op or a new variant touches only its family folder and its one
 /// registration in the engine.
 /// </summary>
-public sealed class OpFamily<TParams> : IOpFamily
+internal sealed class OpFamily<TParams> : IOpFamily
 {
     public required string Name { get; init; }
     public required OpReference<TParams> Forward { get; init; }

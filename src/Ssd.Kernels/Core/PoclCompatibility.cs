@@ -15,7 +15,7 @@ namespace Ssd.Kernels.Core;
 /// always creates its context with O2. So, for PoCL devices only, the capability flag is set through its
 /// non-public setter before the accelerator is created.
 /// </remarks>
-public static class PoclCompatibility
+internal static class PoclCompatibility
 {
     /// <summary>True when the device is PoCL (the portable CPU OpenCL implementation).</summary>
     public static bool IsPocl(CLDevice device) =>

@@ -8,7 +8,7 @@ namespace Ssd.Kernels.Core;
 /// mul.f32 it may). ILGPU's OpenCL C puts every operation in a statement of its own, which OpenCL compilers do not
 /// contract across, and .NET never contracts, so elsewhere it is the plain product.
 /// </summary>
-public static class RoundedMath
+internal static class RoundedMath
 {
     public static float Mul(float a, float b)
     {

@@ -13,7 +13,7 @@ public enum CpuIsa
     Avx512,
 }
 
-public static class CpuIsaSupport
+internal static class CpuIsaSupport
 {
     /// <summary>The widest ISA this process can run.</summary>
     public static CpuIsa Best =>

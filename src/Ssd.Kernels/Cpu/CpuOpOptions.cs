@@ -6,11 +6,14 @@ namespace Ssd.Kernels.Cpu;
 /// </summary>
 public readonly record struct CpuOpOptions(CpuIsa? Isa = null, int? Threads = null)
 {
+    /// <summary>The widest ISA this CPU runs, on every core.</summary>
     public static CpuOpOptions Default => new();
 
     /// <summary>The forced ISA (checked against this CPU) or the widest one it runs.</summary>
     public CpuIsa ResolvedIsa => Isa is { } forced ? CpuIsaSupport.Require(forced) : CpuIsaSupport.Best;
 
+    /// <summary>The thread count: the forced one, else one per logical processor.</summary>
+    /// <exception cref="ArgumentException">The forced count is not positive.</exception>
     public int ResolvedThreads => Threads is { } t
         ? t > 0 ? t : throw new ArgumentException($"cpu op: thread count {t} must be positive")
         : Environment.ProcessorCount;

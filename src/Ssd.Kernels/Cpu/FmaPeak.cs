@@ -13,7 +13,7 @@ namespace Ssd.Kernels.Cpu;
 /// widths measure alike), on Zen 5 and Intel cores with two 512-bit FMA units the 512-bit chains measure twice the
 /// 256-bit ones, so a 256-bit-only figure would overstate every "% of peak" twofold there.
 /// </summary>
-public static class FmaPeak
+internal static class FmaPeak
 {
     public const int Chains = 12;
 

@@ -1,7 +1,7 @@
 namespace Ssd.Kernels.Cpu;
 
 /// <summary>The machine line every results file names (lscpu's model name and CPU family, threads, best ISA).</summary>
-public static class MachineInfo
+internal static class MachineInfo
 {
     public static string Description
     {

@@ -5,7 +5,7 @@ namespace Ssd.Kernels.Cpu;
 /// (dynamic scheduling: the machine is shared, so static halves would wait on the slower core) and is told its own
 /// worker number, so it can use that worker's scratch buffers without locking.
 /// </summary>
-public static class WorkerPool
+internal static class WorkerPool
 {
     /// <summary>
     /// Work below ~8 MFLOP (a tenth of a millisecond on one core: the small SSD extra layers) runs on the calling

@@ -18,7 +18,7 @@ namespace Ssd.Kernels.Detect;
 /// boxes of every class per image into the compact result [N, 1 + Capacity x 6], which the host downloads once.
 /// Scratch buffers are kept between calls of the same batch size.
 /// </summary>
-public sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDisposable
+internal sealed class DetectOp(ComputeDevice device, PostProcessRules rules) : IDisposable
 {
     private readonly BitonicSortOp sort = new(device);
     private readonly SoftmaxOp softmax = new(device);

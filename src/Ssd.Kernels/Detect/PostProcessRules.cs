@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Detect;
 public sealed record PostProcessParams(int NumClasses, int BackgroundId, float ConfidenceThreshold, float NmsThreshold,
     int TopK, int KeepTopK, bool ConfIsProbability)
 {
-    public void Validate(int numPriors, string who)
+    internal void Validate(int numPriors, string who)
     {
         if (NumClasses < 2) throw new ArgumentException($"{who}: {NumClasses} classes; need the background and at least one more");
         if (BackgroundId < 0 || BackgroundId >= NumClasses) throw new ArgumentException($"{who}: background id {BackgroundId} is not one of {NumClasses} classes");
@@ -62,7 +62,7 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     public static float CoordinateTrickStep(int boxes, float max) => boxes > 0 && boxes <= CoordinateTrickLimit ? max + 1f : 0f;
 
     /// <summary>The IoU bitmask of the device path may take at most this many bytes (top_k -1 over many priors would need more).</summary>
-    public const long MaxMaskBytes = 256L << 20;
+    internal const long MaxMaskBytes = 256L << 20;
 
     /// <summary>
     /// A flavour's rules. Variances as the model gives them: Caffe's are in its priors; ssd.pytorch takes 2 (or
@@ -93,7 +93,7 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     /// torchvision's BoxCoder weights from centre-size variances (0.1, 0.2 -> 10, 5): SSD's BoxCoder(weights=(10.0,
     /// 10.0, 5.0, 5.0)) holds python floats that are used as float32 divisors.
     /// </summary>
-    public static DecodeWeights BoxCoderWeights(float[]? variances)
+    internal static DecodeWeights BoxCoderWeights(float[]? variances)
     {
         variances ??= [0.1f, 0.1f, 0.2f, 0.2f];
         if (variances.Length != 4 || variances.Any(v => !(v > 0))) throw new ArgumentException("torchvision post-processing: need 4 positive variances");
@@ -102,7 +102,7 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     }
 
     /// <summary>ssd.pytorch's cfg['variance'] pair: [0.1, 0.2], or Caffe-style 4 values whose first and third are used.</summary>
-    public static (float Center, float Size) SsdPytorchVariances(float[]? variances) => variances switch
+    internal static (float Center, float Size) SsdPytorchVariances(float[]? variances) => variances switch
     {
         null => (0.1f, 0.2f),
         { Length: 2 } => (variances[0], variances[1]),
@@ -114,7 +114,7 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     public int PriorFloats => Decoder == ModelFlavor.Caffe ? 8 : 4;
 
     /// <summary>The number of priors in a prior array of this layout; checks it and the rules.</summary>
-    public int PriorCount(int floats, string who)
+    internal int PriorCount(int floats, string who)
     {
         if (floats == 0 || floats % PriorFloats != 0) throw new ArgumentException($"{who}: {floats} prior floats are not P x {PriorFloats} ({Decoder} layout)");
         Params.Validate(floats / PriorFloats, who);
@@ -125,10 +125,10 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     }
 
     /// <summary>The factors a box is multiplied by for an image of width x height: (original / frame), in float32.</summary>
-    public (float X, float Y) Scale(int width, int height) => ((float)width / FrameWidth, (float)height / FrameHeight);
+    internal (float X, float Y) Scale(int width, int height) => ((float)width / FrameWidth, (float)height / FrameHeight);
 
     /// <summary>The device kernels' shape for a batch of <paramref name="images"/> over <paramref name="priors"/> priors; checks every limit.</summary>
-    public DetectShape Shape(int images, int priors)
+    internal DetectShape Shape(int images, int priors)
     {
         var p = Params;
         if (images <= 0) throw new ArgumentException($"detect: {images} images");
@@ -146,7 +146,7 @@ public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Deco
     }
 
     /// <summary>Whether <see cref="Shape"/> accepts this batch (the caller keeps the host path otherwise).</summary>
-    public bool Fits(int images, int priors)
+    internal bool Fits(int images, int priors)
     {
         try { Shape(images, priors); return true; }
         catch (ArgumentException) { return false; }

@@ -12,7 +12,7 @@ namespace Ssd.Kernels.Eltwise;
 /// second operand on ties and NaN). Input k is source[offsets[k] ..] (slices of one buffer, e.g. the arena); y may be
 /// the first input, not a later one.
 /// </summary>
-public static unsafe class CpuEltwise
+internal static unsafe class CpuEltwise
 {
     private const int Chunk = 8192;
 

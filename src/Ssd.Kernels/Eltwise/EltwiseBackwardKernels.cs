@@ -46,7 +46,7 @@ public static class EltwiseBackwardKernels
 }
 
 /// <summary>Launches Eltwise's gradients on a device; owns the max mask's scratch: one per caller. Gradients must not overlap inputs or dy.</summary>
-public sealed class EltwiseBackwardOp(ComputeDevice device) : IDisposable
+internal sealed class EltwiseBackwardOp(ComputeDevice device) : IDisposable
 {
     private MemoryBuffer1D<float, Stride1D.Dense>? maxScratch;
     private MemoryBuffer1D<int, Stride1D.Dense>? winnerScratch;
@@ -65,7 +65,7 @@ public sealed class EltwiseBackwardOp(ComputeDevice device) : IDisposable
         device.Kernel("eltwise.backward.maxroute.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<float>, int>(
             EltwiseBackwardKernels.MaxRoute1));
 
-    /// <param name="coefficients">One per gradient, or empty for a plain sum.</param>
+    /// <remarks><paramref name="coefficients"/>: One per gradient, or empty for a plain sum.</remarks>
     public void SumBackward(ReadOnlySpan<float> coefficients, ArrayView<float> dy, IReadOnlyList<ArrayView<float>> dInputs, AcceleratorStream? stream = null)
     {
         Check(dInputs.Count, dy.Length, dInputs, coefficients.Length);

@@ -15,7 +15,10 @@ namespace Ssd.Kernels.Eltwise;
 /// </summary>
 public static class EltwiseBackwardReference
 {
+    /// <summary>The gradients of a (weighted) sum: dx_i = c_i * dy.</summary>
     /// <param name="coefficients">One per input, or empty for a plain sum.</param>
+    /// <param name="dY">The gradient of the loss with respect to the output, shaped as the output.</param>
+    /// <param name="dInputs">Receive the gradient with respect to each input, shaped as the output.</param>
     public static void SumBackward(ReadOnlySpan<float> coefficients, ReadOnlySpan<float> dY, IReadOnlyList<float[]> dInputs)
     {
         Check(dInputs.Count, dY.Length, dInputs, coefficients.Length);
@@ -28,6 +31,10 @@ public static class EltwiseBackwardReference
         }
     }
 
+    /// <summary>The gradients of a product: dx_i = (the product of the other inputs) * dy.</summary>
+    /// <param name="inputs">The forward's inputs.</param>
+    /// <param name="dY">The gradient of the loss with respect to the output.</param>
+    /// <param name="dInputs">Receive the gradient with respect to each input.</param>
     public static void ProductBackward(IReadOnlyList<float[]> inputs, ReadOnlySpan<float> dY, IReadOnlyList<float[]> dInputs)
     {
         Check(inputs.Count, dY.Length, inputs, 0);
@@ -40,6 +47,10 @@ public static class EltwiseBackwardReference
         }
     }
 
+    /// <summary>The gradients of a maximum: dy to the input the forward took, 0 to the others.</summary>
+    /// <param name="inputs">The forward's inputs.</param>
+    /// <param name="dY">The gradient of the loss with respect to the output.</param>
+    /// <param name="dInputs">Receive the gradient with respect to each input.</param>
     public static void MaxBackward(IReadOnlyList<float[]> inputs, ReadOnlySpan<float> dY, IReadOnlyList<float[]> dInputs)
     {
         Check(inputs.Count, dY.Length, inputs, 0);

@@ -11,11 +11,11 @@ namespace Ssd.Kernels.Eltwise;
 /// Tensors are slices of one buffer (the backend's arena): input k is source[inputs[k] .. + count], its gradient
 /// target[gradients[k] .. + count]; count is dy's length. Gradients must not overlap the inputs or dy.
 /// </summary>
-public static unsafe class EltwiseBackwardSimd
+internal static unsafe class EltwiseBackwardSimd
 {
     private const int Chunk = 16384;
 
-    /// <param name="coefficients">One per input, or empty for a plain sum.</param>
+    /// <remarks><paramref name="coefficients"/>: One per input, or empty for a plain sum.</remarks>
     public static void SumBackward(ReadOnlySpan<float> coefficients, ReadOnlySpan<float> dY, Span<float> target, ReadOnlySpan<int> gradients,
         CpuOpOptions options = default)
     {

@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Eltwise;
 
 /// <summary>Launches Eltwise on a device. The output may be the first input (in place), never a later one.</summary>
-public sealed class EltwiseOp(ComputeDevice device)
+internal sealed class EltwiseOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float> first1 =
         device.Kernel("eltwise.first.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(
@@ -13,7 +13,7 @@ public sealed class EltwiseOp(ComputeDevice device)
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, float> next1 =
         device.Kernel("eltwise.next.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, float>(EltwiseKernels.Next1));
 
-    /// <param name="coefficients">One per input (a weighted sum), or empty.</param>
+    /// <remarks><paramref name="coefficients"/>: One per input (a weighted sum), or empty.</remarks>
     public void Forward(EltwiseMode mode, IReadOnlyList<ArrayView<float>> inputs, ReadOnlySpan<float> coefficients, ArrayView<float> y,
         AcceleratorStream? stream = null)
     {

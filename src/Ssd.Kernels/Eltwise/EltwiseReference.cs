@@ -3,7 +3,15 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Eltwise;
 
 /// <summary>Caffe's EltwiseParameter.EltwiseOp, with its numbering (PROD = 0, SUM = 1, MAX = 2).</summary>
-public enum EltwiseMode { Product = 0, Sum = 1, Max = 2 }
+public enum EltwiseMode
+{
+    /// <summary>The element-wise product of the inputs (PROD).</summary>
+    Product = 0,
+    /// <summary>The element-wise sum, each input times its coefficient, all 1 when none are given (SUM).</summary>
+    Sum = 1,
+    /// <summary>The element-wise maximum (MAX).</summary>
+    Max = 2,
+}
 
 /// <summary>
 /// Plain C# reference of Caffe's Eltwise layer over two or more inputs of one shape, evaluated element by element
@@ -20,6 +28,12 @@ public enum EltwiseMode { Product = 0, Sum = 1, Max = 2 }
 /// </summary>
 public static class EltwiseReference
 {
+    /// <summary>Computes y from the inputs as the class summary defines.</summary>
+    /// <param name="mode">Product, sum or maximum.</param>
+    /// <param name="inputs">Two or more inputs, each as long as <paramref name="y"/>.</param>
+    /// <param name="coefficients">For a sum: one per input, or empty (all 1); empty for the other modes.</param>
+    /// <param name="y">Receives the result.</param>
+    /// <exception cref="ArgumentException">Fewer than two inputs, lengths that differ, or coefficients where the mode takes none.</exception>
     public static void Forward(EltwiseMode mode, IReadOnlyList<float[]> inputs, ReadOnlySpan<float> coefficients, Span<float> y)
     {
         EltwiseChecks.Arguments(mode, inputs.Count, coefficients.Length);
@@ -60,7 +74,7 @@ public static class EltwiseReference
 }
 
 /// <summary>The argument checks every Eltwise variant shares.</summary>
-public static class EltwiseChecks
+internal static class EltwiseChecks
 {
     public static void Arguments(EltwiseMode mode, int inputs, int coefficients)
     {

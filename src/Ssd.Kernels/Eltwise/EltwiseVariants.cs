@@ -4,7 +4,7 @@ namespace Ssd.Kernels.Eltwise;
 
 /// <summary>Eltwise's parameters: the operation, the sum's coefficients (one per input, or none), the number of
 /// inputs and the element count of each.</summary>
-public sealed record EltwiseParams(EltwiseMode Mode, float[] Coefficients, int Inputs, long Count)
+internal sealed record EltwiseParams(EltwiseMode Mode, float[] Coefficients, int Inputs, long Count)
 {
     public override string ToString() => $"eltwise {Mode} of {Inputs} x {Count}" + (Coefficients.Length > 0 ? $" coefficients {string.Join(",", Coefficients)}" : "");
 }
@@ -15,7 +15,7 @@ public sealed record EltwiseParams(EltwiseMode Mode, float[] Coefficients, int I
 /// nothing for a sum, the inputs for a max (the winner is recomputed by the forward's comparisons, Caffe's mask),
 /// the inputs and the output for a product.
 /// </summary>
-public static class EltwiseVariants
+internal static class EltwiseVariants
 {
     public static readonly OpFamily<EltwiseParams> Eltwise = new()
     {

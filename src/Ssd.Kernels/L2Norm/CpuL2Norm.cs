@@ -11,12 +11,12 @@ namespace Ssd.Kernels.L2Norm;
 /// "x / norm * scale" are the reference's floats. Blocks of pixels are spread over the worker threads (each block
 /// reads its pixels' channel columns twice: once for the sums, once to scale). Safe in place (y may be x).
 /// </summary>
-public static unsafe class CpuL2Norm
+internal static unsafe class CpuL2Norm
 {
     /// <summary>Pixels per block: the sums stay in L1 and a block's columns in L2 between the two passes.</summary>
     private const int Block = 128;
 
-    /// <param name="scale">One value (channel_shared) or one per channel.</param>
+    /// <remarks><paramref name="scale"/>: One value (channel_shared) or one per channel.</remarks>
     public static void Forward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> scale,
         L2NormEpsilon mode, float eps, Span<float> y, CpuOpOptions options = default)
     {

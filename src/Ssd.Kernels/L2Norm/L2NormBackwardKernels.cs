@@ -45,7 +45,7 @@ public static class L2NormBackwardKernels
 }
 
 /// <summary>Launches L2Norm's gradients on a device; owns a scratch buffer (1 / norm per pixel): one per caller.</summary>
-public sealed class L2NormBackwardOp(ComputeDevice device) : IDisposable
+internal sealed class L2NormBackwardOp(ComputeDevice device) : IDisposable
 {
     private readonly ChannelReduceOp reduce = new(device);
     private MemoryBuffer1D<float, Stride1D.Dense>? scratch;

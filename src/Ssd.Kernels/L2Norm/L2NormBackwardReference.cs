@@ -32,6 +32,20 @@ public enum L2NormGradient
 /// </summary>
 public static class L2NormBackwardReference
 {
+    /// <summary>Computes dx and ds as the class summary defines.</summary>
+    /// <param name="n">The batch size.</param>
+    /// <param name="c">The channels.</param>
+    /// <param name="h">The height.</param>
+    /// <param name="w">The width.</param>
+    /// <param name="x">The forward's input, NCHW.</param>
+    /// <param name="scale">The learned scale, [c], or [1] when shared.</param>
+    /// <param name="mode">Where the epsilon enters the norm.</param>
+    /// <param name="eps">The epsilon.</param>
+    /// <param name="dY">The gradient of the loss with respect to the output, NCHW.</param>
+    /// <param name="dX">Receives the gradient with respect to x.</param>
+    /// <param name="dScale">Receives the gradient with respect to the scale, shaped as it.</param>
+    /// <param name="rule">The exact derivative, or a peer's rule where it differs at the clamp.</param>
+    /// <exception cref="ArgumentException">A length does not match the shape.</exception>
     public static void Backward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> scale,
         L2NormEpsilon mode, float eps, ReadOnlySpan<float> dY, Span<float> dX, Span<float> dScale,
         L2NormGradient rule = L2NormGradient.Exact)

@@ -10,7 +10,7 @@ namespace Ssd.Kernels.L2Norm;
 /// and then dx, channel by channel. The scale's gradient is summed per block and the blocks' sums added in order
 /// (float sums, not the reference's double ones: a declared bound; the result does not depend on the threads).
 /// </summary>
-public static unsafe class L2NormBackwardSimd
+internal static unsafe class L2NormBackwardSimd
 {
     private const int Block = 128;
 

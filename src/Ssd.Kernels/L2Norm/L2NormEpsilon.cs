@@ -15,7 +15,7 @@ public enum L2NormEpsilon
 }
 
 /// <summary>The epsilon each framework uses with its mode.</summary>
-public static class L2NormDefaults
+internal static class L2NormDefaults
 {
     public const float CaffeEps = 1e-10f;
     public const float SsdPytorchEps = 1e-10f;

@@ -5,12 +5,12 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.L2Norm;
 
 /// <summary>Launches channel-wise L2 normalisation (Caffe Normalize, across_spatial=false). Works in place.</summary>
-public sealed class L2NormOp(ComputeDevice device)
+internal sealed class L2NormOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int> l2norm1 =
         device.Kernel("l2norm.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>(L2NormKernels.L2Norm1));
 
-    /// <param name="scale">One value (channel_shared) or <c>shape.C</c> values.</param>
+    /// <remarks><paramref name="scale"/>: One value (channel_shared) or <c>shape.C</c> values.</remarks>
     public void Forward(TensorShape shape, ArrayView<float> x, ArrayView<float> scale, L2NormEpsilon mode, float eps,
         ArrayView<float> y, AcceleratorStream? stream = null)
     {

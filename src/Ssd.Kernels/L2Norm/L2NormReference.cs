@@ -6,7 +6,17 @@ namespace Ssd.Kernels.L2Norm;
 /// </summary>
 public static class L2NormReference
 {
+    /// <summary>y = x / norm * scale at every pixel, the norm over the channels with the epsilon where <paramref name="mode"/> puts it.</summary>
+    /// <exception cref="ArgumentException">A length does not match the shape, or a dimension or eps is out of range.</exception>
     /// <param name="scale">One value (channel_shared) or one per channel.</param>
+    /// <param name="n">The batch size.</param>
+    /// <param name="c">The channels.</param>
+    /// <param name="h">The height in elements.</param>
+    /// <param name="w">The width in elements.</param>
+    /// <param name="x">The input, row-major (NCHW for a feature map).</param>
+    /// <param name="mode">Where the epsilon enters the norm (Caffe, ssd.pytorch or torchvision).</param>
+    /// <param name="eps">The epsilon, where <paramref name="mode"/> places it.</param>
+    /// <param name="y">Receives the output.</param>
     public static void Forward(int n, int c, int h, int w, ReadOnlySpan<float> x, ReadOnlySpan<float> scale,
         L2NormEpsilon mode, float eps, Span<float> y)
     {

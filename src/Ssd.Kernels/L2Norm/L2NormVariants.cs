@@ -6,7 +6,7 @@ namespace Ssd.Kernels.L2Norm;
 
 /// <summary>SSD's channel-wise L2 normalisation: shape, where eps enters, eps, and the learned scale (1 or C values;
 /// read again on <see cref="IWeightedExecutor.RefreshWeights"/>); for training, which dx formula the flavour uses.</summary>
-public sealed record L2NormParams(TensorShape Shape, L2NormEpsilon Mode, float Eps, Func<float[]> Scale, L2NormGradient Rule = L2NormGradient.Exact)
+internal sealed record L2NormParams(TensorShape Shape, L2NormEpsilon Mode, float Eps, Func<float[]> Scale, L2NormGradient Rule = L2NormGradient.Exact)
 {
     public override string ToString() => $"l2norm {Shape} {Mode} eps {Eps:G3}";
 }
@@ -17,7 +17,7 @@ public sealed record L2NormParams(TensorShape Shape, L2NormEpsilon Mode, float E
 /// and dy and writes dx, then the scale's gradient; it recomputes each pixel's sum of squares from x (one pass over the
 /// channels, cheaper than keeping the norms alive), so training saves nothing extra.
 /// </summary>
-public static class L2NormVariants
+internal static class L2NormVariants
 {
     // Before the family: static fields initialise in textual order.
     /// <summary>Float sums (the reference's are double; dscale adds every pixel of a channel).</summary>

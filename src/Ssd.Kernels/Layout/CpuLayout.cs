@@ -8,7 +8,7 @@ namespace Ssd.Kernels.Layout;
 /// (NCHW -> NHWC, the SSD heads: a transpose per leading index, in 16 x 16 tiles so both sides stay in cache lines),
 /// or elsewhere (the general strided walk). Work is spread over the worker threads; nothing is allocated per call.
 /// </summary>
-public static unsafe class CpuLayout
+internal static unsafe class CpuLayout
 {
     private const int Tile = 16;
 

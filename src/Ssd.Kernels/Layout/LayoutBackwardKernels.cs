@@ -20,7 +20,7 @@ public static class LayoutBackwardKernels
 }
 
 /// <summary>Launches the layout ops' gradients on a device (moves only: bit for bit the reference).</summary>
-public sealed class LayoutBackwardOp(ComputeDevice device)
+internal sealed class LayoutBackwardOp(ComputeDevice device)
 {
     private readonly LayoutOp layout = new(device);
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int, int> split1 =

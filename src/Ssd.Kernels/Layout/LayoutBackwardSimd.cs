@@ -7,7 +7,7 @@ namespace Ssd.Kernels.Layout;
 /// permute's is <see cref="CpuLayout.Permute"/> with the inverse order applied to dy, concat's copies dy's column
 /// ranges back into the inputs' gradients row by row, reshape's is a copy (none when dx is dy's buffer).
 /// </summary>
-public static unsafe class LayoutBackwardSimd
+internal static unsafe class LayoutBackwardSimd
 {
     /// <summary>dx = dy read through the inverse permutation.</summary>
     public static void Permute(ReadOnlySpan<int> inputDims, ReadOnlySpan<int> order, ReadOnlySpan<float> dY, Span<float> dX, CpuOpOptions options = default)

@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Layout;
 
 /// <summary>Launches permute and concat copies. Inputs and output must not overlap.</summary>
-public sealed class LayoutOp(ComputeDevice device)
+internal sealed class LayoutOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PermuteGeometry> permute1 =
         device.Kernel("layout.permute.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, PermuteGeometry>(LayoutKernels.Permute1));

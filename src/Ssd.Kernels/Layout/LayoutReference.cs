@@ -34,7 +34,7 @@ public static class LayoutReference
 }
 
 /// <summary>Flatten needs no kernel: in row-major storage it is the same bytes under a new shape.</summary>
-public static class Flatten
+internal static class Flatten
 {
     /// <summary>
     /// Caffe's Flatten (axis=1): [N, d1, d2, ...] -> [N, d1*d2*...]. Returns the new shape only; the data are

@@ -3,14 +3,14 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Layout;
 
 /// <summary>A 4-D permute: the input dims and the order (output axis k is input axis Order[k]).</summary>
-public sealed record PermuteParams(int[] InputDims, int[] Order)
+internal sealed record PermuteParams(int[] InputDims, int[] Order)
 {
     public override string ToString() => $"permute [{string.Join(", ", InputDims)}] order {string.Join("", Order)}";
 }
 
 /// <summary>A row concatenation: each output row is the inputs' rows one after another (Rows = the product of the
 /// dims before the concat axis).</summary>
-public sealed record ConcatParams(int Rows)
+internal sealed record ConcatParams(int Rows)
 {
     public override string ToString() => $"concat {Rows} rows";
 }
@@ -20,7 +20,7 @@ public sealed record ConcatParams(int Rows)
 /// and the ILGPU kernels. They only move floats, so every variant is bit for bit; backward reads nothing but dy
 /// (<see cref="LayoutBackwardReference"/>: permute's gradient is the inverse permute, concat's splits dy back).
 /// </summary>
-public static class LayoutVariants
+internal static class LayoutVariants
 {
     public static readonly OpFamily<PermuteParams> Permute = new()
     {

@@ -7,13 +7,19 @@ namespace Ssd.Kernels.Layout;
 /// </summary>
 public readonly record struct PermuteGeometry(int D0, int D1, int D2, int D3, int S0, int S1, int S2, int S3)
 {
+    /// <summary>The number of elements.</summary>
     public long Count => (long)D0 * D1 * D2 * D3;
 
     /// <summary>The NCHW -> NHWC order used by the SSD heads.</summary>
     public static readonly int[] NchwToNhwc = [0, 2, 3, 1];
 
+    /// <summary>The output dimensions, outermost first.</summary>
     public int[] OutputDims => [D0, D1, D2, D3];
 
+    /// <summary>The geometry of permuting a 4-D tensor.</summary>
+    /// <param name="inputDims">The input dimensions, 4 positive values.</param>
+    /// <param name="order">For each output axis the input axis it takes: a permutation of 0..3.</param>
+    /// <exception cref="ArgumentException">Not 4 dimensions, a non-positive dimension, or not a permutation.</exception>
     public static PermuteGeometry Create(ReadOnlySpan<int> inputDims, ReadOnlySpan<int> order)
     {
         if (inputDims.Length != 4) throw new ArgumentException($"permute: expected 4 input dims, got {inputDims.Length}");

@@ -16,7 +16,7 @@ namespace Ssd.Kernels.Pooling;
 /// clips its window. Stride 1 loads neighbours directly; stride 2 de-interleaves two loads; other strides go scalar.
 /// Rows are spread over the worker threads; nothing is allocated per call.
 /// </summary>
-public static unsafe class CpuPooling
+internal static unsafe class CpuPooling
 {
     public static void Max(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, CpuOpOptions options = default) =>
         Run<MaxStep>(g, AvgPoolDivisor.PaddedWindow, x, y, options);

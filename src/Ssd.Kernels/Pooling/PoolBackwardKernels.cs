@@ -93,7 +93,7 @@ public static class PoolBackwardKernels
 }
 
 /// <summary>Launches max pooling with argmax and the pooling gradients on a device.</summary>
-public sealed class PoolBackwardOp(ComputeDevice device)
+internal sealed class PoolBackwardOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolGeometry> argmax1 =
         device.Kernel("pooling.argmax.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, PoolGeometry>(

@@ -14,7 +14,7 @@ namespace Ssd.Kernels.Pooling;
 /// scatters over a plane that stays in cache, a small part of a training step next to the convolutions.</item>
 /// </list>
 /// </summary>
-public static unsafe class PoolBackwardSimd
+internal static unsafe class PoolBackwardSimd
 {
     public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default)
     {

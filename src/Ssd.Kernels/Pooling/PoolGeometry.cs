@@ -10,13 +10,25 @@ public readonly record struct PoolGeometry(
     int N, int C, int H, int W, int OutH, int OutW,
     int KernelH, int KernelW, int StrideH, int StrideW, int PadH, int PadW)
 {
+    /// <summary>The input shape.</summary>
     public TensorShape Input => new(N, C, H, W);
+    /// <summary>The output shape.</summary>
     public TensorShape Output => new(N, C, OutH, OutW);
 
     /// <summary>Square kernel, stride and padding (every pooling layer in SSD).</summary>
     public static PoolGeometry Create(TensorShape input, int kernel, int stride, int pad, PoolOutputRule rule) =>
         Create(input, kernel, kernel, stride, stride, pad, pad, rule);
 
+    /// <summary>A pooling window of any shape; the output size follows <paramref name="rule"/>.</summary>
+    /// <param name="input">The input shape.</param>
+    /// <param name="kernelH">The window height.</param>
+    /// <param name="kernelW">The window width.</param>
+    /// <param name="strideH">The vertical stride.</param>
+    /// <param name="strideW">The horizontal stride.</param>
+    /// <param name="padH">Padding rows above and below.</param>
+    /// <param name="padW">Padding columns left and right.</param>
+    /// <param name="rule">Caffe's or torch's output size rule.</param>
+    /// <exception cref="ArgumentException">The shape has a non-positive dimension, the window, stride or padding is impossible, or the last window starts outside the input.</exception>
     public static PoolGeometry Create(TensorShape input, int kernelH, int kernelW, int strideH, int strideW,
         int padH, int padW, PoolOutputRule rule)
     {

@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Pooling;
 
 /// <summary>Launches max and average pooling on a device; input and output must not overlap.</summary>
-public sealed class PoolOp(ComputeDevice device)
+internal sealed class PoolOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, PoolGeometry> max1 =
         device.Kernel("pooling.max.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, PoolGeometry>(PoolKernels.MaxPool1));

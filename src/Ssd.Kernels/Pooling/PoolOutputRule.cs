@@ -33,7 +33,7 @@ public enum AvgPoolDivisor
 }
 
 /// <summary>The output-size formulas, one per <see cref="PoolOutputRule"/>.</summary>
-public static class PoolOutputSize
+internal static class PoolOutputSize
 {
     /// <summary>Output length along one axis; throws when the window does not fit even once.</summary>
     public static int Compute(PoolOutputRule rule, int input, int kernel, int stride, int pad)

@@ -4,7 +4,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Pooling;
 
 /// <summary>A pooling step: the geometry, max or average, and (average) which window size divides.</summary>
-public sealed record PoolParams(PoolGeometry Geometry, bool Max, AvgPoolDivisor Divisor = AvgPoolDivisor.PaddedWindow)
+internal sealed record PoolParams(PoolGeometry Geometry, bool Max, AvgPoolDivisor Divisor = AvgPoolDivisor.PaddedWindow)
 {
     public override string ToString() => $"{(Max ? "max" : "avg " + Divisor)} pool {Geometry.Input} k{Geometry.KernelH}x{Geometry.KernelW} s{Geometry.StrideH} p{Geometry.PadH}";
 }
@@ -17,7 +17,7 @@ public sealed record PoolParams(PoolGeometry Geometry, bool Max, AvgPoolDivisor 
 /// (<see cref="PoolBackwardReference.MaxWithArgmax"/>). Backward (<see cref="PoolBackwardReference"/>, every variant
 /// bit for bit): max reads the argmax and dy, average dy alone; the output is dx.
 /// </summary>
-public static class PoolVariants
+internal static class PoolVariants
 {
     public static readonly OpFamily<PoolParams> Pool = new()
     {

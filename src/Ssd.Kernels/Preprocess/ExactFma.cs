@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Preprocess;
 /// error-free TwoSum: an inexact s whose last bit is even moves one ulp towards the exact value. Rounding a
 /// round-to-odd value with 29 spare bits to float gives the correctly rounded result (no double-rounding error).
 /// </remarks>
-public static class ExactFma
+internal static class ExactFma
 {
     public static float Fma(float a, float b, float c)
     {

@@ -8,7 +8,7 @@ namespace Ssd.Kernels.Preprocess;
 /// rows clamped into the image; every product and sum rounded to float, none fused (OpenCV's baseline build).
 /// An exact 2x downscale takes OpenCV's INTER_AREA fast path instead: (((a + b) + c) + d) · 0.25.
 /// </summary>
-public static class OpenCvFloatResize
+internal static class OpenCvFloatResize
 {
     /// <summary>Interleaved HWC float image with <paramref name="channels"/> channels in, the resized one out.</summary>
     public static float[] Resize(ReadOnlySpan<float> src, int srcWidth, int srcHeight, int channels, int dstWidth, int dstHeight)

@@ -12,7 +12,7 @@ namespace Ssd.Kernels.Preprocess;
 /// OpenCV switches an exact 2x downscale to its fast INTER_AREA path; for 8-bit data that is the same
 /// (a + b + c + d + 2) &gt;&gt; 2 as the fixed-point bilinear formula here, so no special case is needed.
 /// </remarks>
-public static class OpenCvLinearTables
+internal static class OpenCvLinearTables
 {
     public const int CoefBits = 11;
     public const int CoefScale = 1 << CoefBits;

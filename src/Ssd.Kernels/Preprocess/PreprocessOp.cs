@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Preprocess;
 /// network input. The tap tables are computed on the host and kept per (source size, settings), so a stream
 /// of same-sized frames uploads them once. One launch per image; use one op per stream.
 /// </summary>
-public sealed class PreprocessOp(ComputeDevice device) : IDisposable
+internal sealed class PreprocessOp(ComputeDevice device) : IDisposable
 {
     private const int MaxCachedTables = 16;
 

@@ -6,6 +6,13 @@ namespace Ssd.Kernels.Preprocess;
 /// </summary>
 public static class PreprocessReference
 {
+    /// <summary>Pre-processes one image as <paramref name="settings"/> say.</summary>
+    /// <param name="rgb">Interleaved 8-bit RGB, srcWidth * srcHeight * 3 bytes, rows top to bottom, no padding.</param>
+    /// <param name="srcWidth">The image width in pixels.</param>
+    /// <param name="srcHeight">The image height in pixels.</param>
+    /// <param name="settings">Size, resize, channel order and normalisation.</param>
+    /// <param name="output">Receives 3 x Height x Width floats (NCHW, one image).</param>
+    /// <exception cref="ArgumentException">A size or length does not fit.</exception>
     public static void Forward(ReadOnlySpan<byte> rgb, int srcWidth, int srcHeight, PreprocessSettings settings, Span<float> output)
     {
         CheckArguments(rgb.Length, srcWidth, srcHeight, settings, output.Length);

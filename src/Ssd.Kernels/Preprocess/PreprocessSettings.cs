@@ -20,18 +20,28 @@ public enum ResizeKind
 /// </summary>
 public sealed record PreprocessSettings
 {
+    /// <summary>The network input width in pixels.</summary>
     public required int Width { get; init; }
+    /// <summary>The network input height in pixels.</summary>
     public required int Height { get; init; }
+    /// <summary>Whose resize is reproduced.</summary>
     public required ResizeKind Resize { get; init; }
+    /// <summary>Whether the output channels are blue, green, red (Caffe); otherwise red, green, blue.</summary>
     public bool Bgr { get; init; }
+    /// <summary>Whether the pixels are divided by 255 first.</summary>
     public bool UnitRange { get; init; }
+    /// <summary>The per-channel mean subtracted, in the output's channel order and the pixels' range.</summary>
     public float[] Mean { get; init; } = [0f, 0f, 0f];
+    /// <summary>The per-channel divisor, in the output's channel order (1: none).</summary>
     public float[] Std { get; init; } = [1f, 1f, 1f];
+    /// <summary>The factor applied after the mean (1: none).</summary>
     public float Scale { get; init; } = 1f;
 
     /// <summary>Floats per image in the NCHW output.</summary>
     public long OutputLength => 3L * Width * Height;
 
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="ArgumentException">A size is outside 1..32768, Mean or Std does not have 3 entries, or a Std or the Scale is 0 or not finite.</exception>
     public void Validate()
     {
         if (Width <= 0 || Height <= 0 || Width > 32768 || Height > 32768)

@@ -7,7 +7,7 @@ namespace Ssd.Kernels.Preprocess;
 /// index1 = index0 + 1 unless at the last input; lambda1 = (float)(src - index0) clamped to [0, 1],
 /// lambda0 = 1 - lambda1 in float. Equal sizes copy (weights 1 and 0).
 /// </summary>
-public static class TorchBilinearTables
+internal static class TorchBilinearTables
 {
     /// <summary>Columns then rows: index0, index1 per output column, then per output row.</summary>
     public static (int[] Index, float[] Lambda) Build(int srcWidth, int srcHeight, int dstWidth, int dstHeight)

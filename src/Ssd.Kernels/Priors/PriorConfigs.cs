@@ -85,5 +85,6 @@ public sealed record TorchvisionPriorConfig(int[][] AspectRatios, double[] Scale
 
     /// <summary>Feature map sizes (square) of the SSD300 and SSD512 backbones.</summary>
     public static int[] Ssd300Grids { get; } = [38, 19, 10, 5, 3, 1];
+    /// <summary>Feature map sizes (square) of the SSD512 backbone.</summary>
     public static int[] Ssd512Grids { get; } = [64, 32, 16, 8, 4, 2, 1];
 }

@@ -8,7 +8,7 @@ namespace Ssd.Kernels.Priors;
 /// Generates default boxes on the device, once per input size. Each method returns a new buffer the caller owns:
 /// Caffe [2, P*4] (boxes then variances), ssd.pytorch [P, 4] (cx, cy, w, h), torchvision [P, 4] pixel xyxy.
 /// </summary>
-public sealed class PriorOp(ComputeDevice device)
+internal sealed class PriorOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<PriorLayer>, ArrayView<double>, ArrayView<float>> caffe1 =
         device.Kernel("priors.caffe.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<PriorLayer>, ArrayView<double>, ArrayView<float>>(PriorKernels.CaffePriors1));

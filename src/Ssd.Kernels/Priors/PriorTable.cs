@@ -11,7 +11,7 @@ public readonly record struct PriorLayer(
     float Variance0, float Variance1, float Variance2, float Variance3);
 
 /// <summary>The layer table and the box shapes (w, h pairs, in the flavour's units) a prior kernel reads.</summary>
-public sealed record PriorTable(PriorLayer[] Layers, double[] Shapes)
+internal sealed record PriorTable(PriorLayer[] Layers, double[] Shapes)
 {
     public int Count => Layers.Length == 0 ? 0 : Layers[^1].FirstPrior + Layers[^1].Width * Layers[^1].Height * Layers[^1].PriorsPerCell;
 

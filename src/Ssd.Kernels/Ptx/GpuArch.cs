@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Ptx;
 /// checked by assembling the sm_80 PTX with `ptxas -arch=sm_90`, which is exactly what the CUDA driver's JIT does
 /// when ILGPU loads that PTX on an H100.
 /// </remarks>
-public sealed record GpuArch(string Name, CudaArchitecture PtxTarget)
+internal sealed record GpuArch(string Name, CudaArchitecture PtxTarget)
 {
     public static readonly GpuArch Sm75 = new("sm_75", CudaArchitecture.SM_75);
     public static readonly GpuArch Sm80 = new("sm_80", CudaArchitecture.SM_80);

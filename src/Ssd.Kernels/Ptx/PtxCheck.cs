@@ -3,10 +3,10 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Ptx;
 
 /// <summary>One kernel assembled by ptxas for one architecture.</summary>
-public sealed record PtxCheckRow(KernelEntry Kernel, GpuArch Arch, PtxasResult Result);
+internal sealed record PtxCheckRow(KernelEntry Kernel, GpuArch Arch, PtxasResult Result);
 
 /// <summary>Compiles kernels to PTX and assembles each with ptxas, for every requested architecture.</summary>
-public static class PtxCheck
+internal static class PtxCheck
 {
     /// <summary>
     /// Rows in kernel order, then architecture order. Each PTX target is compiled once per kernel (sm_90 reuses

@@ -8,7 +8,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Ptx;
 
 /// <summary>The PTX of one kernel for one architecture.</summary>
-public sealed record CompiledPtx(KernelEntry Kernel, GpuArch Arch, string Assembly)
+internal sealed record CompiledPtx(KernelEntry Kernel, GpuArch Arch, string Assembly)
 {
     /// <summary>File name for the PTX: Family.Name.ptx.</summary>
     public string FileName => $"{Kernel.FullName}.ptx";
@@ -18,7 +18,7 @@ public sealed record CompiledPtx(KernelEntry Kernel, GpuArch Arch, string Assemb
 /// Compiles kernels to PTX with ILGPU's PTX backend, without a GPU, in the same context configuration that
 /// <see cref="ComputeDevice"/> runs them in (<see cref="KernelContext"/>). Thread-safe.
 /// </summary>
-public sealed class PtxCompiler : IDisposable
+internal sealed class PtxCompiler : IDisposable
 {
     private readonly Context context;
     private readonly bool ownsContext;

@@ -5,7 +5,7 @@ using Ssd.Kernels.Roofline;
 namespace Ssd.Kernels.Ptx;
 
 /// <summary>Formats ptxas results as a Markdown report (docs/kernels/ptx-report.md) or a console table.</summary>
-public static class PtxReport
+internal static class PtxReport
 {
     private static readonly string[] Header =
         ["Kernel", "Arch", "PTX target", "Registers", "Shared memory (B)", "Spill stores (B)", "Spill loads (B)", "Stack frame (B)", "Status"];

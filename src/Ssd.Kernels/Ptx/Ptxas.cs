@@ -6,7 +6,7 @@ namespace Ssd.Kernels.Ptx;
 /// NVIDIA's PTX assembler, run as an external tool to check that ILGPU's PTX assembles for a GPU and to read the
 /// resources each kernel needs (registers, shared memory, spills, stack). No GPU is needed.
 /// </summary>
-public sealed class Ptxas
+internal sealed class Ptxas
 {
     /// <summary>Environment variable naming the ptxas executable.</summary>
     public const string EnvironmentVariable = "SSD_PTXAS";

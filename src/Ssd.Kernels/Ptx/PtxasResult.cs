@@ -9,7 +9,7 @@ namespace Ssd.Kernels.Ptx;
 /// Registers and shared memory are the largest over the module's functions (one entry per module here); spill and
 /// stack bytes are summed over all functions, so that a spill in a non-inlined helper also counts.
 /// </remarks>
-public sealed partial record PtxasResult(
+internal sealed partial record PtxasResult(
     GpuArch Arch,
     int ExitCode,
     int Registers,

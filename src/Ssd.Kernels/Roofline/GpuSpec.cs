@@ -4,7 +4,7 @@ namespace Ssd.Kernels.Roofline;
 /// The numbers of a GPU that the roofline model (<see cref="RooflineModel"/>) predicts kernel times from. Each is a
 /// datasheet figure or an assumption named in <see cref="Assumptions"/>; docs/kernels/gpu-roofline.md prints them all.
 /// </summary>
-public sealed record GpuSpec
+internal sealed record GpuSpec
 {
     public required string Name { get; init; }
     public required int Sms { get; init; }

@@ -1,17 +1,17 @@
 namespace Ssd.Kernels.Roofline;
 
 /// <summary>What ptxas says one kernel needs per thread and per block: the inputs of occupancy.</summary>
-public readonly record struct KernelResources(int Registers, int SharedBytes);
+internal readonly record struct KernelResources(int Registers, int SharedBytes);
 
 /// <summary>Which pipe executes a launch's arithmetic.</summary>
-public enum MathPipe { Fp32, Tf32Mma }
+internal enum MathPipe { Fp32, Tf32Mma }
 
 /// <summary>
 /// One kernel launch as the roofline model sees it: the kernel (for its <see cref="KernelResources"/>), threads per
 /// block and blocks, and per block the arithmetic, the shared-memory wavefronts and the issued instructions; for the
 /// whole launch the bytes through L2 and the bytes to and from HBM.
 /// </summary>
-public sealed record LaunchCost(string Kernel, int Threads, long Blocks, MathPipe Pipe)
+internal sealed record LaunchCost(string Kernel, int Threads, long Blocks, MathPipe Pipe)
 {
     /// <summary>Flops executed per block (padding of partial tiles included: the hardware does that work).</summary>
     public double FlopsPerBlock { get; init; }
@@ -28,7 +28,7 @@ public sealed record LaunchCost(string Kernel, int Threads, long Blocks, MathPip
 }
 
 /// <summary>A launch's prediction: occupancy, waves, each bound and the time.</summary>
-public sealed record LaunchPrediction(LaunchCost Cost, KernelResources Resources, int BlocksPerSm, string Limiter, long Waves,
+internal sealed record LaunchPrediction(LaunchCost Cost, KernelResources Resources, int BlocksPerSm, string Limiter, long Waves,
     double MathSeconds, double SharedSeconds, double IssueSeconds, double L2Seconds, double DramSeconds, double Seconds)
 {
     public string Bound => new[] { ("math", MathSeconds), ("shared", SharedSeconds), ("issue", IssueSeconds), ("L2", L2Seconds), ("HBM", DramSeconds), ("latency", Cost.LatencySeconds) }
@@ -42,7 +42,7 @@ public sealed record LaunchPrediction(LaunchCost Cost, KernelResources Resources
 /// longest of the waves' sum, its L2 traffic over L2 bandwidth and its HBM traffic over HBM bandwidth, plus a fixed
 /// launch cost. No overlap between launches, no cache model beyond "each tensor once through HBM".
 /// </summary>
-public static class RooflineModel
+internal static class RooflineModel
 {
     public static LaunchPrediction Predict(LaunchCost c, KernelResources r, GpuSpec gpu, bool graph = false)
     {

@@ -4,7 +4,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Roofline;
 
 /// <summary>One step of SSD300 as the roofline sees it: a convolution (whose variant the rule chooses) or fixed launches.</summary>
-public sealed record WorkloadStep(string Name, string Shape, (TensorShape Input, int OutC, Conv2dParams P)? Conv, IReadOnlyList<LaunchCost> Launches);
+internal sealed record WorkloadStep(string Name, string Shape, (TensorShape Input, int OutC, Conv2dParams P)? Conv, IReadOnlyList<LaunchCost> Launches);
 
 /// <summary>
 /// SSD300 (the paper's Caffe VGG16 VOC model: 21 classes, 8732 priors, DetectionOutput top_k 400, keep_top_k 200) at a
@@ -13,7 +13,7 @@ public sealed record WorkloadStep(string Name, string Shape, (TensorShape Input,
 /// keys, bitonic sort, candidates, IoU masks, greedy scan, merge, second sort, output). SSD512 (<c>size</c> 512: 24564
 /// priors, one more extra layer and source) the same way.
 /// </summary>
-public static class Ssd300Workload
+internal static class Ssd300Workload
 {
     public const int Classes = 21, Priors = 8732, TopK = 400;
 

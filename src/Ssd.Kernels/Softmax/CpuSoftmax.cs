@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Softmax;
 /// (still class 0, 1, 2, ... per column) and the division. SSD's box scores (inner = 1, 21 or 91 classes per row)
 /// are rows spread over the workers. Safe in place (y may be x).
 /// </summary>
-public static unsafe class CpuSoftmax
+internal static unsafe class CpuSoftmax
 {
     /// <summary>Columns per task when inner &gt; 1.</summary>
     private const int Block = 256;

@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Softmax;
 
 /// <summary>Launches softmax along the class axis. Works in place.</summary>
-public sealed class SoftmaxOp(ComputeDevice device)
+internal sealed class SoftmaxOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, int, int> softmax1 =
         device.Kernel("softmax.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(SoftmaxKernels.Softmax1));

@@ -3,7 +3,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Softmax;
 
 /// <summary>Softmax over the middle axis of a tensor viewed as [Outer, Classes, Inner].</summary>
-public sealed record SoftmaxParams(int Outer, int Classes, int Inner)
+internal sealed record SoftmaxParams(int Outer, int Classes, int Inner)
 {
     public override string ToString() => $"softmax [{Outer}, {Classes}, {Inner}]";
 }
@@ -12,7 +12,7 @@ public sealed record SoftmaxParams(int Outer, int Classes, int Inner)
 /// The Softmax family (the network's softmax layer): <see cref="SoftmaxReference"/>, the CPU backend's
 /// <see cref="CpuSoftmax"/> (bit for bit) and the ILGPU kernel (within float32 roundings of exp). Backward reads the output.
 /// </summary>
-public static class SoftmaxVariants
+internal static class SoftmaxVariants
 {
     public static readonly OpFamily<SoftmaxParams> Softmax = new()
     {

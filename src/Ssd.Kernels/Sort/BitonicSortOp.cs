@@ -5,7 +5,7 @@ using Ssd.Kernels.Core;
 namespace Ssd.Kernels.Sort;
 
 /// <summary>Sorts 64-bit keys ascending on the device with a global-memory bitonic network (any backend).</summary>
-public sealed class BitonicSortOp(ComputeDevice device)
+internal sealed class BitonicSortOp(ComputeDevice device)
 {
     private readonly Action<AcceleratorStream, Index1D, ArrayView<ulong>, int, int> step1 =
         device.Kernel("sort.bitonic.1", a => a.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, int, int>(SortKernels.BitonicStep1));

@@ -15,7 +15,7 @@ namespace Ssd.Weights.Caffe;
 /// and an "ssd.ignored" entry. To support a new layer type, add one row here and one case in
 /// <see cref="Model.CaffeConverter"/>; <see cref="CaffeFieldCheck.Param"/> refuses a type without a row.
 /// </summary>
-public static class CaffeLayerFields
+internal static class CaffeLayerFields
 {
     /// <summary>A message's fields by kind (space-separated names) and the schemas of the read sub-messages.</summary>
     public sealed record Schema(string Reads, string Ignores = "", string Inert = "")
@@ -91,7 +91,7 @@ public static class CaffeLayerFields
 /// what was ignored. Unknown fields throw InvalidDataException (naming the file, line, layer and field) unless
 /// lenient, in which case they become <see cref="Warnings"/> and <see cref="Ignored"/> entries.
 /// </summary>
-public sealed class CaffeFieldCheck(string source, bool lenient)
+internal sealed class CaffeFieldCheck(string source, bool lenient)
 {
     private readonly List<string> ignored = [];
     private readonly List<string> warnings = [];

@@ -1,7 +1,7 @@
 namespace Ssd.Weights.Caffe;
 
 /// <summary>One layer of a deploy file: name, type, bottoms, tops and its whole text message for the parameters.</summary>
-public sealed record CaffeLayerDefinition(string Name, string Type, string[] Bottoms, string[] Tops, PrototxtMessage Message)
+internal sealed record CaffeLayerDefinition(string Name, string Type, string[] Bottoms, string[] Tops, PrototxtMessage Message)
 {
     /// <summary>The layer's `xxx_param { }` block, or an empty message when absent (all defaults).</summary>
     public PrototxtMessage Param(string name) => Message.Message(name) ?? new PrototxtMessage { Line = Message.Line };
@@ -13,7 +13,7 @@ public sealed record CaffeLayerDefinition(string Name, string Type, string[] Bot
 /// or exclude { phase: TEST }) are dropped. Which fields are known is checked during conversion
 /// (<see cref="CaffeFieldCheck"/>, against <see cref="CaffeLayerFields"/>), not here.
 /// </summary>
-public sealed class CaffeNetDefinition
+internal sealed class CaffeNetDefinition
 {
     public required string Name { get; init; }
     public required string InputBlob { get; init; }

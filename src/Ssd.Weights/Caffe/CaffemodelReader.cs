@@ -6,10 +6,10 @@ using Ssd.Weights.Tensors;
 namespace Ssd.Weights.Caffe;
 
 /// <summary>The learned blobs of one layer of a .caffemodel, in Caffe's order (weights, then bias, ...).</summary>
-public sealed record CaffeLayerBlobs(string LayerName, string LayerType, IReadOnlyList<CaffeBlob> Blobs);
+internal sealed record CaffeLayerBlobs(string LayerName, string LayerType, IReadOnlyList<CaffeBlob> Blobs);
 
 /// <summary>One blob; Legacy is true when its shape came from the deprecated num/channels/height/width fields.</summary>
-public sealed record CaffeBlob(TensorData Tensor, bool Legacy);
+internal sealed record CaffeBlob(TensorData Tensor, bool Legacy);
 
 /// <summary>
 /// Reads the blobs of a binary .caffemodel (a serialised caffe.NetParameter) straight from the protobuf wire format,
@@ -23,7 +23,7 @@ public sealed record CaffeBlob(TensorData Tensor, bool Legacy);
 /// <see cref="ReaderBudgets.Tensors"/> blobs or a file over <see cref="ReaderBudgets.CaffemodelBytes"/> give
 /// <see cref="ReaderBudgetException"/>.
 /// </summary>
-public static class CaffemodelReader
+internal static class CaffemodelReader
 {
     private const int MaxDims = 64;
 
@@ -36,7 +36,7 @@ public static class CaffemodelReader
         catch (InvalidDataException e) { throw new InvalidDataException($"{name}: {e.Message}", e); }
     }
 
-    /// <param name="name">How to name the file in budget messages.</param>
+    /// <remarks><paramref name="name"/>: How to name the file in budget messages.</remarks>
     public static IReadOnlyDictionary<string, CaffeLayerBlobs> Read(byte[] bytes, ReaderBudgets? budgets = null, string name = "caffemodel")
     {
         budgets ??= ReaderBudgets.Default;

@@ -10,23 +10,25 @@ namespace Ssd.Weights.Caffe;
 public sealed class PrototxtSyntaxException(string message, int line, int column, bool raw = false)
     : FormatException(raw ? message : $"prototxt line {line}, column {column}: {message}")
 {
+    /// <summary>The 1-based line of the error.</summary>
     public int Line { get; } = line;
+    /// <summary>The 1-based column of the error.</summary>
     public int Column { get; } = column;
 }
 
-public enum PrototxtScalarKind { String, Number, Identifier }
+internal enum PrototxtScalarKind { String, Number, Identifier }
 
 /// <summary>A scalar field value as written: a quoted string, a number, or an identifier (enum value, true/false).</summary>
-public sealed record PrototxtScalar(PrototxtScalarKind Kind, string Text, int Line);
+internal sealed record PrototxtScalar(PrototxtScalarKind Kind, string Text, int Line);
 
 /// <summary>One field of a message: a scalar or a nested message, with its line for error messages.</summary>
-public sealed record PrototxtField(string Name, PrototxtScalar? Scalar, PrototxtMessage? Message, int Line);
+internal sealed record PrototxtField(string Name, PrototxtScalar? Scalar, PrototxtMessage? Message, int Line);
 
 /// <summary>
 /// A protobuf text-format message as an ordered list of fields (repeated fields appear several times), with typed
 /// accessors. Accessors throw InvalidDataException naming the field and line when a value has the wrong kind.
 /// </summary>
-public sealed class PrototxtMessage
+internal sealed class PrototxtMessage
 {
     public List<PrototxtField> Fields { get; } = [];
     public int Line { get; init; }
@@ -111,7 +113,7 @@ public sealed class PrototxtMessage
 /// It knows no schema: the result is a generic tree that <see cref="CaffeNetDefinition"/> reads.
 /// Syntax errors are <see cref="PrototxtSyntaxException"/> (a FormatException) with line and column.
 /// </summary>
-public sealed class PrototxtParser
+internal sealed class PrototxtParser
 {
     private const int MaxDepth = 100;
     private readonly string text;

@@ -57,12 +57,14 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically: readers see the old file or the whole new one.</summary>
     public static void WriteAllBytes(string path, byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         Write(path, s => s.Write(bytes));
     }
 
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte-order mark) atomically.</summary>
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
 
     /// <summary>

@@ -15,6 +15,13 @@ namespace Ssd.Weights.Model;
 /// </summary>
 public static class CaffeConverter
 {
+    /// <summary>Converts a Caffe SSD (deploy prototxt and trained caffemodel) to a model.</summary>
+    /// <param name="prototxtPath">The deploy prototxt (the network definition with its DetectionOutput layer).</param>
+    /// <param name="caffemodelPath">The trained weights.</param>
+    /// <param name="options">Overrides and budgets; <see cref="ConversionOptions.Lenient"/> turns unknown fields into warnings.</param>
+    /// <exception cref="InvalidDataException">The files are malformed, disagree, or use a layer or field Ssd does not run.</exception>
+    /// <exception cref="PrototxtSyntaxException">The prototxt has a syntax error.</exception>
+    /// <exception cref="ReaderBudgetException">A budget would be exceeded.</exception>
     public static ConversionResult Convert(string prototxtPath, string caffemodelPath, ConversionOptions? options = null)
     {
         var net = CaffeNetDefinition.Load(prototxtPath, options?.Budgets);
@@ -22,7 +29,7 @@ public static class CaffeConverter
         return Convert(net, blobs, options);
     }
 
-    public static ConversionResult Convert(CaffeNetDefinition net, IReadOnlyDictionary<string, CaffeLayerBlobs> blobs, ConversionOptions? options = null)
+    internal static ConversionResult Convert(CaffeNetDefinition net, IReadOnlyDictionary<string, CaffeLayerBlobs> blobs, ConversionOptions? options = null)
     {
         options ??= new ConversionOptions();
         var check = new CaffeFieldCheck(net.Source, options.Lenient);

@@ -3,6 +3,7 @@ namespace Ssd.Weights.Model;
 /// <summary>Class lists of the public SSD checkpoints (index 0 is the background).</summary>
 public static class ClassNames
 {
+    /// <summary>PASCAL VOC's 20 classes after the background (21 names), in the order the VOC SSD checkpoints use.</summary>
     public static readonly string[] Voc =
     [
         "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",

@@ -14,13 +14,19 @@ public sealed record ConversionResult(ModelDescription Description, IReadOnlyDic
 /// <summary>User choices that a checkpoint cannot tell (or that override what it says).</summary>
 public sealed record ConversionOptions
 {
+    /// <summary>One name per class index including the background (null: the checkpoint's or the flavour's default).</summary>
     public string[]? ClassNames { get; init; }
+    /// <summary>The per-channel mean in the network's channel order (null: the flavour's default).</summary>
     public float[]? Mean { get; init; }
+    /// <summary>The per-channel standard deviation (null: the flavour's default, 1 for Caffe).</summary>
     public float[]? Std { get; init; }
     /// <summary>Multiplies (pixel - mean) before the division by Std: OpenCV blobFromImage's scale factor.</summary>
     public float? Scale { get; init; }
+    /// <summary>The pixel range (null: the flavour's default).</summary>
     public PixelRange? PixelRange { get; init; }
+    /// <summary>The channel order (null: the flavour's default, BGR for Caffe, RGB for torch).</summary>
     public ChannelOrder? ChannelOrder { get; init; }
+    /// <summary>The network input size in pixels (null: the checkpoint's, or 300 x 300).</summary>
     public (int Width, int Height)? InputSize { get; init; }
     /// <summary>Caffe: unknown fields in a deploy file's layer parameters are warnings (and "ssd.ignored" entries), not errors.</summary>
     public bool Lenient { get; init; }

@@ -9,6 +9,7 @@ namespace Ssd.Weights.Model;
 /// </summary>
 public static class ModelFile
 {
+    /// <summary>Metadata key of the description JSON.</summary>
     public const string DescriptionKey = "ssd.model";
     /// <summary>Metadata key of what the conversion ignored (a JSON array of strings; absent when nothing was).</summary>
     public const string IgnoredKey = "ssd.ignored";
@@ -16,6 +17,12 @@ public static class ModelFile
     /// <summary>Writes a conversion's model, with its ignored list under <see cref="IgnoredKey"/>.</summary>
     public static void Save(string path, ConversionResult result) => Save(path, result.Description, result.Tensors, result.Ignored);
 
+    /// <summary>Validates and writes a model file atomically (a temporary file renamed into place; no half file on failure).</summary>
+    /// <param name="path">The .safetensors file to write.</param>
+    /// <param name="description">The description, stored under <see cref="DescriptionKey"/>.</param>
+    /// <param name="tensors">Every tensor the description references (extra ones are stored too).</param>
+    /// <param name="ignored">What the conversion ignored, stored under <see cref="IgnoredKey"/> (none: absent).</param>
+    /// <exception cref="InvalidDataException">The description is invalid or references a missing tensor.</exception>
     public static void Save(string path, ModelDescription description, IReadOnlyDictionary<string, TensorData> tensors, IReadOnlyList<string>? ignored = null)
     {
         description.Validate(tensors.Keys.ToList());

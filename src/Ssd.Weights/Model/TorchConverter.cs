@@ -23,6 +23,11 @@ public static class TorchConverter
             + string.Join(", ", keys.Take(5)));
     }
 
+    /// <summary>Converts a PyTorch state dict (from <see cref="Torch.TorchCheckpoint.Load(string, ReaderBudgets?)"/>) to a model.</summary>
+    /// <param name="state">The tensors by key.</param>
+    /// <param name="flavor">ssd.pytorch or torchvision; null tells it from the keys (<see cref="Detect"/>).</param>
+    /// <param name="options">Class names, mean, std, input size the checkpoint cannot tell.</param>
+    /// <exception cref="InvalidDataException">Keys are missing or unexpected, or a shape does not fit the architecture.</exception>
     public static ConversionResult Convert(IReadOnlyDictionary<string, TensorData> state, ModelFlavor? flavor = null, ConversionOptions? options = null)
     {
         var s = StripModulePrefix(state);

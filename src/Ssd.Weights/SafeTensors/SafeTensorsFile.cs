@@ -16,12 +16,17 @@ public sealed class SafeTensorsFile
 {
     /// <summary>The reference implementation's cap on the JSON header (100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
+    /// <summary>The header key of the string-to-string metadata map.</summary>
     public const string MetadataKey = "__metadata__";
 
+    /// <summary>The header's "__metadata__" map (empty when absent); a model file keeps its description there.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
     /// <summary>Tensors in header order.</summary>
     public IReadOnlyDictionary<string, TensorData> Tensors { get; }
 
+    /// <summary>A file's contents held in memory.</summary>
+    /// <param name="tensors">The tensors by name.</param>
+    /// <param name="metadata">The metadata map.</param>
     public SafeTensorsFile(IReadOnlyDictionary<string, TensorData> tensors, IReadOnlyDictionary<string, string> metadata)
     {
         Tensors = tensors;
@@ -39,14 +44,23 @@ public sealed class SafeTensorsFile
 
     // ---------------------------------------------------------------- reading
 
+    /// <summary>Reads and checks a safetensors file.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="budgets">Resource budgets (default: <see cref="ReaderBudgets.Default"/>): the header size and the tensor count.</param>
+    /// <exception cref="InvalidDataException">The header is malformed, or the offsets do not tile the data exactly.</exception>
+    /// <exception cref="ReaderBudgetException">A budget would be exceeded.</exception>
     public static SafeTensorsFile Read(string path, ReaderBudgets? budgets = null)
     {
         using var file = InputFile.OpenRead(path);
         return Read(file, Path.GetFileName(path), budgets);
     }
 
+    /// <summary>Reads and checks a safetensors file from a stream (from its current position).</summary>
+    /// <param name="stream">The file's bytes; a stream that cannot seek is read into memory within the "stream.bytes" budget.</param>
     /// <param name="name">How to name the file in messages.</param>
     /// <param name="budgets">Resource budgets (default: <see cref="ReaderBudgets.Default"/>): the header size and the tensor count.</param>
+    /// <exception cref="InvalidDataException">The header is malformed, or the offsets do not tile the data exactly.</exception>
+    /// <exception cref="ReaderBudgetException">A budget would be exceeded.</exception>
     public static SafeTensorsFile Read(Stream stream, string name = "stream", ReaderBudgets? budgets = null)
     {
         budgets ??= ReaderBudgets.Default;

@@ -4,7 +4,27 @@ using System.Runtime.InteropServices;
 namespace Ssd.Weights.Tensors;
 
 /// <summary>Element types a checkpoint tensor can have (as stored; the engine computes in float32).</summary>
-public enum TensorDType { Float32, Float16, BFloat16, Float64, Int64, Int32, UInt8, Int8, Bool }
+public enum TensorDType
+{
+    /// <summary>IEEE 754 binary32 (safetensors F32), 4 bytes.</summary>
+    Float32,
+    /// <summary>IEEE 754 binary16 (F16), 2 bytes.</summary>
+    Float16,
+    /// <summary>bfloat16, the upper half of a binary32 (BF16), 2 bytes.</summary>
+    BFloat16,
+    /// <summary>IEEE 754 binary64 (F64), 8 bytes.</summary>
+    Float64,
+    /// <summary>Signed 64-bit integer (I64), 8 bytes.</summary>
+    Int64,
+    /// <summary>Signed 32-bit integer (I32), 4 bytes.</summary>
+    Int32,
+    /// <summary>Unsigned byte (U8).</summary>
+    UInt8,
+    /// <summary>Signed byte (I8).</summary>
+    Int8,
+    /// <summary>One byte, 0 or 1 (BOOL).</summary>
+    Bool,
+}
 
 /// <summary>
 /// One named tensor as read from a checkpoint: shape, stored type and the raw little-endian bytes, contiguous in
@@ -12,12 +32,21 @@ public enum TensorDType { Float32, Float16, BFloat16, Float64, Int64, Int32, UIn
 /// </summary>
 public sealed class TensorData
 {
+    /// <summary>The tensor's name in its checkpoint (a state-dict key, a Caffe layer's blob, a model file entry).</summary>
     public string Name { get; }
+    /// <summary>The dimensions, outermost first (empty for a scalar).</summary>
     public int[] Shape { get; }
+    /// <summary>The stored element type.</summary>
     public TensorDType DType { get; }
     /// <summary>Raw little-endian element bytes, row-major, exactly ElementCount * ElementSize long.</summary>
     public byte[] Bytes { get; }
 
+    /// <summary>Wraps raw bytes as a tensor (not copied).</summary>
+    /// <param name="name">The tensor's name, used in messages.</param>
+    /// <param name="shape">The dimensions, each at least 0.</param>
+    /// <param name="dtype">The element type of <paramref name="bytes"/>.</param>
+    /// <param name="bytes">Little-endian elements in row-major order, exactly elements x element size long.</param>
+    /// <exception cref="InvalidDataException">The byte count does not match the shape and type, or the shape is too large.</exception>
     public TensorData(string name, int[] shape, TensorDType dtype, byte[] bytes)
     {
         Name = name;
@@ -29,6 +58,7 @@ public sealed class TensorData
             throw new InvalidDataException($"tensor '{name}': {bytes.LongLength} bytes for shape [{string.Join(",", shape)}] of {dtype}, expected {expected}");
     }
 
+    /// <summary>The number of elements: the product of the dimensions (1 for a scalar).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, d) => a * d);
 
     /// <summary>The most bytes a tensor may hold: what one .NET array can (Array.MaxLength).</summary>
@@ -56,9 +86,11 @@ public sealed class TensorData
         return bytes;
     }
 
+    /// <inheritdoc cref="ByteCount(ReadOnlySpan{long}, TensorDType, string)"/>
     public static long ByteCount(int[] shape, TensorDType dtype, string what) =>
         ByteCount(Array.ConvertAll(shape, d => (long)d), dtype, what);
 
+    /// <summary>The size of one element of type <paramref name="t"/> in bytes (1, 2, 4 or 8).</summary>
     public static int ElementSize(TensorDType t) => t switch
     {
         TensorDType.Float64 or TensorDType.Int64 => 8,
@@ -151,5 +183,6 @@ public sealed class TensorData
         return count;
     }
 
+    /// <summary>The name, type and shape, e.g. "conv1.weight Float32[64,3,3,3]".</summary>
     public override string ToString() => $"{Name} {DType}[{string.Join(",", Shape)}]";
 }

@@ -12,7 +12,7 @@ internal sealed record PickleGlobal(string Module, string Name)
 }
 
 /// <summary>A Python tuple.</summary>
-public sealed class PickleTuple(object?[] items) : IReadOnlyList<object?>
+internal sealed class PickleTuple(object?[] items) : IReadOnlyList<object?>
 {
     /// <summary>The empty tuple, shared (as in Python).</summary>
     public static PickleTuple Empty { get; } = new([]);
@@ -37,7 +37,7 @@ internal interface IPickleBuildable
 /// seed makes crafted collisions impractical, so n insertions cost O(n). BUILD state (an OrderedDict's attributes
 /// such as state_dict's _metadata) is kept aside in <see cref="State"/>.
 /// </summary>
-public sealed class PickleDict : IPickleBuildable
+internal sealed class PickleDict : IPickleBuildable
 {
     private static readonly object NoneKey = new();
     // Allocated on the first Set, so that an empty dict (one pickle byte) is one small object.
@@ -76,7 +76,7 @@ public sealed class PickleDict : IPickleBuildable
 /// strings are hashed by .NET's randomized string hash (Marvin, seeded per process) over their bits, never by
 /// Int64.GetHashCode (whose collisions anyone can compute: every k | k &lt;&lt; 32 hashes to 0).
 /// </summary>
-public sealed class PickleKeyComparer : IEqualityComparer<object>, IEqualityComparer<long>
+internal sealed class PickleKeyComparer : IEqualityComparer<object>, IEqualityComparer<long>
 {
     public static PickleKeyComparer Instance { get; } = new();
 

@@ -24,14 +24,27 @@ public static class TorchCheckpoint
     /// <summary>Keys under which training scripts nest the state dict, tried in this order.</summary>
     private static readonly string[] NestedKeys = ["state_dict", "model_state_dict", "model", "net"];
 
+    /// <summary>Reads the state dict of a PyTorch checkpoint file (zip or legacy format) without executing any of its code.</summary>
+    /// <param name="path">The .pth / .pt file.</param>
+    /// <param name="budgets">Resource budgets (default: <see cref="ReaderBudgets.Default"/>).</param>
+    /// <returns>The tensors by state-dict key, in the file's order.</returns>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint, is damaged, or holds no state dict.</exception>
+    /// <exception cref="UnsafePickleException">The pickle names code outside the allow-list; nothing ran.</exception>
+    /// <exception cref="ReaderBudgetException">A budget would be exceeded.</exception>
     public static IReadOnlyDictionary<string, TensorData> Load(string path, ReaderBudgets? budgets = null)
     {
         using var file = InputFile.OpenRead(path);
         return Load(file, Path.GetFileName(path), budgets);
     }
 
+    /// <summary>Reads the state dict of a PyTorch checkpoint from a stream (read from its current position).</summary>
+    /// <param name="stream">The checkpoint's bytes; a stream that cannot seek is read into memory within the "stream.bytes" budget.</param>
     /// <param name="name">How to name the file in messages.</param>
     /// <param name="budgets">Resource budgets (default: <see cref="ReaderBudgets.Default"/>).</param>
+    /// <returns>The tensors by state-dict key.</returns>
+    /// <exception cref="InvalidDataException">The bytes are not a checkpoint, are damaged, or hold no state dict.</exception>
+    /// <exception cref="UnsafePickleException">The pickle names code outside the allow-list; nothing ran.</exception>
+    /// <exception cref="ReaderBudgetException">A budget would be exceeded.</exception>
     public static IReadOnlyDictionary<string, TensorData> Load(Stream stream, string name = "stream", ReaderBudgets? budgets = null)
     {
         budgets ??= ReaderBudgets.Default;

@@ -9,7 +9,7 @@ namespace Ssd.Weights.Torch;
 /// What an allow-listed global does when a pickle calls it (REDUCE, NEWOBJ, OBJ, INST). Null: the global may only be
 /// used as a value (e.g. torch.FloatStorage in a persistent id); calling it is refused.
 /// </summary>
-public delegate object? PickleCall(PickleTuple args);
+internal delegate object? PickleCall(PickleTuple args);
 
 /// <summary>
 /// A restricted pickle virtual machine (protocols 0-5, the opcodes checkpoints use). It never executes code:
@@ -23,7 +23,7 @@ public delegate object? PickleCall(PickleTuple args);
 /// Dict keys are hashed with a per-process random seed (<see cref="PickleKeyComparer"/>), so keys crafted to
 /// collide cost linear time, not quadratic.
 /// </summary>
-public sealed class Unpickler
+internal sealed class Unpickler
 {
     public const int MaxMemoEntries = 1 << 20;
     public const int MaxMarkDepth = 1000;

@@ -10,5 +10,8 @@ public sealed class UnsafePickleException : Exception
     /// <summary>What was refused, e.g. "os.system" or "BUILD on list".</summary>
     public string Refused { get; }
 
+    /// <summary>Creates the error.</summary>
+    /// <param name="refused">What was refused (<see cref="Refused"/>).</param>
+    /// <param name="message">The one-line message, naming the file.</param>
     public UnsafePickleException(string refused, string message) : base(message) => Refused = refused;
 }

@@ -99,8 +99,6 @@ public class TrainCommandTests
         {
             string[] Args(params string[] extra) => ["train", "--arch", "ssd300-vgg16", "--width-divisor", "16", "--out", run, "--steps", "1", .. extra];
             Assert.That(CliRunner.Run(Args("--data", Data, "--augment", "crop")).AssertCleanErrors().Code, Is.EqualTo(2), "an unknown augmentation");
-            Assert.That(CliRunner.Run(Args("--data", Data, "--flavor", "caffe", "--augment", "ssd")).AssertCleanErrors().Code, Is.EqualTo(2),
-                "Caffe's augmentation is not built yet");
             Assert.That(CliRunner.Run(Args("--data", Data, "--epochs", "1")).AssertCleanErrors().Code, Is.EqualTo(2), "two limits");
             Assert.That(CliRunner.Run(Args("--data", Data, "--schedule", "multistep:5,3")).AssertCleanErrors().Code, Is.EqualTo(2), "decreasing milestones");
             Assert.That(CliRunner.Run(Args("--data", Data, "--lr", "-1")).AssertCleanErrors().Code, Is.EqualTo(2), "negative lr");

@@ -55,4 +55,33 @@ public class DetectorOnDeviceTests
         Assert.That(fromHost, Has.All.Count.EqualTo(model.PostProcess.KeepTopK), "random weights: every image fills keep_top_k");
         DeviceHostDifference.AssertSame($"{label} detector, batch {images.Length}", deviceName, fromHost, Detect(true));
     }
+
+    /// <summary>
+    /// DetectAsync from several thread-pool threads at once on a device (issue 13): every call runs on a thread other
+    /// than the one that made the device, so on CUDA it needs the device's context bound to that thread (the
+    /// detector binds it per call); each result equals the synchronous Detect of the same image. SSD300 with channels
+    /// divided by 16, one image per batch.
+    /// </summary>
+    [TestCaseSource(typeof(TestDevices), nameof(TestDevices.DeviceNames))]
+    public async Task DetectAsyncOnThreadPoolThreadsMatchesDetect(string deviceName)
+    {
+        var device = TestDevices.Device(deviceName);
+        var (model, tensors, _, _) = Ssd.Cli.Commands.BenchArchitecture.Build(300, 16, seed: 15);
+        RgbImage[] images = [Ssd.Cli.Commands.BenchCommand.Synthetic(640, 480, 1), Ssd.Cli.Commands.BenchCommand.Synthetic(500, 375, 2)];
+        using var detector = SsdDetector.Create(model, tensors, new SsdDetectorOptions { MaxBatch = 1 }, () => new IlgpuBackend(device));
+        var expected = detector.Detect(images);
+        Assert.That(expected, Has.All.Not.Empty, "random weights: every image has detections");
+
+        int callerThread = Environment.CurrentManagedThreadId;
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var calls = Enumerable.Range(0, 6).Select(i => Task.Run(async () =>
+        {
+            threads.Add(Environment.CurrentManagedThreadId);
+            return await detector.DetectAsync(images[i % 2]).ConfigureAwait(false);
+        })).ToArray();
+        var results = await Task.WhenAll(calls);
+        for (int i = 0; i < results.Length; i++)
+            Assert.That(results[i], Is.EqualTo(expected[i % 2]), $"call {i} on {deviceName}");
+        Assert.That(threads, Has.Some.Not.EqualTo(callerThread), "some calls ran on another thread");
+    }
 }

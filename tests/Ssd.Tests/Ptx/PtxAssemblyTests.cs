@@ -59,8 +59,9 @@ public class PtxAssemblyTests
     }
 
     [TestCaseSource(nameof(PtxTargets))]
-    public void PtxIsIsa78ForItsTarget(KernelEntry kernel, GpuArch arch)
+    public void PtxIsIsa78ForItsTarget(object kernelCase, object archCase)
     {
+        var (kernel, arch) = ((KernelEntry)kernelCase, (GpuArch)archCase); // object: the types are internal to Ssd.Kernels
         var ptx = PtxTools.Ptx(kernel, arch);
         Assert.Multiple(() =>
         {
@@ -71,8 +72,9 @@ public class PtxAssemblyTests
     }
 
     [TestCaseSource(nameof(AllArchs))]
-    public void AssemblesWithoutErrorsOrSpills(KernelEntry kernel, GpuArch arch)
+    public void AssemblesWithoutErrorsOrSpills(object kernelCase, object archCase)
     {
+        var (kernel, arch) = ((KernelEntry)kernelCase, (GpuArch)archCase); // object: the types are internal to Ssd.Kernels
         var result = PtxTools.Ptxas.Assemble(PtxTools.Ptx(kernel, arch), arch);
         Assert.Multiple(() =>
         {

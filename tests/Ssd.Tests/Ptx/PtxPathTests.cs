@@ -36,8 +36,9 @@ public class PtxPathTests
         Assert.That(PtxTools.Ptx(KernelCatalog.All.Single(k => k.FullName == "relu.Relu1"), GpuArch.Sm80), Does.Not.Contain(".maxntid"));
 
     [TestCaseSource(typeof(GpuArch), nameof(GpuArch.All))]
-    public void SharedMemoryTileIsReportedByPtxas(GpuArch arch)
+    public void SharedMemoryTileIsReportedByPtxas(object archCase)
     {
+        var arch = (GpuArch)archCase; // object: the test method is public, GpuArch internal to Ssd.Kernels
         var result = PtxTools.Ptxas.Assemble(PtxTools.Ptx(TestKernel(nameof(PtxTestKernels.GroupSum)), arch), arch);
         Assert.That(result.SharedMemoryBytes, Is.EqualTo(PtxTestKernels.SumGroupSize * sizeof(float)), result.Output);
     }

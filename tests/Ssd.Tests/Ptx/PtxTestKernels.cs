@@ -10,7 +10,7 @@ namespace Ssd.Tests.Ptx;
 /// specialisation, static shared memory with barriers, and ILGPU.Algorithms intrinsics. They are catalogued from
 /// this test assembly (<see cref="KernelCatalog.Discover"/>), not from Ssd.Kernels.
 /// </summary>
-public static class PtxTestKernels
+internal static class PtxTestKernels
 {
     public const int SumGroupSize = 256;
     public const int ReduceGroupSize = 128;

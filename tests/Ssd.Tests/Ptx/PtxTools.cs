@@ -10,7 +10,7 @@ namespace Ssd.Tests.Ptx;
 /// ptxas is found like `ssd ptx` finds it; when it is missing the tests that need it are ignored, unless
 /// SSD_REQUIRE_PTXAS=1 (CI sets it), which makes them fail.
 /// </summary>
-public static class PtxTools
+internal static class PtxTools
 {
     private static readonly Lazy<PtxCompiler> compiler = new(() => new PtxCompiler());
     private static readonly Lazy<Ptxas?> ptxas = new(Ptxas.Locate);

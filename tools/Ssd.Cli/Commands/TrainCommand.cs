@@ -63,7 +63,7 @@ public static class TrainCommand
         public readonly Option<double> Decay = new("--weight-decay") { Description = "L2 weight decay (torch.optim.SGD's)", DefaultValueFactory = _ => 5e-4 };
         public readonly Option<string> Schedule = new("--schedule") { Description = "constant, multistep:M1,M2 (x0.1 at those steps, or at those fractions of the run: multistep:0.67,0.89) or cosine; with --max-minutes, cosine and fractions span the budget", DefaultValueFactory = _ => "constant" };
         public readonly Option<int> Warmup = CliOptions.Int("--warmup-steps", 0, 0, "linear warm-up from lr / 1000 over this many steps");
-        public readonly Option<string> Augment = new("--augment") { Description = "none, or ssd: the paper's augmentation in the flavour's variant (torchvision, ssd.pytorch; Caffe's is not built yet)", DefaultValueFactory = _ => "none" };
+        public readonly Option<string> Augment = new("--augment") { Description = "none, or ssd: the paper's augmentation in the flavour's variant (torchvision's transforms, ssd.pytorch's SSDAugmentation, Caffe's batch samplers)", DefaultValueFactory = _ => "none" };
         public readonly Option<bool> Shuffle = new("--shuffle") { Description = "a new random image order each pass (the default)" };
         public readonly Option<bool> NoShuffle = new("--no-shuffle") { Description = "the data set's file order: batch i holds images i*B .. i*B+B-1, wrapping" };
         public readonly Option<int> Seed = CliOptions.Int("--seed", 0, 0, "seed of the initialisation, the shuffling and the augmentation");

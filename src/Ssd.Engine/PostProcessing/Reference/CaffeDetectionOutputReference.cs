@@ -1,5 +1,6 @@
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
@@ -59,34 +60,15 @@ internal sealed class CaffeDetectionOutputReference : ReferencePostProcessor
             boxes[4 * d.Prior + 2] * size.Width, boxes[4 * d.Prior + 3] * size.Height)).ToArray();
     }
 
-    /// <summary>Walks the candidates best first; keeps a box unless its overlap with a kept one is not &lt;= nms_threshold.</summary>
+    /// <summary>Walks the candidates best first; keeps a box unless its JaccardOverlap with a kept one is not &lt;=
+    /// nms_threshold (bbox_util's, normalised: 0 for boxes apart and unless the intersection's width and height are
+    /// both positive, so touching or zero-size boxes, e.g. boxes clipped onto the border, overlap 0; BBoxSize of an
+    /// inverted box is 0).</summary>
     private List<int> ApplyNmsFast(float[] boxes, List<int> ordered)
     {
         var kept = new List<int>();
         foreach (int i in ordered)
-        {
-            bool keep = true;
-            foreach (int k in kept)
-            {
-                if (!(JaccardOverlap(boxes.AsSpan(4 * i, 4), boxes.AsSpan(4 * k, 4)) <= P.NmsThreshold)) { keep = false; break; }
-            }
-            if (keep) kept.Add(i);
-        }
+            if (!kept.Any(k => Suppresses(ModelFlavor.Caffe, boxes, k, i))) kept.Add(i);
         return kept;
-    }
-
-    /// <summary>bbox_util's JaccardOverlap, normalised: 0 for boxes apart and unless the intersection's width and
-    /// height are both positive (so touching or zero-size boxes, e.g. boxes clipped onto the border, overlap 0);
-    /// BBoxSize of an inverted box is 0.</summary>
-    private static float JaccardOverlap(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (b[0] > a[2] || b[2] < a[0] || b[1] > a[3] || b[3] < a[1]) return 0f;
-        float iw = MathF.Min(a[2], b[2]) - MathF.Max(a[0], b[0]), ih = MathF.Min(a[3], b[3]) - MathF.Max(a[1], b[1]);
-        // (A NaN side is the NaN-coordinate case, which the engine suppresses: see Iou.)
-        if (!float.IsNaN(iw) && !float.IsNaN(ih) && !(iw > 0f && ih > 0f)) return 0f;
-        float inter = iw * ih;
-        float sa = a[2] < a[0] || a[3] < a[1] ? 0f : (a[2] - a[0]) * (a[3] - a[1]);
-        float sb = b[2] < b[0] || b[3] < b[1] ? 0f : (b[2] - b[0]) * (b[3] - b[1]);
-        return inter / (sa + sb - inter);
     }
 }

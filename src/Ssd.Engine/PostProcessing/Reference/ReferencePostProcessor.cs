@@ -1,12 +1,14 @@
 using Ssd.Kernels.Detect;
+using Ssd.Kernels.Nms;
 using Ssd.Kernels.Softmax;
+using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
 /// <summary>
 /// What the three references share (<see cref="PostProcessRules"/> steps 1 and 2): the input checks, and per image
-/// every prior's decoded box, the class probabilities and each class's candidates best first. Each flavour's own
-/// decode, NMS and merge are in its subclass.
+/// every prior's decoded box, the class probabilities, each class's candidates best first, and the one overlap test
+/// (<see cref="Iou"/>). Each flavour's own decode, NMS walk and merge are in its subclass.
 /// </summary>
 internal abstract class ReferencePostProcessor : IPostProcessor
 {
@@ -60,4 +62,9 @@ internal abstract class ReferencePostProcessor : IPostProcessor
         if (higherPriorFirst) ordered = ordered.ThenByDescending(i => i);
         return (P.TopK > -1 ? ordered.Take(P.TopK) : ordered).ToList();
     }
+
+    /// <summary>Whether the kept box a (a prior's, or a row of <paramref name="boxes"/>) suppresses the later box b by
+    /// the flavour's overlap rule at nms_threshold (<see cref="Iou.Suppresses"/>).</summary>
+    protected bool Suppresses(ModelFlavor rule, float[] boxes, int a, int b) => Iou.Suppresses(rule, P.NmsThreshold,
+        boxes[4 * a], boxes[4 * a + 1], boxes[4 * a + 2], boxes[4 * a + 3], boxes[4 * b], boxes[4 * b + 1], boxes[4 * b + 2], boxes[4 * b + 3]);
 }

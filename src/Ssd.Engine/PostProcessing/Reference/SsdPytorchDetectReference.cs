@@ -1,5 +1,6 @@
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
@@ -58,17 +59,7 @@ internal sealed class SsdPytorchDetectReference : ReferencePostProcessor
             int i = idx[0];
             keep.Add(i);
             idx.RemoveAt(0);
-            float x1 = boxes[4 * i], y1 = boxes[4 * i + 1], x2 = boxes[4 * i + 2], y2 = boxes[4 * i + 3];
-            float areaI = (x2 - x1) * (y2 - y1);
-            idx.RemoveAll(j =>
-            {
-                float jx1 = boxes[4 * j], jy1 = boxes[4 * j + 1], jx2 = boxes[4 * j + 2], jy2 = boxes[4 * j + 3];
-                float iw = MathF.Max(MathF.Min(jx2, x2) - MathF.Max(jx1, x1), 0f);
-                float ih = MathF.Max(MathF.Min(jy2, y2) - MathF.Max(jy1, y1), 0f);
-                float inter = iw * ih;
-                float union = ((jx2 - jx1) * (jy2 - jy1) - inter) + areaI;
-                return !(inter / union <= P.NmsThreshold);
-            });
+            idx.RemoveAll(j => Suppresses(ModelFlavor.SsdPytorch, boxes, i, j));
         }
         return keep;
     }

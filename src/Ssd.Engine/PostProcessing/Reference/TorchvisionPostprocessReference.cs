@@ -1,5 +1,6 @@
 using Ssd.Kernels.BoxCoding;
 using Ssd.Kernels.Detect;
+using Ssd.Weights.Model;
 
 namespace Ssd.Engine.PostProcessing.Reference;
 
@@ -107,8 +108,6 @@ internal sealed class TorchvisionPostprocessReference : ReferencePostProcessor
     {
         int count = scores.Length;
         var order = Enumerable.Range(0, count).OrderByDescending(k => scores[k]).ToArray();
-        var areas = new float[count];
-        for (int k = 0; k < count; k++) areas[k] = (b[4 * k + 2] - b[4 * k]) * (b[4 * k + 3] - b[4 * k + 1]);
         var suppressed = new bool[count];
         var keep = new List<int>();
         for (int oi = 0; oi < count; oi++)
@@ -117,14 +116,7 @@ internal sealed class TorchvisionPostprocessReference : ReferencePostProcessor
             if (suppressed[i]) continue;
             keep.Add(i);
             for (int oj = oi + 1; oj < count; oj++)
-            {
-                int j = order[oj];
-                if (suppressed[j]) continue;
-                float w = MathF.Max(0f, MathF.Min(b[4 * i + 2], b[4 * j + 2]) - MathF.Max(b[4 * i], b[4 * j]));
-                float h = MathF.Max(0f, MathF.Min(b[4 * i + 3], b[4 * j + 3]) - MathF.Max(b[4 * i + 1], b[4 * j + 1]));
-                float inter = w * h;
-                if (inter / (areas[i] + areas[j] - inter) > P.NmsThreshold) suppressed[j] = true;
-            }
+                if (!suppressed[order[oj]] && Suppresses(ModelFlavor.Torchvision, b, i, order[oj])) suppressed[order[oj]] = true;
         }
         return keep;
     }

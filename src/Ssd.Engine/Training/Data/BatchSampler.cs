@@ -14,11 +14,21 @@ public sealed class BatchSampler
     private long cachedEpoch = -1;
     private int[] cachedOrder = [];
 
+    /// <summary>The number of images in the data set.</summary>
     public int Count { get; }
+    /// <summary>The images per batch.</summary>
     public int BatchSize { get; }
+    /// <summary>Whether each epoch's order is a seeded permutation (else the data set's order).</summary>
     public bool Shuffle { get; }
+    /// <summary>The seed of the permutations.</summary>
     public long Seed { get; }
 
+    /// <summary>A sampler over <paramref name="count"/> images.</summary>
+    /// <param name="count">The number of images, at least 1.</param>
+    /// <param name="batchSize">The images per batch, at least 1.</param>
+    /// <param name="shuffle">Whether to shuffle each epoch.</param>
+    /// <param name="seed">The seed of the shuffles.</param>
+    /// <exception cref="ArgumentException">The count or batch size is not positive.</exception>
     public BatchSampler(int count, int batchSize, bool shuffle, long seed)
     {
         if (count <= 0) throw new ArgumentException($"sampler: the data set has no images ({count})");

@@ -1,7 +1,7 @@
 namespace Ssd.Engine.Training.Data;
 
 /// <summary>What a <see cref="DrawStream"/> is drawn for: streams of different purposes never share a block.</summary>
-public enum DrawPurpose : ulong
+internal enum DrawPurpose : ulong
 {
     /// <summary>The random augmentation of one image (index, epoch).</summary>
     Augment = 0,
@@ -20,7 +20,7 @@ public enum DrawPurpose : ulong
 /// float), <see cref="NextDouble"/> = (w &gt;&gt; 11) * 2^-53, <see cref="NextInt"/>(n) = high 64 bits of w * n (Lemire's
 /// multiply without rejection; the bias is below n / 2^64).</para>
 /// </summary>
-public sealed class DrawStream
+internal sealed class DrawStream
 {
     private const ulong M0 = 0xD2E7470EE14C6C93UL, M1 = 0xCA5A826395121157UL;
     private const ulong W0 = 0x9E3779B97F4A7C15UL, W1 = 0xBB67AE8584CAA73BUL;

@@ -26,8 +26,15 @@ public sealed class PrefetchPipeline<T> : IDisposable
     private long nextToHand;
     private readonly Stopwatch waited = new();
 
+    /// <summary>The workers used when none are asked for: 1 on up to 2 cores, else a quarter of the cores.</summary>
     public static int DefaultWorkers => Environment.ProcessorCount <= 2 ? 1 : Math.Max(1, Environment.ProcessorCount / 4);
 
+    /// <summary>Starts the workers.</summary>
+    /// <param name="produce">Makes batch b; a pure function of b, called on worker threads.</param>
+    /// <param name="workers">The worker threads, 0 (<see cref="DefaultWorkers"/>) up to the core count.</param>
+    /// <param name="prefetch">The most batches made or waiting at once, at least 1.</param>
+    /// <param name="start">The first batch handed out (a resumed run's step).</param>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
     public PrefetchPipeline(Func<long, T> produce, int workers = 0, int prefetch = 4, long start = 0)
     {
         ArgumentNullException.ThrowIfNull(produce);
@@ -43,7 +50,9 @@ public sealed class PrefetchPipeline<T> : IDisposable
         this.workers = Enumerable.Range(0, Workers).Select(_ => Task.Factory.StartNew(Work, TaskCreationOptions.LongRunning)).ToArray();
     }
 
+    /// <summary>The worker threads running.</summary>
     public int Workers { get; }
+    /// <summary>The most batches made or waiting at once.</summary>
     public int Prefetch { get; }
 
     /// <summary>Total time <see cref="Next"/> waited for data.</summary>
@@ -80,6 +89,7 @@ public sealed class PrefetchPipeline<T> : IDisposable
         catch (OperationCanceledException) { }
     }
 
+    /// <summary>Stops the workers and waits for them; batches not handed out are dropped.</summary>
     public void Dispose()
     {
         if (stop.IsCancellationRequested) return;

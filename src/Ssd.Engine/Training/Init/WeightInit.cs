@@ -23,18 +23,33 @@ public enum ParameterRole
     NormShift,
 }
 
-public enum InitDistribution { Constant, Uniform, Normal }
+/// <summary>The kind of distribution an <see cref="InitRule"/> draws from.</summary>
+public enum InitDistribution
+{
+    /// <summary>Every element A.</summary>
+    Constant,
+    /// <summary>Uniform on [A, B).</summary>
+    Uniform,
+    /// <summary>Normal with mean A and standard deviation B.</summary>
+    Normal,
+}
 
 /// <summary>A distribution to draw a tensor from: Constant(A), Uniform(A, B) on [A, B), Normal(mean A, std B).</summary>
 public readonly record struct InitRule(InitDistribution Distribution, double A, double B = 0)
 {
+    /// <summary>Every element <paramref name="value"/>.</summary>
     public static InitRule Constant(double value) => new(InitDistribution.Constant, value);
+    /// <summary>Uniform on [-bound, bound).</summary>
     public static InitRule Uniform(double bound) => new(InitDistribution.Uniform, -bound, bound);
+    /// <summary>Normal with mean 0 and standard deviation <paramref name="std"/>.</summary>
     public static InitRule Normal(double std) => new(InitDistribution.Normal, 0, std);
 
+    /// <summary>The distribution's mean.</summary>
     public double Mean => Distribution switch { InitDistribution.Uniform => (A + B) / 2, _ => A };
+    /// <summary>The distribution's standard deviation (0 for a constant).</summary>
     public double Std => Distribution switch { InitDistribution.Uniform => (B - A) / Math.Sqrt(12), InitDistribution.Normal => B, _ => 0 };
 
+    /// <summary>The rule as "constant 20", "U(a, b)" or "N(0, s^2)".</summary>
     public override string ToString() => Distribution switch
     {
         InitDistribution.Constant => $"constant {A}",
@@ -62,6 +77,12 @@ public readonly record struct InitRule(InitDistribution Distribution, double A, 
 /// </summary>
 public static class WeightInit
 {
+    /// <summary>The rule a flavour initialises one tensor with (the class summary lists them).</summary>
+    /// <param name="flavor">The flavour whose recipe applies.</param>
+    /// <param name="role">Where the tensor sits.</param>
+    /// <param name="isBias">Whether it is a bias.</param>
+    /// <param name="weightShape">The shape of the weight of the same layer (for a bias too): its fans decide the bounds.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="weightShape"/> is null.</exception>
     public static InitRule RuleFor(ModelFlavor flavor, ParameterRole role, bool isBias, int[] weightShape)
     {
         ArgumentNullException.ThrowIfNull(weightShape);

@@ -205,8 +205,10 @@ public static class TrainingInput
 /// </summary>
 public sealed record LabelledBoxes(double[] Corners, int[] Labels)
 {
+    /// <summary>No objects.</summary>
     public static LabelledBoxes Empty { get; } = new([], []);
 
+    /// <summary>The number of objects.</summary>
     public int Count => Labels.Length;
 
     /// <summary>The objects whose entry in <paramref name="keep"/> is true, in order.</summary>

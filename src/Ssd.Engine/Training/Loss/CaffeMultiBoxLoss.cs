@@ -20,6 +20,11 @@ public sealed class CaffeMultiBoxLoss : MultiBoxLoss
 {
     private readonly float[] corners, variances;
 
+    /// <summary>The loss over a Caffe PriorBox blob.</summary>
+    /// <param name="priorBlob">Caffe's prior blob: P corner boxes (x1, y1, x2, y2, normalised) followed by their P x 4 variances.</param>
+    /// <param name="numClasses">The classes including the background, at least 2.</param>
+    /// <param name="options">Thresholds and ratios (default: the paper's).</param>
+    /// <exception cref="ArgumentException">The blob is empty or not a multiple of 8 floats, or there are fewer than 2 classes.</exception>
     public CaffeMultiBoxLoss(float[] priorBlob, int numClasses, MultiBoxLossOptions? options = null)
         : base(ModelFlavor.Caffe, CheckPriors(priorBlob), numClasses, options)
     {
@@ -42,9 +47,9 @@ public sealed class CaffeMultiBoxLoss : MultiBoxLoss
         return p;
     }
 
-    public override PriorMatching Match(GroundTruth truth) => PriorMatcher.Bipartite(corners, truth, Options.OverlapThreshold);
+    internal override PriorMatching Match(GroundTruth truth) => PriorMatcher.Bipartite(corners, truth, Options.OverlapThreshold);
 
-    protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
+    private protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
     {
         var p = corners.AsSpan(4 * prior, 4);
         var v = variances.AsSpan(4 * prior, 4);
@@ -58,7 +63,7 @@ public sealed class CaffeMultiBoxLoss : MultiBoxLoss
         target[3] = MathF.Log(bh / ph) / v[3];
     }
 
-    protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates)
+    private protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates)
     {
         int c = NumClasses, positives = 0;
         float negativeOverlap = Options.NegativeOverlap;
@@ -74,7 +79,7 @@ public sealed class CaffeMultiBoxLoss : MultiBoxLoss
         return Math.Min((int)(positives * Options.NegativesPerPositive), candidates.Count);
     }
 
-    protected override double Normalizer(int positives) => Math.Max(1, positives);
+    private protected override double Normalizer(int positives) => Math.Max(1, positives);
 
-    protected override bool ClampsProbability => true;
+    private protected override bool ClampsProbability => true;
 }

@@ -8,8 +8,10 @@ namespace Ssd.Engine.Training.Loss;
 /// </summary>
 public sealed record GroundTruth(float[] Boxes, int[] Labels)
 {
+    /// <summary>An image without objects.</summary>
     public static GroundTruth Empty { get; } = new([], []);
 
+    /// <summary>The number of objects, G.</summary>
     public int Count => Labels.Length;
 
     /// <summary>

@@ -6,7 +6,7 @@ namespace Ssd.Engine.Training.Loss;
 /// Tie rule (declared; the references' sorts are not stable): of equal scores the lower prior index ranks first.
 /// -0 equals +0; NaN ranks above +infinity.
 /// </summary>
-public static class HardNegatives
+internal static class HardNegatives
 {
     /// <summary>
     /// Marks (sets to 1) in <paramref name="selected"/> the <paramref name="k"/> highest-scoring priors among

@@ -4,7 +4,7 @@ namespace Ssd.Engine.Training.Loss;
 /// The two terms of the MultiBox objective for one prior, forward and backward, in float32 as the references
 /// compute them: smooth L1 (beta 1) on a box offset, and softmax cross-entropy on a row of class logits.
 /// </summary>
-public static class LossTerms
+internal static class LossTerms
 {
     /// <summary>FLT_MIN, the smallest normal float (Caffe's floor under a probability before its log).</summary>
     public const float FltMin = 1.17549435e-38f;

@@ -31,6 +31,7 @@ public sealed record MultiBoxLossOptions
 /// <summary>One image's share of a batch loss: its matches, mined negatives and unnormalised sums.</summary>
 public readonly record struct ImageLoss(int Positives, int Negatives, double LocSum, double ConfSum)
 {
+    /// <summary>Whether both sums are finite.</summary>
     public bool IsFinite => double.IsFinite(LocSum) && double.IsFinite(ConfSum);
 }
 
@@ -40,6 +41,7 @@ public readonly record struct ImageLoss(int Positives, int Negatives, double Loc
 /// </summary>
 public sealed record MultiBoxLossResult(double Loss, double LocLoss, double ConfLoss, double Normalizer, int Positives, int Negatives, ImageLoss[] Images)
 {
+    /// <summary>Whether the loss and both its parts are finite.</summary>
     public bool IsFinite => double.IsFinite(Loss) && double.IsFinite(LocLoss) && double.IsFinite(ConfLoss);
 }
 
@@ -58,12 +60,16 @@ public sealed record MultiBoxLossResult(double Loss, double LocLoss, double Conf
 /// </summary>
 public abstract class MultiBoxLoss
 {
+    /// <summary>The flavour whose matching, mining and normalisation this loss follows.</summary>
     public ModelFlavor Flavor { get; }
+    /// <summary>The default boxes per image, P.</summary>
     public int NumPriors { get; }
+    /// <summary>The classes including the background, C.</summary>
     public int NumClasses { get; }
+    /// <summary>The thresholds, ratio, weight and variances in use.</summary>
     public MultiBoxLossOptions Options { get; }
 
-    protected MultiBoxLoss(ModelFlavor flavor, int numPriors, int numClasses, MultiBoxLossOptions? options)
+    private protected MultiBoxLoss(ModelFlavor flavor, int numPriors, int numClasses, MultiBoxLossOptions? options)
     {
         if (numPriors <= 0) throw new ArgumentException($"multibox loss: {numPriors} priors");
         if (numClasses < 2) throw new ArgumentException($"multibox loss: {numClasses} classes (the background and at least one object class)");
@@ -91,28 +97,28 @@ public abstract class MultiBoxLoss
     };
 
     /// <summary>The flavour's matching of one image's priors to its objects.</summary>
-    public abstract PriorMatching Match(GroundTruth truth);
+    internal abstract PriorMatching Match(GroundTruth truth);
 
     /// <summary>The regression target of <paramref name="prior"/> for the corner box <paramref name="box"/>.</summary>
-    protected abstract void Encode(int prior, ReadOnlySpan<float> box, Span<float> target);
+    private protected abstract void Encode(int prior, ReadOnlySpan<float> box, Span<float> target);
 
     /// <summary>Batch-wide values the mining needs (ssd.pytorch: the batch's largest logit).</summary>
-    protected virtual float PrepareBatch(ReadOnlySpan<float> conf) => 0f;
+    private protected virtual float PrepareBatch(ReadOnlySpan<float> conf) => 0f;
 
     /// <summary>
     /// Writes the mining score of each candidate prior (<paramref name="logits"/>: this image's [P, C]) and returns
     /// the candidates (ascending) and how many of them to keep.
     /// </summary>
-    protected abstract int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates);
+    private protected abstract int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates);
 
     /// <summary>N for the batch's positive count.</summary>
-    protected abstract double Normalizer(int positives);
+    private protected abstract double Normalizer(int positives);
 
     /// <summary>torchvision counts a positive that its mining also picked twice; the others take the union.</summary>
-    protected virtual bool CountsPositivesTwice => false;
+    private protected virtual bool CountsPositivesTwice => false;
 
     /// <summary>Caffe's SoftmaxWithLoss floors the probability at FLT_MIN; torch's cross_entropy does not.</summary>
-    protected virtual bool ClampsProbability => false;
+    private protected virtual bool ClampsProbability => false;
 
     /// <summary>The loss of a batch, its gradients in <paramref name="locGrad"/> and <paramref name="confGrad"/>.</summary>
     public unsafe MultiBoxLossResult Compute(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<GroundTruth> truths,
@@ -152,7 +158,7 @@ public abstract class MultiBoxLoss
     /// Which priors of one image its mining keeps (as <see cref="Compute"/> mines them): 1 per kept prior. For
     /// torchvision this may include positives (its mining ranks them last but does not exclude them).
     /// </summary>
-    public byte[] MinedNegatives(ReadOnlySpan<float> imageLogits, PriorMatching match, float batchValue = 0f)
+    internal byte[] MinedNegatives(ReadOnlySpan<float> imageLogits, PriorMatching match, float batchValue = 0f)
     {
         if (imageLogits.Length != (long)NumPriors * NumClasses) throw new ArgumentException($"mining: {imageLogits.Length} logits, expected {NumPriors} x {NumClasses}");
         if (match.Object.Length != NumPriors) throw new ArgumentException($"mining: a matching of {match.Object.Length} priors, expected {NumPriors}");

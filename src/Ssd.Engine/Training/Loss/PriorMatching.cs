@@ -6,7 +6,7 @@ namespace Ssd.Engine.Training.Loss;
 /// <see cref="Overlap"/>[p] is Caffe's match overlap (the IoU that decides whether an unmatched prior may be mined as
 /// a negative); the other flavours leave it empty.
 /// </summary>
-public sealed class PriorMatching(int[] match, float[] overlap)
+internal sealed class PriorMatching(int[] match, float[] overlap)
 {
     public int[] Object { get; } = match;
     public float[] Overlap { get; } = overlap;
@@ -28,7 +28,7 @@ public sealed class PriorMatching(int[] match, float[] overlap)
 /// ssd.pytorch's jaccard, Caffe's JaccardOverlap): intersection = max(0, w) * max(0, h), union = (area a + area b)
 /// - intersection, IoU = intersection / union.
 /// </summary>
-public static class PriorMatcher
+internal static class PriorMatcher
 {
     /// <summary>Jaccard overlap of two corner boxes a = (a0, a1, a2, a3) and b.</summary>
     public static float Jaccard(float a0, float a1, float a2, float a3, float b0, float b1, float b2, float b3)

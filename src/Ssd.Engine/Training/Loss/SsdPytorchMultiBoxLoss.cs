@@ -23,6 +23,11 @@ public sealed class SsdPytorchMultiBoxLoss : MultiBoxLoss
     private readonly float[] priors, pointForm;
     private readonly float centerVariance, sizeVariance;
 
+    /// <summary>The loss over ssd.pytorch's priors.</summary>
+    /// <param name="priors">P centre-form priors (cx, cy, w, h, normalised), as ssd.pytorch's PriorBox gives them.</param>
+    /// <param name="numClasses">The classes including the background, at least 2.</param>
+    /// <param name="options">Thresholds and ratios (default: the paper's).</param>
+    /// <exception cref="ArgumentException">The priors are empty or not a multiple of 4 floats, or there are fewer than 2 classes.</exception>
     public SsdPytorchMultiBoxLoss(float[] priors, int numClasses, MultiBoxLossOptions? options = null)
         : base(ModelFlavor.SsdPytorch, CheckPriors(priors), numClasses, options)
     {
@@ -50,10 +55,10 @@ public sealed class SsdPytorchMultiBoxLoss : MultiBoxLoss
         return priors.Length / 4;
     }
 
-    public override PriorMatching Match(GroundTruth truth) => PriorMatcher.ForcedBestPrior(pointForm, truth, Options.OverlapThreshold);
+    internal override PriorMatching Match(GroundTruth truth) => PriorMatcher.ForcedBestPrior(pointForm, truth, Options.OverlapThreshold);
 
     /// <summary>encode: ((m1 + m2) / 2 - c) / (0.1 wh), log((m2 - m1) / wh) / 0.2.</summary>
-    protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
+    private protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
     {
         var p = priors.AsSpan(4 * prior, 4);
         target[0] = ((box[0] + box[2]) / 2f - p[0]) / (centerVariance * p[2]);
@@ -63,14 +68,14 @@ public sealed class SsdPytorchMultiBoxLoss : MultiBoxLoss
     }
 
     /// <summary>log_sum_exp's x_max: the largest logit of the whole batch.</summary>
-    protected override float PrepareBatch(ReadOnlySpan<float> conf)
+    private protected override float PrepareBatch(ReadOnlySpan<float> conf)
     {
         float max = float.NegativeInfinity;
         foreach (float x in conf) max = MathF.Max(max, x);
         return max;
     }
 
-    protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchMax, Span<float> scores, List<int> candidates)
+    private protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchMax, Span<float> scores, List<int> candidates)
     {
         int c = NumClasses, positives = 0;
         for (int prior = 0; prior < NumPriors; prior++)
@@ -85,5 +90,5 @@ public sealed class SsdPytorchMultiBoxLoss : MultiBoxLoss
         return (int)Math.Min(NumPriors - 1, Math.Ceiling(Options.NegativesPerPositive * (double)positives));
     }
 
-    protected override double Normalizer(int positives) => Math.Max(1, positives);
+    private protected override double Normalizer(int positives) => Math.Max(1, positives);
 }

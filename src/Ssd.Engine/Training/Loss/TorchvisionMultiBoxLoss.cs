@@ -20,6 +20,11 @@ public sealed class TorchvisionMultiBoxLoss : MultiBoxLoss
     private readonly float[] anchors;
     private readonly float wx, wy, ww, wh;
 
+    /// <summary>The loss over torchvision's anchors.</summary>
+    /// <param name="anchors">P corner anchors (x1, y1, x2, y2) in input pixels, as torchvision's DefaultBoxGenerator gives them.</param>
+    /// <param name="numClasses">The classes including the background, at least 2.</param>
+    /// <param name="options">Thresholds and ratios (default: the paper's).</param>
+    /// <exception cref="ArgumentException">The anchors are empty or not a multiple of 4 floats, or there are fewer than 2 classes.</exception>
     public TorchvisionMultiBoxLoss(float[] anchors, int numClasses, MultiBoxLossOptions? options = null)
         : base(ModelFlavor.Torchvision, CheckPriors(anchors), numClasses, options)
     {
@@ -38,10 +43,10 @@ public sealed class TorchvisionMultiBoxLoss : MultiBoxLoss
         return anchors.Length / 4;
     }
 
-    public override PriorMatching Match(GroundTruth truth) => PriorMatcher.ForcedBestPrior(anchors, truth, Options.OverlapThreshold);
+    internal override PriorMatching Match(GroundTruth truth) => PriorMatcher.ForcedBestPrior(anchors, truth, Options.OverlapThreshold);
 
     /// <summary>encode_boxes: dx = wx (gt_cx - cx) / w, dw = ww log(gt_w / w), with cx = x1 + 0.5 w.</summary>
-    protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
+    private protected override void Encode(int prior, ReadOnlySpan<float> box, Span<float> target)
     {
         var a = anchors.AsSpan(4 * prior, 4);
         float exW = a[2] - a[0], exH = a[3] - a[1];
@@ -54,7 +59,7 @@ public sealed class TorchvisionMultiBoxLoss : MultiBoxLoss
         target[3] = wh * MathF.Log(gtH / exH);
     }
 
-    protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates)
+    private protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchValue, Span<float> scores, List<int> candidates)
     {
         int c = NumClasses, positives = 0;
         for (int prior = 0; prior < NumPriors; prior++)
@@ -69,7 +74,7 @@ public sealed class TorchvisionMultiBoxLoss : MultiBoxLoss
         return (int)Math.Min(NumPriors, Math.Ceiling(Options.NegativesPerPositive * (double)positives));
     }
 
-    protected override double Normalizer(int positives) => Math.Max(1, positives);
+    private protected override double Normalizer(int positives) => Math.Max(1, positives);
 
-    protected override bool CountsPositivesTwice => true;
+    private protected override bool CountsPositivesTwice => true;
 }

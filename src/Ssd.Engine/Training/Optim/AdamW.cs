@@ -10,9 +10,13 @@ namespace Ssd.Engine.Training.Optim;
 /// </summary>
 public sealed class AdamW : Optimizer
 {
+    /// <summary>The first moment's decay, in [0, 1).</summary>
     public double Beta1 { get; }
+    /// <summary>The second moment's decay, in [0, 1).</summary>
     public double Beta2 { get; }
+    /// <summary>Added to the denominator, at least 0.</summary>
     public double Eps { get; }
+    /// <summary>Whether the running maximum of the second moment is used (AMSGrad).</summary>
     public bool Amsgrad { get; }
 
     private readonly State?[][] states;
@@ -40,9 +44,10 @@ public sealed class AdamW : Optimizer
         states = Groups.Select(g => new State?[g.Parameters.Count]).ToArray();
     }
 
+    /// <inheritdoc/>
     public override string Kind => "adamw";
 
-    protected override void BeginStep()
+    private protected override void BeginStep()
     {
         for (int g = 0; g < Groups.Count; g++)
         {
@@ -59,7 +64,7 @@ public sealed class AdamW : Optimizer
         }
     }
 
-    protected override unsafe void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa)
+    private protected override unsafe void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa)
     {
         var p = group.Parameters[param];
         var s = states[groupIndex][param]!;
@@ -105,6 +110,7 @@ public sealed class AdamW : Optimizer
         }
     }
 
+    /// <inheritdoc/>
     public override OptimizerState ExportState()
     {
         var buffers = new Dictionary<string, float[]>(StringComparer.Ordinal);
@@ -125,6 +131,7 @@ public sealed class AdamW : Optimizer
         }, Groups.Select(g => g.Lr).ToArray(), buffers, scalars);
     }
 
+    /// <inheritdoc/>
     public override void ImportState(OptimizerState state)
     {
         CheckImport(state);

@@ -9,6 +9,7 @@ namespace Ssd.Engine.Training.Optim;
 /// </summary>
 public abstract class LrScheduler
 {
+    /// <summary>The optimizer whose group rates this scheduler sets.</summary>
     public Optimizer Optimizer { get; }
 
     /// <summary>The groups' InitialLr (torch's base_lrs).</summary>
@@ -20,9 +21,10 @@ public abstract class LrScheduler
     /// <summary>torch's _step_count: 1 after construction.</summary>
     public int StepCount { get; private set; }
 
+    /// <summary>The scheduler's name in a checkpoint ("linear", "multistep", "cosine").</summary>
     public abstract string Kind { get; }
 
-    protected LrScheduler(Optimizer optimizer)
+    private protected LrScheduler(Optimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         Optimizer = optimizer;
@@ -30,8 +32,9 @@ public abstract class LrScheduler
     }
 
     /// <summary>torch's _initial_step, called by the subclass constructors once their fields are set.</summary>
-    protected void InitialStep() => Step();
+    private protected void InitialStep() => Step();
 
+    /// <summary>Advances one step (torch's scheduler.step()): every group's rate is updated from its current one.</summary>
     public void Step()
     {
         StepCount++;
@@ -41,11 +44,14 @@ public abstract class LrScheduler
     }
 
     /// <summary>get_lr for one group: its new rate from its current rate and base rate.</summary>
-    protected abstract double Lr(double current, double baseLr);
+    private protected abstract double Lr(double current, double baseLr);
 
     /// <summary>The counters for a checkpoint (the groups' current rates travel with the optimizer's state).</summary>
     public string ExportState() => JsonSerializer.Serialize(new { kind = Kind, lastEpoch = LastEpoch, stepCount = StepCount });
 
+    /// <summary>Restores the counters written by <see cref="ExportState"/>.</summary>
+    /// <param name="json">The exported state.</param>
+    /// <exception cref="InvalidDataException">The JSON is malformed or belongs to another kind of scheduler.</exception>
     public void ImportState(string json)
     {
         try
@@ -71,10 +77,19 @@ public abstract class LrScheduler
 /// </summary>
 public sealed class LinearLr : LrScheduler
 {
+    /// <summary>The factor of the base rate at the first step.</summary>
     public double StartFactor { get; }
+    /// <summary>The factor reached after <see cref="TotalIters"/> steps.</summary>
     public double EndFactor { get; }
+    /// <summary>The steps of the linear ramp.</summary>
     public int TotalIters { get; }
 
+    /// <summary>torch LinearLR: the rate ramps linearly from startFactor to endFactor times the base rate over totalIters steps.</summary>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="startFactor">The first factor, in (0, 1].</param>
+    /// <param name="endFactor">The last factor, in [0, 1].</param>
+    /// <param name="totalIters">The ramp's steps, at least 1.</param>
+    /// <exception cref="ArgumentException">A factor or the step count is out of range.</exception>
     public LinearLr(Optimizer optimizer, double startFactor = 1.0 / 3, double endFactor = 1.0, int totalIters = 5) : base(optimizer)
     {
         if (!(startFactor > 0 && startFactor <= 1)) throw new ArgumentException($"linear lr: start factor {startFactor} is not in (0, 1]");
@@ -84,9 +99,10 @@ public sealed class LinearLr : LrScheduler
         InitialStep();
     }
 
+    /// <inheritdoc/>
     public override string Kind => "linear";
 
-    protected override double Lr(double current, double baseLr)
+    private protected override double Lr(double current, double baseLr)
     {
         if (LastEpoch == 0) return current * StartFactor;
         if (LastEpoch > TotalIters) return current;
@@ -97,9 +113,16 @@ public sealed class LinearLr : LrScheduler
 /// <summary>torch's MultiStepLR: the rate times gamma^(count of the milestone) when LastEpoch reaches a milestone.</summary>
 public sealed class MultiStepLr : LrScheduler
 {
+    /// <summary>The steps at which the rate is multiplied by <see cref="Gamma"/>, increasing.</summary>
     public IReadOnlyList<int> Milestones { get; }
+    /// <summary>The factor at each milestone.</summary>
     public double Gamma { get; }
 
+    /// <summary>torch MultiStepLR.</summary>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="milestones">The steps at which the rate changes, each at least 1.</param>
+    /// <param name="gamma">The factor at each.</param>
+    /// <exception cref="ArgumentException">A milestone is not positive, or gamma is not a positive finite number.</exception>
     public MultiStepLr(Optimizer optimizer, IEnumerable<int> milestones, double gamma = 0.1) : base(optimizer)
     {
         Milestones = milestones.OrderBy(m => m).ToArray();
@@ -109,9 +132,10 @@ public sealed class MultiStepLr : LrScheduler
         InitialStep();
     }
 
+    /// <inheritdoc/>
     public override string Kind => "multistep";
 
-    protected override double Lr(double current, double baseLr)
+    private protected override double Lr(double current, double baseLr)
     {
         int count = Milestones.Count(m => m == LastEpoch);
         return count == 0 ? current : current * Math.Pow(Gamma, count);
@@ -121,9 +145,16 @@ public sealed class MultiStepLr : LrScheduler
 /// <summary>torch's CosineAnnealingLR (the recursive form, which it steps by; not the closed form).</summary>
 public sealed class CosineAnnealingLr : LrScheduler
 {
+    /// <summary>The half period in steps: the rate reaches <see cref="EtaMin"/> after it.</summary>
     public int TMax { get; }
+    /// <summary>The lowest rate.</summary>
     public double EtaMin { get; }
 
+    /// <summary>torch CosineAnnealingLR (the chainable form).</summary>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="tMax">The half period in steps, at least 1.</param>
+    /// <param name="etaMin">The lowest rate, finite, at least 0.</param>
+    /// <exception cref="ArgumentException">tMax is not positive, or etaMin is negative or not finite.</exception>
     public CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0) : base(optimizer)
     {
         if (tMax < 1) throw new ArgumentException($"cosine lr: T_max {tMax}");
@@ -132,9 +163,10 @@ public sealed class CosineAnnealingLr : LrScheduler
         InitialStep();
     }
 
+    /// <inheritdoc/>
     public override string Kind => "cosine";
 
-    protected override double Lr(double current, double baseLr)
+    private protected override double Lr(double current, double baseLr)
     {
         int e = LastEpoch;
         if (e == 0) return current;
@@ -145,7 +177,15 @@ public sealed class CosineAnnealingLr : LrScheduler
 }
 
 /// <summary>The schedules the trainer offers (`--schedule constant|multistep:S1,S2|cosine`).</summary>
-public enum ScheduleKind { Constant, MultiStep, Cosine }
+public enum ScheduleKind
+{
+    /// <summary>The initial rate throughout (after any warm-up).</summary>
+    Constant,
+    /// <summary>torch MultiStepLR: the rate times gamma at each milestone.</summary>
+    MultiStep,
+    /// <summary>torch CosineAnnealingLR over the whole run, down to 0.</summary>
+    Cosine,
+}
 
 /// <summary>
 /// A training schedule: the main scheduler chained with an optional torch LinearLR warm-up (torchvision's detection
@@ -155,9 +195,20 @@ public enum ScheduleKind { Constant, MultiStep, Cosine }
 /// </summary>
 public sealed class LrSchedule
 {
+    /// <summary>The main scheduler (null for a constant rate).</summary>
     public LrScheduler? Main { get; }
+    /// <summary>The LinearLR warm-up (null without one).</summary>
     public LrScheduler? Warmup { get; }
 
+    /// <summary>A schedule of <paramref name="kind"/> with an optional warm-up.</summary>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="kind">Constant, multistep or cosine.</param>
+    /// <param name="totalSteps">The run's optimizer steps (cosine's period).</param>
+    /// <param name="milestones">Multistep's milestones, in optimizer steps.</param>
+    /// <param name="gamma">Multistep's factor.</param>
+    /// <param name="warmupSteps">The warm-up's steps (0: none).</param>
+    /// <param name="warmupFactor">The warm-up's start factor.</param>
+    /// <exception cref="ArgumentException">A kind lacks what it needs (milestones, total steps) or a count is negative.</exception>
     public LrSchedule(Optimizer optimizer, ScheduleKind kind, int totalSteps = 0, IEnumerable<int>? milestones = null, double gamma = 0.1,
         int warmupSteps = 0, double warmupFactor = 1.0 / 1000)
     {

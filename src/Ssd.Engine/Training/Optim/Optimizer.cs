@@ -12,10 +12,11 @@ public abstract class Optimizer
     /// <summary>Floats per task: large enough to amortise the dispatch, small enough to balance two cores.</summary>
     private const int Chunk = 1 << 15;
 
+    /// <summary>The parameter groups, each with its rate and weight decay.</summary>
     public IReadOnlyList<ParameterGroup> Groups { get; }
 
     /// <summary>Optimizer steps taken so far.</summary>
-    public long Steps { get; protected set; }
+    public long Steps { get; private protected set; }
 
     /// <summary>ISA and threads of the update kernels.</summary>
     public CpuOpOptions Cpu { get; init; }
@@ -25,7 +26,7 @@ public abstract class Optimizer
 
     private readonly (int Group, int Param, int Offset, int Length)[] tasks;
 
-    protected Optimizer(IEnumerable<ParameterGroup> groups)
+    private protected Optimizer(IEnumerable<ParameterGroup> groups)
     {
         ArgumentNullException.ThrowIfNull(groups);
         Groups = groups.ToArray();
@@ -68,10 +69,10 @@ public abstract class Optimizer
     }
 
     /// <summary>Per-step values computed once before the parallel update (bias corrections, first-step flags).</summary>
-    protected virtual void BeginStep() { }
+    private protected virtual void BeginStep() { }
 
     /// <summary>Updates elements [offset, offset + length) of parameter <paramref name="param"/> of group <paramref name="groupIndex"/>.</summary>
-    protected abstract void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa);
+    private protected abstract void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa);
 
     /// <summary>The optimizer's state (its buffers per parameter, steps, hyper-parameters, group rates), for a checkpoint.</summary>
     public abstract OptimizerState ExportState();
@@ -90,7 +91,7 @@ public abstract class Optimizer
         }
     }
 
-    protected void CheckImport(OptimizerState state)
+    private protected void CheckImport(OptimizerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         if (state.Kind != Kind) throw new InvalidDataException($"optimizer state: it is {state.Kind}'s, this optimizer is {Kind}");

@@ -13,6 +13,7 @@ namespace Ssd.Engine.Training.Optim;
 public sealed record OptimizerState(string Kind, long Steps, IReadOnlyDictionary<string, double> Hyper, double[] GroupLrs,
     IReadOnlyDictionary<string, float[]> Buffers, IReadOnlyDictionary<string, double>? ScalarValues = null)
 {
+    /// <summary>The per-parameter scalars ("PARAM/step"); empty when there are none.</summary>
     public IReadOnlyDictionary<string, double> Scalars => ScalarValues ?? new Dictionary<string, double>();
 
     /// <summary>Metadata key of the JSON part in a safetensors checkpoint.</summary>
@@ -56,6 +57,9 @@ public sealed record OptimizerState(string Kind, long Steps, IReadOnlyDictionary
         SafeTensorsFile.Write(path, tensors, new Dictionary<string, string> { [MetadataKey] = meta });
     }
 
+    /// <summary>Reads a state written by <see cref="Save"/>.</summary>
+    /// <param name="path">The safetensors file.</param>
+    /// <exception cref="InvalidDataException">The file is not an optimizer state or is damaged.</exception>
     public static OptimizerState Load(string path)
     {
         var file = SafeTensorsFile.Read(path);

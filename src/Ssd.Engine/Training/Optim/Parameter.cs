@@ -6,11 +6,20 @@ namespace Ssd.Engine.Training.Optim;
 /// </summary>
 public sealed class Parameter
 {
+    /// <summary>The tensor's name in the model (e.g. "vgg.0.weight").</summary>
     public string Name { get; }
+    /// <summary>The tensor's dimensions.</summary>
     public int[] Shape { get; }
+    /// <summary>The values, updated in place by the optimizer.</summary>
     public float[] Value { get; }
+    /// <summary>The gradient, as long as <see cref="Value"/>.</summary>
     public float[] Grad { get; }
 
+    /// <summary>A parameter over existing arrays (not copied).</summary>
+    /// <param name="name">The tensor's name, not empty.</param>
+    /// <param name="shape">The dimensions; their product is the value's length.</param>
+    /// <param name="value">The values, updated in place.</param>
+    /// <param name="grad">The gradient array (null: a new zeroed one).</param>
     /// <param name="isBias">Whether the tensor is a bias (Caffe's convention trains these at twice the rate without
     /// decay); by default, whether the name ends in "bias".</param>
     public Parameter(string name, int[] shape, float[] value, float[]? grad = null, bool? isBias = null)
@@ -28,11 +37,13 @@ public sealed class Parameter
         IsBias = isBias ?? name.EndsWith("bias", StringComparison.Ordinal);
     }
 
+    /// <summary>The number of elements.</summary>
     public int Count => Value.Length;
 
     /// <summary>A bias (Caffe's convention gives these twice the rate and no decay).</summary>
     public bool IsBias { get; }
 
+    /// <summary>The name and shape.</summary>
     public override string ToString() => $"{Name} [{string.Join(", ", Shape)}]";
 }
 
@@ -43,11 +54,20 @@ public sealed class Parameter
 /// </summary>
 public sealed class ParameterGroup
 {
+    /// <summary>The group's parameters.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
+    /// <summary>The current learning rate (the schedulers set it), at least 0.</summary>
     public double Lr { get; set; }
+    /// <summary>The rate the group started with (torch's initial_lr).</summary>
     public double InitialLr { get; }
+    /// <summary>The L2 weight decay added to the gradient, at least 0.</summary>
     public double WeightDecay { get; }
 
+    /// <summary>A group of parameters with their hyper-parameters.</summary>
+    /// <param name="parameters">The parameters.</param>
+    /// <param name="lr">The learning rate, finite, at least 0.</param>
+    /// <param name="weightDecay">The weight decay, finite, at least 0.</param>
+    /// <exception cref="ArgumentException">A rate or decay is out of range.</exception>
     public ParameterGroup(IEnumerable<Parameter> parameters, double lr, double weightDecay = 0)
     {
         ArgumentNullException.ThrowIfNull(parameters);

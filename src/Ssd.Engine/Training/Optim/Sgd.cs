@@ -22,13 +22,24 @@ public enum SgdRule
 /// <summary>SGD with momentum and weight decay (per group), torch's or Caffe's formulation.</summary>
 public sealed class Sgd : Optimizer
 {
+    /// <summary>The momentum factor, at least 0 (0: plain SGD).</summary>
     public double Momentum { get; }
+    /// <summary>torch's dampening of the momentum, at least 0 (Caffe: 0).</summary>
     public double Dampening { get; }
+    /// <summary>Whether torch's Nesterov momentum is used.</summary>
     public bool Nesterov { get; }
+    /// <summary>torch's or Caffe's formulation.</summary>
     public SgdRule Rule { get; }
 
     private readonly float[]?[][] buffers;   // [group][param]: torch's momentum_buffer / Caffe's history, null until made
 
+    /// <summary>An SGD optimizer over the groups (their rates and weight decays).</summary>
+    /// <param name="groups">The parameter groups, at least one; no parameter in two.</param>
+    /// <param name="momentum">The momentum factor, finite, at least 0.</param>
+    /// <param name="dampening">torch's dampening, finite, at least 0 (0 for Caffe's rule).</param>
+    /// <param name="nesterov">torch's Nesterov momentum (needs a momentum and no dampening; not with Caffe's rule).</param>
+    /// <param name="rule">torch's or Caffe's formulation.</param>
+    /// <exception cref="ArgumentException">An argument is out of range or the combination is not allowed.</exception>
     public Sgd(IEnumerable<ParameterGroup> groups, double momentum = 0, double dampening = 0, bool nesterov = false, SgdRule rule = SgdRule.Torch)
         : base(groups)
     {
@@ -43,11 +54,12 @@ public sealed class Sgd : Optimizer
         buffers = Groups.Select(g => new float[]?[g.Parameters.Count]).ToArray();
     }
 
+    /// <inheritdoc/>
     public override string Kind => Rule == SgdRule.Torch ? "sgd" : "sgd-caffe";
 
     private readonly HashSet<(int, int)> fresh = [];
 
-    protected override void BeginStep()
+    private protected override void BeginStep()
     {
         // torch makes the momentum buffer from the first step's d (buf = d); Caffe's history starts at zero.
         fresh.Clear();
@@ -61,7 +73,7 @@ public sealed class Sgd : Optimizer
                 }
     }
 
-    protected override unsafe void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa)
+    private protected override unsafe void Update(ParameterGroup group, int groupIndex, int param, int offset, int length, CpuIsa isa)
     {
         var p = group.Parameters[param];
         var buffer = buffers[groupIndex][param];
@@ -117,6 +129,7 @@ public sealed class Sgd : Optimizer
         }
     }
 
+    /// <inheritdoc/>
     public override OptimizerState ExportState()
     {
         var buffersByName = new Dictionary<string, float[]>(StringComparer.Ordinal);
@@ -131,6 +144,7 @@ public sealed class Sgd : Optimizer
 
     private string BufferName => Rule == SgdRule.Torch ? "momentum_buffer" : "history";
 
+    /// <inheritdoc/>
     public override void ImportState(OptimizerState state)
     {
         CheckImport(state);

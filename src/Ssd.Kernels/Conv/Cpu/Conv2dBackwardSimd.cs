@@ -22,7 +22,7 @@ namespace Ssd.Kernels.Conv;
 /// Every task writes fixed places in a fixed order, so results do not depend on the thread count or the scheduling.
 /// Scratch is owned by the object and grown on first use: one object per concurrent caller.
 /// </summary>
-public sealed unsafe class Conv2dBackwardSimd
+internal sealed unsafe class Conv2dBackwardSimd
 {
     /// <summary>
     /// dx: output pixels a band aims at, rows of the columns gradient per GEMM chunk (a multiple of every MR), the

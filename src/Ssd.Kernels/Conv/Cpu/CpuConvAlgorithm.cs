@@ -4,7 +4,7 @@ using Ssd.Kernels.Cpu;
 namespace Ssd.Kernels.Conv;
 
 /// <summary>How a <see cref="CpuConv2d"/> layer computes its convolution.</summary>
-public enum CpuConvAlgorithm
+internal enum CpuConvAlgorithm
 {
     /// <summary>Pick per layer: Winograd F(4x4) for wide 3x3 stride-1 dilation-1 ungrouped convs on images where it does less work (<see cref="CpuConv2d.AlgorithmFor"/>), else GEMM.</summary>
     Auto,
@@ -23,7 +23,7 @@ public enum CpuConvAlgorithm
 /// the input shape the layer will always see (the engine plans one per network); Auto then resolves to one
 /// algorithm at load and packs only its weights (Auto without it keeps GEMM and F(4x4) weights, ~5x the plain size).
 /// </summary>
-public sealed record CpuConvOptions(CpuIsa? Isa = null, CpuConvAlgorithm Algorithm = CpuConvAlgorithm.Auto, int? Threads = null,
+internal sealed record CpuConvOptions(CpuIsa? Isa = null, CpuConvAlgorithm Algorithm = CpuConvAlgorithm.Auto, int? Threads = null,
     TensorShape? PlannedInput = null)
 {
     public static readonly CpuConvOptions Default = new();

@@ -47,7 +47,7 @@ internal sealed unsafe class GemmConv
     // The shared im2col matrix of the calling thread (a layer is used by one caller at a time); grown on first use.
     [ThreadStatic] private static AlignedBuffer? s_packed;
 
-    /// <param name="Packed">0, or B for image n, group g already packed: panel q's rows k at Packed + (q*K + k)*NR.</param>
+    /// <remarks><paramref name="Packed"/>: 0, or B for image n, group g already packed: panel q's rows k at Packed + (q*K + k)*NR.</remarks>
     private readonly record struct Plan(nint X, nint Y, TensorShape Xs, TensorShape Ys,
         int PixelPanels, int NBlocks, int PanelsPerNBlock, int MBlocks, int PanelsPerMBlock, nint Packed = 0, int N = 0, int G = 0);
 

@@ -10,7 +10,7 @@ namespace Ssd.Kernels.Conv;
 /// </summary>
 internal static unsafe class Im2ColPacker
 {
-    /// <param name="x">First input channel of the group, of one image (plane stride H*W).</param>
+    /// <remarks><paramref name="x"/>: First input channel of the group, of one image (plane stride H*W).</remarks>
     public static void PackPanel(float* x, int h, int w, int outW, in Conv2dParams p,
         int k0, int kc, int pixel0, int pixels, int nr, float* dst)
     {

@@ -14,7 +14,7 @@ internal sealed unsafe class WeightPanels
     /// <summary>Bias padded to PanelsPerGroup*MR per group; null when the conv has none.</summary>
     public readonly AlignedBuffer? Bias;
 
-    /// <param name="weights">Row-major [groups*rowsPerGroup, k] (OIHW flattened), already validated.</param>
+    /// <remarks><paramref name="weights"/>: Row-major [groups*rowsPerGroup, k] (OIHW flattened), already validated.</remarks>
     public WeightPanels(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias, bool hasBias, int groups, int rowsPerGroup, int k, int mr)
     {
         (Groups, RowsPerGroup, K, MR) = (groups, rowsPerGroup, k, mr);

@@ -50,6 +50,10 @@ public sealed class SsdBuilder
     private readonly Dictionary<string, int> channels = [];
     private readonly List<string> sources = [];
 
+    /// <summary>Starts a graph that reads the blob <paramref name="input"/>.</summary>
+    /// <param name="source">Where the tensors come from: a checkpoint's (converting) or fresh ones of the declared shapes (from scratch).</param>
+    /// <param name="input">The input blob's name.</param>
+    /// <param name="inputChannels">The input's channels.</param>
     public SsdBuilder(ITensorSource source, string input = "data", int inputChannels = 3)
     {
         this.source = source;
@@ -57,11 +61,13 @@ public sealed class SsdBuilder
         channels[input] = inputChannels;
     }
 
+    /// <summary>The input blob's name.</summary>
     public string Input { get; }
 
     /// <summary>The feature maps the multibox heads read, in prior order.</summary>
     public IReadOnlyList<string> Sources => sources;
 
+    /// <summary>The channel count of a blob written so far.</summary>
     public int Channels(string blob) => channels[blob];
 
     // ---- Building blocks: each returns the blob it writes ----
@@ -85,8 +91,10 @@ public sealed class SsdBuilder
         return module;
     }
 
+    /// <summary>A ReLU layer named <paramref name="name"/> on <paramref name="input"/>; returns its output blob.</summary>
     public string Relu(string name, string input) => Add(new ReluLayer { Name = name, Inputs = [input], Outputs = [name] }, channels[input]);
 
+    /// <summary>A square max pooling layer; returns its output blob.</summary>
     public string MaxPool(string name, string input, int kernel, int stride, int pad, PoolRounding rounding) => Add(new PoolingLayer
     {
         Name = name, Inputs = [input], Outputs = [name], Method = PoolMethod.Max, KernelH = kernel, KernelW = kernel, StrideH = stride, StrideW = stride,

@@ -29,7 +29,8 @@ public class Conv2dBackwardKernelTests
     public void NaiveMatchesReferenceOnCpuSim(Case c) => CompareSmall(TestDevices.CpuSim, c, Conv2dBackwardVariant.Naive);
 
     [TestCaseSource(nameof(SmallCasesByVariant))]
-    public void MatchesReferenceOnOpenCL(Case c, Conv2dBackwardVariant variant) => CompareSmall(TestDevices.OpenCL, c, variant);
+    // The variant is passed as object: the test method is public, the variant type internal to Ssd.Kernels.
+    public void MatchesReferenceOnOpenCL(Case c, object variant) => CompareSmall(TestDevices.OpenCL, c, (Conv2dBackwardVariant)variant);
 
     [Test]
     public void TiledMatchesReferenceOnCpuSim()
@@ -135,8 +136,9 @@ public class Conv2dBackwardKernelTests
         select new TestCaseData(name, v).SetArgDisplayNames(name, v.ToString());
 
     [TestCaseSource(nameof(TorchLayersByVariant))]
-    public void SsdLayerMatchesReferenceOnOpenCL(string name, Conv2dBackwardVariant variant)
+    public void SsdLayerMatchesReferenceOnOpenCL(string name, object variantCase)
     {
+        var variant = (Conv2dBackwardVariant)variantCase; // object: the test method is public, the variant type internal
         var device = TestDevices.OpenCL;
         var l = Layer(name);
         if (l.P.Groups != 1) variant = Conv2dBackwardVariant.Naive;

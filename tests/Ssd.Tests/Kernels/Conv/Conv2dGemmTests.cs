@@ -32,8 +32,9 @@ public class Conv2dGemmTests
     }
 
     [TestCaseSource(nameof(FullSizeCases))]
-    public void OpenCLFullSizeLayerMatchesReference(object layer, Conv2dVariant variant)
+    public void OpenCLFullSizeLayerMatchesReference(object layer, object variantCase)
     {
+        var variant = (Conv2dVariant)variantCase; // object: the test method is public, the variant type internal
         var l = (Layer)layer;
         var (x, w, b) = Data(l, tf32: false);
         var expected = Reference(l, x, w, b, out var channels);

@@ -38,8 +38,9 @@ public class Conv2dTests
         select new TestCaseData(c, v).SetArgDisplayNames(c.Name, v.ToString());
 
     [TestCaseSource(nameof(SmallCasesAndVariants))]
-    public void CpuSimMatchesReference(Case c, Conv2dVariant variant) =>
-        CheckAgainstReference(TestDevices.CpuSim, c, variant, rtol: 1e-5f, atol: 1e-5f);
+    // The variant is passed as object: the test method is public, the variant type internal to Ssd.Kernels.
+    public void CpuSimMatchesReference(Case c, object variant) =>
+        CheckAgainstReference(TestDevices.CpuSim, c, (Conv2dVariant)variant, rtol: 1e-5f, atol: 1e-5f);
 
     [Test]
     public void OpenCLSmallCasesMatchReference()

@@ -59,8 +59,9 @@ public class CpuConv2dTests
         select new TestCaseData(c, isa, alg).SetArgDisplayNames(c.Name, isa.ToString(), alg.ToString());
 
     [TestCaseSource(nameof(SmallCasesPaths))]
-    public void SmallCaseMatchesReference(Case c, CpuIsa isa, CpuConvAlgorithm algorithm)
+    public void SmallCaseMatchesReference(Case c, CpuIsa isa, object algorithmCase)
     {
+        var algorithm = (CpuConvAlgorithm)algorithmCase; // object: the test method is public, the algorithm type internal
         Assume.That(CpuIsaSupport.IsSupported(isa), $"this CPU lacks {isa}");
         var (x, w, b) = Data(c, seed: 1);
         var expected = Reference(c, x, w, b);
@@ -171,6 +172,34 @@ public class CpuConv2dTests
         Assert.That(new CpuConv2d(p, 3, 64, new float[3 * 64 * 9], new float[64]).Algorithm, Is.EqualTo(CpuConvAlgorithm.Gemm), "3 input channels");
         Assert.That(new CpuConv2d(Conv2dParams.Square(3, pad: 6, dilation: 6), 64, 64, new float[64 * 64 * 9], new float[64]).Algorithm,
             Is.EqualTo(CpuConvAlgorithm.Gemm), "dilated");
+    }
+
+    /// <summary>
+    /// A layer planned for a 1x1 map runs the one tap that sees the pixel as a 1x1 conv: bit for bit the full 3x3 GEMM
+    /// (the other taps only add products with the zero padding), at every ISA level; batches, groups, fc6's dilation.
+    /// </summary>
+    [TestCase(256, 364, 1, 1, 1, false, 1)] // SSD300's last conf head
+    [TestCase(256, 16, 1, 1, 3, true, 1)] // a loc head, batch 3, with ReLU
+    [TestCase(40, 24, 6, 6, 2, false, 1)] // fc6's dilation 6 and pad 6
+    [TestCase(40, 24, 1, 1, 1, true, 2)] // groups
+    public void OneByOneMapRunsItsCentreTap(int inC, int outC, int pad, int dilation, int batch, bool relu, int groups)
+    {
+        var p = Conv2dParams.Square(3, pad: pad, dilation: dilation, groups: groups, fuseRelu: relu);
+        var c = new Case("centre", new TensorShape(batch, inC, 1, 1), outC, p);
+        Assert.That(CpuConv2d.OnlyTap(p, c.Input, outC), Is.EqualTo(((int, int)?)(1, 1)));
+        var (x, w, b) = Data(c, seed: inC + outC);
+        foreach (var isa in Isas.Where(CpuIsaSupport.IsSupported))
+        {
+            var planned = new CpuConv2d(p, inC, outC, w, b, new CpuConvOptions(isa, Threads: 2, PlannedInput: c.Input));
+            var full = new CpuConv2d(p, inC, outC, w, b, new CpuConvOptions(isa, CpuConvAlgorithm.Gemm, Threads: 2));
+            var expected = new float[batch * outC];
+            var actual = new float[batch * outC];
+            full.Forward(x, c.Input, expected);
+            planned.Forward(x, c.Input, actual);
+            Assert.That(actual.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(expected.Select(BitConverter.SingleToInt32Bits)), isa.ToString());
+        }
+        Assert.That(CpuConv2d.OnlyTap(Conv2dParams.Square(3), new TensorShape(1, 4, 3, 3), 8), Is.Null, "a 3x3 map: every tap sees data");
+        Assert.That(CpuConv2d.OnlyTap(Conv2dParams.Square(3, pad: 1, dilation: 2), new TensorShape(1, 4, 1, 1), 8), Is.Null, "no tap on the pixel");
     }
 
     [Test]

@@ -64,7 +64,7 @@ public sealed class PreparedRun(IBackend backend, DeviceBuffer arena, IOpExecuto
 /// OutputLengths its output's; backward: Inputs are what the family's backward reads then the output gradient, and
 /// OutputLengths the input gradients' (see <see cref="OpBinding"/>).
 /// </summary>
-public sealed class OpCase<TParams>(string name, OpFamily<TParams> family, OpPass pass, TParams parameters, float[][] inputs, long[] outputLengths,
+internal sealed class OpCase<TParams>(string name, OpFamily<TParams> family, OpPass pass, TParams parameters, float[][] inputs, long[] outputLengths,
     CaseSize size = CaseSize.Small) : IOpCase
 {
     private float[][]? expected;

@@ -12,18 +12,31 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// </summary>
 public sealed class AugmentedImage
 {
+    /// <summary>The 8-bit image, or null when the augmentation produced a float one.</summary>
     public RgbImage? Image { get; }
+    /// <summary>The float image (ssd.pytorch's augmentation), or null.</summary>
     public RgbPixels<float>? FloatImage { get; }
+    /// <summary>The objects in the flavour's frame, after the augmentation moved, cropped or dropped them.</summary>
     public LabelledBoxes Objects { get; }
+    /// <summary>The image width in pixels.</summary>
     public int Width => Image?.Width ?? FloatImage!.Width;
+    /// <summary>The image height in pixels.</summary>
     public int Height => Image?.Height ?? FloatImage!.Height;
 
+    /// <summary>An 8-bit result.</summary>
+    /// <param name="image">The pixels.</param>
+    /// <param name="objects">The objects in the flavour's frame.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public AugmentedImage(RgbImage image, LabelledBoxes objects)
     {
         Image = image ?? throw new ArgumentNullException(nameof(image));
         Objects = objects ?? throw new ArgumentNullException(nameof(objects));
     }
 
+    /// <summary>A float result (ssd.pytorch).</summary>
+    /// <param name="image">The pixels.</param>
+    /// <param name="objects">The objects in the flavour's frame.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public AugmentedImage(RgbPixels<float> image, LabelledBoxes objects)
     {
         FloatImage = image ?? throw new ArgumentNullException(nameof(image));
@@ -51,6 +64,13 @@ public sealed class AugmentedImage
 /// </summary>
 public interface IAugmentation
 {
+    /// <summary>Augments one image.</summary>
+    /// <param name="image">The decoded image (not modified).</param>
+    /// <param name="objects">Its objects in the flavour's frame.</param>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="epoch">The epoch the image is drawn in.</param>
+    /// <param name="index">The image's index in the data set.</param>
+    /// <returns>The augmented image and objects: the same for the same (seed, epoch, index).</returns>
     AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index);
 }
 
@@ -63,14 +83,15 @@ public static class Augmentation
     /// <summary>
     /// The paper's augmentation (section 2.2) in the flavour's own variant: torchvision's detection reference
     /// (<see cref="TorchvisionAugment"/>, with <paramref name="torchvision"/>'s settings, default the reference's),
-    /// ssd.pytorch's SSDAugmentation (<see cref="SsdPytorchAugment"/>). Caffe's samplers are not built yet and are
-    /// refused with an error saying so.
+    /// ssd.pytorch's SSDAugmentation (<see cref="SsdPytorchAugment"/>), Caffe SSD's distortion, expansion and batch
+    /// samplers (<see cref="CaffeAugment"/>, with <paramref name="caffe"/>'s settings, default ssd_pascal.py's).
     /// </summary>
-    public static IAugmentation Create(ModelFlavor flavor, TorchvisionAugment.Options? torchvision = null) => flavor switch
+    public static IAugmentation Create(ModelFlavor flavor, TorchvisionAugment.Options? torchvision = null, CaffeAugment.Options? caffe = null) => flavor switch
     {
         ModelFlavor.Torchvision => new Torchvision(torchvision ?? TorchvisionAugment.Default),
         ModelFlavor.SsdPytorch => new SsdPytorch(),
-        _ => throw new NotSupportedException($"augmentation: the {flavor} flavour's augmentation (its batch samplers) is not implemented yet; use --augment none"),
+        ModelFlavor.Caffe => new Caffe(caffe ?? CaffeAugment.Default),
+        _ => throw new ArgumentException($"augmentation: unknown flavour {flavor}"),
     };
 
     /// <summary><c>none</c> or <c>ssd</c> (the flavour's <see cref="Create"/>).</summary>
@@ -87,6 +108,16 @@ public static class Augmentation
         {
             Check(image, objects);
             var (pixels, boxes) = TorchvisionAugment.Apply(RgbPixels.Of(image), objects, DrawStream.ForImage(seed, epoch, index), options);
+            return new AugmentedImage(pixels.ToImage(), boxes);
+        }
+    }
+
+    private sealed class Caffe(CaffeAugment.Options options) : IAugmentation
+    {
+        public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
+        {
+            Check(image, objects);
+            var (pixels, boxes) = CaffeAugment.Apply(RgbPixels.Of(image), objects, DrawStream.ForImage(seed, epoch, index), options);
             return new AugmentedImage(pixels.ToImage(), boxes);
         }
     }

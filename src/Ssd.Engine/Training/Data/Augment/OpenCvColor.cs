@@ -12,7 +12,7 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// (tests/Ssd.Tests/Training/Data/AugmentFixtureTests against make_augment_fixtures.py). RGB to HSV on 8-bit pixels
 /// is integer arithmetic and the same on both paths. Pixels are RGB triples; H, S, V replace them in place.
 /// </summary>
-public static class OpenCvColor
+internal static class OpenCvColor
 {
     private const float FltEpsilon = 1.1920929E-07f;
     private const int HsvShift = 12;

@@ -8,7 +8,7 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// hsv2rgb, with their float / double mixture kept). Every function is a pure map of pixels (contrast also of the
 /// image's mean grey level).
 /// </summary>
-public static class PilColor
+internal static class PilColor
 {
     /// <summary>Blend.c: in1 + alpha * (in2 - in1) in float, truncated; clipped to 0..255 when alpha is outside [0, 1].</summary>
     public static byte Blend(int in1, int in2, float alpha)

@@ -9,10 +9,18 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// </summary>
 public sealed class RgbPixels<T> where T : unmanaged
 {
+    /// <summary>The width in pixels.</summary>
     public int Width { get; }
+    /// <summary>The height in pixels.</summary>
     public int Height { get; }
+    /// <summary>The pixels, row by row, R G B interleaved: 3 * Width * Height values.</summary>
     public T[] Pixels { get; }
 
+    /// <summary>Wraps a pixel array (not copied).</summary>
+    /// <param name="width">The width in pixels.</param>
+    /// <param name="height">The height in pixels.</param>
+    /// <param name="pixels">3 * width * height values.</param>
+    /// <exception cref="ArgumentException">The size is out of range or the array's length does not match it.</exception>
     public RgbPixels(int width, int height, T[] pixels)
     {
         ArgumentNullException.ThrowIfNull(pixels);
@@ -72,7 +80,7 @@ public sealed class RgbPixels<T> where T : unmanaged
 }
 
 /// <summary>Conversions between <see cref="RgbImage"/> and <see cref="RgbPixels{T}"/>.</summary>
-public static class RgbPixels
+internal static class RgbPixels
 {
     public static RgbPixels<byte> Of(RgbImage image) => new(image.Width, image.Height, (byte[])image.Pixels.Clone());
 

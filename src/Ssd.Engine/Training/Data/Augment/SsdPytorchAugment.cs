@@ -13,7 +13,7 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// Draws: numpy's random.randint(2) = <see cref="DrawStream.NextInt"/>(2), random.uniform(a, b) =
 /// <see cref="DrawStream.Uniform(double, double)"/>, random.choice of n options = NextInt(n).
 /// </summary>
-public static class SsdPytorchAugment
+internal static class SsdPytorchAugment
 {
     /// <summary>ssd.pytorch's Expand fill: its MEANS (104, 117, 123) in BGR, here R, G, B.</summary>
     public static readonly float[] Mean = [123f, 117f, 104f];

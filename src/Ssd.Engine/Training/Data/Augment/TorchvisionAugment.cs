@@ -14,24 +14,38 @@ namespace Ssd.Engine.Training.Data.Augment;
 /// </summary>
 public static class TorchvisionAugment
 {
+    /// <summary>The probabilities and ranges of the steps, torchvision's defaults unless changed.</summary>
     public sealed record Options
     {
+        /// <summary>The probability of each colour step of RandomPhotometricDistort.</summary>
         public double PhotometricP { get; init; } = 0.5;
+        /// <summary>The brightness factor range.</summary>
         public (double Lo, double Hi) Brightness { get; init; } = (0.875, 1.125);
+        /// <summary>The contrast factor range.</summary>
         public (double Lo, double Hi) Contrast { get; init; } = (0.5, 1.5);
+        /// <summary>The saturation factor range.</summary>
         public (double Lo, double Hi) Saturation { get; init; } = (0.5, 1.5);
+        /// <summary>The hue shift range, in fractions of a turn.</summary>
         public (double Lo, double Hi) Hue { get; init; } = (-0.05, 0.05);
+        /// <summary>The probability of RandomZoomOut.</summary>
         public double ZoomOutP { get; init; } = 0.5;
+        /// <summary>The range of the canvas side as a multiple of the image side.</summary>
         public (double Lo, double Hi) ZoomOutSide { get; init; } = (1.0, 4.0);
         /// <summary>The canvas colour, R G B (torchvision passes the mean as the fill; PIL truncates it to ints).</summary>
         public byte[] Fill { get; init; } = [123, 117, 104];
+        /// <summary>RandomIoUCrop's minimum-IoU choices (1.0: keep the whole image).</summary>
         public double[] CropOptions { get; init; } = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0];
+        /// <summary>The crops tried per choice before another is drawn.</summary>
         public int CropTrials { get; init; } = 40;
+        /// <summary>The crop side range, as a fraction of the image side.</summary>
         public (double Lo, double Hi) CropScale { get; init; } = (0.3, 1.0);
+        /// <summary>The crop aspect ratio range (width / height).</summary>
         public (double Lo, double Hi) CropAspect { get; init; } = (0.5, 2.0);
+        /// <summary>The probability of the horizontal flip.</summary>
         public double FlipP { get; init; } = 0.5;
     }
 
+    /// <summary>torchvision's settings.</summary>
     public static Options Default { get; } = new();
 
     /// <summary>
@@ -42,7 +56,7 @@ public static class TorchvisionAugment
     public const int MaxCropOptions = 1000;
 
     /// <summary>The whole chain on one image and its objects (float32 pixel corners, <see cref="TrainingInput.Objects"/>).</summary>
-    public static (RgbPixels<byte> Image, LabelledBoxes Objects) Apply(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options? options = null)
+    internal static (RgbPixels<byte> Image, LabelledBoxes Objects) Apply(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options? options = null)
     {
         var o = options ?? Default;
         PhotometricDistort(image, rng, o);
@@ -53,7 +67,7 @@ public static class TorchvisionAugment
     }
 
     /// <summary>RandomPhotometricDistort: r = rand(7); brightness, contrast before or after saturation and hue, a channel permutation.</summary>
-    public static void PhotometricDistort(RgbPixels<byte> image, DrawStream rng, Options o)
+    internal static void PhotometricDistort(RgbPixels<byte> image, DrawStream rng, Options o)
     {
         Span<float> r = stackalloc float[7];
         for (int i = 0; i < 7; i++) r[i] = rng.NextFloat();
@@ -69,7 +83,7 @@ public static class TorchvisionAugment
     }
 
     /// <summary>RandomZoomOut: with probability p, a canvas int(side * r) per side, r in [1, 4), the image at a random offset.</summary>
-    public static (RgbPixels<byte>, LabelledBoxes) ZoomOut(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static (RgbPixels<byte>, LabelledBoxes) ZoomOut(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
     {
         if (rng.NextFloat() >= (float)o.ZoomOutP) return (image, objects);
         float r = (float)o.ZoomOutSide.Lo + rng.NextFloat() * (float)(o.ZoomOutSide.Hi - o.ZoomOutSide.Lo);
@@ -88,7 +102,7 @@ public static class TorchvisionAugment
     /// centre strictly inside and the largest IoU of those boxes with the crop reaches the minimum. Kept: the boxes
     /// with their centre inside, moved and clamped to the crop. Without success the next option is drawn.
     /// </summary>
-    public static (RgbPixels<byte>, LabelledBoxes) IoUCrop(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static (RgbPixels<byte>, LabelledBoxes) IoUCrop(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
     {
         int w = image.Width, h = image.Height;
         var crop = SampleCrop(w, h, objects, rng, o);
@@ -107,7 +121,7 @@ public static class TorchvisionAugment
     }
 
     /// <summary>The crop RandomIoUCrop takes (left, top, width, height), or null when it leaves the image as it is.</summary>
-    public static (int Left, int Top, int Width, int Height)? SampleCrop(int w, int h, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static (int Left, int Top, int Width, int Height)? SampleCrop(int w, int h, LabelledBoxes objects, DrawStream rng, Options o)
     {
         float minScale = (float)o.CropScale.Lo, scaleRange = (float)(o.CropScale.Hi - o.CropScale.Lo);
         for (int option = 0; option < MaxCropOptions; option++)
@@ -137,7 +151,7 @@ public static class TorchvisionAugment
     }
 
     /// <summary>RandomHorizontalFlip: with probability p, the image mirrored and x1, x2 = width - x2, width - x1 (float32).</summary>
-    public static LabelledBoxes HorizontalFlip(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
+    internal static LabelledBoxes HorizontalFlip(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng, Options o)
     {
         if (!(rng.NextFloat() < (float)o.FlipP)) return objects;
         image.FlipHorizontal();
