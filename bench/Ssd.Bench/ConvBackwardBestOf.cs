@@ -27,14 +27,7 @@ public static class ConvBackwardBestOf
         foreach (var name in layers)
         {
             var l = Ssd300ConvLayers.Named(name);
-            var input = l.Input with { N = batch };
-            var output = l.P.OutputShape(input, l.OutC);
-            var rng = new Random(1);
-            float[] Fill(long count, float lo, float hi) { var a = new float[count]; for (long i = 0; i < count; i++) a[i] = lo + (hi - lo) * rng.NextSingle(); return a; }
-            var x = Fill(input.Count, 0, 1);
-            var w = Fill(l.P.WeightCount(input.C, l.OutC), -0.05f, 0.05f);
-            var y = Fill(output.Count, -1, 1);
-            var dy = Fill(output.Count, -1, 1);
+            var (input, output, x, w, y, dy) = Operands(l, batch);
             var (dx, dw, db) = (new float[x.Length], new float[w.Length], new float[l.OutC]);
             var layer = new Conv2dBackwardSimd(l.P, input.C, l.OutC);
             var forward = new CpuConv2d(l.P, input.C, l.OutC, w, new float[l.OutC], new CpuConvOptions(Algorithm: CpuConvAlgorithm.Gemm));
@@ -47,19 +40,39 @@ public static class ConvBackwardBestOf
                 () => { layer.WeightGradient(x, input, dy, dw); layer.BiasGradient(dy, output, db); },
                 () => layer.Backward(x, input, w, y, dy, dx, dw, db),
             ];
-            var best = Enumerable.Repeat(double.MaxValue, runs.Length).ToArray();
-            for (int round = -2; round < n; round++)
-                for (int r = 0; r < runs.Length; r++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    runs[r]();
-                    if (round >= 0) best[r] = Math.Min(best[r], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-                }
+            var best = BestOf(n, runs);
             var (tf, tx, tw, both) = (best[0], best[1], best[2], best[3]);
             total += both;
             Console.WriteLine($"{name},{tf:F2},{tx:F2},{tw:F2},{both:F2},{2 * l.P.Flops(input, l.OutC) / both / 1e6:F1}");
         }
         Console.WriteLine($"total,,,,{total:F1},");
+    }
+
+    /// <summary>A layer's shapes at <paramref name="batch"/> and seeded operands: x in [0, 1), w in +-0.05, y and dy in +-1.</summary>
+    public static (TensorShape Input, TensorShape Output, float[] X, float[] W, float[] Y, float[] DY) Operands(Ssd300ConvLayers.Layer l, int batch)
+    {
+        var input = l.Input with { N = batch };
+        var output = l.P.OutputShape(input, l.OutC);
+        var rng = new Random(1);
+        float[] Fill(long count, float lo, float hi) { var a = new float[count]; for (long i = 0; i < count; i++) a[i] = lo + (hi - lo) * rng.NextSingle(); return a; }
+        var x = Fill(input.Count, 0, 1);
+        var w = Fill(l.P.WeightCount(input.C, l.OutC), -0.05f, 0.05f);
+        return (input, output, x, w, Fill(output.Count, -1, 1), Fill(output.Count, -1, 1));
+    }
+
+    /// <summary>The best single call of each run in ms: 2 warm-up rounds, then <paramref name="n"/> rounds, the runs
+    /// interleaved within each round so a loaded machine slows them alike.</summary>
+    public static double[] BestOf(int n, Action[] runs)
+    {
+        var best = Enumerable.Repeat(double.MaxValue, runs.Length).ToArray();
+        for (int round = -2; round < n; round++)
+            for (int r = 0; r < runs.Length; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                runs[r]();
+                if (round >= 0) best[r] = Math.Min(best[r], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        return best;
     }
 }
 

@@ -30,11 +30,21 @@ namespace Ssd.Tests.Training;
 /// (torchvision), 1.5e-3 / 5.0e-3 / 3.3e-2 (ssd.pytorch), 3.5e-4 / 2.6e-3 / 2.2e-2 (Caffe), the error growing down
 /// the backbone as ours does. The engine: torchvision 2.7e-3 / 1.1e-2 / 4.6e-2 (the heads and extras within 5e-4;
 /// Winograd or GEMM forward convs make no difference), Caffe 2.5e-3 / 1.7e-2 / 3.8e-2, ssd.pytorch 4.4e-3 / 6.0e-2
-/// and at step 3 a loc_loss 1.2e-4 off torch's (torch's channels_last run: 3e-6), so its test runs two steps. The
+/// and at step 3 a loc_loss 1.2e-4 off torch's (torch's channels_last run: 3e-6), so its free run is checked for two
+/// steps and step 3 starts from torch's own state after step 2 (see below). The
 /// engine is 2-12x further from torch than torch is from itself, but against torch in float64 (model.double(), same
 /// weights and images; torchvision) the engine and torch float32 are equally far: VGG backbone worst 3.1e-3 / 1.1e-2 /
 /// 4.0e-2 (ours) and 3.1e-3 / 9.5e-3 / 4.3e-2 (torch float32), per-tensor median ratio 1.0 / 1.15 / 1.05. So the
 /// issue's 2e-3 is float32 noise of this problem, which torch float32 itself does not meet against exact arithmetic.
+/// </para>
+/// <para>
+/// ssd.pytorch's step-3 loss is not a systematic difference (t11e): started from torch's own weights and momentum buffers
+/// after steps 1 and 2, the engine's losses equal torch's to 7 digits (step 2: 8.169426 / loc 2.186183 / conf 5.983243,
+/// torch 8.169426 / 2.186183 / 5.983242; step 3: loc 2.639982, torch 2.6399817), and its step-2 backbone updates from
+/// torch's state are 1.8e-3 to 5.5e-3 off, step 1's size, against 4.4e-3 to 6.0e-2 in the free run. The engine's input
+/// equals the fixture's float for float. So the free run's step-3 gap is step 1's float32 update noise (pool near-ties)
+/// carried through two updates, which the issue's 1e-4 on the loss cannot absorb on this problem; the loss check at step
+/// 3 uses torch's state (<c>fromTorchStateAt</c>).
 /// </para>
 /// <para>
 /// On PoCL the full-size step is an explicit test: one step did not finish in 8 minutes on the loaded development
@@ -75,9 +85,9 @@ public class TrainStepTests
     /// The same run for the other two flavours' full-size SSD300 (tools/fixtures/make_train_step_flavor_fixtures.py:
     /// ssd.pytorch's layout, loss and input; Caffe's, with its solver's multipliers), from the fixture's initial weights.
     /// </summary>
-    [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "cpu", 2, 20.0)]
-    [TestCase("caffe", ModelFlavor.Caffe, "cpu", 3, 10.0)]
-    public void ThreeSGDStepsOfTheOtherFlavoursSsd300MatchTorch(string folder, ModelFlavor flavor, string backendName, int stepCount, double spreadFactor)
+    [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "cpu", 3, 20.0, 3)]
+    [TestCase("caffe", ModelFlavor.Caffe, "cpu", 3, 10.0, int.MaxValue)]
+    public void ThreeSGDStepsOfTheOtherFlavoursSsd300MatchTorch(string folder, ModelFlavor flavor, string backendName, int stepCount, double spreadFactor, int fromTorchStateAt)
     {
         var steps = FixtureBlob.At(PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.json", FlavorScript),
             PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.bin", FlavorScript));
@@ -90,17 +100,18 @@ public class TrainStepTests
         double lr = meta.GetProperty("lr").GetDouble(), decay = meta.GetProperty("weight_decay").GetDouble();
         bool caffe = meta.GetProperty("sgd").GetString() == "caffe";
         ThreeSteps(backendName, built.Description, ModelWeights.From(built.Tensors), steps,
-            ps => caffe ? ParameterGroup.Caffe(ps, lr, decay) : ParameterGroup.Single(ps, lr, decay), caffe ? SgdRule.Caffe : SgdRule.Torch, stepCount, spreadFactor);
+            ps => caffe ? ParameterGroup.Caffe(ps, lr, decay) : ParameterGroup.Single(ps, lr, decay), caffe ? SgdRule.Caffe : SgdRule.Torch, stepCount, spreadFactor, fromTorchStateAt);
     }
 
     private const string FlavorScript = "make_train_step_flavor_fixtures.py";
 
     /// <summary>
     /// The fixture's steps on the engine: the four-image set in file order at the fixture's batch, each step's losses
-    /// within 1e-4 relative of torch's, each tensor's update within <paramref name="bounds"/>[step - 1] relative.
+    /// within 1e-4 relative of torch's, each tensor's update within <see cref="UpdateBound"/> relative. Steps from
+    /// <paramref name="fromTorchStateAt"/> on start from torch's state after the previous step and check the losses only.
     /// </summary>
     private static void ThreeSteps(string backendName, ModelDescription model, ModelWeights weights, FixtureBlob steps,
-        Func<IReadOnlyList<Parameter>, ParameterGroup[]> groups, SgdRule rule, int stepCount, double spreadFactor)
+        Func<IReadOnlyList<Parameter>, ParameterGroup[]> groups, SgdRule rule, int stepCount, double spreadFactor, int fromTorchStateAt = int.MaxValue)
     {
         var meta = steps.Meta;
         double momentum = meta.GetProperty("momentum").GetDouble();
@@ -114,12 +125,36 @@ public class TrainStepTests
 
         var batches = new TrainingBatches(data, model.Flavor, model.Input, batch);
         var failures = new List<string>();
+        var initial = trainer.Parameters.ToDictionary(p => p.Name, p => (float[])p.Value.Clone());
         foreach (var expected in meta.GetProperty("steps").EnumerateArray().Take(stepCount))
         {
             int s = expected.GetProperty("step").GetInt32();
             double bound = UpdateBound(meta, s, spreadFactor);
             var b = batches.Next();
             Assert.That(b.Positions, Is.EqualTo(expected.GetProperty("images").EnumerateArray().Select(e => e.GetInt32()).ToArray()), $"step {s}: the batch's images");
+            bool fromTorch = s >= fromTorchStateAt;
+            if (fromTorch)
+            {
+                // Torch's own state after step s - 1, so this step's error is this step's alone: its weights (the initial
+                // ones plus torch's updates in order, exact in float32, since each update is after - before of two floats
+                // within a factor 2) and its momentum buffers (-update / lr; Caffe's history: -update).
+                var buffers = new Dictionary<string, float[]>();
+                foreach (var g in trainer.Optimizer.Groups)
+                    foreach (var p in g.Parameters)
+                    {
+                        initial[p.Name].CopyTo(p.Value, 0);
+                        for (int k = 1; k < s; k++)
+                        {
+                            var done = steps.Floats($"step{k}/{p.Name}");
+                            for (int i = 0; i < done.Length; i++) p.Value[i] += done[i];
+                        }
+                        var u = steps.Floats($"step{s - 1}/{p.Name}");
+                        buffers[$"{p.Name}/{(rule == SgdRule.Torch ? "momentum_buffer" : "history")}"] = u.Select(v => (float)(rule == SgdRule.Torch ? -v / g.Lr : -v)).ToArray();
+                    }
+                var state = trainer.Optimizer.ExportState();
+                trainer.Optimizer.ImportState(state with { Buffers = buffers });
+                trainer.Network.InvalidateWeights();
+            }
             var before = trainer.Parameters.ToDictionary(p => p.Name, p => (float[])p.Value.Clone());
             var result = trainer.Step(b.Input, b.Truths, b.Names);
             TestContext.Out.WriteLine($"step {s}: loss {result.Loss.Loss:G7} (torch {expected.GetProperty("loss").GetDouble():G7}), loc {result.Loss.LocLoss:G7}, "
@@ -130,6 +165,13 @@ public class TrainStepTests
 
             double worst = 0;
             string worstName = "";
+            if (fromTorch)
+            {
+                // The weights came from torch's, but the momentum buffers only as -update / lr, which loses the low bits
+                // wherever a weight's ulp is near its update (the L2Norm scale of 20, small heads): no update check.
+                TestContext.Out.WriteLine($"step {s}: from torch's state after step {s - 1}: losses only");
+                continue;
+            }
             foreach (var p in trainer.Parameters)
             {
                 var torch = steps.Floats($"step{s}/{p.Name}");
@@ -143,7 +185,7 @@ public class TrainStepTests
                 double rel = norm > 0 ? Math.Sqrt(diff) / Math.Sqrt(norm) : diff == 0 ? 0 : double.PositiveInfinity;   // torch's 0: ours exactly 0
                 if (!(rel <= worst)) (worst, worstName) = (rel, p.Name);
                 if (!(rel <= bound)) failures.Add($"step {s}: the update of '{p.Name}' is {rel:G3} off (|torch's| {Math.Sqrt(norm):G3})");
-                if (rel > 5e-4) TestContext.Out.WriteLine($"step {s}: {p.Name} {rel:G3}");
+                TestContext.Out.WriteLine($"step {s}: {p.Name} {rel:G3}");
             }
             TestContext.Out.WriteLine($"step {s}: worst update error {worst:G3} ({worstName}); bound {bound:G3}");
         }
