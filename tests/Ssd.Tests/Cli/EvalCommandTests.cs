@@ -205,7 +205,7 @@ public class EvalCommandTests
     {
         var (rc, _, stderr) = Ssd("eval", "--detections", "x.json", "--ground-truth", "yolo:/data");
         Assert.That(rc, Is.EqualTo(2));
-        Assert.That(stderr, Does.Contain("voc:VOC_DIR[:SPLIT] or coco:INSTANCES.json[:IMAGE_DIR]"));
+        Assert.That(stderr, Does.Contain("voc:VOC_DIR[:SPLIT], coco:INSTANCES.json[:IMAGE_DIR] or shapes:SEED:COUNT"));
     }
 
     [Test]

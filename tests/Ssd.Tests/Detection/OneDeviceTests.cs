@@ -50,7 +50,7 @@ public class OneDeviceTests
         using var unbounded = SsdDetector.Create(model, tensors, new SsdDetectorOptions { Backend = DetectorBackend.Cpu, InputSize = InputSize.Native, MaxNetworks = 16 });
         using var bounded = SsdDetector.Create(model, tensors, new SsdDetectorOptions { Backend = DetectorBackend.Cpu, InputSize = InputSize.Native, MaxNetworks = 2 });
         var expected = unbounded.Detect(images);
-        Assert.That(unbounded.CachedNetworks, Is.EqualTo(6));
+        Assert.That(unbounded.CachedNetworks, Is.EqualTo(5), "one batch-1 network per size: the CPU backend runs batches image by image");
         Assert.That(expected.Sum(d => d.Count), Is.GreaterThan(0), "the tiny model should detect something on noise at threshold 0.2");
         for (int round = 0; round < 2; round++)
         {
