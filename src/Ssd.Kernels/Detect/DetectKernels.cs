@@ -7,7 +7,7 @@ namespace Ssd.Kernels.Detect;
 
 /// <summary>The ILGPU kernels of the detection output (<see cref="PostProcessRules"/> steps 2, 4 and 5), in the
 /// order <see cref="DetectOp"/> launches them.</summary>
-public static class DetectKernels
+internal static class DetectKernels
 {
     /// <summary>
     /// Version 1: one key per (segment, prior): segment, score descending, then the prior's item (the prior, or

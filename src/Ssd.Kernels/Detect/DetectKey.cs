@@ -11,7 +11,7 @@ namespace Ssd.Kernels.Detect;
 /// scores take the higher prior first). A key whose score part is all ones is "no candidate" and sorts last in its
 /// part; no real score maps there (it would be a negative NaN, which never passes a threshold).
 /// </summary>
-public static class DetectKey
+internal static class DetectKey
 {
     /// <summary>Floats per reported detection: class, score, x1, y1, x2, y2.</summary>
     public const int DetectionFloats = 6;

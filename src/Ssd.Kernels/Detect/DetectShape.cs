@@ -10,7 +10,7 @@ namespace Ssd.Kernels.Detect;
 /// the class-major candidate position in the merge key. Capacity is the detections an image can report (its
 /// keep_top_k, or every candidate when uncapped).
 /// </summary>
-public readonly record struct DetectShape(int Images, int Priors, int Classes, int Background, int TopK, int Words,
+internal readonly record struct DetectShape(int Images, int Priors, int Classes, int Background, int TopK, int Words,
     float ScoreThreshold, float IouThreshold, int Iou, int HigherPriorFirst, int CoordinateTrick, int ItemBits, int MergeBits, int Capacity)
 {
     public int Segments => Images * (Classes - 1);
@@ -35,6 +35,6 @@ public readonly record struct DetectShape(int Images, int Priors, int Classes, i
 /// candidate, word]; Removed the greedy scan's working set; Keep 1 per kept candidate; Merged the merge sort keys;
 /// Result the compact output [N, Stride].
 /// </summary>
-public readonly record struct DetectViews(ArrayView<float> Boxes, ArrayView<float> Scores, ArrayView<ulong> Keys,
+internal readonly record struct DetectViews(ArrayView<float> Boxes, ArrayView<float> Scores, ArrayView<ulong> Keys,
     ArrayView<int> Candidates, ArrayView<float> CandidateScores, ArrayView<float> Offsets, ArrayView<uint> Mask,
     ArrayView<uint> Removed, ArrayView<int> Keep, ArrayView<ulong> Merged, ArrayView<float> Result);

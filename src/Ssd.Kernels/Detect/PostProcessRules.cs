@@ -41,15 +41,15 @@ public sealed record PostProcessParams(int NumClasses, int BackgroundId, float C
 /// </summary>
 public sealed record PostProcessRules(PostProcessParams Params, ModelFlavor Decoder, ModelFlavor Iou)
 {
-    public bool HigherPriorFirst { get; init; }
-    public bool Clip { get; init; }
-    public bool CoordinateTrick { get; init; }
+    /** <summary>Equal scores take the higher prior first (step 2; ssd.pytorch).</summary> */ public bool HigherPriorFirst { get; init; }
+    /** <summary>Decoded boxes are clipped to the frame (step 3; torchvision).</summary> */ public bool Clip { get; init; }
+    /** <summary>batched_nms's coordinate trick (step 4; torchvision).</summary> */ public bool CoordinateTrick { get; init; }
     /// <summary>The frame the decoded boxes are in: 1 x 1 for normalised boxes, else the network input in pixels.</summary>
     public int FrameWidth { get; init; } = 1;
-    public int FrameHeight { get; init; } = 1;
-    public float Variance0 { get; init; } = 0.1f;
-    public float Variance1 { get; init; } = 0.2f;
-    public DecodeWeights Weights { get; init; } = DecodeWeights.Ssd;
+    /** <summary>The frame's height (see <see cref="FrameWidth"/>).</summary> */ public int FrameHeight { get; init; } = 1;
+    /** <summary>ssd.pytorch's centre variance.</summary> */ public float Variance0 { get; init; } = 0.1f;
+    /** <summary>ssd.pytorch's size variance.</summary> */ public float Variance1 { get; init; } = 0.2f;
+    /** <summary>torchvision's box coder weights.</summary> */ public DecodeWeights Weights { get; init; } = DecodeWeights.Ssd;
 
     /// <summary>torchvision's batched_nms takes the coordinate trick up to this many boxes on the CPU (4000 coordinates).</summary>
     public const int CoordinateTrickLimit = 1000;

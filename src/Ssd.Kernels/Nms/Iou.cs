@@ -15,7 +15,7 @@ namespace Ssd.Kernels.Nms;
 /// <item>torchvision ops.nms: inter (clamped at 0) / (area_a + area_b - inter) &gt; threshold suppresses (NaN does not).</item>
 /// </list>
 /// </summary>
-public static class Iou
+internal static class Iou
 {
     public static float Overlap(ModelFlavor rule, float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2, float by2)
     {

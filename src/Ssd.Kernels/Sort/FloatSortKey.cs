@@ -12,7 +12,7 @@ namespace Ssd.Kernels.Sort;
 /// -NaN &lt; -inf &lt; ... &lt; -0 &lt; +0 &lt; ... &lt; +inf &lt; +NaN (so -0 sorts strictly before +0, unlike the
 /// IEEE comparison, which calls them equal; <see cref="OfScore"/> merges them). Usable inside kernels.
 /// </remarks>
-public static class FloatSortKey
+internal static class FloatSortKey
 {
     /// <summary>Order-preserving key: a &lt; b (in the total order above) iff Ascending(a) &lt; Ascending(b).</summary>
     public static uint Ascending(float value)

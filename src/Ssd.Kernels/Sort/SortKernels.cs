@@ -8,7 +8,7 @@ namespace Ssd.Kernels.Sort;
 /// No shared memory, shuffles or scans, so it runs on every backend (ILGPU.Algorithms' radix sort needs a scan
 /// kernel that PoCL refuses to build).
 /// </summary>
-public static class SortKernels
+internal static class SortKernels
 {
     /// <summary>
     /// Version 1: one compare-exchange of stage (k, j). Thread i handles the pair (lo, lo + j) with lo the i-th
