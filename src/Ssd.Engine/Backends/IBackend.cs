@@ -22,6 +22,13 @@ public interface IBackend : IDisposable
     /// <summary>The ILGPU device and stream everything is queued on; null on the managed CPU backend (no device).</summary>
     DeviceStream? Device { get; }
 
+    /// <summary>
+    /// Whether a batch runs best image by image through a batch-1 network: on the managed CPU backend every op is
+    /// already parallel within one image, so a batch gains nothing from running whole, and its activations (eight
+    /// times an image's at batch 8) would outgrow the caches and, in training, the memory. Devices run batches whole.
+    /// </summary>
+    bool RunsImageByImage { get; }
+
     /// <summary>Allocates a buffer of <paramref name="floats"/> floats (contents undefined).</summary>
     DeviceBuffer Allocate(long floats);
 

@@ -110,7 +110,7 @@ internal sealed class EngineNetwork : ISsdNetwork
 
     public (float[] Loc, float[] Conf) Forward(float[] input, int batch)
     {
-        if (backend is CpuBackend && batch > 1) return ForwardImageByImage(input, batch);
+        if (backend.RunsImageByImage && batch > 1) return ForwardImageByImage(input, batch);
         var output = For(batch).Network.Forward(input);
         return (output.Loc, output.Conf);
     }

@@ -301,7 +301,9 @@ public sealed class SsdNetwork : IDisposable
 
     /// <summary>Copies the gradient a <see cref="Backward"/> left in <paramref name="gradient"/> (one of
     /// <see cref="ParameterGradients"/>) into <paramref name="into"/>.</summary>
-    public void ReadGradient(PlanValue gradient, float[] into)
+    public void ReadGradient(PlanValue gradient, float[] into) => ReadGradient(gradient, into.AsSpan());
+
+    internal void ReadGradient(PlanValue gradient, Span<float> into)
     {
         if (into.Length != gradient.Count) throw new ArgumentException($"gradient '{gradient.Name}' holds {gradient.Count} floats, the array {into.Length}");
         backend.Download(Slice(gradient), into);

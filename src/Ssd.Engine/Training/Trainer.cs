@@ -21,7 +21,8 @@ public sealed record TrainStepResult(long Step, MultiBoxLossResult Loss, double 
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    /// <summary>The training-mode network (owned by the trainer).</summary>
+    /// <summary>The training-mode network (owned by the trainer): at <see cref="Batch"/>, or at 1 when the step runs
+    /// <see cref="ImageByImage"/>.</summary>
     public SsdNetwork Network { get; }
     /// <summary>The flavour's loss.</summary>
     public MultiBoxLoss Loss { get; }
@@ -30,6 +31,17 @@ public sealed class Trainer : IDisposable
 
     /// <summary>The parameters the optimizer updates, in backward order: each a model tensor and its gradient.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
+
+    /// <summary>Images per step.</summary>
+    public int Batch { get; }
+
+    /// <summary>
+    /// Whether a step runs its images one after the other through a batch-1 network, summing their parameter
+    /// gradients: the same step (up to the order of the sums) in an eighth of batch 8's activation memory. Chosen where
+    /// the backend runs batches image by image (<see cref="IBackend.RunsImageByImage"/>) and the flavour's loss of an
+    /// image needs no other image's outputs (all but ssd.pytorch, whose mining shifts by the batch's largest logit).
+    /// </summary>
+    public bool ImageByImage => Network.Batch != Batch;
 
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; private set; }
@@ -44,12 +56,14 @@ public sealed class Trainer : IDisposable
 
     private readonly PlanValue[] gradients;
     private readonly float[] locGrad, confGrad;
+    private readonly float[]? scratch;
 
-    private Trainer(SsdNetwork network, MultiBoxLoss loss, Optimizer optimizer, IReadOnlyList<Parameter> parameters, PlanValue[] gradients)
+    private Trainer(SsdNetwork network, int batch, MultiBoxLoss loss, Optimizer optimizer, IReadOnlyList<Parameter> parameters, PlanValue[] gradients)
     {
-        (Network, Loss, Optimizer, Parameters, this.gradients) = (network, loss, optimizer, parameters, gradients);
+        (Network, Batch, Loss, Optimizer, Parameters, this.gradients) = (network, batch, loss, optimizer, parameters, gradients);
         locGrad = new float[network.Plan.Loc.Count];
         confGrad = new float[network.Plan.Backward!.LossConf.Count];
+        if (ImageByImage) scratch = new float[parameters.Max(p => p.Grad.Length)];
     }
 
     /// <summary>
@@ -59,19 +73,33 @@ public sealed class Trainer : IDisposable
     /// <c>ps =&gt; new Sgd(ParameterGroup.Single(ps, 1e-3, 5e-4), momentum: 0.9)</c>).
     /// </summary>
     public static Trainer Create(ModelDescription model, ModelWeights weights, IBackend backend, int batch,
-        Func<IReadOnlyList<Parameter>, Optimizer> optimizer, MultiBoxLossOptions? lossOptions = null)
+        Func<IReadOnlyList<Parameter>, Optimizer> optimizer, MultiBoxLossOptions? lossOptions = null) =>
+        Create(model, weights, backend, batch, optimizer, lossOptions, imageByImage: null);
+
+    /// <summary><paramref name="imageByImage"/>: force the step's path (null: as <see cref="ImageByImage"/> says).</summary>
+    internal static Trainer Create(ModelDescription model, ModelWeights weights, IBackend backend, int batch,
+        Func<IReadOnlyList<Parameter>, Optimizer> optimizer, MultiBoxLossOptions? lossOptions, bool? imageByImage)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        var network = SsdNetwork.Load(model, weights, backend, batch: batch, mode: PlanMode.Training);
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        int networkBatch = (imageByImage ?? backend.RunsImageByImage) ? 1 : batch;
+        var network = SsdNetwork.Load(model, weights, backend, batch: networkBatch, mode: PlanMode.Training);
         try
         {
+            var loss = MultiBoxLoss.Create(model.Flavor, network.Priors.Flat, model.PostProcess.NumClasses, lossOptions);
+            if (networkBatch != batch && !loss.ImagesIndependent)
+            {
+                if (imageByImage == true) throw new ArgumentException($"{model.Flavor}: an image's loss needs the whole batch's outputs, so its step cannot run image by image");
+                network.Dispose();
+                network = SsdNetwork.Load(model, weights, backend, batch: batch, mode: PlanMode.Training);
+            }
             var found = network.ParameterGradients;
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var (name, _) in found)
                 if (!seen.Add(name)) throw new NotSupportedException($"tensor '{name}' is read by more than one layer; shared weights do not train yet");
             var parameters = found.Select(f => new Parameter(f.Name, weights.Shape(f.Name), weights[f.Name])).ToArray();
-            var loss = MultiBoxLoss.Create(model.Flavor, network.Priors.Flat, model.PostProcess.NumClasses, lossOptions);
-            return new Trainer(network, loss, optimizer(parameters), parameters, [.. found.Select(f => f.Gradient)]);
+            return new Trainer(network, batch, loss, optimizer(parameters), parameters, [.. found.Select(f => f.Gradient)]);
         }
         catch
         {
@@ -86,9 +114,20 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public MultiBoxLossResult Evaluate(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths)
     {
-        CheckBatch(truths, null);
-        var (loc, logits) = Network.TrainingForward(input);
-        return Loss.Compute(loc, logits, truths, locGrad, confGrad);
+        CheckBatch(input, truths, null);
+        if (!ImageByImage)
+        {
+            var (loc, logits) = Network.TrainingForward(input);
+            return Loss.Compute(loc, logits, truths, locGrad, confGrad);
+        }
+        var batch = Loss.MatchBatch(truths);
+        var images = new ImageLoss[Batch];
+        for (int i = 0; i < Batch; i++)
+        {
+            var (loc, logits) = Network.TrainingForward(Image(input, i));
+            images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
+        }
+        return batch.Result(images);
     }
 
     /// <summary>
@@ -97,14 +136,10 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public TrainStepResult Step(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
     {
-        CheckBatch(truths, imageNames);
+        CheckBatch(input, truths, imageNames);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         long step = Steps + 1;
-        var (loc, logits) = Network.TrainingForward(input);
-        var result = Loss.Compute(loc, logits, truths, locGrad, confGrad);
-        TrainingGuard.CheckLoss(step, result, imageNames);
-        Network.Backward(locGrad, confGrad);
-        for (int i = 0; i < Parameters.Count; i++) Network.ReadGradient(gradients[i], Parameters[i].Grad);
+        var result = ImageByImage ? ForwardBackwardImageByImage(step, input, truths, imageNames) : ForwardBackward(step, input, truths, imageNames);
         TrainingGuard.CheckGradients(step, Parameters, result, imageNames);
         double lr = Optimizer.Groups[0].Lr;
         Optimizer.Step();
@@ -113,11 +148,70 @@ public sealed class Trainer : IDisposable
         return new TrainStepResult(step, result, lr, System.Diagnostics.Stopwatch.GetElapsedTime(start));
     }
 
-    private void CheckBatch(IReadOnlyList<GroundTruth> truths, IReadOnlyList<string>? names)
+    /// <summary>The batch at once: forward, loss, the loss guard, backward, the gradients read.</summary>
+    private MultiBoxLossResult ForwardBackward(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
+    {
+        var (loc, logits) = Network.TrainingForward(input);
+        var result = Loss.Compute(loc, logits, truths, locGrad, confGrad);
+        TrainingGuard.CheckLoss(step, result, imageNames);
+        Network.Backward(locGrad, confGrad);
+        for (int i = 0; i < Parameters.Count; i++) Network.ReadGradient(gradients[i], Parameters[i].Grad);
+        return result;
+    }
+
+    /// <summary>
+    /// The batch image by image: the matching (and so N) of the whole batch first, since it needs no network output;
+    /// then per image its forward, its share of the loss and its gradients (already divided by the batch's N), its
+    /// backward, its parameter gradients added to the batch's. Once an image's share is not finite the rest only run
+    /// forward, so the loss guard names every such image, as the batch path does.
+    /// </summary>
+    private MultiBoxLossResult ForwardBackwardImageByImage(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
+    {
+        var batch = Loss.MatchBatch(truths);
+        var images = new ImageLoss[Batch];
+        bool finite = true;
+        for (int i = 0; i < Batch; i++)
+        {
+            var (loc, logits) = Network.TrainingForward(Image(input, i));
+            images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
+            finite &= images[i].IsFinite;
+            if (!finite) continue;
+            Network.Backward(locGrad, confGrad);
+            for (int k = 0; k < Parameters.Count; k++)
+            {
+                var grad = Parameters[k].Grad;
+                if (i == 0) { Network.ReadGradient(gradients[k], grad); continue; }
+                var add = scratch.AsSpan(0, grad.Length);
+                Network.ReadGradient(gradients[k], add);
+                SumInto(grad, add);
+            }
+        }
+        var result = batch.Result(images);
+        TrainingGuard.CheckLoss(step, result, imageNames);
+        return result;
+    }
+
+    private ReadOnlySpan<float> Image(ReadOnlySpan<float> input, int i)
+    {
+        int per = checked((int)Network.Plan.Input.Count);
+        return input.Slice(i * per, per);
+    }
+
+    private static void SumInto(Span<float> into, ReadOnlySpan<float> add)
+    {
+        int i = 0, w = System.Numerics.Vector<float>.Count;
+        for (; i + w <= into.Length; i += w)
+            (new System.Numerics.Vector<float>(into.Slice(i, w)) + new System.Numerics.Vector<float>(add.Slice(i, w))).CopyTo(into.Slice(i, w));
+        for (; i < into.Length; i++) into[i] += add[i];
+    }
+
+    private void CheckBatch(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string>? names)
     {
         ArgumentNullException.ThrowIfNull(truths);
-        if (truths.Count != Network.Batch) throw new ArgumentException($"trainer: {truths.Count} ground truths for a batch of {Network.Batch}");
-        if (names is not null && names.Count != Network.Batch) throw new ArgumentException($"trainer: {names.Count} image names for a batch of {Network.Batch}");
+        if (truths.Count != Batch) throw new ArgumentException($"trainer: {truths.Count} ground truths for a batch of {Batch}");
+        if (names is not null && names.Count != Batch) throw new ArgumentException($"trainer: {names.Count} image names for a batch of {Batch}");
+        long expected = Batch * Network.Plan.Input.Count / Network.Batch;
+        if (input.Length != expected) throw new ArgumentException($"trainer: the input holds {input.Length} floats, a batch of {Batch} needs {expected}");
     }
 
     /// <summary>Disposes the network (not the backend or the weights).</summary>

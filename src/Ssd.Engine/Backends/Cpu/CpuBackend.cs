@@ -27,6 +27,9 @@ public sealed class CpuBackend(CpuOpOptions options = default) : IBackend
     public DeviceStream? Device => null;
 
     /// <inheritdoc/>
+    public bool RunsImageByImage => true;
+
+    /// <inheritdoc/>
     public DeviceBuffer Allocate(long floats)
     {
         if (floats < 0 || floats > Array.MaxLength) throw new ArgumentException($"a buffer of {floats} floats does not fit a managed array");

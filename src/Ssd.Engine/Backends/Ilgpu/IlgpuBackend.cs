@@ -33,6 +33,9 @@ public sealed class IlgpuBackend : IBackend
     public DeviceStream Device { get; }
     DeviceStream? IBackend.Device => Device;
 
+    /// <inheritdoc/>
+    public bool RunsImageByImage => false;
+
     /// <summary>A backend on <paramref name="device"/>, with a stream of its own.</summary>
     /// <param name="device">The ILGPU device (<see cref="ComputeDevice.Create"/>).</param>
     /// <param name="ownsDevice">Dispose the device with the backend (false for a shared test device).</param>

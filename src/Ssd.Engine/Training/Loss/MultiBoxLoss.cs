@@ -124,34 +124,120 @@ public abstract class MultiBoxLoss
     public unsafe MultiBoxLossResult Compute(ReadOnlySpan<float> loc, ReadOnlySpan<float> conf, IReadOnlyList<GroundTruth> truths,
         Span<float> locGrad, Span<float> confGrad)
     {
-        ArgumentNullException.ThrowIfNull(truths);
-        int n = truths.Count, p = NumPriors, c = NumClasses;
-        if (n == 0) throw new ArgumentException("multibox loss: empty batch");
-        long locCount = (long)n * p * 4, confCount = (long)n * p * c;
-        if (loc.Length != locCount) throw new ArgumentException($"multibox loss: loc holds {loc.Length} floats, expected {n} x {p} x 4");
-        if (conf.Length != confCount) throw new ArgumentException($"multibox loss: conf holds {conf.Length} floats, expected {n} x {p} x {c}");
+        var batch = MatchBatch(truths);
+        int n = truths.Count;
+        long locCount = (long)n * NumPriors * 4, confCount = (long)n * NumPriors * NumClasses;
+        if (loc.Length != locCount) throw new ArgumentException($"multibox loss: loc holds {loc.Length} floats, expected {n} x {NumPriors} x 4");
+        if (conf.Length != confCount) throw new ArgumentException($"multibox loss: conf holds {conf.Length} floats, expected {n} x {NumPriors} x {NumClasses}");
         if (locGrad.Length != locCount || confGrad.Length != confCount) throw new ArgumentException("multibox loss: gradient buffers must have the sizes of loc and conf");
+        float batchValue = PrepareBatch(conf);
+        var images = new ImageLoss[n];
+        fixed (float* pl = loc, pc = conf, pgl = locGrad, pgc = confGrad)
+        {
+            var job = new Job(this, batch, images, pl, pc, pgl, pgc, batchValue);
+            WorkerPool.Run(n, Workers(n), job, static (j, _, i) => j.Image(i));
+        }
+        return batch.Result(images);
+    }
+
+    /// <summary>
+    /// Whether the loss of an image needs nothing of the other images' network outputs (true but for ssd.pytorch,
+    /// whose mining shifts by the batch's largest logit): then <see cref="ImageTerms"/> may run on each image's
+    /// outputs as they come, from one batch-wide <see cref="MatchBatch"/>.
+    /// </summary>
+    internal virtual bool ImagesIndependent => true;
+
+    /// <summary>The first, output-free half of <see cref="Compute"/>: every image's matching, and N from the batch's
+    /// positives.</summary>
+    internal MatchedBatch MatchBatch(IReadOnlyList<GroundTruth> truths)
+    {
+        ArgumentNullException.ThrowIfNull(truths);
+        int n = truths.Count;
+        if (n == 0) throw new ArgumentException("multibox loss: empty batch");
         for (int i = 0; i < n; i++)
         {
             if (truths[i] is null) throw new ArgumentException($"image {i}: ground truth is null");
-            truths[i].Validate(c, i);
+            truths[i].Validate(NumClasses, i);
+        }
+        var matches = new PriorMatching[n];
+        WorkerPool.Run(n, Workers(n), (this, truths, matches), static (s, _, i) => s.matches[i] = s.Item1.Match(s.truths[i]));
+        return new MatchedBatch(this, truths, matches);
+    }
+
+    private int Workers(int images) => Math.Min(images, Options.Threads ?? Environment.ProcessorCount);
+
+    /// <summary>A batch matched to its priors: what <see cref="ImageTerms"/> needs besides an image's outputs.</summary>
+    internal sealed class MatchedBatch(MultiBoxLoss loss, IReadOnlyList<GroundTruth> truths, PriorMatching[] matches)
+    {
+        public IReadOnlyList<GroundTruth> Truths { get; } = truths;
+        public PriorMatching[] Matches { get; } = matches;
+        public int Positives { get; } = matches.Sum(m => m.Positives);
+        public double Normalizer => loss.Normalizer(Positives);
+
+        /// <summary>The batch's loss from its images' shares, normalised by N.</summary>
+        public MultiBoxLossResult Result(ImageLoss[] images)
+        {
+            double normalizer = Normalizer;
+            double locSum = images.Sum(x => x.LocSum), confSum = images.Sum(x => x.ConfSum);
+            double locLoss = loss.Options.LocWeight * locSum / normalizer, confLoss = confSum / normalizer;
+            return new MultiBoxLossResult(locLoss + confLoss, locLoss, confLoss, normalizer, Positives, images.Sum(x => x.Negatives), images);
+        }
+    }
+
+    /// <summary>
+    /// Image <paramref name="i"/> of a matched batch: its unnormalised loss sums, and the gradients of the batch loss
+    /// (divided by the batch's N) on its outputs <paramref name="loc"/> [P*4] and <paramref name="logits"/> [P*C].
+    /// </summary>
+    internal ImageLoss ImageTerms(MatchedBatch batch, int i, ReadOnlySpan<float> loc, ReadOnlySpan<float> logits,
+        Span<float> locGrad, Span<float> confGrad, float batchValue = 0f)
+    {
+        int p = NumPriors, c = NumClasses;
+        var match = batch.Matches[i].Object;
+        var truth = batch.Truths[i];
+        float invN = (float)(1.0 / batch.Normalizer);
+
+        // Localisation: smooth L1 of (prediction - encoded box) over the positives.
+        double locSum = 0;
+        int positives = 0;
+        float locScale = Options.LocWeight * invN;
+        Span<float> target = stackalloc float[4];
+        locGrad.Clear();
+        for (int prior = 0; prior < p; prior++)
+        {
+            int g = match[prior];
+            if (g < 0) continue;
+            positives++;
+            Encode(prior, truth.Boxes.AsSpan(4 * g, 4), target);
+            for (int k = 0; k < 4; k++)
+            {
+                float d = loc[4 * prior + k] - target[k];
+                locSum += LossTerms.SmoothL1(d);
+                locGrad[4 * prior + k] = locScale * LossTerms.SmoothL1Gradient(d);
+            }
         }
 
-        var matches = new PriorMatching[n];
-        var images = new ImageLoss[n];
-        int workers = Math.Min(n, Options.Threads ?? Environment.ProcessorCount);
-        WorkerPool.Run(n, workers, (this, truths, matches), static (s, _, i) => s.matches[i] = s.Item1.Match(s.truths[i]));
-        int positives = matches.Sum(m => m.Positives);
-        double normalizer = Normalizer(positives);
-        float batchValue = PrepareBatch(conf);
-        fixed (float* pl = loc, pc = conf, pgl = locGrad, pgc = confGrad)
+        // Hard negative mining.
+        var mined = MinedNegatives(logits, batch.Matches[i], batchValue);
+
+        // Confidence: cross-entropy over positives (their class) and mined negatives (background).
+        double confSum = 0;
+        int negatives = 0;
+        bool twice = CountsPositivesTwice, clamp = ClampsProbability;
+        for (int prior = 0; prior < p; prior++)
         {
-            var job = new Job(this, truths, matches, images, pl, pc, pgl, pgc, (float)(1.0 / normalizer), batchValue);
-            WorkerPool.Run(n, workers, job, static (j, _, i) => j.Image(i));
+            int g = match[prior];
+            int weight = g >= 0 ? (twice ? 1 + mined[prior] : 1) : mined[prior];
+            var row = logits.Slice(prior * c, c);
+            var grow = confGrad.Slice(prior * c, c);
+            if (weight == 0) { grow.Clear(); continue; }
+            if (g < 0) negatives++;
+            int label = g >= 0 ? truth.Labels[g] : 0;
+            var (max, sum) = LossTerms.SoftmaxStats(row);
+            float ce = clamp ? LossTerms.ClampedCrossEntropy(row[label], max, sum) : LossTerms.CrossEntropy(row[label], max, sum);
+            confSum += weight * (double)ce;
+            LossTerms.CrossEntropyGradient(row, label, max, sum, weight * invN, grow);
         }
-        double locSum = images.Sum(x => x.LocSum), confSum = images.Sum(x => x.ConfSum);
-        double locLoss = Options.LocWeight * locSum / normalizer, confLoss = confSum / normalizer;
-        return new MultiBoxLossResult(locLoss + confLoss, locLoss, confLoss, normalizer, positives, images.Sum(x => x.Negatives), images);
+        return new ImageLoss(positives, negatives, locSum, confSum);
     }
 
     /// <summary>
@@ -173,61 +259,14 @@ public abstract class MultiBoxLoss
     /// <summary>The batch-wide mining value <see cref="MinedNegatives"/> needs for this batch's conf.</summary>
     public float BatchMiningValue(ReadOnlySpan<float> conf) => PrepareBatch(conf);
 
-    private readonly unsafe struct Job(MultiBoxLoss loss, IReadOnlyList<GroundTruth> truths, PriorMatching[] matches, ImageLoss[] images,
-        float* loc, float* conf, float* locGrad, float* confGrad, float invN, float batchValue)
+    private readonly unsafe struct Job(MultiBoxLoss loss, MatchedBatch batch, ImageLoss[] images,
+        float* loc, float* conf, float* locGrad, float* confGrad, float batchValue)
     {
         public void Image(int i)
         {
-            int p = loss.NumPriors, c = loss.NumClasses;
-            var match = matches[i].Object;
-            var box = truths[i].Boxes;
-            var l = new ReadOnlySpan<float>(loc + (long)i * p * 4, p * 4);
-            var gl = new Span<float>(locGrad + (long)i * p * 4, p * 4);
-            var x = new ReadOnlySpan<float>(conf + (long)i * p * c, p * c);
-            var gx = new Span<float>(confGrad + (long)i * p * c, p * c);
-
-            // Localisation: smooth L1 of (prediction - encoded box) over the positives.
-            double locSum = 0;
-            int positives = 0;
-            float locScale = loss.Options.LocWeight * invN;
-            Span<float> target = stackalloc float[4];
-            gl.Clear();
-            for (int prior = 0; prior < p; prior++)
-            {
-                int g = match[prior];
-                if (g < 0) continue;
-                positives++;
-                loss.Encode(prior, box.AsSpan(4 * g, 4), target);
-                for (int k = 0; k < 4; k++)
-                {
-                    float d = l[4 * prior + k] - target[k];
-                    locSum += LossTerms.SmoothL1(d);
-                    gl[4 * prior + k] = locScale * LossTerms.SmoothL1Gradient(d);
-                }
-            }
-
-            // Hard negative mining.
-            var mined = loss.MinedNegatives(x, matches[i], batchValue);
-
-            // Confidence: cross-entropy over positives (their class) and mined negatives (background).
-            double confSum = 0;
-            int negatives = 0;
-            bool twice = loss.CountsPositivesTwice, clamp = loss.ClampsProbability;
-            for (int prior = 0; prior < p; prior++)
-            {
-                int g = match[prior];
-                int weight = g >= 0 ? (twice ? 1 + mined[prior] : 1) : mined[prior];
-                var row = x.Slice(prior * c, c);
-                var grow = gx.Slice(prior * c, c);
-                if (weight == 0) { grow.Clear(); continue; }
-                if (g < 0) negatives++;
-                int label = g >= 0 ? truths[i].Labels[g] : 0;
-                var (max, sum) = LossTerms.SoftmaxStats(row);
-                float ce = clamp ? LossTerms.ClampedCrossEntropy(row[label], max, sum) : LossTerms.CrossEntropy(row[label], max, sum);
-                confSum += weight * (double)ce;
-                LossTerms.CrossEntropyGradient(row, label, max, sum, weight * invN, grow);
-            }
-            images[i] = new ImageLoss(positives, negatives, locSum, confSum);
+            long l = (long)loss.NumPriors * 4, x = (long)loss.NumPriors * loss.NumClasses;
+            images[i] = loss.ImageTerms(batch, i, new ReadOnlySpan<float>(loc + i * l, (int)l), new ReadOnlySpan<float>(conf + i * x, (int)x),
+                new Span<float>(locGrad + i * l, (int)l), new Span<float>(confGrad + i * x, (int)x), batchValue);
         }
     }
 }

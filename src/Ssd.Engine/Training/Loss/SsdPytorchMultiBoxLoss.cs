@@ -75,6 +75,9 @@ public sealed class SsdPytorchMultiBoxLoss : MultiBoxLoss
         return max;
     }
 
+    /// <summary>Its mining shifts by the batch's largest logit, so an image's loss needs the whole batch's outputs.</summary>
+    internal override bool ImagesIndependent => false;
+
     private protected override int MiningScores(ReadOnlySpan<float> logits, PriorMatching match, float batchMax, Span<float> scores, List<int> candidates)
     {
         int c = NumClasses, positives = 0;
