@@ -257,6 +257,71 @@ public class TrainStepTests
         Assert.That(checkedCount, Is.GreaterThanOrEqualTo(6));
     }
 
+    /// <summary>
+    /// The CPU backend's step runs its images one by one through a batch-1 network (its memory is an image's, not a
+    /// batch's): the same step as the whole batch through a batch-3 network, up to the order of the gradient sums,
+    /// with an image without objects among them (N is the batch's, so each image's share is divided by it).
+    /// </summary>
+    [TestCase(ModelFlavor.Torchvision)]
+    [TestCase(ModelFlavor.Caffe)]
+    public void TheImageByImageStepIsTheBatchStep(ModelFlavor flavor)
+    {
+        (ModelDescription, ModelWeights) Small()
+        {
+            var r = VggSsd.Create(flavor, 300, 4, widthDivisor: 16);
+            var w = ModelWeights.From(r.Tensors);
+            WeightInit.Initialize(flavor, w, 5);
+            return (r.Description, w);
+        }
+        var (model, wa) = Small();
+        var (_, wb) = Small();
+        var input = TestData.Uniform(4, 3 * 3 * 300 * 300, -2f, 2f);
+        var size = flavor == ModelFlavor.Torchvision ? 1f : 1f / 300f;   // torchvision's boxes are input pixels, the others' fractions
+        Ssd.Engine.Training.Loss.GroundTruth[] truths =
+        [
+            new([30f * size, 40f * size, 150f * size, 200f * size, 160f * size, 20f * size, 290f * size, 120f * size], [1, 3]),
+            Ssd.Engine.Training.Loss.GroundTruth.Empty,
+            new([100f * size, 100f * size, 220f * size, 260f * size], [2]),
+        ];
+        using var backend = Backend("cpu");
+        using var byImage = Trainer.Create(model, wa, backend, 3, ps => new Sgd(ParameterGroup.Single(ps, 1e-2, 5e-4), 0.9), null, imageByImage: true);
+        using var whole = Trainer.Create(model, wb, backend, 3, ps => new Sgd(ParameterGroup.Single(ps, 1e-2, 5e-4), 0.9), null, imageByImage: false);
+        Assert.That((byImage.ImageByImage, byImage.Network.Batch, whole.ImageByImage, whole.Network.Batch), Is.EqualTo((true, 1, false, 3)));
+        for (int s = 1; s <= 2; s++)
+        {
+            var before = whole.Parameters.Select(p => (float[])p.Value.Clone()).ToList();
+            var ra = byImage.Step(input, truths, ["a", "b", "c"]);
+            var rb = whole.Step(input, truths, ["a", "b", "c"]);
+            Assert.That((ra.Loss.Positives, ra.Loss.Negatives), Is.EqualTo((rb.Loss.Positives, rb.Loss.Negatives)), $"step {s}: matches and mined negatives");
+            Relative(ra.Loss.Loss, rb.Loss.Loss, 1e-5, $"step {s} loss image by image vs the batch");
+            Relative(ra.Loss.LocLoss, rb.Loss.LocLoss, 1e-5, $"step {s} loc_loss");
+            for (int i = 0; i < whole.Parameters.Count; i++)
+            {
+                double diff = 0, norm = 0;
+                for (int k = 0; k < before[i].Length; k++)
+                {
+                    double ua = (double)byImage.Parameters[i].Value[k] - before[i][k], ub = (double)whole.Parameters[i].Value[k] - before[i][k];
+                    diff += (ua - ub) * (ua - ub);
+                    norm += ub * ub;
+                }
+                Assert.That(Math.Sqrt(diff), Is.LessThanOrEqualTo(1e-4 * Math.Sqrt(norm) + 1e-12), $"step {s}: update of '{whole.Parameters[i].Name}'");
+            }
+        }
+    }
+
+    /// <summary>ssd.pytorch's mining shifts by the batch's largest logit, so its CPU step keeps the whole batch.</summary>
+    [Test]
+    public void SsdPytorchTrainsTheBatchWhole()
+    {
+        var r = VggSsd.Create(ModelFlavor.SsdPytorch, 300, 4, widthDivisor: 16);
+        var weights = ModelWeights.From(r.Tensors);
+        using var backend = Backend("cpu");
+        using var trainer = Trainer.Create(r.Description, weights, backend, 2, ps => new Sgd(ParameterGroup.Single(ps, 1e-3, 0)));
+        Assert.That((trainer.ImageByImage, trainer.Network.Batch), Is.EqualTo((false, 2)));
+        var e = Assert.Throws<ArgumentException>(() => Trainer.Create(r.Description, weights, backend, 2, ps => new Sgd(ParameterGroup.Single(ps, 1e-3, 0)), null, imageByImage: true));
+        Assert.That(e!.Message, Does.Contain("whole batch"));
+    }
+
     [Test]
     public void AStepOnPoCLMatchesTheCPUBackend()
     {
