@@ -164,7 +164,11 @@ internal static class ConvVariants
         }
 
         public void Run() => conv.Forward(context.Span(input), p.Input, context.Span(output));
-        public void RefreshWeights() => conv = Pack();
+        public void RefreshWeights()
+        {
+            var w = p.Weights();
+            if (!conv.TryRefresh(w.Weight, w.Bias ?? [])) conv = Pack();
+        }
     }
 
     /// <summary>The device convolution: the variant chosen (Auto: <see cref="Conv2dChoice.For"/>) and everything its

@@ -20,7 +20,9 @@ namespace Ssd.Kernels.Conv;
 /// <item>db = the per-channel sum of g.</item>
 /// </list>
 /// Every task writes fixed places in a fixed order, so results do not depend on the thread count or the scheduling.
-/// Scratch is owned by the object and grown on first use: one object per concurrent caller.
+/// Scratch belongs to the calling thread, shared by every layer it runs (as the forward's is, see GemmConv): a
+/// network's backward holds the largest layer's scratch, not the sum over its layers. The object only points at it
+/// during a call, so concurrent callers on different threads may share one object.
 /// </summary>
 internal sealed unsafe class Conv2dBackwardSimd
 {
@@ -41,9 +43,9 @@ internal sealed unsafe class Conv2dBackwardSimd
 
     private readonly MicroKernel _mk;
     private readonly int _cg, _og, _taps, _k;
-    private AlignedBuffer? _wt, _partial;
-    private AlignedBuffer[]? _scratchA, _scratchB;
-    private float[]? _masked;
+    [ThreadStatic] private static AlignedBuffer? s_wt, s_partial;
+    [ThreadStatic] private static AlignedBuffer[]? s_scratchA, s_scratchB;
+    [ThreadStatic] private static float[]? s_masked;
 
     public Conv2dParams Params { get; }
     public int InChannels { get; }
@@ -79,8 +81,8 @@ internal sealed unsafe class Conv2dBackwardSimd
         {
             if (output.Length != outShape.Count)
                 throw new ArgumentException($"conv2d backward: the fused ReLU needs the output y ({outShape.Count} floats), got {output.Length}");
-            if (_masked is null || _masked.Length < outShape.Count) _masked = GC.AllocateUninitializedArray<float>((int)outShape.Count);
-            var masked = _masked.AsSpan(0, (int)outShape.Count);
+            if (s_masked is null || s_masked.Length < outShape.Count) s_masked = GC.AllocateUninitializedArray<float>((int)outShape.Count);
+            var masked = s_masked.AsSpan(0, (int)outShape.Count);
             ReluBackwardSimd.Backward(output, dOutput, masked, new CpuOpOptions(Isa, Threads));
             g = masked;
         }
@@ -99,13 +101,12 @@ internal sealed unsafe class Conv2dBackwardSimd
         var plan = InputPlan.For(this, inShape, outShape);
         int mr = _mk.MR;
         long wtLength = (long)Params.Groups * plan.KPanels * _og * mr;
-        if (_wt is null || _wt.Length < wtLength) _wt = new AlignedBuffer(wtLength);
-        EnsureScratch(ref _scratchA, (long)DxRows * plan.BandStride);
-        EnsureScratch(ref _scratchB, (long)_og * plan.BandStride);
+        if (s_wt is null || s_wt.Length < wtLength) s_wt = new AlignedBuffer(wtLength);
+        var scratch = new Scratch(s_wt, EnsureScratch(ref s_scratchA, (long)DxRows * plan.BandStride), EnsureScratch(ref s_scratchB, (long)_og * plan.BandStride));
         int workers = WorkerPool.WorkersFor(2.0 * inShape.N * OutChannels * _k * outShape.PlaneSize, Threads);
         fixed (float* pw = weight, pg = dOutput, pdx = dInput)
         {
-            var job = new InputJob(this, pw, pg, pdx, inShape, outShape, plan);
+            var job = new InputJob(this, scratch, pw, pg, pdx, inShape, outShape, plan);
             WorkerPool.Run(Params.Groups * plan.KPanels, workers, job, static (j, _, t) => j.PackPanel(t));
             WorkerPool.Run((int)Math.Min(int.MaxValue, (inShape.Count + 65535) / 65536), workers, job, static (j, _, t) => j.Clear(t));
             // Even bands, then odd ones: bands two apart never touch the same input row, so no two tasks of a phase
@@ -145,14 +146,14 @@ internal sealed unsafe class Conv2dBackwardSimd
         public int Tasks(int imagesGroups, int phase) => imagesGroups * ((Bands + 1 - phase) / 2) * ChannelRanges;
     }
 
-    private readonly struct InputJob(Conv2dBackwardSimd layer, float* w, float* g, float* dx, TensorShape xs, TensorShape ys, InputPlan plan)
+    private readonly struct InputJob(Conv2dBackwardSimd layer, Scratch scratch, float* w, float* g, float* dx, TensorShape xs, TensorShape ys, InputPlan plan)
     {
         /// <summary>Packs W^T panel <paramref name="task"/> (group task / KPanels, rows task % KPanels * MR ..).</summary>
         public void PackPanel(int task)
         {
             var l = layer;
             int mr = l._mk.MR, group = task / plan.KPanels, r0 = task % plan.KPanels * mr;
-            float* dst = l._wt!.Pointer + (long)task * l._og * mr;
+            float* dst = scratch.Shared.Pointer + (long)task * l._og * mr;
             for (int o = 0; o < l._og; o++)
             {
                 float* row = w + (long)(group * l._og + o) * l._k;
@@ -178,7 +179,7 @@ internal sealed unsafe class Conv2dBackwardSimd
             int c0 = range * plan.ChannelsPerRange, c1 = Math.Min(l._cg, c0 + plan.ChannelsPerRange);
             int plane = ys.H * ys.W, p0 = band * plan.Rows * ys.W, count = Math.Min(plan.Rows * ys.W, plane - p0);
             int panelsN = (count + nr - 1) / nr;
-            float* cols = l._scratchA![worker].Pointer, packed = l._scratchB![worker].Pointer;
+            float* cols = scratch.A[worker].Pointer, packed = scratch.B[worker].Pointer;
 
             // The band's g as contiguous panels [q][o][NR], the last one zero-padded.
             float* gBand = g + ((long)n * l.OutChannels + (long)group * og) * plane + p0;
@@ -194,7 +195,7 @@ internal sealed unsafe class Conv2dBackwardSimd
             }
 
             float* dxGroup = dx + ((long)n * xs.C + (long)group * l._cg) * xs.H * xs.W;
-            float* wtGroup = l._wt!.Pointer + (long)group * plan.KPanels * og * mr;
+            float* wtGroup = scratch.Shared.Pointer + (long)group * plan.KPanels * og * mr;
             for (int r0 = c0 * l._taps, rEnd = c1 * l._taps; r0 < rEnd; r0 += DxRows)
             {
                 int rows = Math.Min(DxRows, rEnd - r0), panels = (rows + mr - 1) / mr;
@@ -265,23 +266,22 @@ internal sealed unsafe class Conv2dBackwardSimd
         int tiles = Math.Clamp((WeightTasks + splits - 1) / splits, 1, Math.Max(1, kPanels / 4));
         int panelsPerTile = (kPanels + tiles - 1) / tiles;
         tiles = (kPanels + panelsPerTile - 1) / panelsPerTile;
-        EnsureScratch(ref _scratchA, oPad * DwBlock);
-        EnsureScratch(ref _scratchB, (long)panelsPerTile * nr * DwBlock);
         long partialLength = splits * oPad * kPad;
-        if (_partial is null || _partial.Length < partialLength) _partial = new AlignedBuffer(partialLength);
+        if (s_partial is null || s_partial.Length < partialLength) s_partial = new AlignedBuffer(partialLength);
+        var scratch = new Scratch(s_partial, EnsureScratch(ref s_scratchA, oPad * DwBlock), EnsureScratch(ref s_scratchB, (long)panelsPerTile * nr * DwBlock));
         int workers = WorkerPool.WorkersFor(2.0 * inShape.N * OutChannels * _k * plane, Threads);
         fixed (float* px = input, pg = dOutput, pdw = dWeight)
         {
             for (int group = 0; group < Params.Groups; group++)
             {
-                var job = new WeightJob(this, px, pg, pdw, inShape, outShape, group, oPad, kPad, panelsPerTile, tiles, splits, reductionBlocks);
+                var job = new WeightJob(this, scratch, px, pg, pdw, inShape, outShape, group, oPad, kPad, panelsPerTile, tiles, splits, reductionBlocks);
                 WorkerPool.Run(tiles * splits, workers, job, static (j, worker, t) => j.Run(worker, t));
                 WorkerPool.Run(_og, _og * _k < 65536 ? 1 : workers, job, static (j, _, o) => j.Sum(o));
             }
         }
     }
 
-    private readonly struct WeightJob(Conv2dBackwardSimd layer, float* x, float* g, float* dw, TensorShape xs, TensorShape ys,
+    private readonly struct WeightJob(Conv2dBackwardSimd layer, Scratch scratch, float* x, float* g, float* dw, TensorShape xs, TensorShape ys,
         int group, long oPad, long kPad, int panelsPerTile, int tiles, int splits, int reductionBlocks)
     {
         public void Run(int worker, int task)
@@ -293,8 +293,8 @@ internal sealed unsafe class Conv2dBackwardSimd
             int oPanels = (int)(oPad / mr);
             // This split's reduction blocks [b0, b1).
             int b0 = (int)((long)reductionBlocks * split / splits), b1 = (int)((long)reductionBlocks * (split + 1) / splits);
-            float* a = l._scratchA![worker].Pointer, b = l._scratchB![worker].Pointer;
-            float* c = l._partial!.Pointer + split * oPad * kPad;
+            float* a = scratch.A[worker].Pointer, b = scratch.B[worker].Pointer;
+            float* c = scratch.Shared.Pointer + split * oPad * kPad;
             bool first = true;
             int blocksPerImage = (plane + DwBlock - 1) / DwBlock;
             for (int blockIndex = b0; blockIndex < b1; blockIndex++)
@@ -382,7 +382,7 @@ internal sealed unsafe class Conv2dBackwardSimd
         {
             var l = layer;
             float* dst = dw + (long)(group * l._og + o) * l._k;
-            float* src = l._partial!.Pointer + o * kPad;
+            float* src = scratch.Shared.Pointer + o * kPad;
             new ReadOnlySpan<float>(src, l._k).CopyTo(new Span<float>(dst, l._k));
             for (int s = 1; s < splits; s++) SimdMath.Add(dst, src + s * oPad * kPad, l._k, l.Isa);
         }
@@ -416,11 +416,16 @@ internal sealed unsafe class Conv2dBackwardSimd
         return outShape;
     }
 
-    private void EnsureScratch(ref AlignedBuffer[]? buffers, long length)
+    /// <summary>A call's scratch: one buffer all workers share (dx: W^T's panels; dw: the partial sums) and two per worker.</summary>
+    private readonly record struct Scratch(AlignedBuffer Shared, AlignedBuffer[] A, AlignedBuffer[] B);
+
+    private AlignedBuffer[] EnsureScratch(ref AlignedBuffer[]? buffers, long length)
     {
-        if (buffers is not null && buffers[0].Length >= length) return;
-        buffers = new AlignedBuffer[Threads];
-        for (int i = 0; i < Threads; i++) buffers[i] = new AlignedBuffer(length);
+        if (buffers is not null && buffers.Length >= Threads && buffers[0].Length >= length) return buffers;
+        long size = Math.Max(length, buffers?[0].Length ?? 0);
+        buffers = new AlignedBuffer[Math.Max(Threads, buffers?.Length ?? 0)];
+        for (int i = 0; i < buffers.Length; i++) buffers[i] = new AlignedBuffer(size);
+        return buffers;
     }
 
     private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);

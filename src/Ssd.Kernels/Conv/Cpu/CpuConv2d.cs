@@ -17,6 +17,7 @@ internal sealed class CpuConv2d
     private readonly Winograd4x4Conv? _winograd4;
     private readonly DepthwiseConv? _depthwise;
     private readonly GemmConv? _centre;
+    private readonly (int Ky, int Kx) _centreTap;
     private readonly int _nr;
 
     public Conv2dParams Params { get; }
@@ -66,8 +67,24 @@ internal sealed class CpuConv2d
         // Planned for a 1x1 map (SSD's last heads): one tap sees the pixel, the others read padding, so the conv is
         // the 1x1 conv of that tap's weights: a ninth of the multiplies and of the weights read, the same sums.
         if (Algorithm is CpuConvAlgorithm.Gemm && options.PlannedInput is { H: 1, W: 1 } one && p.KernelH * p.KernelW > 1 && OnlyTap(p, one, outChannels) is { } tap)
-            _centre = new GemmConv(new Conv2dParams(1, 1, Groups: p.Groups, HasBias: p.HasBias, FuseRelu: p.FuseRelu), inChannels, outChannels,
-                TapWeights(weights, outChannels * (inChannels / p.Groups), p, tap.Ky, tap.Kx), bias, mk, Threads);
+            (_centreTap, _centre) = (tap, new GemmConv(new Conv2dParams(1, 1, Groups: p.Groups, HasBias: p.HasBias, FuseRelu: p.FuseRelu), inChannels, outChannels,
+                TapWeights(weights, outChannels * (inChannels / p.Groups), p, tap.Ky, tap.Kx), bias, mk, Threads));
+    }
+
+    /// <summary>
+    /// New weights and bias (the shapes the layer was made with) packed into the layer's own buffers, so a training
+    /// step's refresh allocates nothing: what a layer made with them computes, bit for bit. False for the algorithms
+    /// that do not refill in place (F(2x2) Winograd, depthwise): make a new layer for those.
+    /// </summary>
+    public bool TryRefresh(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias)
+    {
+        if (_winograd is not null || _depthwise is not null) return false;
+        if (weights.Length != Params.WeightCount(InChannels, OutChannels) || (Params.HasBias && bias.Length != OutChannels))
+            throw new ArgumentException($"cpu conv: new weights of {weights.Length} floats and bias of {bias.Length} do not fit the layer");
+        _gemm?.Refresh(weights, bias);
+        _winograd4?.Refresh(weights, bias);
+        _centre?.Refresh(TapWeights(weights, OutChannels * (InChannels / Params.Groups), Params, _centreTap.Ky, _centreTap.Kx), bias);
+        return true;
     }
 
     /// <summary>

@@ -42,6 +42,9 @@ internal sealed unsafe class GemmConv
         }
     }
 
+    /// <summary>The layer's new weights and bias, packed in place (a training step's refresh).</summary>
+    public void Refresh(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias) => _a.Fill(weights, bias);
+
     /// <summary>Largest im2col matrix (floats) that small images pack once, up front, for all output-channel blocks.</summary>
     public const long MaxSharedPack = 8L << 20;
     // The shared im2col matrix of the calling thread (a layer is used by one caller at a time); grown on first use.

@@ -16,28 +16,36 @@ internal sealed unsafe class WeightPanels
 
     /// <remarks><paramref name="weights"/>: Row-major [groups*rowsPerGroup, k] (OIHW flattened), already validated.</remarks>
     public WeightPanels(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias, bool hasBias, int groups, int rowsPerGroup, int k, int mr)
+        : this(hasBias, groups, rowsPerGroup, k, mr) => Fill(weights, bias);
+
+    /// <summary>The panels of groups x rowsPerGroup x k weights, zero until filled (<see cref="Fill"/>, <see cref="FillRows"/>).</summary>
+    public WeightPanels(bool hasBias, int groups, int rowsPerGroup, int k, int mr)
     {
         (Groups, RowsPerGroup, K, MR) = (groups, rowsPerGroup, k, mr);
         PanelsPerGroup = (rowsPerGroup + mr - 1) / mr;
         Data = new AlignedBuffer((long)groups * PanelsPerGroup * k * mr);
+        if (hasBias) Bias = new AlignedBuffer((long)groups * PanelsPerGroup * mr);
+    }
+
+    /// <summary>Packs new weights (and bias, when the conv has one) in place: the layer's refresh after a training step.</summary>
+    public void Fill(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias)
+    {
+        for (int g = 0; g < Groups; g++) FillRows(g, 0, weights.Slice(g * RowsPerGroup * K, RowsPerGroup * K), RowsPerGroup);
+        if (Bias is not null)
+            for (int g = 0; g < Groups; g++)
+                bias.Slice(g * RowsPerGroup, RowsPerGroup).CopyTo(Bias.Span.Slice(g * PanelsPerGroup * MR));
+    }
+
+    /// <summary>Packs rows [row0, row0 + count) of group <paramref name="g"/> from <paramref name="rows"/>, row-major [count, K].</summary>
+    public void FillRows(int g, int row0, ReadOnlySpan<float> rows, int count)
+    {
         var dst = Data.Span;
-        for (int g = 0; g < groups; g++)
-            for (int panel = 0; panel < PanelsPerGroup; panel++)
-            {
-                var block = dst.Slice((int)PanelOffset(g, panel, 0), k * mr);
-                for (int r = 0; r < mr; r++)
-                {
-                    int row = panel * mr + r;
-                    if (row >= rowsPerGroup) continue;
-                    var src = weights.Slice((g * rowsPerGroup + row) * k, k);
-                    for (int kk = 0; kk < k; kk++) block[kk * mr + r] = src[kk];
-                }
-            }
-        if (hasBias)
+        for (int i = 0; i < count; i++)
         {
-            Bias = new AlignedBuffer((long)groups * PanelsPerGroup * mr);
-            for (int g = 0; g < groups; g++)
-                bias.Slice(g * rowsPerGroup, rowsPerGroup).CopyTo(Bias.Span.Slice(g * PanelsPerGroup * mr));
+            int row = row0 + i;
+            var block = dst.Slice((int)PanelOffset(g, row / MR, 0), K * MR);
+            var src = rows.Slice(i * K, K);
+            for (int kk = 0, r = row % MR; kk < K; kk++) block[kk * MR + r] = src[kk];
         }
     }
 

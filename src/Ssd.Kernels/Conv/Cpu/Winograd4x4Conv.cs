@@ -39,7 +39,8 @@ internal sealed unsafe class Winograd4x4Conv
     {
         (_p, _inC, _outC, _mk, _threads) = (p, inC, outC, mk, threads);
         _bias = p.HasBias ? bias.ToArray() : new float[outC];
-        _u = new WeightPanels(WinogradF4x4.TransformWeights(weights, inC, outC), default, false, Xi, outC, inC, mk.MR);
+        _u = new WeightPanels(false, Xi, outC, inC, mk.MR);
+        FillU(weights);
         _outRows = _u.PanelsPerGroup * mk.MR;
         _vector = mk.Isa == CpuIsa.Avx512;
         // Scratch per block: V + M. Each block re-reads all of U, so wide layers (U = 4x the weights: 38 MB for
@@ -47,6 +48,31 @@ internal sealed unsafe class Winograd4x4Conv
         if (scratchBudget < 0) scratchBudget = Math.Clamp(2L * Xi * inC * outC, MinScratch, ScratchBudget);
         long perLane = (long)Xi * (inC + _outRows);
         _maxLanes = (int)Math.Max(mk.NR, scratchBudget / perLane / mk.NR * mk.NR);
+    }
+
+    /// <summary>The layer's new weights and bias, transformed and packed in place (a training step's refresh).</summary>
+    public void Refresh(ReadOnlySpan<float> weights, ReadOnlySpan<float> bias)
+    {
+        FillU(weights);
+        if (_p.HasBias) bias.CopyTo(_bias);
+    }
+
+    // A block of MR output channels' U, staged here before packing, so a refresh leaves no 4x-the-weights garbage.
+    [ThreadStatic] private static float[]? s_block;
+
+    /// <summary>U = the F(4x4) transform of the weights, MR output channels at a time, into the panels.</summary>
+    private void FillU(ReadOnlySpan<float> weights)
+    {
+        int mr = _mk.MR;
+        long need = (long)Xi * mr * _inC;
+        if (s_block is null || s_block.Length < need) s_block = new float[need];
+        for (int o0 = 0; o0 < _outC; o0 += mr)
+        {
+            int count = Math.Min(mr, _outC - o0);
+            var block = s_block.AsSpan(0, Xi * count * _inC);
+            WinogradF4x4.TransformWeights(weights.Slice(o0 * _inC * 9, count * _inC * 9), _inC, count, block);
+            for (int xi = 0; xi < Xi; xi++) _u.FillRows(xi, o0, block.Slice(xi * count * _inC, count * _inC), count);
+        }
     }
 
     /// <summary>Tiles per row and column of the 4x4 output tiling.</summary>

@@ -41,8 +41,16 @@ internal static unsafe class WinogradF4x4
     /// <summary>U[xi][o][c] = (G g[o,c] G^T)[xi], computed in double and rounded once (1/6, 1/15, 1/30 are inexact in fp32).</summary>
     public static float[] TransformWeights(ReadOnlySpan<float> w, int inC, int outC)
     {
+        var u = new float[Xi * (long)outC * inC];
+        TransformWeights(w, inC, outC, u);
+        return u;
+    }
+
+    /// <summary><see cref="TransformWeights(ReadOnlySpan{float}, int, int)"/> into <paramref name="u"/> [Xi][outC][inC]
+    /// (for a block of output channels: their weights in, their U out).</summary>
+    public static void TransformWeights(ReadOnlySpan<float> w, int inC, int outC, Span<float> u)
+    {
         long plane = (long)outC * inC;
-        var u = new float[Xi * plane];
         Span<double> t = stackalloc double[Alpha * 3];
         for (int o = 0; o < outC; o++)
             for (int c = 0; c < inC; c++)
@@ -53,10 +61,9 @@ internal static unsafe class WinogradF4x4
                         t[3 * j + b] = G[j, 0] * g[b] + G[j, 1] * g[3 + b] + G[j, 2] * g[6 + b];
                 for (int j = 0; j < Alpha; j++) // (G g) G^T
                     for (int k = 0; k < Alpha; k++)
-                        u[(Alpha * j + k) * plane + (long)o * inC + c] =
+                        u[(int)((Alpha * j + k) * plane + (long)o * inC + c)] =
                             (float)(t[3 * j] * G[k, 0] + t[3 * j + 1] * G[k, 1] + t[3 * j + 2] * G[k, 2]);
             }
-        return u;
     }
 
     // ---- scalar forms (portable ISA levels, and the reference for the vector forms) ----

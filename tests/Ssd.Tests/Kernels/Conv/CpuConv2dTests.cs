@@ -69,6 +69,37 @@ public class CpuConv2dTests
         TestData.AssertClose(actual, expected, 1e-4f, 1e-5f, $"{c.Name} {isa} {algorithm}");
     }
 
+    /// <summary>
+    /// A training step's refresh: new weights packed into a layer's own buffers (every algorithm, planned for its
+    /// input, so a 1x1 map's centre tap too) compute bit for bit what a layer made with them computes, or the layer
+    /// says it cannot refill (then the executor makes a new one).
+    /// </summary>
+    [TestCaseSource(nameof(SmallCasesPaths))]
+    public void RefreshedWeightsGiveANewLayersResult(Case c, CpuIsa isa, object algorithmCase)
+    {
+        var algorithm = (CpuConvAlgorithm)algorithmCase;
+        Assume.That(CpuIsaSupport.IsSupported(isa), $"this CPU lacks {isa}");
+        var (x, w, b) = Data(c, seed: 1);
+        var (_, w2, b2) = Data(c, seed: 2);
+        var options = new CpuConvOptions(isa, algorithm, PlannedInput: c.Input);
+        var layer = new CpuConv2d(c.P, c.Input.C, c.OutC, w, b, options);
+        var before = new float[layer.OutputShape(c.Input).Count];
+        layer.Forward(x, c.Input, before);
+        if (!layer.TryRefresh(w2, b2))
+        {
+            Assert.That(algorithm is CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Direct || layer.Algorithm is CpuConvAlgorithm.Winograd or CpuConvAlgorithm.Direct,
+                $"{layer.Algorithm}: only F(2x2) and depthwise make a new layer");
+            return;
+        }
+        var refreshed = new float[before.Length];
+        refreshed.AsSpan().Fill(float.NaN);
+        layer.Forward(x, c.Input, refreshed);
+        var fresh = new float[before.Length];
+        new CpuConv2d(c.P, c.Input.C, c.OutC, w2, b2, options).Forward(x, c.Input, fresh);
+        Assert.That(refreshed, Is.EqualTo(fresh).AsCollection, $"{c.Name} {isa} {algorithm}: refreshed = new layer, bit for bit");
+        Assert.That(refreshed, Is.Not.EqualTo(before).AsCollection, "the refresh changed the output");
+    }
+
     [Test]
     public void OddThreadCountsMatchReference([Values(1, 3)] int threads)
     {
