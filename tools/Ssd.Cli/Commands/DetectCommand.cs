@@ -169,9 +169,10 @@ public static class DetectCommand
         string? jsonNote = null;
         if (jsonToStdout && r.Coco)
         {
-            Console.Out.Flush();
-            using var stdout = Console.OpenStandardOutput();
-            CocoResults.WriteTo(stdout, CocoRows(results));
+            // Through Console.Out, as the plain JSON goes (a caller that redirects Console.Out gets it there).
+            using var rows = new MemoryStream();
+            CocoResults.WriteTo(rows, CocoRows(results));
+            Console.Out.Write(System.Text.Encoding.UTF8.GetString(rows.GetBuffer(), 0, (int)rows.Length));
         }
         else if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
         else if (r.Json is not null)
