@@ -211,7 +211,7 @@ public class ImageDecoderTests
         finally { dir.Delete(recursive: true); }
     }
 
-    private static byte[] PngWithSize(byte[] png, uint width, uint height)
+    internal static byte[] PngWithSize(byte[] png, uint width, uint height)
     {
         png = (byte[])png.Clone();
         BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(16), width);
