@@ -111,7 +111,7 @@ public class FailureModeTests
         string[] args = ["detect", "--model", ShapesModel, inputs["bomb.png"], inputs["bomb.jpg"]];
         AssertFailsCleanly(args, ExitCodes.InputsFailed,
             [$"error: {inputs["bomb.png"]}: the image is 40000x40000 = 1,600,000,000 pixels, over the 134,217,728-pixel budget per image",
-             $"error: {inputs["bomb.jpg"]}: the image is 65000x65000 = 4,225,000,000 pixels", "refused before decoding"],
+             $"error: {inputs["bomb.jpg"]}: the image is 65000x65000 = 4,225,000,000 pixels", "refused before decoding (--max-pixels raises it)"],
             ["0 of 2 inputs done, 0 detections, 2 failed"]);
 
         using var outputs = Temp();

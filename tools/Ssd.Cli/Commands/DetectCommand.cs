@@ -153,6 +153,9 @@ public static class DetectCommand
             {
                 var bytes = ImageFile.ReadAllBytes(path, r.Limits);
                 var header = ImageDecoder.ReadHeader(bytes, path);
+                if (header.Pixels > r.Limits.MaxPixels)
+                    throw new InvalidDataException($"{path}: the image is {header.StoredWidth}x{header.StoredHeight} = {header.Pixels:N0} pixels, over the "
+                        + $"{r.Limits.MaxPixels:N0}-pixel budget per image: refused before decoding (--max-pixels raises it)");
                 ImageDecoder.CheckBudget(header, path, r.Limits);
                 if (pending.Count == r.Options.MaxBatch || pending.Count > 0 && pendingPixels + header.Pixels > r.Limits.MaxBatchPixels) Flush();
                 pending.Add((path, ImageDecoder.Decode(bytes, path, r.Limits)));
