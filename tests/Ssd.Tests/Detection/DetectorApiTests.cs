@@ -393,6 +393,8 @@ public class DetectorApiTests
                         raw[d + 2] = image.Pixels[s + (bgr ? 0 : 2)];
                     }
                 Assert.That(detector.Detect(raw, w, h, layout, padding == 0 ? 0 : stride), Is.EqualTo(expected), $"{layout}, stride {stride}");
+                if (layout == PixelLayout.Bgr24 && padding == 0)
+                    Assert.That(detector.Detect(raw, w, h, PixelLayout.Rgb24), Is.Not.EqualTo(expected), "the comparison sees the channel order");
             }
         var call = new DetectOptions { MaxDetections = 1 };
         Assert.That(detector.Detect(encoded.AsSpan(), call), Is.EqualTo(expected.Take(1)), "per-call options through the encoded overload");
