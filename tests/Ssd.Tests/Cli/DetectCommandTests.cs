@@ -84,6 +84,50 @@ public class DetectCommandTests
         finally { Environment.CurrentDirectory = cwd; }
     }
 
+    /// <summary>
+    /// `--format coco` is pycocotools' loadRes format: a list of {image_id, category_id, bbox [x, y, w, h], score}
+    /// (plus the label, which loadRes ignores), one row per detection of the plain JSON, in its order: bbox is the
+    /// plain [x1, y1, x2, y2] as corner and size, category_id the class id, image_id the number of a numeric file stem
+    /// (COCO's 000000000042.jpg is 42), else the stem; `--json -` writes the same list to stdout.
+    /// </summary>
+    [Test]
+    public void FormatCocoWritesTheCocoResultsRows()
+    {
+        using var dir = Temp();
+        File.Copy(Example("shapes_002.jpg"), dir["000000000042.jpg"]);
+        File.Copy(Example("shapes_004.jpg"), dir["photo_b.jpg"]);
+        string[] inputs = [dir["000000000042.jpg"], dir["photo_b.jpg"]];
+        var plain = Run(["detect", "--model", ShapesModel, .. inputs, "--threshold", "0.2", "--json", dir["plain.json"]]);
+        var coco = Run(["detect", "--model", ShapesModel, .. inputs, "--threshold", "0.2", "--json", dir["coco.json"], "--format", "coco"]);
+        var stdout = Run(["detect", "--model", ShapesModel, .. inputs, "--threshold", "0.2", "--json", "-", "--format", "coco"]);
+        foreach (var r in new[] { plain, coco, stdout }) Assert.That(r.Code, Is.EqualTo(ExitCodes.Ok), r.ToString());
+
+        var expected = Json(File.ReadAllText(dir["plain.json"])).GetProperty("images").EnumerateArray()
+            .SelectMany(i => i.GetProperty("detections").EnumerateArray().Select(d => (Path: i.GetProperty("path").GetString()!, Detection: d))).ToList();
+        Assert.That(expected.Select(e => e.Path).Distinct().Count(), Is.EqualTo(2), "both photos have detections");
+        var rows = Json(File.ReadAllText(dir["coco.json"]));
+        Assert.That(rows.ValueKind, Is.EqualTo(JsonValueKind.Array), "a COCO results file is a list");
+        Assert.That(rows.GetArrayLength(), Is.EqualTo(expected.Count), "one row per detection");
+        Assert.That(Json(stdout.Out).ToString(), Is.EqualTo(rows.ToString()), "--json - writes the same rows to stdout");
+        for (int k = 0; k < expected.Count; k++)
+        {
+            var (path, d) = expected[k];
+            var row = rows[k];
+            Assert.That(row.EnumerateObject().Select(p => p.Name).Order(), Is.EqualTo(new[] { "bbox", "category_id", "image_id", "label", "score" }), $"row {k}");
+            var imageId = row.GetProperty("image_id");
+            if (Path.GetFileName(path) == "000000000042.jpg")
+                Assert.That((imageId.ValueKind, imageId.GetInt64()), Is.EqualTo((JsonValueKind.Number, 42L)), $"row {k}: a numeric stem is the COCO image id");
+            else
+                Assert.That(imageId.GetString(), Is.EqualTo("photo_b"), $"row {k}");
+            Assert.That(row.GetProperty("category_id").GetInt32(), Is.EqualTo(d.GetProperty("class_id").GetInt32()), $"row {k}");
+            Assert.That(row.GetProperty("label").GetString(), Is.EqualTo(d.GetProperty("label").GetString()), $"row {k}");
+            Assert.That(row.GetProperty("score").GetDouble(), Is.EqualTo(d.GetProperty("score").GetDouble()).Within(1e-6), $"row {k}");
+            var box = d.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            var bbox = row.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            Assert.That(bbox, Is.EqualTo(new[] { box[0], box[1], box[2] - box[0], box[3] - box[1] }).Within(1e-4), $"row {k}: [x, y, w, h]");
+        }
+    }
+
     [Test]
     public void InputsAreFilesFoldersGlobsAndRecursiveFolders()
     {

@@ -15,7 +15,8 @@ namespace Ssd.Tests.Detection;
 
 /// <summary>
 /// The API people embed (issue 13): per-call options against the flavour's reference and against a detector built
-/// with them, CPU threads and GPU index, DetectAsync and cancellation, logging, Load(Stream), concurrent callers.
+/// with them, CPU threads and GPU index, DetectAsync and cancellation, logging, Load(Stream), every input overload,
+/// concurrent callers.
 /// </summary>
 public class DetectorApiTests
 {
@@ -348,6 +349,55 @@ public class DetectorApiTests
         // A stream that cannot seek is copied to memory only up to its budget.
         using var pipe = new ForwardOnlyStream(new MemoryStream(good));
         Assert.Throws<ReaderBudgetException>(() => ModelFile.Load(pipe, "pipe", new ReaderBudgets { StreamBytes = 1000 }));
+    }
+
+    // ------------------------------------------------------------------ input overloads
+
+    /// <summary>
+    /// One photo through every way in: its path, a stream, its encoded bytes, and its pixels as raw RGB, BGR, RGBA
+    /// and BGRA buffers, packed and with padded rows (noise in the padding and alpha); every call gives the
+    /// detections of the decoded image (whose pixels ImageDecoderTests holds to cv2.imread's).
+    /// </summary>
+    [Test]
+    public void EveryInputOverloadGivesTheSameDetections()
+    {
+        string path = Path.Combine(WeightsPaths.RepoRoot, "examples", "shapes", "shapes_004.jpg");
+        using var detector = ShapesDetector(new SsdDetectorOptions { ConfidenceThreshold = 0.2f });
+        var image = ImageDecoder.Load(path);
+        var expected = detector.Detect(image);
+        Assert.That(expected, Has.Count.GreaterThan(1), "the photo has detections to compare");
+
+        Assert.That(detector.Detect(path), Is.EqualTo(expected), "Detect(string path)");
+        using (var stream = File.OpenRead(path))
+            Assert.That(detector.Detect(stream), Is.EqualTo(expected), "Detect(Stream)");
+        using (var pipe = new ForwardOnlyStream(File.OpenRead(path)))
+            Assert.That(detector.Detect(pipe), Is.EqualTo(expected), "Detect(Stream) that cannot seek");
+        var encoded = File.ReadAllBytes(path);
+        Assert.That(detector.Detect(encoded.AsSpan()), Is.EqualTo(expected), "Detect(ReadOnlySpan<byte> encoded)");
+
+        var rng = new Random(13);
+        int w = image.Width, h = image.Height;
+        foreach (var layout in Enum.GetValues<PixelLayout>())
+            foreach (int padding in new[] { 0, 5 })
+            {
+                int bpp = layout.BytesPerPixel(), stride = w * bpp + padding;
+                var raw = new byte[stride * h];
+                rng.NextBytes(raw);
+                bool bgr = layout is PixelLayout.Bgr24 or PixelLayout.Bgra32;
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        int s = 3 * (y * w + x), d = y * stride + x * bpp;
+                        raw[d] = image.Pixels[s + (bgr ? 2 : 0)];
+                        raw[d + 1] = image.Pixels[s + 1];
+                        raw[d + 2] = image.Pixels[s + (bgr ? 0 : 2)];
+                    }
+                Assert.That(detector.Detect(raw, w, h, layout, padding == 0 ? 0 : stride), Is.EqualTo(expected), $"{layout}, stride {stride}");
+                if (layout == PixelLayout.Bgr24 && padding == 0)
+                    Assert.That(detector.Detect(raw, w, h, PixelLayout.Rgb24), Is.Not.EqualTo(expected), "the comparison sees the channel order");
+            }
+        var call = new DetectOptions { MaxDetections = 1 };
+        Assert.That(detector.Detect(encoded.AsSpan(), call), Is.EqualTo(expected.Take(1)), "per-call options through the encoded overload");
     }
 
     // ------------------------------------------------------------------ concurrency

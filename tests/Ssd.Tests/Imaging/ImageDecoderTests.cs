@@ -131,6 +131,53 @@ public class ImageDecoderTests
         Assert.That(ImageDecoder.Decode(bomb, "bomb.png").Width, Is.EqualTo(6000));
     }
 
+    /// <summary>
+    /// Every format's header forged to claim a huge image (BMP and GIF 40000 x 40000 / 65535 x 65535, WebP lossy and
+    /// lossless 16383 x 16383, the most the format holds), the data left a few KB: each is refused from its header by
+    /// the default budget, named, before any pixel memory is taken.
+    /// </summary>
+    [TestCase("bmp_24.bmp", 40000, 40000)]
+    [TestCase("gif_static.gif", 65535, 65535)]
+    [TestCase("webp_lossy.webp", 16383, 16383)]
+    [TestCase("webp_lossless.webp", 16383, 16383)]
+    public void ForgedHugeHeadersOfEveryFormatAreRefused(string file, int width, int height)
+    {
+        var data = File.ReadAllBytes(Path.Combine(Dir, file));
+        switch (Path.GetExtension(file))
+        {
+            case ".bmp": // BITMAPINFOHEADER: width and height, int32 little-endian
+                BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(18), width);
+                BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(22), height);
+                break;
+            case ".gif": // the logical screen and the first image descriptor (after the global colour table)
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(6), (ushort)width);
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(8), (ushort)height);
+                int table = (data[10] & 0x80) != 0 ? 3 << ((data[10] & 7) + 1) : 0, at = 13 + table;
+                while (data[at] == 0x21) { at += 2; while (data[at] != 0) at += data[at] + 1; at++; } // extensions
+                Assert.That(data[at], Is.EqualTo(0x2C), "image descriptor");
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(at + 5), (ushort)width);
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(at + 7), (ushort)height);
+                break;
+            case ".webp" when data[15] == (byte)' ': // VP8 key frame: 14-bit width and height after the start code
+                Assert.That(data.AsSpan(23, 3).ToArray(), Is.EqualTo(new byte[] { 0x9D, 0x01, 0x2A }), "VP8 start code");
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(26), (ushort)width);
+                BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(28), (ushort)height);
+                break;
+            case ".webp": // VP8L: 0x2F, then width - 1 and height - 1 in 14 bits each, alpha and version kept
+                Assert.That(data[20], Is.EqualTo(0x2F), "VP8L signature");
+                uint bits = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(21)) & 0xF000_0000u;
+                BinaryPrimitives.WriteUInt32LittleEndian(data.AsSpan(21), bits | (uint)(width - 1) | (uint)(height - 1) << 14);
+                break;
+        }
+        var header = ImageDecoder.ReadHeader(data, file);
+        Assert.That((header.StoredWidth, header.StoredHeight), Is.EqualTo((width, height)), "the forged header is what the decoder reads");
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(data, file))!;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.That(e.Message, Does.StartWith($"{file}: the image is {width}x{height} = ").And.Contain("budget per image").And.EndWith("refused before decoding"));
+        Assert.That(allocated, Is.LessThan(4L * data.Length + (1 << 20)), "refused without decoding");
+    }
+
     [Test]
     public void ImageFilesAreReadSafely()
     {
@@ -211,7 +258,7 @@ public class ImageDecoderTests
         finally { dir.Delete(recursive: true); }
     }
 
-    private static byte[] PngWithSize(byte[] png, uint width, uint height)
+    internal static byte[] PngWithSize(byte[] png, uint width, uint height)
     {
         png = (byte[])png.Clone();
         BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(16), width);

@@ -13,7 +13,7 @@ namespace Ssd.Tests.Ptx;
 internal static class PtxTools
 {
     private static readonly Lazy<PtxCompiler> compiler = new(() => new PtxCompiler());
-    private static readonly Lazy<Ptxas?> ptxas = new(Ptxas.Locate);
+    private static readonly Lazy<(Ptxas? Found, string Why)> ptxas = new(Find);
     private static readonly ConcurrentDictionary<(MethodInfoKey, CudaArchitecture), Lazy<string>> ptx = new();
 
     private readonly record struct MethodInfoKey(System.Reflection.MethodInfo Method);
@@ -24,12 +24,24 @@ internal static class PtxTools
     {
         get
         {
-            if (ptxas.Value is { } p) return p;
-            var why = $"ptxas not found (set {Ptxas.EnvironmentVariable} or install it to <repo>/{Ptxas.RepoRelativePath})";
+            var (found, why) = ptxas.Value;
+            if (found is not null) return found;
             if (Environment.GetEnvironmentVariable("SSD_REQUIRE_PTXAS") == "1") Assert.Fail(why);
             Assert.Ignore(why);
             return null!;
         }
+    }
+
+    /// <summary>ptxas, or why there is none: not found, or <see cref="Ptxas.EnvironmentVariable"/> naming a missing file.</summary>
+    private static (Ptxas?, string) Find()
+    {
+        try
+        {
+            return Ptxas.Locate() is { } p
+                ? (p, "")
+                : (null, $"ptxas not found (set {Ptxas.EnvironmentVariable} or install it to <repo>/{Ptxas.RepoRelativePath})");
+        }
+        catch (FileNotFoundException e) { return (null, e.Message); }
     }
 
     /// <summary>The kernel's PTX for the architecture's PTX target (sm_90 shares sm_80's).</summary>

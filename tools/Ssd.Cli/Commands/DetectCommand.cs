@@ -153,6 +153,9 @@ public static class DetectCommand
             {
                 var bytes = ImageFile.ReadAllBytes(path, r.Limits);
                 var header = ImageDecoder.ReadHeader(bytes, path);
+                if (header.Pixels > r.Limits.MaxPixels)
+                    throw new InvalidDataException($"{path}: the image is {header.StoredWidth}x{header.StoredHeight} = {header.Pixels:N0} pixels, over the "
+                        + $"{r.Limits.MaxPixels:N0}-pixel budget per image: refused before decoding (--max-pixels raises it)");
                 ImageDecoder.CheckBudget(header, path, r.Limits);
                 if (pending.Count == r.Options.MaxBatch || pending.Count > 0 && pendingPixels + header.Pixels > r.Limits.MaxBatchPixels) Flush();
                 pending.Add((path, ImageDecoder.Decode(bytes, path, r.Limits)));
@@ -169,9 +172,10 @@ public static class DetectCommand
         string? jsonNote = null;
         if (jsonToStdout && r.Coco)
         {
-            Console.Out.Flush();
-            using var stdout = Console.OpenStandardOutput();
-            CocoResults.WriteTo(stdout, CocoRows(results));
+            // Through Console.Out, as the plain JSON goes (a caller that redirects Console.Out gets it there).
+            using var rows = new MemoryStream();
+            CocoResults.WriteTo(rows, CocoRows(results));
+            Console.Out.Write(System.Text.Encoding.UTF8.GetString(rows.GetBuffer(), 0, (int)rows.Length));
         }
         else if (jsonToStdout) Console.Out.Write(DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
         else if (r.Json is not null)
