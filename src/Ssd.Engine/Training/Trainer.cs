@@ -8,13 +8,19 @@ using Ssd.Weights.Model;
 namespace Ssd.Engine.Training;
 
 /// <summary>What one optimizer step saw: its number (from 1), the loss before the update, the rate it used.</summary>
-public sealed record TrainStepResult(long Step, MultiBoxLossResult Loss, double Lr, TimeSpan Elapsed);
+public sealed record TrainStepResult(long Step, MultiBoxLossResult Loss, double Lr, TimeSpan Elapsed)
+{
+    /// <summary>With <see cref="Trainer.ClipGradientNorm"/> set: the total L2 norm of the optimizer's gradients before
+    /// clipping (what torch.nn.utils.clip_grad_norm_ returns); null when clipping is off.</summary>
+    public float? GradNorm { get; init; }
+}
 
 /// <summary>
 /// One SSD training step on the engine, as the paper's loop runs it: forward the batch, the flavour's MultiBox loss
 /// and its gradients (<see cref="MultiBoxLoss"/>), backward through every layer (<see cref="SsdNetwork.Backward"/>),
 /// every parameter's gradient read back, <see cref="TrainingGuard"/>'s checks, the optimizer's update of the model's
-/// own weight arrays (<see cref="ModelWeights"/>, shared with any network loaded from them), and the weights made
+/// own weight arrays (<see cref="ModelWeights"/>, shared with any network loaded from them) after the optional
+/// gradient clipping (<see cref="ClipGradientNorm"/>), and the weights made
 /// visible to the next forward pass (<see cref="SsdNetwork.InvalidateWeights"/>). A non-finite loss or gradient throws
 /// <see cref="NonFiniteLossException"/> before the update, so the weights are those after the last good step.
 /// The network belongs to the trainer; the backend and the weights to the caller.
@@ -45,6 +51,26 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; private set; }
+
+    /// <summary>
+    /// Gradient clipping by total norm before each update, as torch.nn.utils.clip_grad_norm_(params, N) with the
+    /// optimizer's parameters (<see cref="GradientClipping.ClipByNorm"/>): the L2 norm of all their gradients as one
+    /// vector, every gradient multiplied by min(1, N / (norm + 1e-6)). Applied after
+    /// <see cref="TrainingGuard.CheckGradients"/>, so the norm is finite. Null (the default): no clipping.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive and finite.</exception>
+    public double? ClipGradientNorm
+    {
+        get => clipGradientNorm;
+        set
+        {
+            if (value is { } v && !(v > 0 && double.IsFinite(v)))
+                throw new ArgumentOutOfRangeException(nameof(value), v, "the gradient norm to clip at must be positive and finite");
+            clipGradientNorm = value;
+        }
+    }
+
+    private double? clipGradientNorm;
 
     /// <summary>Resuming from a checkpoint: the optimizer steps already taken (the optimizer's own state is restored by
     /// <see cref="Optimizer.ImportState"/>).</summary>
@@ -131,7 +157,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// One training step on a batch: forward, loss, backward, the guard, the update. <paramref name="imageNames"/>
+    /// One training step on a batch: forward, loss, backward, the guard, the clipping if on, the update. <paramref name="imageNames"/>
     /// (one per image) name the images when the step stops on a non-finite loss.
     /// </summary>
     public TrainStepResult Step(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
@@ -141,11 +167,12 @@ public sealed class Trainer : IDisposable
         long step = Steps + 1;
         var result = ImageByImage ? ForwardBackwardImageByImage(step, input, truths, imageNames) : ForwardBackward(step, input, truths, imageNames);
         TrainingGuard.CheckGradients(step, Parameters, result, imageNames);
+        float? norm = ClipGradientNorm is { } max ? GradientClipping.ClipByNorm(Optimizer.Parameters, max, Optimizer.Cpu) : null;
         double lr = Optimizer.Groups[0].Lr;
         Optimizer.Step();
         Network.InvalidateWeights();
         Steps = step;
-        return new TrainStepResult(step, result, lr, System.Diagnostics.Stopwatch.GetElapsedTime(start));
+        return new TrainStepResult(step, result, lr, System.Diagnostics.Stopwatch.GetElapsedTime(start)) { GradNorm = norm };
     }
 
     /// <summary>The batch at once: forward, loss, the loss guard, backward, the gradients read.</summary>

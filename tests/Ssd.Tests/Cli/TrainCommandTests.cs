@@ -39,6 +39,7 @@ public class TrainCommandTests
             foreach (var key in new[] { "loss", "loc_loss", "conf_loss", "lr", "images_per_s" })
                 Assert.That(double.IsFinite(first.GetProperty(key).GetDouble()), $"{key} in the log");
             Assert.That(first.GetProperty("lr").GetDouble(), Is.EqualTo(1e-3));
+            Assert.That(first.TryGetProperty("grad_norm", out _), Is.False, "no grad_norm without --clip-grad-norm");
 
             // The same model built here, its loss on images 0 and 1 of the set.
             var set = CocoDataSet.Load(Instances, Path.Combine(Path.GetDirectoryName(Instances)!, "images"));
@@ -88,6 +89,31 @@ public class TrainCommandTests
         finally
         {
             foreach (var d in new[] { a, b, c }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    /// <summary>A bad --clip-grad-norm or --augment is a usage error (exit 2) naming the option, with no trace and no run folder.</summary>
+    [TestCase("--clip-grad-norm", "0")]
+    [TestCase("--clip-grad-norm", "-1")]
+    [TestCase("--clip-grad-norm", "abc")]
+    [TestCase("--clip-grad-norm", "NaN")]
+    [TestCase("--clip-grad-norm", "1e999")]
+    [TestCase("--augment", "bogus")]
+    public void ABadClipNormOrAugmentationIsAUsageErrorAndWritesNothing(string option, string value)
+    {
+        var run = NewRunDir();
+        try
+        {
+            var r = CliRunner.Run("train", "--arch", "ssd300-vgg16", "--width-divisor", "16", "--data", Data, "--out", run, "--steps", "1",
+                "--backend", "cpu", option, value).AssertCleanErrors();
+            TestContext.Out.WriteLine(r);
+            Assert.That(r.Code, Is.EqualTo(2), r.ToString());
+            Assert.That(r.Err, Does.Contain(option).And.Contain(value == "1e999" ? "" : value), "the message names the option and the value");
+            Assert.That(Directory.Exists(run), Is.False, "no run folder");
+        }
+        finally
+        {
+            if (Directory.Exists(run)) Directory.Delete(run, true);
         }
     }
 

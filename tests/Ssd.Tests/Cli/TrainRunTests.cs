@@ -85,6 +85,56 @@ public class TrainRunTests
         finally { Delete(whole, parts); }
     }
 
+    /// <summary>
+    /// --augment flip --clip-grad-norm: every log line has the norm before clipping, the checkpoint stores the option,
+    /// and a resume keeps it (the resumed run equals the uninterrupted one bit for bit; another value is refused).
+    /// The clipping is not ignored: a run without it ends with other weights.
+    /// </summary>
+    [Test]
+    public void AFlippedClippedRunLogsTheNormAndItsResumeKeepsTheClipping()
+    {
+        string whole = NewRunDir(), parts = NewRunDir(), free = NewRunDir();
+        string[] Run(string run, int steps, params string[] extra) =>
+            ["train", "--arch", "ssd300-vgg16", "--width-divisor", "16", "--data", Data, "--out", run, "--batch", "2", "--steps", steps.ToString(),
+             "--augment", "flip", "--seed", "3", "--lr", "1e-2", "--backend", "cpu", .. extra];
+        try
+        {
+            var r = CliRunner.Run(Run(whole, 3, "--clip-grad-norm", "0.05"));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            var norms = File.ReadAllLines(Path.Combine(whole, "log.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("grad_norm").GetDouble()).ToArray();
+            TestContext.Out.WriteLine($"grad_norm: {string.Join(", ", norms)}");
+            Assert.That(norms, Has.Length.EqualTo(3).And.All.GreaterThan(0.05), "each step's norm before clipping, above N: clipped");
+
+            r = CliRunner.Run(Run(parts, 2, "--clip-grad-norm", "0.05"));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            var stored = JsonSerializer.Deserialize<Dictionary<string, string?>>(TrainingCheckpoint.Load(Path.Combine(parts, TrainingCheckpoint.FileName)).Run)!;
+            Assert.That(stored["--clip-grad-norm"], Is.EqualTo("0.05"), "the run's options hold the clipping");
+            var conflict = CliRunner.Run("train", "--resume", parts, "--steps", "3", "--clip-grad-norm", "1", "--backend", "cpu").AssertCleanErrors();
+            Assert.That(conflict.Code, Is.EqualTo(2), conflict.ToString());
+            Assert.That(conflict.Err, Does.Contain("--clip-grad-norm"));
+            r = CliRunner.Run("train", "--resume", parts, "--steps", "3", "--backend", "cpu");
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            Assert.That(File.ReadAllLines(Path.Combine(parts, "log.jsonl")), Is.EqualTo(File.ReadAllLines(Path.Combine(whole, "log.jsonl")))
+                .Using<string>((x, y) => string.Equals(Without(x, "images_per_s", "data_wait_s"), Without(y, "images_per_s", "data_wait_s"), StringComparison.Ordinal)),
+                "the same log but for the timings");
+            AssertSameWeights(Path.Combine(whole, "model.safetensors"), Path.Combine(parts, "model.safetensors"));
+
+            r = CliRunner.Run(Run(free, 3));
+            Assert.That(r.Code, Is.EqualTo(0), r.ToString());
+            Assert.That(File.ReadAllBytes(Path.Combine(free, "model.safetensors")), Is.Not.EqualTo(File.ReadAllBytes(Path.Combine(whole, "model.safetensors"))),
+                "without clipping, other weights");
+        }
+        finally { Delete(whole, parts, free); }
+    }
+
+    /// <summary>A log line without the named (timing) fields.</summary>
+    private static string Without(string line, params string[] keys)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+        foreach (var k in keys) node.Remove(k);
+        return node.ToJsonString();
+    }
+
     [Test]
     public void ARunStoppedAtStepKAndResumedEqualsTheUninterruptedRunBitForBit()
     {

@@ -82,6 +82,27 @@ public static class CliOptions
         },
     };
 
+    /// <summary>An optional number that must be positive and finite (null when the option is not given).</summary>
+    public static Option<double?> PositiveNumber(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = r =>
+        {
+            var token = Token(r);
+            if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+            {
+                r.AddError($"{name}: '{token}' is not a number");
+                return null;
+            }
+            if (!(v > 0 && double.IsFinite(v)))
+            {
+                r.AddError($"{name}: {token} must be a positive, finite number");
+                return null;
+            }
+            return v;
+        },
+    };
+
     public static Option<InputSize?> InputSizeOption() => new("--input-size")
     {
         Description = "network input WxH, or native (each image's own size); Caffe models only; default: the model's",

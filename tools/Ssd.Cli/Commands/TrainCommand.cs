@@ -24,8 +24,11 @@ namespace Ssd.Cli.Commands;
 /// `ssd train --model INIT.safetensors | --arch ssd300-vgg16|ssd512-vgg16 [--width-divisor N] [--flavor F]
 /// --data coco:INSTANCES.json:IMAGE_DIR | voc:VOC_DIR:SPLIT --out RUN_DIR [--batch 8] [--steps N | --epochs E |
 /// --max-minutes M] [--lr 1e-3] [--momentum 0.9] [--weight-decay 5e-4] [--schedule constant|multistep:S1,S2|cosine]
-/// [--warmup-steps W] [--augment none|ssd] [--shuffle|--no-shuffle] [--seed S] [--backend B]`: SGD (torch's rule) on
-/// the engine, the flavour's MultiBox loss. Writes RUN_DIR/log.jsonl (one object per optimizer step, the loss before
+/// [--warmup-steps W] [--augment none|ssd|flip] [--clip-grad-norm N] [--shuffle|--no-shuffle] [--seed S] [--backend B]`:
+/// SGD (torch's rule) on the engine, the flavour's MultiBox loss. `--augment flip` is a random horizontal flip
+/// (p 0.5) alone (<see cref="Augmentation.Flip"/>); `--clip-grad-norm N` clips the gradients' total L2 norm to N before
+/// each update as torch.nn.utils.clip_grad_norm_ does (<see cref="Trainer.ClipGradientNorm"/>) and logs the norm
+/// before clipping as grad_norm. Writes RUN_DIR/log.jsonl (one object per optimizer step, the loss before
 /// that step's update) and RUN_DIR/model.safetensors (the weights at the end, or after the last good step when
 /// training stops on a non-finite loss; the tensor names of the model it started from).
 /// <para>For people (issue 12): `--checkpoint-every N` writes RUN_DIR/checkpoint.safetensors every N steps and at
@@ -64,7 +67,8 @@ public static class TrainCommand
         public readonly Option<double> Decay = new("--weight-decay") { Description = "L2 weight decay (torch.optim.SGD's)", DefaultValueFactory = _ => 5e-4 };
         public readonly Option<string> Schedule = new("--schedule") { Description = "constant, multistep:M1,M2 (x0.1 at those steps, or at those fractions of the run: multistep:0.67,0.89) or cosine; with --max-minutes, cosine and fractions span the budget", DefaultValueFactory = _ => "constant" };
         public readonly Option<int> Warmup = CliOptions.Int("--warmup-steps", 0, 0, "linear warm-up from lr / 1000 over this many steps");
-        public readonly Option<string> Augment = new("--augment") { Description = "none, or ssd: the paper's augmentation in the flavour's variant (torchvision's transforms, ssd.pytorch's SSDAugmentation, Caffe's batch samplers)", DefaultValueFactory = _ => "none" };
+        public readonly Option<string> Augment = new("--augment") { Description = "none; ssd: the paper's augmentation in the flavour's variant (torchvision's transforms, ssd.pytorch's SSDAugmentation, Caffe's batch samplers); flip: a random horizontal flip (p 0.5) only", DefaultValueFactory = _ => "none" };
+        public readonly Option<double?> ClipGradNorm = CliOptions.PositiveNumber("--clip-grad-norm", "clip the gradients' total L2 norm to N before each update (torch.nn.utils.clip_grad_norm_); logged before clipping as grad_norm (default: no clipping)");
         public readonly Option<bool> Shuffle = new("--shuffle") { Description = "a new random image order each pass (the default)" };
         public readonly Option<bool> NoShuffle = new("--no-shuffle") { Description = "the data set's file order: batch i holds images i*B .. i*B+B-1, wrapping" };
         public readonly Option<int> Seed = CliOptions.Int("--seed", 0, 0, "seed of the initialisation, the shuffling and the augmentation");
@@ -80,7 +84,7 @@ public static class TrainCommand
         public readonly Option<int> DataWorkers = CliOptions.Int("--data-workers", 0, 0, "threads decoding and augmenting batches ahead of the step (0: one on 2 cores, cores / 4 above; at most the cores)");
 
         /// <summary>The options that define the run: a resume takes them from the checkpoint and refuses other values.</summary>
-        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
+        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, ClipGradNorm, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
 
         public Option[] Limits => [Steps, Epochs, Minutes];
 
@@ -88,7 +92,7 @@ public static class TrainCommand
         {
             var command = new Command("train", "Train an SSD on a VOC or COCO data set (SGD, the flavour's MultiBox loss), with checkpoints, resume and evaluation.")
             {
-                Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, Shuffle, NoShuffle, Seed,
+                Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, ClipGradNorm, Shuffle, NoShuffle, Seed,
                 SkipBad, Classes, FreezeBackbone, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
             };
             return command;
@@ -96,7 +100,7 @@ public static class TrainCommand
 
         public Arguments Read(ParseResult p) => new(p.GetValue(Model), p.GetValue(Arch), p.GetValue(WidthDivisor), p.GetValue(Flavor)!,
             p.GetValue(Data), p.GetValue(Out), p.GetValue(Batch), p.GetValue(Steps), p.GetValue(Epochs), p.GetValue(Minutes),
-            p.GetValue(Optimizer)!, p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!,
+            p.GetValue(Optimizer)!, p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!, p.GetValue(ClipGradNorm),
             p.GetValue(Shuffle), p.GetValue(NoShuffle), p.GetValue(Seed), p.GetValue(SkipBad), p.GetValue(Backend), p.GetValue(Resume),
             p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers), p.GetValue(Classes), p.GetValue(FreezeBackbone));
     }
@@ -110,7 +114,7 @@ public static class TrainCommand
     }
 
     private sealed record Arguments(string? Model, string? Arch, int WidthDivisor, string Flavor, string? Data, string? Out, int Batch, long? Steps,
-        double? Epochs, double? Minutes, string Optimizer, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment,
+        double? Epochs, double? Minutes, string Optimizer, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment, double? ClipGradNorm,
         bool Shuffle, bool NoShuffle, int Seed, bool SkipBad, DetectorBackend Backend, string? Resume, long CheckpointEvery, string? ValData,
         long EvalEvery, string? ValMetric, int DataWorkers, string? Classes, bool FreezeBackbone)
     {
@@ -122,7 +126,7 @@ public static class TrainCommand
             ["--model"] = Model, ["--arch"] = Arch, ["--width-divisor"] = WidthDivisor.ToString(CultureInfo.InvariantCulture), ["--flavor"] = Flavor,
             ["--data"] = Data, ["--batch"] = Batch.ToString(CultureInfo.InvariantCulture), ["--optimizer"] = Optimizer == "sgd" ? null : Optimizer, ["--lr"] = D(Lr), ["--momentum"] = D(Momentum),
             ["--weight-decay"] = D(WeightDecay), ["--schedule"] = Schedule, ["--warmup-steps"] = WarmupSteps.ToString(CultureInfo.InvariantCulture),
-            ["--augment"] = Augment, ["--shuffle"] = Shuffle ? "true" : null, ["--no-shuffle"] = NoShuffle ? "true" : null,
+            ["--augment"] = Augment, ["--clip-grad-norm"] = ClipGradNorm is { } clip ? D(clip) : null, ["--shuffle"] = Shuffle ? "true" : null, ["--no-shuffle"] = NoShuffle ? "true" : null,
             ["--seed"] = Seed.ToString(CultureInfo.InvariantCulture), ["--skip-bad"] = SkipBad ? "true" : null,
             ["--classes"] = Classes, ["--freeze-backbone"] = FreezeBackbone ? "true" : null,
             ["--steps"] = Steps?.ToString(CultureInfo.InvariantCulture), ["--epochs"] = Epochs is { } e ? D(e) : null, ["--max-minutes"] = Minutes is { } m ? D(m) : null,
@@ -215,7 +219,7 @@ public static class TrainCommand
             "caffe" => ModelFlavor.Caffe,
             _ => throw CliException.Usage($"--flavor: '{a.Flavor}' is not torchvision, ssd.pytorch or caffe"),
         };
-        if (a.Augment is not ("none" or "ssd")) throw CliException.Usage($"--augment: '{a.Augment}' is not none or ssd");
+        if (!Augmentation.Names.Contains(a.Augment)) throw CliException.Usage($"--augment: '{a.Augment}' is not {string.Join(", ", Augmentation.Names.SkipLast(1))} or {Augmentation.Names[^1]}");
         if (a.Shuffle && a.NoShuffle) throw CliException.Usage("give --shuffle or --no-shuffle, not both");
         int limits = (a.Steps is null ? 0 : 1) + (a.Epochs is null ? 0 : 1) + (a.Minutes is null ? 0 : 1);
         if (limits != 1) throw CliException.Usage("give exactly one of --steps, --epochs and --max-minutes");
@@ -341,6 +345,7 @@ public static class TrainCommand
             throw CliException.Model($"cannot train {a.Model ?? a.Arch} on the {DetectorBackendNames.Name(a.Backend)} backend: {ex.Message}", ex);
         }
         using var _ = trainer;
+        trainer.ClipGradientNorm = a.ClipGradNorm;
 
         long total = a.Steps ?? (a.Epochs is { } ep ? (long)Math.Ceiling(ep * set.Images.Count / a.Batch) : long.MaxValue);
         var lrSchedule = new RunSchedule(trainer.Optimizer, kind, milestones, a.WarmupSteps, a.Minutes is null ? total : null);
@@ -440,8 +445,8 @@ public static class TrainCommand
                 var line = JsonSerializer.Serialize(new
                 {
                     step = r.Step, loss = r.Loss.Loss, loc_loss = r.Loss.LocLoss, conf_loss = r.Loss.ConfLoss, lr = r.Lr,
-                    images_per_s = imagesPerS, data_wait_s = wait,
-                });
+                    images_per_s = imagesPerS, data_wait_s = wait, grad_norm = r.GradNorm,
+                }, LogOptions);
                 log.Append(line);
                 losses.Add(new TrainingCurves.LossPoint(r.Step, r.Loss.Loss, r.Loss.LocLoss, r.Loss.ConfLoss));
                 (waitedTotal, stepTotal) = (waitedTotal + wait, stepTotal + r.Elapsed.TotalSeconds);
@@ -475,6 +480,9 @@ public static class TrainCommand
         if (code is ExitCodes.Interrupted or ExitCodes.Terminated) Console.Error.WriteLine($"ssd: stopped at step {trainer.Steps}; continue with: ssd train --resume {a.Out}");
         return code;
     }
+
+    /// <summary>log.jsonl: grad_norm only when clipping is on (null values left out).</summary>
+    private static readonly JsonSerializerOptions LogOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>Keys of a time budget's estimate in the checkpoint's run options (beside the options themselves).</summary>
     private const string EstimatedKey = "estimated_steps", EstimatedAtKey = "estimated_at";

@@ -74,9 +74,12 @@ public interface IAugmentation
     AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index);
 }
 
-/// <summary>The augmentations by name (<c>--augment none|ssd</c>) and flavour.</summary>
+/// <summary>The augmentations by name (<c>--augment none|ssd|flip</c>) and flavour.</summary>
 public static class Augmentation
 {
+    /// <summary>The names <see cref="Parse"/> takes: none, ssd, flip.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["none", "ssd", "flip"];
+
     /// <summary>No augmentation: the image and its objects as they are.</summary>
     public static IAugmentation None { get; } = new NoAugmentation();
 
@@ -94,13 +97,47 @@ public static class Augmentation
         _ => throw new ArgumentException($"augmentation: unknown flavour {flavor}"),
     };
 
-    /// <summary><c>none</c> or <c>ssd</c> (the flavour's <see cref="Create"/>).</summary>
+    /// <summary>
+    /// A random horizontal flip with probability 0.5 and nothing else (no colour, zoom-out or crop; the recipe of
+    /// tools/example/train_example.py): the flavour's own flip step in its own frame (<see cref="TrainingInput.Objects"/>),
+    /// pixels mirrored and x1, x2 = W - x2, W - x1 (Caffe's fractions: 1 - x2, 1 - x1). The coin is that step's own
+    /// draw, the first of the image's <see cref="DrawStream"/>: torchvision's RandomHorizontalFlip (rand &lt; 0.5),
+    /// ssd.pytorch's RandomMirror (randint(2)), Caffe's mirror (Rand(2)).
+    /// </summary>
+    public static IAugmentation Flip(ModelFlavor flavor) => flavor switch
+    {
+        ModelFlavor.Torchvision or ModelFlavor.SsdPytorch or ModelFlavor.Caffe => new FlipOnly(flavor),
+        _ => throw new ArgumentException($"augmentation: unknown flavour {flavor}"),
+    };
+
+    /// <summary><c>none</c>, <c>ssd</c> (the flavour's <see cref="Create"/>) or <c>flip</c> (<see cref="Flip"/>).</summary>
     public static IAugmentation Parse(string name, ModelFlavor flavor) => name switch
     {
         "none" => None,
         "ssd" => Create(flavor),
-        _ => throw new ArgumentException($"augmentation: unknown --augment '{name}' (expected none or ssd)"),
+        "flip" => Flip(flavor),
+        _ => throw new ArgumentException($"augmentation: unknown --augment '{name}' (expected {string.Join(", ", Names)})"),
     };
+
+    private sealed class FlipOnly(ModelFlavor flavor) : IAugmentation
+    {
+        public AugmentedImage Apply(RgbImage image, LabelledBoxes objects, long seed, long epoch, long index)
+        {
+            Check(image, objects);
+            var rng = DrawStream.ForImage(seed, epoch, index);
+            if (flavor == ModelFlavor.SsdPytorch)
+            {
+                var floats = RgbPixels.ToFloat(image);
+                var mirrored = SsdPytorchAugment.RandomMirror(floats, objects, rng);
+                return new AugmentedImage(floats, mirrored);
+            }
+            var pixels = RgbPixels.Of(image);
+            var boxes = flavor == ModelFlavor.Caffe
+                ? CaffeAugment.RandomMirror(pixels, objects, rng)
+                : TorchvisionAugment.HorizontalFlip(pixels, objects, rng, TorchvisionAugment.Default);
+            return new AugmentedImage(pixels.ToImage(), boxes);
+        }
+    }
 
     private sealed class Torchvision(TorchvisionAugment.Options options) : IAugmentation
     {

@@ -82,7 +82,7 @@ public static class CaffeAugment
         (image, objects) = Expand(image, objects, rng, o);
         var samples = GenerateBatchSamples(objects, rng, o);
         if (samples.Count > 0) (image, objects) = Crop(image, objects, samples[rng.NextInt(samples.Count)]);
-        if (o.Mirror && rng.NextInt(2) == 1) objects = Mirror(image, objects);
+        if (o.Mirror) objects = RandomMirror(image, objects, rng);
         return (image, objects);
     }
 
@@ -211,6 +211,10 @@ public static class CaffeAugment
         }
         return new LabelledBoxes([.. corners], [.. labels]);
     }
+
+    /// <summary>transform_param's mirror: Rand(2) draws the coin; on 1 the <see cref="Mirror"/>, in place.</summary>
+    internal static LabelledBoxes RandomMirror(RgbPixels<byte> image, LabelledBoxes objects, DrawStream rng) =>
+        rng.NextInt(2) == 1 ? Mirror(image, objects) : objects;
 
     /// <summary>The mirror image, in place; x1, x2 = 1 - x2, 1 - x1.</summary>
     internal static LabelledBoxes Mirror(RgbPixels<byte> image, LabelledBoxes objects)
