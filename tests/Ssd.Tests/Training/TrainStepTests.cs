@@ -295,17 +295,24 @@ public class TrainStepTests
             Assert.That((ra.Loss.Positives, ra.Loss.Negatives), Is.EqualTo((rb.Loss.Positives, rb.Loss.Negatives)), $"step {s}: matches and mined negatives");
             Relative(ra.Loss.Loss, rb.Loss.Loss, 1e-5, $"step {s} loss image by image vs the batch");
             Relative(ra.Loss.LocLoss, rb.Loss.LocLoss, 1e-5, $"step {s} loc_loss");
-            for (int i = 0; i < whole.Parameters.Count; i++)
+            SameUpdates(before, whole, byImage, 1e-4, $"step {s}");
+        }
+    }
+
+    /// <summary>Each tensor's update (after - <paramref name="before"/>) by <paramref name="actual"/> within
+    /// <paramref name="bound"/> relative (L2) of <paramref name="expected"/>'s.</summary>
+    private static void SameUpdates(List<float[]> before, Trainer expected, Trainer actual, double bound, string what)
+    {
+        for (int i = 0; i < expected.Parameters.Count; i++)
+        {
+            double diff = 0, norm = 0;
+            for (int k = 0; k < before[i].Length; k++)
             {
-                double diff = 0, norm = 0;
-                for (int k = 0; k < before[i].Length; k++)
-                {
-                    double ua = (double)byImage.Parameters[i].Value[k] - before[i][k], ub = (double)whole.Parameters[i].Value[k] - before[i][k];
-                    diff += (ua - ub) * (ua - ub);
-                    norm += ub * ub;
-                }
-                Assert.That(Math.Sqrt(diff), Is.LessThanOrEqualTo(1e-4 * Math.Sqrt(norm) + 1e-12), $"step {s}: update of '{whole.Parameters[i].Name}'");
+                double ue = (double)expected.Parameters[i].Value[k] - before[i][k], ua = (double)actual.Parameters[i].Value[k] - before[i][k];
+                diff += (ua - ue) * (ua - ue);
+                norm += ue * ue;
             }
+            Assert.That(Math.Sqrt(diff), Is.LessThanOrEqualTo(bound * Math.Sqrt(norm) + 1e-12), $"{what}: update of '{expected.Parameters[i].Name}'");
         }
     }
 
@@ -338,17 +345,7 @@ public class TrainStepTests
             var ra = a.Step(input, Truths(), ["a", "b"]);
             var rb = b.Step(input, Truths(), ["a", "b"]);
             Relative(rb.Loss.Loss, ra.Loss.Loss, 1e-4, $"step {s} loss on PoCL vs CPU");
-            for (int i = 0; i < a.Parameters.Count; i++)
-            {
-                double diff = 0, norm = 0;
-                for (int k = 0; k < before[i].Length; k++)
-                {
-                    double ua = (double)a.Parameters[i].Value[k] - before[i][k], ub = (double)b.Parameters[i].Value[k] - before[i][k];
-                    diff += (ua - ub) * (ua - ub);
-                    norm += ua * ua;
-                }
-                Assert.That(Math.Sqrt(diff), Is.LessThanOrEqualTo(2e-3 * Math.Sqrt(norm) + 1e-12), $"step {s}: update of '{a.Parameters[i].Name}'");
-            }
+            SameUpdates(before, a, b, 2e-3, $"step {s} on PoCL vs CPU");
         }
     }
 }
