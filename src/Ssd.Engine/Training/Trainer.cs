@@ -80,6 +80,9 @@ public sealed class Trainer : IDisposable
         Steps = steps;
     }
 
+    /// <summary>A bench's stopwatch over the step's phases (null: none kept).</summary>
+    internal StepPhases? Phases { get; set; }
+
     private readonly PlanValue[] gradients;
     private readonly float[] locGrad, confGrad;
     private readonly float[]? scratch;
@@ -164,13 +167,17 @@ public sealed class Trainer : IDisposable
     {
         CheckBatch(input, truths, imageNames);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Phases?.Start(start);
         long step = Steps + 1;
         var result = ImageByImage ? ForwardBackwardImageByImage(step, input, truths, imageNames) : ForwardBackward(step, input, truths, imageNames);
         TrainingGuard.CheckGradients(step, Parameters, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         float? norm = ClipGradientNorm is { } max ? GradientClipping.ClipByNorm(Optimizer.Parameters, max, Optimizer.Cpu) : null;
         double lr = Optimizer.Groups[0].Lr;
         Optimizer.Step();
+        Phases?.Lap(StepPhase.Optimizer);
         Network.InvalidateWeights();
+        Phases?.Lap(StepPhase.Refresh);
         Steps = step;
         return new TrainStepResult(step, result, lr, System.Diagnostics.Stopwatch.GetElapsedTime(start)) { GradNorm = norm };
     }
@@ -179,10 +186,15 @@ public sealed class Trainer : IDisposable
     private MultiBoxLossResult ForwardBackward(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
     {
         var (loc, logits) = Network.TrainingForward(input);
+        Phases?.Lap(StepPhase.Forward);
         var result = Loss.Compute(loc, logits, truths, locGrad, confGrad);
+        Phases?.Lap(StepPhase.Loss);
         TrainingGuard.CheckLoss(step, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         Network.Backward(locGrad, confGrad);
+        Phases?.Lap(StepPhase.Backward);
         for (int i = 0; i < Parameters.Count; i++) Network.ReadGradient(gradients[i], Parameters[i].Grad);
+        Phases?.Lap(StepPhase.GradientReads);
         return result;
     }
 
@@ -195,26 +207,34 @@ public sealed class Trainer : IDisposable
     private MultiBoxLossResult ForwardBackwardImageByImage(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
     {
         var batch = Loss.MatchBatch(truths);
+        Phases?.Lap(StepPhase.Loss);
         var images = new ImageLoss[Batch];
         bool finite = true;
         for (int i = 0; i < Batch; i++)
         {
             var (loc, logits) = Network.TrainingForward(Image(input, i));
+            Phases?.Lap(StepPhase.Forward);
             images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
+            Phases?.Lap(StepPhase.Loss);
             finite &= images[i].IsFinite;
             if (!finite) continue;
             Network.Backward(locGrad, confGrad);
+            Phases?.Lap(StepPhase.Backward);
             for (int k = 0; k < Parameters.Count; k++)
             {
                 var grad = Parameters[k].Grad;
                 if (i == 0) { Network.ReadGradient(gradients[k], grad); continue; }
                 var add = scratch.AsSpan(0, grad.Length);
                 Network.ReadGradient(gradients[k], add);
+                Phases?.Lap(StepPhase.GradientReads);
                 SumInto(grad, add);
+                Phases?.Lap(StepPhase.GradientSums);
             }
+            Phases?.Lap(StepPhase.GradientReads);
         }
         var result = batch.Result(images);
         TrainingGuard.CheckLoss(step, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         return result;
     }
 
@@ -243,4 +263,30 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Disposes the network (not the backend or the weights).</summary>
     public void Dispose() => Network.Dispose();
+}
+
+/// <summary>The phases of a training step a bench times (<see cref="StepPhases"/>).</summary>
+internal enum StepPhase { Forward, Loss, Backward, GradientReads, GradientSums, Guard, Optimizer, Refresh }
+
+/// <summary>Stopwatch time per <see cref="StepPhase"/>, summed over the steps a trainer ran with it set.</summary>
+internal sealed class StepPhases
+{
+    private long last;
+
+    /// <summary>Ticks (<see cref="System.Diagnostics.Stopwatch.Frequency"/> per second) per phase.</summary>
+    public long[] Ticks { get; } = new long[Enum.GetValues<StepPhase>().Length];
+
+    /// <summary>The step begins.</summary>
+    public void Start(long timestamp) => last = timestamp;
+
+    /// <summary>The time since the last lap goes to <paramref name="phase"/>.</summary>
+    public void Lap(StepPhase phase)
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        Ticks[(int)phase] += now - last;
+        last = now;
+    }
+
+    /// <summary>Forgets the times so far.</summary>
+    public void Clear() => Array.Clear(Ticks);
 }
