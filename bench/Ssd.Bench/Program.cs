@@ -5,7 +5,8 @@ using Ssd.Bench;
 // `-- paired [ROUNDS]` runs the peer cases interleaved instead (PairedRun);
 // `-- conv-best-of ...` runs the load-tolerant best-single-call timing of the SSD300 convs (CpuConvBestOf);
 // `-- conv-backward-best-of ...` the same for their gradients at a training batch (ConvBackwardBestOf);
-// `-- train-layers [batch] [N] [results.md]` the per-op forward / backward table of a training step against the FP32 peak (TrainLayerTable).
+// `-- train-layers [batch] [N] [results.md]` the per-op forward / backward table of a training step against the FP32 peak (TrainLayerTable);
+// `-- train-phases [width-divisor] [batch] [steps]` where a CPU training step's time goes, image by image vs the whole batch (TrainStepPhases).
 if (args.Length > 0 && args[0] == "paired") return PairedRun.Run(args[1..]);
 if (args.Length > 0 && args[0] == "conv-best-of")
 {
@@ -18,5 +19,6 @@ if (args.Length > 0 && args[0] == "conv-backward-best-of")
     return 0;
 }
 if (args.Length > 0 && args[0] == "train-layers") return TrainLayerTable.Run(args[1..]);
+if (args.Length > 0 && args[0] == "train-phases") return TrainStepPhases.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

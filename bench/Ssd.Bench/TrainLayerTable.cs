@@ -17,7 +17,8 @@ namespace Ssd.Bench;
 /// whatever algorithm ran) and % of peak; then the max pools (forward with argmax, backward) and conv4_3's L2Norm
 /// (forward, backward), which move memory rather than compute (ms only). Best single call of N after 2 warm-up calls,
 /// the calls of one layer interleaved round by round so a loaded machine slows them alike.
-/// Run: dotnet run -c Release --project bench/Ssd.Bench -- train-layers [batch=8] [N=3] [results.md]
+/// Run: dotnet run -c Release --project bench/Ssd.Bench -- train-layers [batch=8] [N=3] [results.md] [--width-divisor D]
+/// (D: every channel count but the image's 3 and the heads' outputs divided by D, as <c>ssd train --width-divisor</c>)
 /// (bench/results/train-step.md holds the table of an idle run).
 /// </summary>
 public static class TrainLayerTable
@@ -37,29 +38,37 @@ public static class TrainLayerTable
 
     private const int Classes = 21;
 
-    public static IEnumerable<Ssd300ConvLayers.Layer> Convolutions() =>
-        Ssd300ConvLayers.All.Concat(Heads.SelectMany(h => new[]
-        {
-            new Ssd300ConvLayers.Layer($"{h.Source}_mbox_loc", new TensorShape(1, h.C, h.Size, h.Size), 4 * h.Boxes, Conv2dParams.Square(3, pad: 1)),
-            new Ssd300ConvLayers.Layer($"{h.Source}_mbox_conf", new TensorShape(1, h.C, h.Size, h.Size), Classes * h.Boxes, Conv2dParams.Square(3, pad: 1)),
-        }));
+    /// <summary>The convolutions, every channel count but the image's and the heads' outputs divided by <paramref name="divisor"/>.</summary>
+    public static IEnumerable<Ssd300ConvLayers.Layer> Convolutions(int divisor = 1) =>
+        Ssd300ConvLayers.All.Select(l => l with { Input = l.Input with { C = l.Input.C == 3 ? 3 : l.Input.C / divisor }, OutC = l.OutC / divisor })
+            .Concat(Heads.SelectMany(h => new[]
+            {
+                new Ssd300ConvLayers.Layer($"{h.Source}_mbox_loc", new TensorShape(1, h.C / divisor, h.Size, h.Size), 4 * h.Boxes, Conv2dParams.Square(3, pad: 1)),
+                new Ssd300ConvLayers.Layer($"{h.Source}_mbox_conf", new TensorShape(1, h.C / divisor, h.Size, h.Size), Classes * h.Boxes, Conv2dParams.Square(3, pad: 1)),
+            }));
 
     public static int Run(string[] args)
     {
         var c = CultureInfo.InvariantCulture;
+        int divisor = 1, at = Array.IndexOf(args, "--width-divisor");
+        if (at >= 0)
+        {
+            divisor = int.Parse(args[at + 1], c);
+            args = [.. args[..at], .. args[(at + 2)..]];
+        }
         int batch = args.Length > 0 ? int.Parse(args[0], c) : 8;
         int n = args.Length > 1 ? int.Parse(args[1], c) : 3;
         string? results = args.Length > 2 ? args[2] : null;
         var peak = FmaPeak.Measure() ?? throw new PlatformNotSupportedException("no FMA on this machine: no FP32 peak to compare with");
         var text = new StringBuilder();
         void Line(string s) { text.AppendLine(s); Console.WriteLine(s); }
-        Line(string.Create(c, $"Machine: {Machine.Description}; FP32 peak {peak.Gflops:F1} GFLOP/s ({peak.Source}). SSD300 at batch {batch}, best of {n} calls per op (`dotnet run -c Release --project bench/Ssd.Bench -- train-layers {batch} {n}`)."));
+        Line(string.Create(c, $"Machine: {Machine.Description}; FP32 peak {peak.Gflops:F1} GFLOP/s ({peak.Source}). SSD300{(divisor > 1 ? $" with channels / {divisor}" : "")} at batch {batch}, best of {n} calls per op (`dotnet run -c Release --project bench/Ssd.Bench -- train-layers {batch} {n}{(divisor > 1 ? $" --width-divisor {divisor}" : "")}`)."));
         Line("");
         Line("| layer | GFLOP (each pass) | forward ms | GFLOP/s | % peak | dx ms | GFLOP/s | % peak | dw+db ms | GFLOP/s | % peak |");
         Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         double totalF = 0, totalX = 0, totalW = 0, flops = 0, flopsX = 0;
         string Rate(double gflop, double ms) => string.Create(c, $"{gflop / ms * 1e3:F1} | {100 * gflop / ms * 1e3 / peak.Gflops:F0}%");
-        foreach (var l in Convolutions())
+        foreach (var l in Convolutions(divisor))
         {
             var (input, output, x, w, y, dy) = ConvBackwardBestOf.Operands(l, batch);
             var (dx, dw, db) = (new float[x.Length], new float[w.Length], new float[l.OutC]);
@@ -82,15 +91,15 @@ public static class TrainLayerTable
         Line("|---|---|---:|---:|");
         foreach (var p in Pools)
         {
-            var g = PoolGeometry.Create(new TensorShape(batch, p.C, p.Size, p.Size), p.Kernel, p.Stride, p.Pad, p.Rule);
+            var g = PoolGeometry.Create(new TensorShape(batch, p.C / divisor, p.Size, p.Size), p.Kernel, p.Stride, p.Pad, p.Rule);
             var rng = new Random(2);
             var x = Enumerable.Range(0, (int)g.Input.Count).Select(_ => rng.NextSingle()).ToArray();
             var (y, arg, dy, dx) = (new float[g.Output.Count], new int[g.Output.Count], new float[g.Output.Count], new float[x.Length]);
             var best = ConvBackwardBestOf.BestOf(n, [() => PoolBackwardSimd.MaxWithArgmax(g, x, y, arg), () => PoolBackwardSimd.MaxBackward(g, arg, dy, dx)]);
-            Line(string.Create(c, $"| {p.Name} | {p.C}x{p.Size}x{p.Size} | {best[0]:F1} | {best[1]:F1} |"));
+            Line(string.Create(c, $"| {p.Name} | {p.C / divisor}x{p.Size}x{p.Size} | {best[0]:F1} | {best[1]:F1} |"));
         }
         {
-            int ch = 512, size = 38;
+            int ch = 512 / divisor, size = 38;
             var rng = new Random(3);
             var x = Enumerable.Range(0, batch * ch * size * size).Select(_ => rng.NextSingle() - 0.5f).ToArray();
             var scale = Enumerable.Repeat(20f, ch).ToArray();

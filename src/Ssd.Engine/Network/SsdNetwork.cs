@@ -176,15 +176,30 @@ public sealed class SsdNetwork : IDisposable
     public void InvalidateWeights()
     {
         backend.Synchronize();
-        var fresh = PlanBuilder.Build(Model, Weights, Width, Height, Batch, Plan.Pinned.Select(v => v.Name), Plan.Mode);
-        for (int s = 0; s < Plan.Steps.Count; s++)
-            if (Plan.Steps[s] is ConvStep old && fresh.Steps[s] is ConvStep now)
-            {
-                // A folded step owns its arrays: refill them; an unfolded one reads the weights' own arrays.
-                if (!ReferenceEquals(old.Weight, now.Weight)) now.Weight.CopyTo(old.Weight, 0);
-                if (old.Bias is not null && now.Bias is not null && !ReferenceEquals(old.Bias, now.Bias)) now.Bias.CopyTo(old.Bias, 0);
-            }
+        // Only a plan with folded steps is built again (a training plan folds nothing: a step a training loop refreshes
+        // after every update reads the weights' own arrays, so there is nothing to refill).
+        if (ownsFoldedWeights ??= OwnsFoldedWeights())
+        {
+            var fresh = PlanBuilder.Build(Model, Weights, Width, Height, Batch, Plan.Pinned.Select(v => v.Name), Plan.Mode);
+            for (int s = 0; s < Plan.Steps.Count; s++)
+                if (Plan.Steps[s] is ConvStep old && fresh.Steps[s] is ConvStep now)
+                {
+                    // A folded step owns its arrays: refill them; an unfolded one reads the weights' own arrays.
+                    if (!ReferenceEquals(old.Weight, now.Weight)) now.Weight.CopyTo(old.Weight, 0);
+                    if (old.Bias is not null && now.Bias is not null && !ReferenceEquals(old.Bias, now.Bias)) now.Bias.CopyTo(old.Bias, 0);
+                }
+        }
         foreach (var e in executors.Concat(backward)) (e as IWeightedExecutor)?.RefreshWeights();
+    }
+
+    private bool? ownsFoldedWeights;
+
+    /// <summary>Whether a convolution step holds an array that is not one of <see cref="Weights"/>' own (a folded copy).
+    /// The arrays of <see cref="ModelWeights"/> are fixed, so the answer is too.</summary>
+    private bool OwnsFoldedWeights()
+    {
+        var own = new HashSet<float[]>(Weights.Names.Select(n => Weights[n]), ReferenceEqualityComparer.Instance);
+        return Plan.Steps.OfType<ConvStep>().Any(c => !own.Contains(c.Weight) || c.Bias is not null && !own.Contains(c.Bias));
     }
 
     /// <summary>Runs the network on an NCHW float input of Batch x C x Height x Width (already pre-processed).</summary>

@@ -1,5 +1,6 @@
 using Ssd.Engine.Backends;
 using Ssd.Engine.Graph;
+using Ssd.Engine.Memory;
 using Ssd.Engine.Network;
 using Ssd.Engine.Training.Loss;
 using Ssd.Engine.Training.Optim;
@@ -44,10 +45,19 @@ public sealed class Trainer : IDisposable
     /// <summary>
     /// Whether a step runs its images one after the other through a batch-1 network, summing their parameter
     /// gradients: the same step (up to the order of the sums) in an eighth of batch 8's activation memory. Chosen where
-    /// the backend runs batches image by image (<see cref="IBackend.RunsImageByImage"/>) and the flavour's loss of an
+    /// the backend runs batches image by image (<see cref="IBackend.RunsImageByImage"/>), the whole batch's training
+    /// arena would exceed <see cref="WholeBatchArenaBytes"/> (a small model's batch runs whole: its many tiny ops
+    /// would each pay their thread start-up once per image, and its arena fits anyway) and the flavour's loss of an
     /// image needs no other image's outputs (all but ssd.pytorch, whose mining shifts by the batch's largest logit).
     /// </summary>
     public bool ImageByImage => Network.Batch != Batch;
+
+    /// <summary>
+    /// The largest training arena (activations, saved values and gradients, in bytes) a batch runs whole in on a
+    /// backend that otherwise runs it <see cref="ImageByImage"/>: 256 MiB (SSD300-VGG16 at 1/8 width, batch 8: about
+    /// 143 MiB; at full width one image takes about 201 MiB, so any larger batch runs image by image).
+    /// </summary>
+    public const long WholeBatchArenaBytes = 256L << 20;
 
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; private set; }
@@ -80,6 +90,9 @@ public sealed class Trainer : IDisposable
         Steps = steps;
     }
 
+    /// <summary>A bench's stopwatch over the step's phases (null: none kept).</summary>
+    internal StepPhases? Phases { get; set; }
+
     private readonly PlanValue[] gradients;
     private readonly float[] locGrad, confGrad;
     private readonly float[]? scratch;
@@ -109,7 +122,7 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        int networkBatch = (imageByImage ?? backend.RunsImageByImage) ? 1 : batch;
+        int networkBatch = (imageByImage ?? RunsImageByImage(model, weights, backend, batch)) ? 1 : batch;
         var network = SsdNetwork.Load(model, weights, backend, batch: networkBatch, mode: PlanMode.Training);
         try
         {
@@ -132,6 +145,20 @@ public sealed class Trainer : IDisposable
             network.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Whether <see cref="Create(ModelDescription, ModelWeights, IBackend, int, Func{IReadOnlyList{Parameter}, Optimizer}, MultiBoxLossOptions?)"/>
+    /// would run the step <see cref="ImageByImage"/> when the flavour's loss allows it: the backend runs batches image
+    /// by image and the whole batch's training arena at the model's input size exceeds <see cref="WholeBatchArenaBytes"/>.</summary>
+    internal static bool RunsImageByImage(ModelDescription model, ModelWeights weights, IBackend backend, int batch) =>
+        backend.RunsImageByImage && batch > 1 && TrainingArenaBytes(model, weights, batch) > WholeBatchArenaBytes;
+
+    /// <summary>The training arena in bytes that <paramref name="batch"/> images take at the model's input size.</summary>
+    internal static long TrainingArenaBytes(ModelDescription model, ModelWeights weights, int batch)
+    {
+        var plan = PlanBuilder.Build(model, weights, model.Input.Width, model.Input.Height, batch, null, PlanMode.Training);
+        // As SsdNetwork.Load lays it out: the logits the loss reads stay readable after the forward pass.
+        return ArenaLayout.For(plan, [plan.Backward!.LossConf]).Memory.ArenaSize * sizeof(float);
     }
 
     /// <summary>
@@ -164,13 +191,17 @@ public sealed class Trainer : IDisposable
     {
         CheckBatch(input, truths, imageNames);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        Phases?.Start(start);
         long step = Steps + 1;
         var result = ImageByImage ? ForwardBackwardImageByImage(step, input, truths, imageNames) : ForwardBackward(step, input, truths, imageNames);
         TrainingGuard.CheckGradients(step, Parameters, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         float? norm = ClipGradientNorm is { } max ? GradientClipping.ClipByNorm(Optimizer.Parameters, max, Optimizer.Cpu) : null;
         double lr = Optimizer.Groups[0].Lr;
         Optimizer.Step();
+        Phases?.Lap(StepPhase.Optimizer);
         Network.InvalidateWeights();
+        Phases?.Lap(StepPhase.Refresh);
         Steps = step;
         return new TrainStepResult(step, result, lr, System.Diagnostics.Stopwatch.GetElapsedTime(start)) { GradNorm = norm };
     }
@@ -179,10 +210,15 @@ public sealed class Trainer : IDisposable
     private MultiBoxLossResult ForwardBackward(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
     {
         var (loc, logits) = Network.TrainingForward(input);
+        Phases?.Lap(StepPhase.Forward);
         var result = Loss.Compute(loc, logits, truths, locGrad, confGrad);
+        Phases?.Lap(StepPhase.Loss);
         TrainingGuard.CheckLoss(step, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         Network.Backward(locGrad, confGrad);
+        Phases?.Lap(StepPhase.Backward);
         for (int i = 0; i < Parameters.Count; i++) Network.ReadGradient(gradients[i], Parameters[i].Grad);
+        Phases?.Lap(StepPhase.GradientReads);
         return result;
     }
 
@@ -195,26 +231,34 @@ public sealed class Trainer : IDisposable
     private MultiBoxLossResult ForwardBackwardImageByImage(long step, ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string> imageNames)
     {
         var batch = Loss.MatchBatch(truths);
+        Phases?.Lap(StepPhase.Loss);
         var images = new ImageLoss[Batch];
         bool finite = true;
         for (int i = 0; i < Batch; i++)
         {
             var (loc, logits) = Network.TrainingForward(Image(input, i));
+            Phases?.Lap(StepPhase.Forward);
             images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
+            Phases?.Lap(StepPhase.Loss);
             finite &= images[i].IsFinite;
             if (!finite) continue;
             Network.Backward(locGrad, confGrad);
+            Phases?.Lap(StepPhase.Backward);
             for (int k = 0; k < Parameters.Count; k++)
             {
                 var grad = Parameters[k].Grad;
                 if (i == 0) { Network.ReadGradient(gradients[k], grad); continue; }
                 var add = scratch.AsSpan(0, grad.Length);
                 Network.ReadGradient(gradients[k], add);
+                Phases?.Lap(StepPhase.GradientReads);
                 SumInto(grad, add);
+                Phases?.Lap(StepPhase.GradientSums);
             }
+            Phases?.Lap(StepPhase.GradientReads);
         }
         var result = batch.Result(images);
         TrainingGuard.CheckLoss(step, result, imageNames);
+        Phases?.Lap(StepPhase.Guard);
         return result;
     }
 
@@ -243,4 +287,30 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Disposes the network (not the backend or the weights).</summary>
     public void Dispose() => Network.Dispose();
+}
+
+/// <summary>The phases of a training step a bench times (<see cref="StepPhases"/>).</summary>
+internal enum StepPhase { Forward, Loss, Backward, GradientReads, GradientSums, Guard, Optimizer, Refresh }
+
+/// <summary>Stopwatch time per <see cref="StepPhase"/>, summed over the steps a trainer ran with it set.</summary>
+internal sealed class StepPhases
+{
+    private long last;
+
+    /// <summary>Ticks (<see cref="System.Diagnostics.Stopwatch.Frequency"/> per second) per phase.</summary>
+    public long[] Ticks { get; } = new long[Enum.GetValues<StepPhase>().Length];
+
+    /// <summary>The step begins.</summary>
+    public void Start(long timestamp) => last = timestamp;
+
+    /// <summary>The time since the last lap goes to <paramref name="phase"/>.</summary>
+    public void Lap(StepPhase phase)
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        Ticks[(int)phase] += now - last;
+        last = now;
+    }
+
+    /// <summary>Forgets the times so far.</summary>
+    public void Clear() => Array.Clear(Ticks);
 }

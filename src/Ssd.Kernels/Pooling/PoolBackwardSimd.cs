@@ -40,13 +40,16 @@ internal static unsafe class PoolBackwardSimd
                     h0 = Math.Max(h0, 0); w0 = Math.Max(w0, 0);
                     float m = yp[oh * g.OutW + ow];
                     int best = h0 * g.W + w0;
+                    // The first cell equal to m, without a branch on the data (which cell wins is random in
+                    // training, and a mispredicted early exit per window cost more than the scan): the cells in
+                    // reverse order, each equal one taking its index; none equal (NaN) keeps the first cell.
                     if (m != float.NegativeInfinity)
-                        for (int h = h0; h < h1; h++)
-                        {
-                            int w = w0;
-                            while (w < w1 && xp[h * g.W + w] != m) w++;
-                            if (w < w1) { best = h * g.W + w; break; }
-                        }
+                        for (int h = h1 - 1; h >= h0; h--)
+                            for (int w = w1 - 1; w >= w0; w--)
+                            {
+                                int at = h * g.W + w, take = -(xp[at] == m ? 1 : 0);
+                                best ^= (best ^ at) & take;
+                            }
                     ap[oh * g.OutW + ow] = best;
                 }
             });
