@@ -1,6 +1,5 @@
 using Ssd.Engine.Backends;
 using Ssd.Engine.Graph;
-using Ssd.Engine.Memory;
 using Ssd.Engine.Network;
 using Ssd.Engine.Training.Loss;
 using Ssd.Engine.Training.Optim;
@@ -45,19 +44,10 @@ public sealed class Trainer : IDisposable
     /// <summary>
     /// Whether a step runs its images one after the other through a batch-1 network, summing their parameter
     /// gradients: the same step (up to the order of the sums) in an eighth of batch 8's activation memory. Chosen where
-    /// the backend runs batches image by image (<see cref="IBackend.RunsImageByImage"/>), the whole batch's training
-    /// arena would exceed <see cref="WholeBatchArenaBytes"/> (a small model's batch runs whole: its many tiny ops
-    /// would each pay their thread start-up once per image, and its arena fits anyway) and the flavour's loss of an
+    /// the backend runs batches image by image (<see cref="IBackend.RunsImageByImage"/>) and the flavour's loss of an
     /// image needs no other image's outputs (all but ssd.pytorch, whose mining shifts by the batch's largest logit).
     /// </summary>
     public bool ImageByImage => Network.Batch != Batch;
-
-    /// <summary>
-    /// The largest training arena (activations, saved values and gradients, in bytes) a batch runs whole in on a
-    /// backend that otherwise runs it <see cref="ImageByImage"/>: 256 MiB (SSD300-VGG16 at 1/8 width, batch 8: about
-    /// 143 MiB; at full width one image takes about 201 MiB, so any larger batch runs image by image).
-    /// </summary>
-    public const long WholeBatchArenaBytes = 256L << 20;
 
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; private set; }
@@ -122,7 +112,7 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
-        int networkBatch = (imageByImage ?? RunsImageByImage(model, weights, backend, batch)) ? 1 : batch;
+        int networkBatch = (imageByImage ?? backend.RunsImageByImage) ? 1 : batch;
         var network = SsdNetwork.Load(model, weights, backend, batch: networkBatch, mode: PlanMode.Training);
         try
         {
@@ -145,20 +135,6 @@ public sealed class Trainer : IDisposable
             network.Dispose();
             throw;
         }
-    }
-
-    /// <summary>Whether <see cref="Create(ModelDescription, ModelWeights, IBackend, int, Func{IReadOnlyList{Parameter}, Optimizer}, MultiBoxLossOptions?)"/>
-    /// would run the step <see cref="ImageByImage"/> when the flavour's loss allows it: the backend runs batches image
-    /// by image and the whole batch's training arena at the model's input size exceeds <see cref="WholeBatchArenaBytes"/>.</summary>
-    internal static bool RunsImageByImage(ModelDescription model, ModelWeights weights, IBackend backend, int batch) =>
-        backend.RunsImageByImage && batch > 1 && TrainingArenaBytes(model, weights, batch) > WholeBatchArenaBytes;
-
-    /// <summary>The training arena in bytes that <paramref name="batch"/> images take at the model's input size.</summary>
-    internal static long TrainingArenaBytes(ModelDescription model, ModelWeights weights, int batch)
-    {
-        var plan = PlanBuilder.Build(model, weights, model.Input.Width, model.Input.Height, batch, null, PlanMode.Training);
-        // As SsdNetwork.Load lays it out: the logits the loss reads stay readable after the forward pass.
-        return ArenaLayout.For(plan, [plan.Backward!.LossConf]).Memory.ArenaSize * sizeof(float);
     }
 
     /// <summary>

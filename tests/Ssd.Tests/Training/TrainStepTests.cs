@@ -316,25 +316,6 @@ public class TrainStepTests
         }
     }
 
-    /// <summary>
-    /// On the CPU backend the step's path follows the size of the whole batch's training arena: a small model's batch
-    /// runs whole (the arena it gets is the planned one, under the budget), SSD300 at full width runs image by image.
-    /// </summary>
-    [Test]
-    public void TheCpuStepRunsASmallBatchWholeAndALargeOneImageByImage()
-    {
-        var (model, weights) = SmallTorchvision();
-        using var backend = Backend("cpu");
-        using var small = Trainer.Create(model, weights, backend, 3, ps => new Sgd(ParameterGroup.Single(ps, 1e-3, 0)));
-        Assert.That((small.ImageByImage, small.Network.Batch), Is.EqualTo((false, 3)));
-        Assert.That(small.Network.ArenaBytes, Is.EqualTo(Trainer.TrainingArenaBytes(model, weights, 3)).And.LessThanOrEqualTo(Trainer.WholeBatchArenaBytes));
-        var full = VggSsd.Create(ModelFlavor.Torchvision, 300, 4);
-        var fullWeights = ModelWeights.From(full.Tensors);
-        Assert.That(Trainer.TrainingArenaBytes(full.Description, fullWeights, 2), Is.GreaterThan(Trainer.WholeBatchArenaBytes), "two full-width images are over the budget");
-        Assert.That((Trainer.RunsImageByImage(full.Description, fullWeights, backend, 8), Trainer.RunsImageByImage(full.Description, fullWeights, backend, 1)),
-            Is.EqualTo((true, false)), "full width: batch 8 image by image; a batch of 1 is its own image");
-    }
-
     /// <summary>ssd.pytorch's mining shifts by the batch's largest logit, so its CPU step keeps the whole batch.</summary>
     [Test]
     public void SsdPytorchTrainsTheBatchWhole()
