@@ -13,7 +13,8 @@ namespace Ssd.Bench;
 /// FP32 peak (<see cref="FmaPeak.Measure"/>): every convolution (VGG-16 base, extras and the six loc / conf heads at
 /// 21 classes) with its forward (<see cref="CpuConv2d"/> on the engine's automatic algorithm for the planned input),
 /// dx and dw + db (<see cref="Conv2dBackwardSimd"/>, the fused ReLU's mask included in neither: it is a separate
-/// memory pass the engine runs once per layer), each as ms, GFLOP/s (2 FLOP per multiply-add of the direct convolution,
+/// memory pass the engine runs once per layer; dx marked W runs as the engine's does there, the Winograd forward conv of
+/// dy, <see cref="WinogradInputGradient"/>), each as ms, GFLOP/s (2 FLOP per multiply-add of the direct convolution,
 /// whatever algorithm ran) and % of peak; then the max pools (forward with argmax, backward) and conv4_3's L2Norm
 /// (forward, backward), which move memory rather than compute (ms only). Best single call of N after 2 warm-up calls,
 /// the calls of one layer interleaved round by round so a loaded machine slows them alike.
@@ -75,15 +76,22 @@ public static class TrainLayerTable
             var forward = new CpuConv2d(l.P, input.C, l.OutC, w, new float[l.OutC], new CpuConvOptions(PlannedInput: input));
             var backward = new Conv2dBackwardSimd(l.P, input.C, l.OutC);
             bool first = l.Name == "conv1_1";   // the engine computes no dx for the input image
+            // dx as the engine runs it: the Winograd forward conv of dy where the forward's choice picks it for dy's shape.
+            var winogradDx = first ? null : WinogradInputGradient.For(l.P, input.C, l.OutC, input, w, default);
             var best = ConvBackwardBestOf.BestOf(n,
             [
                 () => forward.Forward(x, input, y),
-                () => { if (!first) backward.InputGradient(dy, input, w, dx); },
+                () =>
+                {
+                    if (winogradDx is not null) winogradDx.Run(dy, dx);
+                    else if (!first) backward.InputGradient(dy, input, w, dx);
+                },
                 () => { backward.WeightGradient(x, input, dy, dw); backward.BiasGradient(dy, output, db); },
             ]);
             double g = l.P.Flops(input, l.OutC) / 1e9;
             (totalF, totalX, totalW, flops, flopsX) = (totalF + best[0], totalX + (first ? 0 : best[1]), totalW + best[2], flops + g, flopsX + (first ? 0 : g));
-            Line(string.Create(c, $"| {l.Name} | {g:F2} | {best[0]:F1} | {Rate(g, best[0])} | {(first ? "- | - | -" : $"{best[1]:F1} | {Rate(g, best[1])}")} | {best[2]:F1} | {Rate(g, best[2])} |"));
+            string dxMark = winogradDx is null ? "" : " W";
+            Line(string.Create(c, $"| {l.Name} | {g:F2} | {best[0]:F1} | {Rate(g, best[0])} | {(first ? "- | - | -" : $"{best[1]:F1}{dxMark} | {Rate(g, best[1])}")} | {best[2]:F1} | {Rate(g, best[2])} |"));
         }
         Line(string.Create(c, $"| **convolutions** | {flops:F1} | {totalF:F0} | {Rate(flops, totalF)} | {totalX:F0} | {Rate(flopsX, totalX)} | {totalW:F0} | {Rate(flops, totalW)} |"));
         Line("");

@@ -27,7 +27,9 @@ internal sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChan
 /// Backward (<see cref="Conv2dBackwardReference"/>): reads x (and, with a fused ReLU, the output y for its mask) and dy;
 /// its outputs are dx, then the parameter gradients dw and (with a bias) db. An empty dx slice skips dx (conv1_1).
 /// The CPU's <see cref="Conv2dBackwardSimd"/> and the ILGPU kernels (auto, naive, tiled) read the weights as the
-/// forward does (the device variants upload them, again on refresh).
+/// forward does (the device variants upload them, again on refresh); the CPU's dx of a 3x3 stride-1 layer runs as the
+/// Winograd F(4x4) forward conv of g with the flipped filters (<see cref="WinogradInputGradient"/>) where the forward's
+/// choice of algorithm picks Winograd for g's shape (cpu.simd) or wherever it applies (cpu.simd.winograd4x4).
 /// </summary>
 internal static class ConvVariants
 {
@@ -76,6 +78,8 @@ internal static class ConvVariants
             Device("conv2d.7", Conv2dVariant.Tf32Emulated) with { Bound = Tf32Bound },
             OpVariant<ConvParams>.Cpu("cpu.simd", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c))
                 with { IsDefault = true, Bound = BackwardBound },
+            OpVariant<ConvParams>.Cpu("cpu.simd.winograd4x4", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c, forceWinograd: true))
+                with { Bound = BackwardBound, Applies = static p => WinogradInputGradient.Applies(p.P) },
             DeviceBackward("conv2d.backward.auto", Conv2dBackwardVariant.Auto) with { IsDefault = true },
             DeviceBackward("conv2d.backward.1", Conv2dBackwardVariant.Naive),
             DeviceBackward("conv2d.backward.2", Conv2dBackwardVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
@@ -95,17 +99,36 @@ internal static class ConvVariants
     private static OpVariant<ConvParams> DeviceBackward(string name, Conv2dBackwardVariant variant) =>
         OpVariant<ConvParams>.Ilgpu(name, OpPass.Backward, (p, b, c) => new DeviceConvBackwardExecutor(p, b, c, variant)) with { Bound = BackwardBound };
 
-    /// <summary>The CPU gradients: one <see cref="Conv2dBackwardSimd"/> (its scratch kept), the weights read at each run.</summary>
-    private sealed class CpuConvBackwardExecutor(ConvParams p, OpBinding b, CpuOpContext context) : IOpExecutor
+    /// <summary>
+    /// The CPU gradients: one <see cref="Conv2dBackwardSimd"/> (its scratch kept), the weights read at each run; dx of a
+    /// 3x3 stride-1 layer by the Winograd forward conv of g where <see cref="WinogradInputGradient.For"/> picks it (always
+    /// where it applies when forced), its flipped weights packed once and again on refresh.
+    /// </summary>
+    private sealed class CpuConvBackwardExecutor : IWeightedExecutor
     {
-        private readonly Conv2dBackwardSimd layer = new(p.P, p.Input.C, p.OutChannels, context.Options);
+        private readonly ConvParams p;
+        private readonly OpBinding b;
+        private readonly CpuOpContext context;
+        private readonly Conv2dBackwardSimd layer;
+        private readonly WinogradInputGradient? winogradDx;
+
+        public CpuConvBackwardExecutor(ConvParams p, OpBinding b, CpuOpContext context, bool forceWinograd = false)
+        {
+            (this.p, this.b, this.context) = (p, b, context);
+            layer = new Conv2dBackwardSimd(p.P, p.Input.C, p.OutChannels, context.Options);
+            // No dx wanted (conv1_1): nothing to pack.
+            if (b.Outputs[0].Length > 0)
+                winogradDx = WinogradInputGradient.For(p.P, p.Input.C, p.OutChannels, p.Input, p.Weights().Weight, context.Options, forceWinograd);
+        }
 
         public void Run()
         {
             var r = b.Inputs;
             layer.Backward(context.Span(r[0]), p.Input, p.Weights().Weight, p.P.FuseRelu ? context.Span(r[1]) : [], context.Span(r[^1]),
-                context.Span(b.Outputs[0]), context.Span(b.Outputs[1]), p.P.HasBias ? context.Span(b.Outputs[2]) : []);
+                context.Span(b.Outputs[0]), context.Span(b.Outputs[1]), p.P.HasBias ? context.Span(b.Outputs[2]) : [], winogradDx);
         }
+
+        public void RefreshWeights() => winogradDx?.Refresh(p.Weights().Weight);
     }
 
     /// <summary>The device gradients: weights uploaded once (copied again on refresh), the op's scratch kept.</summary>

@@ -71,9 +71,11 @@ internal sealed unsafe class Conv2dBackwardSimd
     /// <summary>
     /// dx, dw and db (see <see cref="Conv2dBackwardReference.Backward"/>): with a fused ReLU, <paramref name="output"/>
     /// is the forward's y and dy is masked by it first. Pass an empty dx or dw to skip it (conv1_1 needs no dx).
+    /// <paramref name="winogradDx"/>: dx by that forward convolution of the masked gradient instead (made for this layer,
+    /// input shape and weights), where <see cref="WinogradInputGradient.For"/> gave one.
     /// </summary>
     public void Backward(ReadOnlySpan<float> input, TensorShape inShape, ReadOnlySpan<float> weight, ReadOnlySpan<float> output,
-        ReadOnlySpan<float> dOutput, Span<float> dInput, Span<float> dWeight, Span<float> dBias)
+        ReadOnlySpan<float> dOutput, Span<float> dInput, Span<float> dWeight, Span<float> dBias, WinogradInputGradient? winogradDx = null)
     {
         var outShape = Check(inShape, input.Length, weight.Length, dOutput.Length);
         ReadOnlySpan<float> g = dOutput;
@@ -86,7 +88,11 @@ internal sealed unsafe class Conv2dBackwardSimd
             ReluBackwardSimd.Backward(output, dOutput, masked, new CpuOpOptions(Isa, Threads));
             g = masked;
         }
-        if (dInput.Length > 0) InputGradient(g, inShape, weight, dInput);
+        if (winogradDx is not null && (winogradDx.Params != Params || winogradDx.InChannels != InChannels || winogradDx.OutChannels != OutChannels
+            || winogradDx.GradientShape != outShape))
+            throw new ArgumentException($"conv2d backward: the Winograd dx was made for {winogradDx.Params} {winogradDx.InChannels} -> {winogradDx.OutChannels}, output {winogradDx.GradientShape}, not this layer's {Params} output {outShape}");
+        if (dInput.Length > 0 && winogradDx is not null) winogradDx.Run(g, dInput);
+        else if (dInput.Length > 0) InputGradient(g, inShape, weight, dInput);
         if (dWeight.Length > 0) WeightGradient(input, inShape, g, dWeight);
         if (Params.HasBias && dBias.Length > 0) BiasGradient(g, outShape, dBias);
     }

@@ -51,11 +51,10 @@ internal sealed class CpuConv2d
         (Params, InChannels, OutChannels) = (p, inChannels, outChannels);
         Isa = options.Isa is { } forced ? CpuIsaSupport.Require(forced) : CpuIsaSupport.Best;
         Threads = options.Threads ?? Environment.ProcessorCount;
-        Algorithm = Choose(p, inChannels, outChannels, options.Algorithm);
+        // A network planned for one input size knows it now: pack only the algorithm that size runs.
+        Algorithm = PlannedAlgorithm(p, inChannels, outChannels, options);
         var mk = MicroKernel.For(Isa);
         _nr = mk.NR;
-        // A network planned for one input size knows it now: pack only the algorithm that size runs.
-        if (Algorithm is CpuConvAlgorithm.Auto && options.PlannedInput is { } planned) Algorithm = AlgorithmFor(planned);
         if (Algorithm is CpuConvAlgorithm.Winograd)
             _winograd = new WinogradConv(p, inChannels, outChannels, weights, bias, mk, Threads);
         if (Algorithm is CpuConvAlgorithm.Winograd4x4 or CpuConvAlgorithm.Auto)
@@ -152,11 +151,25 @@ internal sealed class CpuConv2d
     /// (a 3x3 map is one tile in a 48-wide panel: GEMM wins; a 19x19 map is 25 tiles, half a panel: F(4x4) still does
     /// half GEMM's work). The 1.25 charges F(4x4)'s transforms; measured on SSD300 it wins from 19x19 up.
     /// </summary>
-    public CpuConvAlgorithm AlgorithmFor(TensorShape xs)
+    public CpuConvAlgorithm AlgorithmFor(TensorShape xs) =>
+        Algorithm != CpuConvAlgorithm.Auto ? Algorithm : AutoAlgorithm(xs, OutputShape(xs), _nr);
+
+    /// <summary>
+    /// The algorithm a layer made with <paramref name="options"/> runs on its planned input (what <see cref="AlgorithmFor"/>
+    /// picks there; Auto when no input is planned), without packing any weights: for a caller that wants the layer only
+    /// if it runs Winograd.
+    /// </summary>
+    public static CpuConvAlgorithm PlannedAlgorithm(Conv2dParams p, int inChannels, int outChannels, CpuConvOptions options)
     {
-        if (Algorithm != CpuConvAlgorithm.Auto) return Algorithm;
-        var ys = OutputShape(xs);
-        int nr = _nr;
+        var algorithm = Choose(p, inChannels, outChannels, options.Algorithm);
+        if (algorithm is not CpuConvAlgorithm.Auto || options.PlannedInput is not { } xs) return algorithm;
+        if (xs.C != inChannels) throw new ArgumentException($"cpu conv: input {xs} has {xs.C} channels, the layer expects {inChannels}");
+        var isa = options.Isa is { } forced ? CpuIsaSupport.Require(forced) : CpuIsaSupport.Best;
+        return AutoAlgorithm(xs, p.OutputShape(xs, outChannels), MicroKernel.For(isa).NR);
+    }
+
+    private static CpuConvAlgorithm AutoAlgorithm(TensorShape xs, TensorShape ys, int nr)
+    {
         var (tw, th) = Winograd4x4Conv.TileGrid(ys);
         long RoundUp(long v) => (v + nr - 1) / nr * nr;
         double winograd = 1.25 * 36 * xs.N * RoundUp((long)tw * th);

@@ -48,6 +48,10 @@ public sealed class ConvCases : IOpCaseList
         ("SSD300 fc6 dilated 512x19x19", new(1, 512, 19, 19), 1024, Conv2dParams.Square(3, pad: 6, dilation: 6, fuseRelu: true), CaseSize.Perf),
         ("SSD300 fc7 1x1 1024x19x19", new(1, 1024, 19, 19), 1024, Conv2dParams.Square(1, fuseRelu: true), CaseSize.Perf),
         ("SSD300 conv4_3 loc head 512x38x38", new(1, 512, 38, 38), 16, Conv2dParams.Square(3, pad: 1), CaseSize.Perf),
+        // dx as a Winograd forward conv (cpu.simd.winograd4x4 on every 3x3 stride-1 case with pad <= 2): pad 2 here, and
+        // a shape where the default cpu.simd picks it too (dy 32 x 19 x 19 onto 16 channels).
+        ("k3 pad2 batch2 odd 7x9 relu", new(2, 6, 7, 9), 5, Conv2dParams.Square(3, pad: 2, fuseRelu: true), CaseSize.Small),
+        ("winograd dx by default: pad1 relu 16 -> 32 on 19x19", new(1, 16, 19, 19), 32, Conv2dParams.Square(3, pad: 1, fuseRelu: true), CaseSize.Large),
     ];
 
     public static IEnumerable<IOpCase> Cases =>
