@@ -49,7 +49,8 @@ public static class ModelFiles
     /// </summary>
     public static void PrepareInBackground(string[] args)
     {
-        if (args.FirstOrDefault(a => !a.StartsWith('-')) is not { } command || !DescriptionCommands.Contains(command)) return;
+        if (args.FirstOrDefault(a => !a.StartsWith('-')) is not { } command || !DescriptionCommands.Contains(command)
+            || args.Any(a => a is "--help" or "-h" or "-?" or "/?" or "/h")) return;
         new Thread(() =>
         {
             try { ModelDescription.PrepareJson(); }
