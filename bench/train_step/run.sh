@@ -48,6 +48,8 @@ MODEL=$(lscpu | sed -n 's/^Model name: *//p'); FAMILY=$(lscpu | sed -n 's/^CPU f
   echo "## Per op, forward and backward, against the FP32 peak"
   echo
   dotnet bench/Ssd.Bench/bin/Release/net10.0/Ssd.Bench.dll train-layers "$BATCH" 3
+  # The notes of earlier runs (from the first "Notes (" line on) are kept below the new tables.
+  if [ -f "$OUT" ] && grep -q '^Notes (' "$OUT"; then echo; echo "Earlier runs' notes:"; echo; sed -n '/^Notes (/,$p' "$OUT"; fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 cat "$OUT"
