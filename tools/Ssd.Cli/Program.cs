@@ -14,7 +14,6 @@ public static class Program
     /// </summary>
     public static int Main(string[] args)
     {
-        ModelFiles.PrepareInBackground(args);
         var root = BuildRoot();
         var parse = root.Parse(args);
         bool verbose = parse.GetValue<bool>(CliOptions.VerboseName);

@@ -209,21 +209,6 @@ public sealed record ModelDescription
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    /// <summary>
-    /// Builds the JSON metadata of the description's types now, as the first <see cref="FromJson"/> or
-    /// <see cref="ToJson"/> would (reflection over the records, their accessors, the converters): about a third of
-    /// reading a small model's description on a cold start. A caller can run it on another thread while it starts up
-    /// (the `ssd` command line does). Thread-safe, idempotent; what is read or written does not change.
-    /// </summary>
-    internal static void PrepareJson()
-    {
-        JsonOptions.MakeReadOnly(populateMissingResolver: true); // what the serializer's first call does
-        var layers = ((JsonDerivedTypeAttribute[])typeof(LayerSpec).GetCustomAttributes(typeof(JsonDerivedTypeAttribute), false)).Select(a => a.DerivedType);
-        Type[] types = [typeof(ModelDescription), typeof(InputSpec), typeof(OutputSpec), typeof(PriorConfig), typeof(PriorSpec),
-            typeof(PostProcessSpec), typeof(LayerSpec), .. layers];
-        foreach (var type in types) JsonOptions.GetTypeInfo(type);
-    }
-
     /// <summary>The description as indented JSON, as stored in the model file.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 

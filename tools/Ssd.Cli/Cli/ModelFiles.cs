@@ -38,26 +38,6 @@ public static class ModelFiles
         }
     }
 
-    /// <summary>The commands that read or write a model file's description.</summary>
-    private static readonly string[] DescriptionCommands = ["detect", "eval", "inspect", "bench", "convert", "train"];
-
-    /// <summary>
-    /// When the command line names a command that reads or writes a model description, builds the description's JSON
-    /// metadata on a background thread (<see cref="ModelDescription.PrepareJson"/>) while the runtime and the parser
-    /// start up on this one: a one-image `ssd detect` otherwise does it on its way to the model, on one core. A failure
-    /// there is ignored (the model read reports its own errors); it changes nothing that is read or written.
-    /// </summary>
-    public static void PrepareInBackground(string[] args)
-    {
-        if (args.FirstOrDefault(a => !a.StartsWith('-')) is not { } command || !DescriptionCommands.Contains(command)
-            || args.Any(a => a is "--help" or "-h" or "-?" or "/?" or "/h")) return;
-        new Thread(() =>
-        {
-            try { ModelDescription.PrepareJson(); }
-            catch (Exception) { } // the foreground read reports whatever is wrong
-        }) { IsBackground = true, Name = "ssd: prepare model JSON" }.Start();
-    }
-
     /// <summary>Refuses a missing path or a folder where a file is wanted (exit 3), naming <paramref name="what"/>.</summary>
     public static void CheckPath(string path, string what)
     {
