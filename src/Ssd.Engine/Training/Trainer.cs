@@ -151,12 +151,20 @@ public sealed class Trainer : IDisposable
         }
         var batch = Loss.MatchBatch(truths);
         var images = new ImageLoss[Batch];
-        for (int i = 0; i < Batch; i++)
-        {
-            var (loc, logits) = Network.TrainingForward(Image(input, i));
-            images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
-        }
+        for (int i = 0; i < Batch; i++) images[i] = ImageForward(batch, input, i);
         return batch.Result(images);
+    }
+
+    /// <summary>Image <paramref name="i"/> of a matched batch through the batch-1 network: its forward, its share of the
+    /// loss, and that share's gradients on its outputs in locGrad / confGrad.</summary>
+    private ImageLoss ImageForward(MultiBoxLoss.MatchedBatch batch, ReadOnlySpan<float> input, int i)
+    {
+        int per = checked((int)Network.Plan.Input.Count);
+        var (loc, logits) = Network.TrainingForward(input.Slice(i * per, per));
+        Phases?.Lap(StepPhase.Forward);
+        var image = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
+        Phases?.Lap(StepPhase.Loss);
+        return image;
     }
 
     /// <summary>
@@ -212,10 +220,7 @@ public sealed class Trainer : IDisposable
         bool finite = true;
         for (int i = 0; i < Batch; i++)
         {
-            var (loc, logits) = Network.TrainingForward(Image(input, i));
-            Phases?.Lap(StepPhase.Forward);
-            images[i] = Loss.ImageTerms(batch, i, loc, logits, locGrad, confGrad);
-            Phases?.Lap(StepPhase.Loss);
+            images[i] = ImageForward(batch, input, i);
             finite &= images[i].IsFinite;
             if (!finite) continue;
             Network.Backward(locGrad, confGrad);
@@ -227,7 +232,7 @@ public sealed class Trainer : IDisposable
                 var add = scratch.AsSpan(0, grad.Length);
                 Network.ReadGradient(gradients[k], add);
                 Phases?.Lap(StepPhase.GradientReads);
-                SumInto(grad, add);
+                SumInto(grad, add, Optimizer.Cpu.ResolvedIsa);
                 Phases?.Lap(StepPhase.GradientSums);
             }
             Phases?.Lap(StepPhase.GradientReads);
@@ -238,18 +243,9 @@ public sealed class Trainer : IDisposable
         return result;
     }
 
-    private ReadOnlySpan<float> Image(ReadOnlySpan<float> input, int i)
+    private static unsafe void SumInto(float[] into, ReadOnlySpan<float> add, Ssd.Kernels.Cpu.CpuIsa isa)
     {
-        int per = checked((int)Network.Plan.Input.Count);
-        return input.Slice(i * per, per);
-    }
-
-    private static void SumInto(Span<float> into, ReadOnlySpan<float> add)
-    {
-        int i = 0, w = System.Numerics.Vector<float>.Count;
-        for (; i + w <= into.Length; i += w)
-            (new System.Numerics.Vector<float>(into.Slice(i, w)) + new System.Numerics.Vector<float>(add.Slice(i, w))).CopyTo(into.Slice(i, w));
-        for (; i < into.Length; i++) into[i] += add[i];
+        fixed (float* dst = into, src = add) Ssd.Kernels.Cpu.SimdMath.Add(dst, src, into.Length, isa);
     }
 
     private void CheckBatch(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string>? names)
