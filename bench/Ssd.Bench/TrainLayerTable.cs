@@ -14,7 +14,8 @@ namespace Ssd.Bench;
 /// 21 classes) with its forward (<see cref="CpuConv2d"/> on the engine's automatic algorithm for the planned input),
 /// dx and dw + db (<see cref="Conv2dBackwardSimd"/>, the fused ReLU's mask included in neither: it is a separate
 /// memory pass the engine runs once per layer; dx marked W runs as the engine's does there, the Winograd forward conv of
-/// dy, <see cref="WinogradInputGradient"/>), each as ms, GFLOP/s (2 FLOP per multiply-add of the direct convolution,
+/// dy, <see cref="WinogradInputGradient"/>; dw marked W is <see cref="WinogradWeightGradient"/>'s F(4x4), timed beside
+/// the direct GEMM dw it replaces, interleaved), each as ms, GFLOP/s (2 FLOP per multiply-add of the direct convolution,
 /// whatever algorithm ran) and % of peak; then the max pools (forward with argmax, backward) and conv4_3's L2Norm
 /// (forward, backward), which move memory rather than compute (ms only). Best single call of N after 2 warm-up calls,
 /// the calls of one layer interleaved round by round so a loaded machine slows them alike.
@@ -65,9 +66,9 @@ public static class TrainLayerTable
         void Line(string s) { text.AppendLine(s); Console.WriteLine(s); }
         Line(string.Create(c, $"Machine: {Machine.Description}; FP32 peak {peak.Gflops:F1} GFLOP/s ({peak.Source}). SSD300{(divisor > 1 ? $" with channels / {divisor}" : "")} at batch {batch}, best of {n} calls per op (`dotnet run -c Release --project bench/Ssd.Bench -- train-layers {batch} {n}{(divisor > 1 ? $" --width-divisor {divisor}" : "")}`)."));
         Line("");
-        Line("| layer | GFLOP (each pass) | forward ms | GFLOP/s | % peak | dx ms | GFLOP/s | % peak | dw+db ms | GFLOP/s | % peak |");
-        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        double totalF = 0, totalX = 0, totalW = 0, flops = 0, flopsX = 0;
+        Line("| layer | GFLOP (each pass) | forward ms | GFLOP/s | % peak | dx ms | GFLOP/s | % peak | dw+db ms | GFLOP/s | % peak | direct dw ms |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        double totalF = 0, totalX = 0, totalW = 0, totalDirect = 0, flops = 0, flopsX = 0;
         string Rate(double gflop, double ms) => string.Create(c, $"{gflop / ms * 1e3:F1} | {100 * gflop / ms * 1e3 / peak.Gflops:F0}%");
         foreach (var l in Convolutions(divisor))
         {
@@ -78,6 +79,7 @@ public static class TrainLayerTable
             bool first = l.Name == "conv1_1";   // the engine computes no dx for the input image
             // dx as the engine runs it: the Winograd forward conv of dy where the forward's choice picks it for dy's shape.
             var winogradDx = first ? null : WinogradInputGradient.For(l.P, input.C, l.OutC, input, w, default);
+            bool winogradDw = backward.WinogradWeights(input);
             var best = ConvBackwardBestOf.BestOf(n,
             [
                 () => forward.Forward(x, input, y),
@@ -87,13 +89,16 @@ public static class TrainLayerTable
                     else if (!first) backward.InputGradient(dy, input, w, dx);
                 },
                 () => { backward.WeightGradient(x, input, dy, dw); backward.BiasGradient(dy, output, db); },
+                // The direct GEMM dw too where the engine runs F(4x4), interleaved with it, for the ratio.
+                () => { if (winogradDw) backward.DirectWeightGradient(x, input, dy, dw); },
             ]);
             double g = l.P.Flops(input, l.OutC) / 1e9;
             (totalF, totalX, totalW, flops, flopsX) = (totalF + best[0], totalX + (first ? 0 : best[1]), totalW + best[2], flops + g, flopsX + (first ? 0 : g));
-            string dxMark = winogradDx is null ? "" : " W";
-            Line(string.Create(c, $"| {l.Name} | {g:F2} | {best[0]:F1} | {Rate(g, best[0])} | {(first ? "- | - | -" : $"{best[1]:F1}{dxMark} | {Rate(g, best[1])}")} | {best[2]:F1} | {Rate(g, best[2])} |"));
+            string dxMark = winogradDx is null ? "" : " W", dwMark = winogradDw ? " W" : "";
+            totalDirect += winogradDw ? best[3] : best[2];
+            Line(string.Create(c, $"| {l.Name} | {g:F2} | {best[0]:F1} | {Rate(g, best[0])} | {(first ? "- | - | -" : $"{best[1]:F1}{dxMark} | {Rate(g, best[1])}")} | {best[2]:F1}{dwMark} | {Rate(g, best[2])} | {(winogradDw ? best[3].ToString("F1", c) : "")} |"));
         }
-        Line(string.Create(c, $"| **convolutions** | {flops:F1} | {totalF:F0} | {Rate(flops, totalF)} | {totalX:F0} | {Rate(flopsX, totalX)} | {totalW:F0} | {Rate(flops, totalW)} |"));
+        Line(string.Create(c, $"| **convolutions** | {flops:F1} | {totalF:F0} | {Rate(flops, totalF)} | {totalX:F0} | {Rate(flopsX, totalX)} | {totalW:F0} | {Rate(flops, totalW)} | {totalDirect:F0} (direct dw wherever it is W, + db) |"));
         Line("");
         Line("| layer | input | forward ms | backward ms |");
         Line("|---|---|---:|---:|");

@@ -29,7 +29,9 @@ internal sealed record ConvParams(Conv2dParams P, TensorShape Input, int OutChan
 /// The CPU's <see cref="Conv2dBackwardSimd"/> and the ILGPU kernels (auto, naive, tiled) read the weights as the
 /// forward does (the device variants upload them, again on refresh); the CPU's dx of a 3x3 stride-1 layer runs as the
 /// Winograd F(4x4) forward conv of g with the flipped filters (<see cref="WinogradInputGradient"/>) where the forward's
-/// choice of algorithm picks Winograd for g's shape (cpu.simd) or wherever it applies (cpu.simd.winograd4x4).
+/// choice of algorithm picks Winograd for g's shape, and its dw as the adjoint of the forward's F(4x4)
+/// (<see cref="WinogradWeightGradient"/>) where that does less work (cpu.simd), or both wherever they apply
+/// (cpu.simd.winograd4x4).
 /// </summary>
 internal static class ConvVariants
 {
@@ -79,7 +81,7 @@ internal static class ConvVariants
             OpVariant<ConvParams>.Cpu("cpu.simd", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c))
                 with { IsDefault = true, Bound = BackwardBound },
             OpVariant<ConvParams>.Cpu("cpu.simd.winograd4x4", OpPass.Backward, static (p, b, c) => new CpuConvBackwardExecutor(p, b, c, forceWinograd: true))
-                with { Bound = BackwardBound, Applies = static p => WinogradInputGradient.Applies(p.P) },
+                with { Bound = BackwardBound, Applies = static p => WinogradInputGradient.Applies(p.P) || WinogradWeightGradient.Applies(p.P) },
             DeviceBackward("conv2d.backward.auto", Conv2dBackwardVariant.Auto) with { IsDefault = true },
             DeviceBackward("conv2d.backward.1", Conv2dBackwardVariant.Naive),
             DeviceBackward("conv2d.backward.2", Conv2dBackwardVariant.Tiled) with { Applies = static p => p.P.Groups == 1 },
@@ -115,7 +117,7 @@ internal static class ConvVariants
         public CpuConvBackwardExecutor(ConvParams p, OpBinding b, CpuOpContext context, bool forceWinograd = false)
         {
             (this.p, this.b, this.context) = (p, b, context);
-            layer = new Conv2dBackwardSimd(p.P, p.Input.C, p.OutChannels, context.Options);
+            layer = new Conv2dBackwardSimd(p.P, p.Input.C, p.OutChannels, context.Options, forceWinograd);
             // No dx wanted (conv1_1): nothing to pack.
             if (b.Outputs[0].Length > 0)
                 winogradDx = WinogradInputGradient.For(p.P, p.Input.C, p.OutChannels, p.Input, p.Weights().Weight, context.Options, forceWinograd);

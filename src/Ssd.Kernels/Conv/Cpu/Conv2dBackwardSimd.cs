@@ -16,7 +16,8 @@ namespace Ssd.Kernels.Conv;
 /// <item>dw = g * im2col(x)^T, summed over images and pixels: g is packed into panels of MR output channels and the
 /// im2col transposed into panels of NR taps, pixel block by pixel block; the result [outC/groups, C/groups*kH*kW] is
 /// cut into column tiles and, when it is too small to keep every worker busy (conv1_1: 64 x 27), the reduction too,
-/// each part into its own partial sum, added in order at the end.</item>
+/// each part into its own partial sum, added in order at the end. A 3x3 stride-1 layer's dw runs as Winograd F(4x4)
+/// instead (<see cref="WinogradWeightGradient"/>) where that does less work for the input's shape (or where forced).</item>
 /// <item>db = the per-channel sum of g.</item>
 /// </list>
 /// Every task writes fixed places in a fixed order, so results do not depend on the thread count or the scheduling.
@@ -43,6 +44,8 @@ internal sealed unsafe class Conv2dBackwardSimd
 
     private readonly MicroKernel _mk;
     private readonly int _cg, _og, _taps, _k;
+    private readonly WinogradWeightGradient? _winogradDw;
+    private readonly bool _forceWinograd;
     [ThreadStatic] private static AlignedBuffer? s_wt, s_partial;
     [ThreadStatic] private static AlignedBuffer[]? s_scratchA, s_scratchB;
     [ThreadStatic] private static float[]? s_masked;
@@ -53,7 +56,12 @@ internal sealed unsafe class Conv2dBackwardSimd
     public CpuIsa Isa { get; }
     public int Threads { get; }
 
-    public Conv2dBackwardSimd(Conv2dParams p, int inChannels, int outChannels, CpuOpOptions options = default)
+    /// <summary>
+    /// The gradients of a conv layer of <paramref name="inChannels"/> -> <paramref name="outChannels"/>;
+    /// <paramref name="forceWinograd"/>: dw by <see cref="WinogradWeightGradient"/> wherever it applies, not only where
+    /// it <see cref="WinogradWeightGradient.Picks"/> the input (tests; any ISA).
+    /// </summary>
+    public Conv2dBackwardSimd(Conv2dParams p, int inChannels, int outChannels, CpuOpOptions options = default, bool forceWinograd = false)
     {
         p.Validate();
         if (inChannels <= 0 || outChannels <= 0 || inChannels % p.Groups != 0 || outChannels % p.Groups != 0)
@@ -66,7 +74,12 @@ internal sealed unsafe class Conv2dBackwardSimd
         _og = outChannels / p.Groups;
         _taps = p.KernelH * p.KernelW;
         _k = _cg * _taps;
+        if (WinogradWeightGradient.Applies(p)) _winogradDw = new WinogradWeightGradient(p, inChannels, outChannels, options);
+        _forceWinograd = forceWinograd;
     }
+
+    /// <summary>Whether dw on input <paramref name="inShape"/> runs as Winograd F(4x4) (<see cref="WinogradWeightGradient"/>).</summary>
+    public bool WinogradWeights(TensorShape inShape) => _winogradDw is not null && (_forceWinograd || _winogradDw.Picks(inShape));
 
     /// <summary>
     /// dx, dw and db (see <see cref="Conv2dBackwardReference.Backward"/>): with a fused ReLU, <paramref name="output"/>
@@ -258,9 +271,26 @@ internal sealed unsafe class Conv2dBackwardSimd
     /// <summary>dw (overwritten) from the pre-activation gradient.</summary>
     public void WeightGradient(ReadOnlySpan<float> input, TensorShape inShape, ReadOnlySpan<float> dOutput, Span<float> dWeight)
     {
+        if (WinogradWeights(inShape))
+        {
+            CheckWeightGradient(inShape, input.Length, dOutput.Length, dWeight.Length);
+            _winogradDw!.Run(input, inShape, dOutput, dWeight);
+        }
+        else DirectWeightGradient(input, inShape, dOutput, dWeight);
+    }
+
+    private TensorShape CheckWeightGradient(TensorShape inShape, long inputLength, long dOutputLength, long dWeightLength)
+    {
         long wc = Params.WeightCount(InChannels, OutChannels);
-        var outShape = Check(inShape, input.Length, wc, dOutput.Length);
-        if (dWeight.Length != wc) throw new ArgumentException($"conv2d backward: dw has {dWeight.Length} floats, the weights have {wc}");
+        var outShape = Check(inShape, inputLength, wc, dOutputLength);
+        if (dWeightLength != wc) throw new ArgumentException($"conv2d backward: dw has {dWeightLength} floats, the weights have {wc}");
+        return outShape;
+    }
+
+    /// <summary>dw (overwritten) by the direct GEMM, whatever <see cref="WinogradWeights"/> says (benchmarks compare the two).</summary>
+    public void DirectWeightGradient(ReadOnlySpan<float> input, TensorShape inShape, ReadOnlySpan<float> dOutput, Span<float> dWeight)
+    {
+        var outShape = CheckWeightGradient(inShape, input.Length, dOutput.Length, dWeight.Length);
         int mr = _mk.MR, nr = _mk.NR, plane = outShape.PlaneSize;
         int oPanels = (_og + mr - 1) / mr, kPanels = (_k + nr - 1) / nr;
         long oPad = (long)oPanels * mr, kPad = (long)kPanels * nr;

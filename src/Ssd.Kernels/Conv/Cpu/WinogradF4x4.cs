@@ -93,6 +93,39 @@ internal static unsafe class WinogradF4x4
         y[3 * ys] = d12 + m3 - 8 * m4 + m5;
     }
 
+    /// <summary>
+    /// r = A g for four values g[0], g[s], g[2s], g[3s] (A = the transpose of A^T above), written to r[0], r[rs], ..., r[5rs]:
+    /// the weight gradient's transform of a 4x4 tile of the output gradient (see <see cref="WinogradWeightGradient"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void GradientRow(float* g, int s, float* r, long rs)
+    {
+        float g0 = g[0], g1 = g[s], g2 = g[2 * s], g3 = g[3 * s];
+        float s02 = g0 + g2, s13 = g1 + g3;
+        r[0] = g0;
+        r[rs] = s02 + s13;
+        r[2 * rs] = s02 - s13;
+        r[3 * rs] = 8 * g0 + 4 * g1 + 2 * g2 + g3;
+        r[4 * rs] = g0 - 2 * g1 + 4 * g2 - 8 * g3;
+        r[5 * rs] = g3;
+    }
+
+    /// <summary>
+    /// r = G^T m for six values m[0], m[s], ..., m[5s], written to r[0], r[rs], r[2rs]: the weight gradient's way back
+    /// from the 36 transformed sums to the 3x3 taps (see <see cref="WinogradWeightGradient"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WeightRow(float* m, long s, float* r, long rs)
+    {
+        float m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
+        float s12 = (m1 + m2) * Sixth, d12 = (m1 - m2) * Sixth;
+        r[0] = 0.5f * m0 + d12 - 2 * Fifteenth * m3 + Thirtieth * m4;
+        r[rs] = s12 - Fifteenth * (m3 + m4);
+        r[2 * rs] = d12 - Thirtieth * m3 + 2 * Fifteenth * m4 + 0.5f * m5;
+    }
+
+    private const float Sixth = 1f / 6, Fifteenth = 1f / 15, Thirtieth = 1f / 30;
+
     // ---- AVX-512 forms: 16 tiles per vector ----
 
     /// <summary>Six vectors through B^T (see <see cref="InputRow"/>).</summary>
@@ -212,5 +245,111 @@ internal static unsafe class WinogradF4x4
             Vector512.Store(Avx512F.PermuteVar16x32x2(b01, z2l, b23), o + 32);
             Vector512.Store(Avx512F.PermuteVar16x32x2(b01, z2h, b23), o + 48);
         }
+    }
+
+    /// <summary>Four vectors through A (see <see cref="GradientRow(float*, int, float*, long)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GradientRow(Vector512<float> g0, Vector512<float> g1, Vector512<float> g2, Vector512<float> g3, float* r, long rs)
+    {
+        var two = Vector512.Create(2f); var four = Vector512.Create(4f); var eight = Vector512.Create(8f);
+        var s02 = g0 + g2; var s13 = g1 + g3;
+        Vector512.Store(g0, r);
+        Vector512.Store(s02 + s13, r + rs);
+        Vector512.Store(s02 - s13, r + 2 * rs);
+        Vector512.Store(Fma(eight, g0, Fma(four, g1, Fma(two, g2, g3))), r + 3 * rs);
+        Vector512.Store(Fma(-eight, g3, Fma(four, g2, Fma(-two, g1, g0))), r + 4 * rs);
+        Vector512.Store(g3, r + 5 * rs);
+    }
+
+    /// <summary>
+    /// U = A g A^T for 16 horizontally adjacent 4x4 tiles of one channel of the output gradient: <paramref name="rows"/>
+    /// holds the tile row's 4 rows (zero past the map, <paramref name="rowStride"/> apart) from the first tile's left
+    /// column; tile t is columns 4t..4t+3, so 64 floats per row are read. Writes xi's 16 lanes at dst + xi*xiStride.
+    /// <paramref name="tmp"/>: 24*16 floats of scratch.
+    /// </summary>
+    public static void GradientTiles16(float* rows, int rowStride, float* tmp, float* dst, long xiStride)
+    {
+        const int L = 16;
+        var p01 = Phase01; var p23 = Phase23; var lo = LowHalves; var hi = HighHalves;
+        for (int i = 0; i < Tile; i++)
+        {
+            float* s = rows + (long)i * rowStride;
+            var v0 = Vector512.Load(s); var v1 = Vector512.Load(s + 16); var v2 = Vector512.Load(s + 32); var v3 = Vector512.Load(s + 48);
+            var a = Avx512F.PermuteVar16x32x2(v0, p01, v1);
+            var b = Avx512F.PermuteVar16x32x2(v2, p01, v3);
+            var c0 = Avx512F.PermuteVar16x32x2(a, lo, b);
+            var c1 = Avx512F.PermuteVar16x32x2(a, hi, b);
+            a = Avx512F.PermuteVar16x32x2(v0, p23, v1);
+            b = Avx512F.PermuteVar16x32x2(v2, p23, v3);
+            GradientRow(c0, c1, Avx512F.PermuteVar16x32x2(a, lo, b), Avx512F.PermuteVar16x32x2(a, hi, b), tmp + i * Alpha * L, L); // tmp[i][k]: (g A^T) row i
+        }
+        for (int k = 0; k < Alpha; k++)
+        {
+            float* t = tmp + k * L;
+            const int R = Alpha * L;
+            GradientRow(Vector512.Load(t), Vector512.Load(t + R), Vector512.Load(t + 2 * R), Vector512.Load(t + 3 * R), dst + k * xiStride, Alpha * xiStride);
+        }
+    }
+
+    /// <summary>Six vectors through G^T (see <see cref="WeightRow(float*, long, float*, long)"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightRow(Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> m3, Vector512<float> m4,
+        Vector512<float> m5, float* r, int rs)
+    {
+        var half = Vector512.Create(0.5f); var fifteenth = Vector512.Create(Fifteenth);
+        var thirtieth = Vector512.Create(Thirtieth); var twoFifteenths = Vector512.Create(2 * Fifteenth);
+        var s12 = (m1 + m2) * Vector512.Create(Sixth); var d12 = (m1 - m2) * Vector512.Create(Sixth);
+        Vector512.Store(Fma(half, m0, Fma(-twoFifteenths, m3, Fma(thirtieth, m4, d12))), r);
+        Vector512.Store(Fma(-fifteenth, m3 + m4, s12), r + rs);
+        Vector512.Store(Fma(-thirtieth, m3, Fma(twoFifteenths, m4, Fma(half, m5, d12))), r + 2 * rs);
+    }
+
+    /// <summary>
+    /// dW = G^T M G for 16 (output, input) channel pairs at once: M's 36 vectors at m + xi*xiStride; writes the 9 taps
+    /// as 9 vectors of 16 lanes, tap (a, b) at out + (3a + b)*16. <paramref name="tmp"/>: 18*16 floats of scratch.
+    /// </summary>
+    public static void WeightTaps16(float* m, long xiStride, float* tmp, float* out_)
+    {
+        const int L = 16;
+        for (int k = 0; k < Alpha; k++) // G^T over j (the rows): tmp[a][k]
+        {
+            float* s = m + k * xiStride;
+            long r = Alpha * xiStride;
+            WeightRow(Vector512.Load(s), Vector512.Load(s + r), Vector512.Load(s + 2 * r), Vector512.Load(s + 3 * r), Vector512.Load(s + 4 * r),
+                Vector512.Load(s + 5 * r), tmp + k * L, Alpha * L);
+        }
+        for (int a = 0; a < 3; a++) // then over k (the columns): tap (a, b)
+        {
+            float* t = tmp + a * Alpha * L;
+            WeightRow(Vector512.Load(t), Vector512.Load(t + L), Vector512.Load(t + 2 * L), Vector512.Load(t + 3 * L), Vector512.Load(t + 4 * L),
+                Vector512.Load(t + 5 * L), out_ + 3 * a * L, L);
+        }
+    }
+
+    // Transpose16 index vectors: stage h swaps the off-diagonal h x h blocks of each 2h x 2h block.
+    private static readonly Vector512<int>[] TransposeLow = [.. new[] { 8, 4, 2, 1 }.Select(h => Vector512.Create(Enumerable.Range(0, 16).Select(l => (l & h) == 0 ? l : 16 + l - h).ToArray()))];
+    private static readonly Vector512<int>[] TransposeHigh = [.. new[] { 8, 4, 2, 1 }.Select(h => Vector512.Create(Enumerable.Range(0, 16).Select(l => (l & h) == 0 ? l + h : 16 + l).ToArray()))];
+
+    /// <summary>
+    /// Transposes the 16 x 16 block of rows src + i*srcStride (16 floats each) into rows dst + l*dstStride (rows 0 ..
+    /// <paramref name="dstRows"/> - 1 only): dst[l][i] = src[i][l]. Four stages of two-source permutes, one per bit of
+    /// the row and column index.
+    /// </summary>
+    public static void Transpose16(float* src, long srcStride, float* dst, long dstStride, int dstRows)
+    {
+        var r = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i++) r[i] = Vector512.Load(src + i * srcStride);
+        for (int stage = 0, h = 8; stage < 4; stage++, h >>= 1)
+        {
+            var lo = TransposeLow[stage]; var hi = TransposeHigh[stage];
+            for (int i = 0; i < 16; i++)
+            {
+                if ((i & h) != 0) continue;
+                var a = r[i]; var b = r[i + h];
+                r[i] = Avx512F.PermuteVar16x32x2(a, lo, b);
+                r[i + h] = Avx512F.PermuteVar16x32x2(a, hi, b);
+            }
+        }
+        for (int l = 0; l < dstRows; l++) Vector512.Store(r[l], dst + l * dstStride);
     }
 }
