@@ -9,27 +9,40 @@ namespace Ssd.Kernels.Conv;
 /// tile is y = A^T [ (G w G^T) ⊙ (B^T x B) ] A, so the gradient of its weights is
 /// <code>dw = G^T [ (A g A^T) ⊙ (B^T x B) ] G</code>
 /// for the tile's 4x4 gradient g (zero past the map) and its 6x6 input patch x, and summed over tiles (of every image)
-/// that is 36 GEMMs M[xi] (outC x inC) = sum over tiles of U[xi][o][tile] V[xi][c][tile], then one G^T M G per channel
+/// that is 36 GEMMs M[o][xi][c] (outC x inC for each xi) = sum over tiles of U[xi][o][tile] V[xi][c][tile], then one G^T M G per channel
 /// pair: 36 multiplies per tile and pair instead of the direct dw's 144.
 /// The tiles are taken in blocks (all of an image's when the scratch budget allows), each in two parallel phases:
 /// (1) the transforms, split into groups of 16 channels of x (V) and of g (U), vectorised over 16 tiles on AVX-512 and
 /// transposed so that the tiles are the GEMM's reduction: V[xi] as rows [tile][inC] (the micro-kernel's B), U[xi] as
 /// panels [tile][MR] (its A); (2) the 36 GEMMs on the forward's <see cref="MicroKernel"/>, one task per xi, added to
-/// M from the second block on. Then G^T M G, split over output channels, writes dw.
+/// M from the second block on, chunk of output channels by chunk; after the last block each chunk's G^T M G (split
+/// over its output channels) writes its dw rows while its M is still in the cache.
 /// Every task writes fixed places in a fixed order, so the result does not depend on the thread count.
 /// Scratch (V, U, M: the largest layer's, about 60 MB for 512 -> 512) belongs to the calling thread, as the forward's.
 /// </summary>
 internal sealed unsafe class WinogradWeightGradient
 {
     private const int Xi = WinogradF4x4.Xi, Alpha = WinogradF4x4.Alpha, T = WinogradF4x4.Tile, L = 16;
-    /// <summary>Bound on V + U floats per block of tiles (tests pass less to exercise several blocks).</summary>
-    public const long BlockBudget = 4L << 20;
+    /// <summary>
+    /// V + U floats per block of tiles where M is small (the thin early layers: the block stays in the caches between
+    /// its transforms and its GEMMs) and where it is not (one block per image, so M, 39 MB for 512 -> 512, is written
+    /// once per image); measured on SSD300's layers (conv1_2: 78 -> 38 ms a call from the first to the second).
+    /// </summary>
+    public const long SmallBlock = 512L << 10, LargeBlock = 4L << 20, SmallM = 1L << 20;
+    /// <summary>M floats per chunk of output channels, whose taps are taken while its M is in the cache.</summary>
+    public const long MChunk = 2L << 20;
     /// <summary>Tiles (over the images) below which <see cref="Picks"/> keeps the direct dw: 19x19 maps have 25, 10x10 ones 9.</summary>
     public const int MinTiles = 16;
 
     private readonly MicroKernel _mk;
     private readonly int _inC, _outC, _threads, _ciPad, _coPanels, _inGroups, _outGroups;
     private readonly long _budget;
+    private readonly int _chunkPanels;
+    /// <summary>
+    /// M is [outC][xi][inC padded to NR]: an output channel's 36 rows are contiguous, so its taps read one block (rows
+    /// 36 * 1 MB apart, as in [xi][outC][inC] for 512 -> 512, all map to one L1 set and thrash it).
+    /// </summary>
+    private long MRow => (long)Xi * _ciPad;
     private readonly bool _vector;
     [ThreadStatic] private static AlignedBuffer? s_v, s_u, s_m;
     // Per worker: staged rows of 16 channels and their 16 tiles' transforms.
@@ -38,7 +51,15 @@ internal sealed unsafe class WinogradWeightGradient
     public Conv2dParams Params { get; }
     public CpuIsa Isa { get; }
 
-    public WinogradWeightGradient(Conv2dParams p, int inChannels, int outChannels, CpuOpOptions options = default, long blockBudget = BlockBudget)
+    /// <param name="p">The layer's parameters.</param>
+    /// <param name="inChannels">x's channels.</param>
+    /// <param name="outChannels">g's channels.</param>
+    /// <param name="options">ISA and threads.</param>
+    /// <param name="blockBudget">V + U floats per block of tiles; -1: <see cref="SmallBlock"/> or <see cref="LargeBlock"/>
+    /// by M's size (tests pass less to exercise several blocks).</param>
+    /// <param name="chunk">M floats per chunk of output channels (tests pass less to exercise several).</param>
+    public WinogradWeightGradient(Conv2dParams p, int inChannels, int outChannels, CpuOpOptions options = default, long blockBudget = -1,
+        long chunk = MChunk)
     {
         if (!Applies(p)) throw new ArgumentException($"winograd dw: needs a 3x3, stride-1, ungrouped conv with padding <= 2, got {p}");
         (Params, _inC, _outC) = (p, inChannels, outChannels);
@@ -51,7 +72,8 @@ internal sealed unsafe class WinogradWeightGradient
         _coPanels = (outChannels + _mk.MR - 1) / _mk.MR;
         _inGroups = _ciPad / L;
         _outGroups = (outChannels + L - 1) / L;
-        _budget = blockBudget;
+        _budget = blockBudget >= 0 ? blockBudget : (long)Xi * _coPanels * _mk.MR * _ciPad <= SmallM ? SmallBlock : LargeBlock;
+        _chunkPanels = (int)Math.Clamp(chunk / ((long)Xi * _mk.MR * _ciPad), 1, _coPanels);
     }
 
     /// <summary>Whether dw of a layer with <paramref name="p"/> can run here (the staging assumes padding &lt;= 2).</summary>
@@ -76,7 +98,7 @@ internal sealed unsafe class WinogradWeightGradient
     }
 
     private readonly record struct Plan(nint X, nint G, nint V, nint U, nint M, TensorShape Xs, TensorShape Ys, int TilesW, int N, int T0, int Count,
-        int Lanes, long VXi, long UXi, long MXi, int StageStride);
+        int Lanes, long VXi, long UXi, int StageStride);
 
     /// <summary>dw (overwritten) from input <paramref name="x"/> and the pre-activation gradient <paramref name="g"/>.</summary>
     public void Run(ReadOnlySpan<float> x, TensorShape xs, ReadOnlySpan<float> g, Span<float> dw)
@@ -89,26 +111,33 @@ internal sealed unsafe class WinogradWeightGradient
         long perLane = (long)Xi * (_ciPad + _coPanels * mr);
         int maxLanes = (int)Math.Clamp(_budget / perLane, 1, tiles);
         int blocks = (tiles + maxLanes - 1) / maxLanes, perBlock = (tiles + blocks - 1) / blocks;
-        long vXi = (long)perBlock * _ciPad, uXi = (long)perBlock * _coPanels * mr, mXi = (long)_coPanels * mr * _ciPad;
+        long vXi = (long)perBlock * _ciPad, uXi = (long)perBlock * _coPanels * mr;
         var v = Grow(ref s_v, Xi * vXi);
         var u = Grow(ref s_u, Xi * uXi);
-        var m = Grow(ref s_m, Xi * mXi);
+        var m = Grow(ref s_m, _coPanels * mr * MRow);
         int stageStride = (T * tilesW + 64 + 15) / 16 * 16;
         int workers = WorkerPool.WorkersFor(2.0 * Xi * xs.N * tiles * _inC * _outC, _threads);
         fixed (float* px = x, pg = g, pdw = dw)
         {
-            bool first = true;
             for (int n = 0; n < xs.N; n++)
                 for (int t0 = 0; t0 < tiles; t0 += perBlock)
                 {
                     var plan = new Plan((nint)px, (nint)pg, (nint)v.Pointer, (nint)u.Pointer, (nint)m.Pointer, xs, ys, tilesW, n, t0,
-                        Math.Min(perBlock, tiles - t0), perBlock, vXi, uXi, mXi, stageStride);
+                        Math.Min(perBlock, tiles - t0), perBlock, vXi, uXi, stageStride);
                     WorkerPool.Run(_inGroups + _outGroups, workers, (this, plan), static (s, _, t) => s.Item1.TransformTask(s.plan, t));
-                    WorkerPool.Run(Xi, workers, (this, plan, first), static (s, _, xi) => s.Item1.GemmTask(s.plan, xi, s.first));
-                    first = false;
+                    bool first = n == 0 && t0 == 0, last = n == xs.N - 1 && t0 + perBlock >= tiles;
+                    // Output channels chunk by chunk: after the last block, a chunk's taps are taken while its M is in the cache.
+                    for (int r0 = 0; r0 < _coPanels; r0 += _chunkPanels)
+                    {
+                        int r1 = Math.Min(_coPanels, r0 + _chunkPanels);
+                        WorkerPool.Run(Xi, workers, (this, plan, first, r0, r1), static (s, _, xi) => s.Item1.GemmTask(s.plan, xi, s.first, s.r0, s.r1));
+                        if (!last) continue;
+                        int o0 = r0 * mr, o1 = Math.Min(_outC, r1 * mr);
+                        var taps = (Layer: this, M: (nint)m.Pointer, Dw: (nint)pdw, O0: o0);
+                        WorkerPool.Run(o1 - o0, (o1 - o0) * _inC < 16384 ? 1 : workers, taps,
+                            static (s, _, o) => s.Layer.TapsTask((float*)s.M, (float*)s.Dw, s.O0 + o));
+                    }
                 }
-            var final = (Layer: this, M: (nint)m.Pointer, MXi: mXi, Dw: (nint)pdw);
-            WorkerPool.Run(_outC, _outC * _inC < 16384 ? 1 : workers, final, static (s, _, o) => s.Layer.TapsTask((float*)s.M, s.MXi, (float*)s.Dw, o));
         }
     }
 
@@ -246,36 +275,36 @@ internal sealed unsafe class WinogradWeightGradient
         }
     }
 
-    /// <summary>Phase 2: M[xi] (+)= U[xi] V[xi] over the block's tiles, every panel of output and input channels.</summary>
-    private void GemmTask(in Plan plan, int xi, bool first)
+    /// <summary>Phase 2: M[xi] (+)= U[xi] V[xi] over the block's tiles, output channel panels [r0, r1), every input channel.</summary>
+    private void GemmTask(in Plan plan, int xi, bool first, int r0, int r1)
     {
         int mr = _mk.MR, nr = _mk.NR, flags = first ? 0 : MicroKernel.Accumulate;
-        float* a = (float*)plan.U + xi * plan.UXi, b = (float*)plan.V + xi * plan.VXi, m = (float*)plan.M + xi * plan.MXi;
-        for (int r = 0; r < _coPanels; r++)
+        float* a = (float*)plan.U + xi * plan.UXi, b = (float*)plan.V + xi * plan.VXi, m = (float*)plan.M + (long)xi * _ciPad;
+        for (int r = r0; r < r1; r++)
         {
             float* panel = a + (long)r * plan.Lanes * mr;
             for (int q = 0; q < _ciPad; q += nr)
-                _mk.Run(plan.Count, panel, b + q, _ciPad, m + (long)r * mr * _ciPad + q, _ciPad, null, flags);
+                _mk.Run(plan.Count, panel, b + q, _ciPad, m + r * mr * MRow + q, (nint)MRow, null, flags);
         }
     }
 
-    /// <summary>Phase 3: dw[o][c] = G^T M[.][o][c] G for every input channel c of output channel <paramref name="o"/>.</summary>
-    private void TapsTask(float* m, long mXi, float* dw, int o)
+    /// <summary>Phase 3: dw[o][c] = G^T M[o][.][c] G for every input channel c of output channel <paramref name="o"/>.</summary>
+    private void TapsTask(float* m, float* dw, int o)
     {
         float* tmp = stackalloc float[Xi * L + 16];
         tmp = (float*)(((nint)tmp + 63) & ~(nint)63);
         float* taps = stackalloc float[9 * L];
-        float* row = m + (long)o * _ciPad;
+        float* row = m + o * MRow;
         float* dst = dw + (long)o * _inC * 9;
         for (int c0 = 0; c0 < _inC; c0 += L)
         {
             int count = Math.Min(L, _inC - c0);
-            if (_vector) WinogradF4x4.WeightTaps16(row + c0, mXi, tmp, taps);
+            if (_vector) WinogradF4x4.WeightTaps16(row + c0, _ciPad, tmp, taps);
             else
                 for (int c = 0; c < count; c++)
                 {
                     float* s = row + c0 + c;
-                    for (int k = 0; k < Alpha; k++) WinogradF4x4.WeightRow(s + k * mXi, Alpha * mXi, tmp + k, Alpha);
+                    for (int k = 0; k < Alpha; k++) WinogradF4x4.WeightRow(s + k * _ciPad, Alpha * _ciPad, tmp + k, Alpha);
                     for (int a = 0; a < 3; a++) WinogradF4x4.WeightRow(tmp + a * Alpha, 1, taps + 3 * a * L + c, L);
                 }
             for (int c = 0; c < count; c++)

@@ -20,7 +20,8 @@ public class WinogradWeightGradientTests
         from isa in CpuVariants.Isas
         select new TestCaseData(c, isa).SetArgDisplayNames(c.Name, isa.ToString());
 
-    private static (float[] Dw, float[] Expected) Gradients(Case c, CpuOpOptions options, int seed, long budget = WinogradWeightGradient.BlockBudget)
+    private static (float[] Dw, float[] Expected) Gradients(Case c, CpuOpOptions options, int seed, long budget = -1,
+        long chunk = WinogradWeightGradient.MChunk)
     {
         var (x, w, b, r) = CaseData(c, seed);
         float[] y = [];
@@ -33,7 +34,7 @@ public class WinogradWeightGradientTests
         var (ex, ew, eb) = (new float[x.Length], new float[w.Length], new float[c.OutC]);
         Conv2dBackwardReference.Backward(x, c.Input, w, c.P, c.OutC, y, r, ex, ew, eb);
         var dw = new float[w.Length];
-        if (budget == WinogradWeightGradient.BlockBudget)
+        if (budget < 0)
         {
             var layer = new Conv2dBackwardSimd(c.P, c.Input.C, c.OutC, options, forceWinograd: true);
             Assert.That(layer.WinogradWeights(c.Input), Is.True, "forced where it applies");
@@ -46,7 +47,7 @@ public class WinogradWeightGradientTests
         {
             // Straight to the kernel with a small block budget: the pre-activation gradient is dy masked by the ReLU.
             var g = c.P.FuseRelu ? r.Select((v, i) => y[i] > 0 ? v : 0f).ToArray() : r;
-            new WinogradWeightGradient(c.P, c.Input.C, c.OutC, options, budget).Run(x, c.Input, g, dw);
+            new WinogradWeightGradient(c.P, c.Input.C, c.OutC, options, budget, chunk).Run(x, c.Input, g, dw);
         }
         return (dw, ew);
     }
@@ -72,6 +73,21 @@ public class WinogradWeightGradientTests
                 var (dw, expected) = Gradients(c, CpuVariants.Options(isa), seed: 89, budget: lanes * perLane);
                 GradientAssert.Close(dw, expected, Conv2dBackwardSimdTests.Bound, $"{isa}, {lanes} tiles per block");
             }
+        }
+    }
+
+    [Test]
+    public void ChunksOfOutputChannelsAddUp()
+    {
+        // 29 output channels: chunks of one panel (MR channels) each, the taps of each chunk taken after its GEMMs;
+        // with two blocks per image and two images, so only the last block's chunks take the taps.
+        var c = WinogradInputGradientTests.Cases[4];
+        foreach (var isa in new[] { CpuIsa.Avx512, CpuIsa.Avx2 }.Where(CpuIsaSupport.IsSupported))
+        {
+            var mk = Ssd.Kernels.Conv.MicroKernel.For(isa);
+            long ciPad = (c.Input.C + mk.NR - 1) / mk.NR * mk.NR, perLane = 36L * (ciPad + (c.OutC + mk.MR - 1) / mk.MR * mk.MR);
+            var (dw, expected) = Gradients(c, CpuVariants.Options(isa), seed: 91, budget: 10 * perLane, chunk: 36L * mk.MR * ciPad);
+            GradientAssert.Close(dw, expected, Conv2dBackwardSimdTests.Bound, $"{isa}, one panel per chunk");
         }
     }
 
