@@ -175,5 +175,6 @@ internal sealed class EngineNetwork : ISsdNetwork
     }
 }
 
-/// <summary>A cached network: which input size (its <see cref="EngineNetwork"/>) and which batch size.</summary>
-internal readonly record struct NetworkKey(EngineNetwork Owner, int Batch);
+/// <summary>A cached network: which input size (its <see cref="EngineNetwork"/>) and which batch size. A class, not a
+/// struct: NetworkCache's dictionary over a value-type key would be JIT-compiled at every start (issue 13).</summary>
+internal sealed record NetworkKey(EngineNetwork Owner, int Batch);

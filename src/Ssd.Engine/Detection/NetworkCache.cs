@@ -7,8 +7,16 @@ namespace Ssd.Engine.Detection;
 /// </summary>
 internal sealed class NetworkCache<TKey, TValue>(int capacity) : IDisposable where TKey : notnull where TValue : IDisposable
 {
-    private readonly LinkedList<(TKey Key, TValue Value)> order = new(); // most recent first
-    private readonly Dictionary<TKey, LinkedListNode<(TKey Key, TValue Value)>> byKey = [];
+    // Entries are a class, not a value tuple, and a detector's key (NetworkKey) is a class too: the framework's
+    // collections instantiated over a value type are JIT-compiled at every start (ReadyToRun cannot hold them).
+    private sealed class Slot(TKey key, TValue value)
+    {
+        public TKey Key { get; } = key;
+        public TValue Value { get; } = value;
+    }
+
+    private readonly LinkedList<Slot> order = new(); // most recent first
+    private readonly Dictionary<TKey, LinkedListNode<Slot>> byKey = [];
 
     public int Capacity { get; } = capacity > 0 ? capacity : throw new ArgumentException($"detector: network cache bound {capacity} must be positive");
     public int Count => byKey.Count;
@@ -26,7 +34,7 @@ internal sealed class NetworkCache<TKey, TValue>(int capacity) : IDisposable whe
         }
         while (byKey.Count >= Capacity) Remove(order.Last!.Value.Key);
         var value = create(key);
-        byKey[key] = order.AddFirst((key, value));
+        byKey[key] = order.AddFirst(new Slot(key, value));
         return value;
     }
 
@@ -52,7 +60,7 @@ internal sealed class NetworkCache<TKey, TValue>(int capacity) : IDisposable whe
 
     public void Dispose()
     {
-        foreach (var (_, value) in order) value.Dispose();
+        foreach (var slot in order) slot.Value.Dispose();
         order.Clear();
         byKey.Clear();
     }

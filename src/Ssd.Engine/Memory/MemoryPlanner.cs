@@ -22,33 +22,65 @@ public static class MemoryPlanner
     /// <param name="alignment">Offsets are multiples of this many floats.</param>
     public static MemoryPlan Plan(IReadOnlyList<BufferRequest> requests, int alignment = Alignment)
     {
+        var copy = new BufferRequest[requests.Count];
+        for (int i = 0; i < copy.Length; i++) copy[i] = requests[i];
+        return Plan(copy, alignment);
+    }
+
+    // Arrays and loops, no Linq or List over BufferRequest: the framework's generic code instantiated over an Ssd value
+    // type is JIT-compiled at every start (ReadyToRun cannot hold it), and this runs in every network's build (issue 13).
+    internal static MemoryPlan Plan(BufferRequest[] requests, int alignment = Alignment)
+    {
         if (alignment <= 0) throw new ArgumentException($"alignment {alignment} must be positive");
-        for (int i = 0; i < requests.Count; i++)
+        long requested = 0;
+        for (int i = 0; i < requests.Length; i++)
         {
             var r = requests[i];
             if (r.Size < 0) throw new ArgumentException($"buffer {i}: size {r.Size} is negative");
             if (r.Last < r.First) throw new ArgumentException($"buffer {i}: live interval [{r.First}, {r.Last}] ends before it starts");
+            requested = checked(requested + r.Size);
         }
-        var offsets = new long[requests.Count];
-        var order = Enumerable.Range(0, requests.Count).OrderByDescending(i => requests[i].Size).ThenBy(i => requests[i].First).ToList();
-        var placed = new List<int>();
+        var offsets = new long[requests.Length];
+        // Largest first, then earliest first, then in request order (a stable sort).
+        var order = new int[requests.Length];
+        for (int i = 0; i < order.Length; i++)
+        {
+            int k = i;
+            for (; k > 0 && PlacedBefore(requests[i], requests[order[k - 1]]); k--) order[k] = order[k - 1];
+            order[k] = i;
+        }
+        var placed = new int[requests.Length];
+        var conflicts = new int[requests.Length];
+        int placedCount = 0;
         long arena = 0;
         foreach (int i in order)
         {
             var r = requests[i];
-            var conflicts = placed.Where(j => Overlap(requests[j], r)).OrderBy(j => offsets[j]).ToList();
-            long offset = 0;
-            foreach (int j in conflicts)
+            // The placed buffers live at the same time, by offset (ties in placement order).
+            int n = 0;
+            for (int p = 0; p < placedCount; p++)
             {
+                int j = placed[p];
+                if (!Overlap(requests[j], r)) continue;
+                int k = n++;
+                for (; k > 0 && offsets[conflicts[k - 1]] > offsets[j]; k--) conflicts[k] = conflicts[k - 1];
+                conflicts[k] = j;
+            }
+            long offset = 0;
+            for (int c = 0; c < n; c++)
+            {
+                int j = conflicts[c];
                 if (offset + r.Size <= offsets[j]) break; // fits in the gap before j
                 offset = Math.Max(offset, Align(offsets[j] + requests[j].Size, alignment));
             }
             offsets[i] = offset;
-            placed.Add(i);
+            placed[placedCount++] = i;
             arena = Math.Max(arena, offset + r.Size);
         }
-        return new MemoryPlan(offsets, arena, requests.Sum(r => r.Size));
+        return new MemoryPlan(offsets, arena, requested);
     }
+
+    private static bool PlacedBefore(BufferRequest a, BufferRequest b) => a.Size > b.Size || a.Size == b.Size && a.First < b.First;
 
     /// <summary>True when the two buffers' live intervals intersect (they may not share memory).</summary>
     public static bool Overlap(BufferRequest a, BufferRequest b) => a.First <= b.Last && b.First <= a.Last;

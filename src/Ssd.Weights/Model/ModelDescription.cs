@@ -219,7 +219,14 @@ public sealed record ModelDescription
     /// </summary>
     public static ModelDescription FromJson(string json, IReadOnlyCollection<string>? tensorNames = null)
     {
-        ModelDescription? d;
+        // The strict form ToJson writes is read without the serializer (its reflection metadata is most of a detect
+        // call's start-up); anything else, including every error, goes to the serializer as before.
+        ModelDescription? d = DescriptionReader.TryRead(json);
+        if (d is not null)
+        {
+            d.Validate(tensorNames);
+            return d;
+        }
         try { d = JsonSerializer.Deserialize<ModelDescription>(json, JsonOptions); }
         // NotSupportedException: a layer without (or before) its "type" discriminator. Messages quote the JSON: one line.
         catch (Exception e) when (e is JsonException or NotSupportedException)

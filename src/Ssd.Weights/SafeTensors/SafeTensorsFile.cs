@@ -33,14 +33,31 @@ public sealed class SafeTensorsFile
         Metadata = metadata;
     }
 
-    private static readonly Dictionary<string, TensorDType> DTypes = new()
-    {
-        ["F32"] = TensorDType.Float32, ["F16"] = TensorDType.Float16, ["BF16"] = TensorDType.BFloat16,
-        ["F64"] = TensorDType.Float64, ["I64"] = TensorDType.Int64, ["I32"] = TensorDType.Int32,
-        ["U8"] = TensorDType.UInt8, ["I8"] = TensorDType.Int8, ["BOOL"] = TensorDType.Bool,
-    };
+    // Plain arrays searched in order, and no Dictionary<string, TensorDType>, value tuples or Linq over them in the
+    // reader: the framework's generic code instantiated over an Ssd value type is JIT-compiled at every start
+    // (ReadyToRun cannot hold it), ~45 methods of a one-image `ssd detect` here (issue 13).
+    private static readonly string[] DTypeNames = ["F32", "F16", "BF16", "F64", "I64", "I32", "U8", "I8", "BOOL"];
+    private static readonly TensorDType[] DTypeValues =
+    [
+        TensorDType.Float32, TensorDType.Float16, TensorDType.BFloat16, TensorDType.Float64, TensorDType.Int64,
+        TensorDType.Int32, TensorDType.UInt8, TensorDType.Int8, TensorDType.Bool,
+    ];
 
-    private static string DTypeName(TensorDType t) => DTypes.First(kv => kv.Value == t).Key;
+    private static string DTypeName(TensorDType t)
+    {
+        for (int i = 0; i < DTypeValues.Length; i++) if (DTypeValues[i] == t) return DTypeNames[i];
+        throw new InvalidOperationException($"no safetensors name for {t}");
+    }
+
+    private static bool TryParseDType(string name, out TensorDType dtype)
+    {
+        int i = Array.IndexOf(DTypeNames, name);
+        dtype = i >= 0 ? DTypeValues[i] : default;
+        return i >= 0;
+    }
+
+    /// <summary>One tensor's header entry, in file order (<see cref="Index"/>).</summary>
+    private sealed record Entry(string Name, TensorDType DType, int[] Shape, long Begin, long End, int Index);
 
     // ---------------------------------------------------------------- reading
 
@@ -82,7 +99,7 @@ public sealed class SafeTensorsFile
         long dataLength = length - 8 - (long)headerLength;
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var entries = new List<(string Name, TensorDType DType, int[] Shape, long Begin, long End)>();
+        var entries = new List<Entry>();
         try
         {
             using var doc = JsonDocument.Parse(header.AsMemory().TrimEnd((byte)' '), new JsonDocumentOptions { MaxDepth = 8 });
@@ -95,14 +112,17 @@ public sealed class SafeTensorsFile
                 if (p.Name == MetadataKey) ReadMetadata(p.Value, metadata, name);
                 else if (entries.Count >= budgets.Tensors)
                     throw new ReaderBudgetException(name, "tensors.count", budgets.Tensors, entries.Count + 1, "the header", "tensors (at least)");
-                else entries.Add(ReadEntry(p.Name, p.Value, name));
+                else entries.Add(ReadEntry(p.Name, p.Value, name, entries.Count));
             }
         }
         catch (JsonException e) { throw new InvalidDataException($"{name}: header is not valid JSON: {ReaderErrors.Printable(e.Message, 300)}", e); }
 
         // The tensors must tile [0, dataLength) exactly.
         long next = 0;
-        foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        var byOffset = entries.ToArray();
+        // By begin, then end, then file order (a stable sort's order).
+        Array.Sort(byOffset, (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End != b.End ? a.End.CompareTo(b.End) : a.Index.CompareTo(b.Index));
+        foreach (var e in byOffset)
         {
             if (e.Begin != next)
                 throw new InvalidDataException($"{name}: tensor '{e.Name}' starts at {e.Begin}, expected {next} (tensors must be contiguous, without overlaps or holes)");
@@ -133,30 +153,37 @@ public sealed class SafeTensorsFile
         }
     }
 
-    private static (string, TensorDType, int[], long, long) ReadEntry(string tensor, JsonElement v, string name)
+    private static Entry ReadEntry(string tensor, JsonElement v, string name, int index)
     {
         string where = $"{name}: tensor '{tensor}'";
         if (v.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where} is not an object");
         if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
             throw new InvalidDataException($"{where} has no dtype");
-        if (!DTypes.TryGetValue(dt.GetString()!, out var dtype)) throw new InvalidDataException($"{where} has unsupported dtype '{dt.GetString()}'");
+        if (!TryParseDType(dt.GetString()!, out var dtype)) throw new InvalidDataException($"{where} has unsupported dtype '{dt.GetString()}'");
         var shape = IntArray(v, "shape", where, -1);
         var offsets = IntArray(v, "data_offsets", where, 2);
-        if (shape.Any(d => d < 0 || d > int.MaxValue)) throw new InvalidDataException($"{where} has a bad shape [{string.Join(",", shape)}]");
+        foreach (long d in shape)
+            if (d < 0 || d > int.MaxValue) throw new InvalidDataException($"{where} has a bad shape [{string.Join(",", shape)}]");
         long bytes = TensorData.ByteCount(shape, dtype, where);
         long begin = offsets[0], end = offsets[1];
         if (begin < 0 || end < begin) throw new InvalidDataException($"{where} has bad data_offsets [{begin}, {end}]");
         if (end - begin != bytes)
             throw new InvalidDataException($"{where}: data_offsets span {end - begin} bytes, shape [{string.Join(",", shape)}] of {dtype} needs {bytes}");
-        return (tensor, dtype, shape.Select(d => (int)d).ToArray(), begin, end);
+        var dims = new int[shape.Length];
+        for (int i = 0; i < dims.Length; i++) dims[i] = (int)shape[i];
+        return new Entry(tensor, dtype, dims, begin, end, index);
     }
 
     private static long[] IntArray(JsonElement v, string property, string where, int length)
     {
         if (!v.TryGetProperty(property, out var a) || a.ValueKind != JsonValueKind.Array || (length >= 0 && a.GetArrayLength() != length) || a.GetArrayLength() > 64)
             throw new InvalidDataException($"{where} has no valid {property}");
-        return a.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out long l)
-            ? l : throw new InvalidDataException($"{where}: {property} holds a non-integer")).ToArray();
+        var values = new long[a.GetArrayLength()];
+        int k = 0;
+        foreach (var x in a.EnumerateArray())
+            values[k++] = x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out long l)
+                ? l : throw new InvalidDataException($"{where}: {property} holds a non-integer");
+        return values;
     }
 
     // ---------------------------------------------------------------- writing

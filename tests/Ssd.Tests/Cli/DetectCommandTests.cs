@@ -174,6 +174,34 @@ public class DetectCommandTests
         Assert.That(Directory.GetFiles(dir["ann"]).Select(Path.GetFileName), Is.EqualTo(new[] { "good.png" }), "no annotated copy of a broken input");
     }
 
+    /// <summary>
+    /// issue 13: --annotate DIR is checked first but created only when the first annotated image is written, so a
+    /// call that fails early (a bad model, every image bad) leaves no folder, nested ones included; a folder that
+    /// was there stays.
+    /// </summary>
+    [Test]
+    public void AFailedCallLeavesNoAnnotateFolder()
+    {
+        using var dir = Temp();
+        File.WriteAllBytes(dir["bad.safetensors"], new byte[64]);
+        File.WriteAllBytes(dir["cut.jpg"], File.ReadAllBytes(Example("shapes_002.jpg"))[..200]);
+        var r = Run("detect", "--model", dir["bad.safetensors"], Example("shapes_001.jpg"), "--annotate", dir["a/b/ann"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.ModelOrDevice), r.ToString());
+        r.AssertCleanErrors();
+        Assert.That(Directory.Exists(dir["a"]), Is.False, "a bad model: no folder made");
+        r = Run("detect", "--model", ShapesModel, dir["cut.jpg"], "--annotate", dir["a/b/ann"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InputsFailed), r.ToString());
+        Assert.That(r.Err, Does.Contain("cut.jpg: truncated image"));
+        Assert.That(Directory.Exists(dir["a"]), Is.False, "no image annotated: no folder made");
+        Directory.CreateDirectory(dir["kept"]);
+        r = Run("detect", "--model", dir["bad.safetensors"], Example("shapes_001.jpg"), "--annotate", dir["kept"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.ModelOrDevice), r.ToString());
+        Assert.That(Directory.Exists(dir["kept"]), Is.True, "a folder that was there stays");
+        r = Run("detect", "--model", ShapesModel, dir["cut.jpg"], Example("shapes_001.jpg"), "--annotate", dir["a/b/ann"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InputsFailed), r.ToString());
+        Assert.That(dir.Files(), Is.EqualTo(new[] { "a/b/ann/shapes_001.png", "bad.safetensors", "cut.jpg" }), "made for the first annotated image");
+    }
+
     [Test]
     public void AnnotatedNamesNeverCollide()
     {

@@ -29,8 +29,8 @@ public class FailureModeTests
         foreach (var m in messages) Assert.That(r.Err, Does.Contain(m), r.ToString());
         foreach (var m in stdout) Assert.That(r.Out, Does.Contain(m), r.ToString());
         foreach (var t in NoTrace) Assert.That(r.Out, Does.Not.Contain(t), r.ToString());
-        // (The --annotate folder itself is made while the outputs are checked, before the work: it stays empty.)
         Assert.That(outputs.Files(), Is.Empty, $"no output file\n{r}");
+        Assert.That(Directory.Exists(outputs["ann"]), Is.False, $"no --annotate folder left behind\n{r}");
     }
 
     [Test]

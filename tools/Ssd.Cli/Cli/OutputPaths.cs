@@ -18,12 +18,16 @@ public static class OutputPaths
         CheckWritableFolder(folder, $"{what} {path}");
     }
 
-    /// <summary>Checks (and creates) an output folder.</summary>
-    public static void CheckFolder(string folder, string what)
+    /// <summary>
+    /// Checks (and creates) an output folder. With <paramref name="create"/> false the folders the check made are
+    /// removed again, so a call that fails before it writes there leaves none behind (`detect --annotate`): the command
+    /// creates the folder when it writes the first file into it.
+    /// </summary>
+    public static void CheckFolder(string folder, string what, bool create = true)
     {
         if (string.IsNullOrWhiteSpace(folder)) throw CliException.Usage($"{what}: the output folder is empty");
         if (File.Exists(folder)) throw CliException.Usage($"{what} {folder}: is a file; give a folder");
-        CheckWritableFolder(Path.GetFullPath(folder), $"{what} {folder}");
+        CheckWritableFolder(Path.GetFullPath(folder), $"{what} {folder}", create);
     }
 
     /// <summary>Refuses an output that is one of the files the command reads.</summary>
@@ -55,8 +59,11 @@ public static class OutputPaths
         return current;
     }
 
-    private static void CheckWritableFolder(string folder, string what)
+    private static void CheckWritableFolder(string folder, string what, bool create = true)
     {
+        // The folders that do not exist yet, deepest first (removed again after the probe unless create).
+        var missing = new List<string>();
+        for (string? d = folder; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) missing.Add(d);
         try
         {
             Directory.CreateDirectory(folder);
@@ -66,6 +73,16 @@ public static class OutputPaths
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
             throw CliException.Usage($"{what}: cannot write there: {e.Message}", e);
+        }
+        finally
+        {
+            if (!create)
+                foreach (var d in missing)
+                {
+                    // Only an empty folder is removed (one something else filled meanwhile stays).
+                    try { Directory.Delete(d, recursive: false); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { break; }
+                }
         }
     }
 }

@@ -87,7 +87,8 @@ public static class DetectCommand
         IReadOnlyDictionary<string, string>? annotated = null;
         if (r.Annotate is not null)
         {
-            OutputPaths.CheckFolder(r.Annotate, "--annotate");
+            // Checked now, created when the first annotated image is written: a call that fails before leaves no folder.
+            OutputPaths.CheckFolder(r.Annotate, "--annotate", create: false);
             annotated = AnnotationPaths.Assign(inputs.Files, r.Annotate);
             var taken = r.Json is not null && !jsonToStdout ? readPaths.Append(r.Json).ToList() : readPaths;
             foreach (var path in annotated.Values) OutputPaths.RefuseInputs(path, "--annotate", taken);
@@ -128,6 +129,7 @@ public static class DetectCommand
                 {
                     try
                     {
+                        Directory.CreateDirectory(r.Annotate!);
                         ImageEncoder.Save(Annotator.Draw(image, found!.Select(Annotation.From)), annotated[path]);
                         annotatedPath = annotated[path];
                     }
