@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Ssd.Engine.Backends.Cpu;
 using Ssd.Engine.Graph;
+using Ssd.Engine.Network;
 using Ssd.Engine.Training;
 using Ssd.Engine.Training.Init;
 using Ssd.Engine.Training.Loss;
@@ -68,6 +69,19 @@ public static class TrainStepPhases
         foreach (var phase in Enum.GetValues<StepPhase>())
             Console.WriteLine(string.Create(c, $"| {phase} | {Ms(byImage.Phases!.Ticks[(int)phase]):F1} | {Ms(whole.Phases!.Ticks[(int)phase]):F1} |"));
         Console.WriteLine(string.Create(c, $"| **step** | {Ms(totals[0]):F1} ({batch * 1e3 / Ms(totals[0]):F1} images/s) | {Ms(totals[1]):F1} ({batch * 1e3 / Ms(totals[1]):F1} images/s) |"));
+        // One more step of the image-by-image trainer with its network profiled: forward and backward by op.
+        byImage.Network.Profiling = true;
+        byImage.Step(input, truths, names);
+        Console.WriteLine();
+        Console.WriteLine("Image by image, one step profiled (the batch's images summed), by op:");
+        Console.WriteLine();
+        Console.WriteLine("| op | forward ms | backward ms |");
+        Console.WriteLine("|---|---:|---:|");
+        var forward = byImage.Network.LayerTimings.GroupBy(t => t.Op).ToDictionary(g => g.Key, g => g.Sum(t => t.Total.TotalMilliseconds));
+        var backward = byImage.Network.BackwardTimings.GroupBy(t => t.Entry is BackwardStep b ? LayerTiming.OpOf(b.Forward) : "GradientSum")
+            .ToDictionary(g => g.Key, g => g.Sum(t => t.Total.TotalMilliseconds));
+        foreach (var op in forward.Keys.Union(backward.Keys).OrderByDescending(k => forward.GetValueOrDefault(k) + backward.GetValueOrDefault(k)))
+            Console.WriteLine(string.Create(c, $"| {op} | {forward.GetValueOrDefault(op):F1} | {backward.GetValueOrDefault(op):F1} |"));
         return 0;
     }
 }

@@ -28,8 +28,8 @@ public sealed class SsdNetwork : IDisposable
     private LaunchPlan? plan;
     private readonly Dictionary<PlanValue, ArenaSlice> slices = [];
     private PriorBoxes? hostPriors;
-    private long[] profileTicks = [];
-    private int profileRuns;
+    private long[] profileTicks = [], backwardTicks = [];
+    private int profileRuns, backwardRuns;
 
     /// <summary>The model this network was planned from (at its input size).</summary>
     public ModelDescription Model { get; }
@@ -69,15 +69,27 @@ public sealed class SsdNetwork : IDisposable
     public long ArenaBytes => Memory.ArenaSize * sizeof(float);
 
     /// <summary>
-    /// Opt-in per-layer timing: while true, Forward waits for each step (Synchronize, a no-op on the synchronous CPU
-    /// backend) and adds its time to <see cref="LayerTimings"/>. Off by default, since waiting after every step
-    /// would stall an asynchronous (GPU) queue. Setting it clears the totals.
+    /// Opt-in per-layer timing: while true, Forward (and a training plan's Backward) waits for each step (Synchronize,
+    /// a no-op on the synchronous CPU backend) and adds its time to <see cref="LayerTimings"/> (and
+    /// <see cref="BackwardTimings"/>). Off by default, since waiting after every step would stall an asynchronous (GPU)
+    /// queue. Setting it clears the totals.
     /// </summary>
     public bool Profiling
     {
         get => profileTicks.Length > 0;
-        set { profileTicks = value ? new long[executors.Count] : []; profileRuns = 0; }
+        set
+        {
+            (profileTicks, backwardTicks) = value ? (new long[executors.Count], new long[backward.Count]) : ([], []);
+            profileRuns = backwardRuns = 0;
+        }
     }
+
+    /// <summary>
+    /// Each backward entry's time over the <see cref="Backward"/> passes run since <see cref="Profiling"/> was set, in
+    /// the order they run (a training plan's; empty otherwise): the entry and its total.
+    /// </summary>
+    public IReadOnlyList<(BackwardEntry Entry, TimeSpan Total, int Runs)> BackwardTimings =>
+        [.. (Plan.Backward?.Entries ?? []).Select((e, i) => (e, Stopwatch.GetElapsedTime(0, i < backwardTicks.Length ? backwardTicks[i] : 0), backwardRuns))];
 
     /// <summary>Each step's time over the forward passes run since <see cref="Profiling"/> was set, in plan order.</summary>
     public IReadOnlyList<LayerTiming> LayerTimings =>
@@ -267,7 +279,20 @@ public sealed class SsdNetwork : IDisposable
         var b = Plan.Backward ?? throw new InvalidOperationException("this network was loaded for inference; load it with PlanMode.Training to run backward");
         backend.Upload(dLoc, Slice(b.LocGradient));
         backend.Upload(dConf, Slice(b.ConfGradient));
-        foreach (var e in backward) e.Run();
+        if (backwardTicks.Length == 0)
+        {
+            foreach (var e in backward) e.Run();
+            return;
+        }
+        backend.Synchronize();
+        for (int i = 0; i < backward.Count; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            backward[i].Run();
+            backend.Synchronize();
+            backwardTicks[i] += Stopwatch.GetTimestamp() - t0;
+        }
+        backwardRuns++;
     }
 
     /// <summary>
@@ -278,7 +303,8 @@ public sealed class SsdNetwork : IDisposable
     {
         var b = Plan.Backward ?? throw new InvalidOperationException("this network was loaded for inference; load it with PlanMode.Training to train");
         Upload(input);
-        plan!.Run();
+        if (profileTicks.Length == 0) plan!.Run();
+        else RunProfiled();
         return (Read(Plan.Loc), Read(b.LossConf));
     }
 

@@ -60,19 +60,29 @@ internal sealed unsafe class Winograd4x4Conv
     // A block of MR output channels' U, staged here before packing, so a refresh leaves no 4x-the-weights garbage.
     [ThreadStatic] private static float[]? s_block;
 
-    /// <summary>U = the F(4x4) transform of the weights, MR output channels at a time, into the panels.</summary>
-    private void FillU(ReadOnlySpan<float> weights)
+    /// <summary>
+    /// U = the F(4x4) transform of the weights, MR output channels at a time (a task each, over the layer's threads:
+    /// a training step refreshes every layer), into the panels.
+    /// </summary>
+    private unsafe void FillU(ReadOnlySpan<float> weights)
     {
-        int mr = _mk.MR;
+        int blocks = (_outC + _mk.MR - 1) / _mk.MR;
+        fixed (float* pw = weights)
+        {
+            var job = (Layer: this, W: (nint)pw, Length: weights.Length);
+            WorkerPool.Run(blocks, WorkerPool.WorkersFor(200.0 * weights.Length, _threads), job,
+                static (j, _, block) => j.Layer.FillBlock(new ReadOnlySpan<float>((float*)j.W, j.Length), block * j.Layer._mk.MR));
+        }
+    }
+
+    private void FillBlock(ReadOnlySpan<float> weights, int o0)
+    {
+        int mr = _mk.MR, count = Math.Min(mr, _outC - o0);
         long need = (long)Xi * mr * _inC;
         if (s_block is null || s_block.Length < need) s_block = new float[need];
-        for (int o0 = 0; o0 < _outC; o0 += mr)
-        {
-            int count = Math.Min(mr, _outC - o0);
-            var block = s_block.AsSpan(0, Xi * count * _inC);
-            WinogradF4x4.TransformWeights(weights.Slice(o0 * _inC * 9, count * _inC * 9), _inC, count, block);
-            for (int xi = 0; xi < Xi; xi++) _u.FillRows(xi, o0, block.Slice(xi * count * _inC, count * _inC), count);
-        }
+        var block = s_block.AsSpan(0, Xi * count * _inC);
+        WinogradF4x4.TransformWeights(weights.Slice(o0 * _inC * 9, count * _inC * 9), _inC, count, block);
+        for (int xi = 0; xi < Xi; xi++) _u.FillRows(xi, o0, block.Slice(xi * count * _inC, count * _inC), count);
     }
 
     /// <summary>Tiles per row and column of the 4x4 output tiling.</summary>

@@ -32,11 +32,12 @@ internal static unsafe class WinogradF4x4
 {
     public const int Alpha = 6, Tile = 4, Xi = 36;
 
-    private static readonly double[,] G =
-    {
-        { 1.0 / 2, 0, 0 }, { 1.0 / 6, 1.0 / 6, 1.0 / 6 }, { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
-        { -2.0 / 15, -1.0 / 15, -1.0 / 30 }, { 1.0 / 30, -1.0 / 15, 2.0 / 15 }, { 0, 0, 1.0 / 2 },
-    };
+    /// <summary>G row by row (G[j, a] at 3j + a): constant data, so the JIT drops the bounds checks.</summary>
+    private static ReadOnlySpan<double> G =>
+    [
+        1.0 / 2, 0, 0, 1.0 / 6, 1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6,
+        -2.0 / 15, -1.0 / 15, -1.0 / 30, 1.0 / 30, -1.0 / 15, 2.0 / 15, 0, 0, 1.0 / 2,
+    ];
 
     /// <summary>U[xi][o][c] = (G g[o,c] G^T)[xi], computed in double and rounded once (1/6, 1/15, 1/30 are inexact in fp32).</summary>
     public static float[] TransformWeights(ReadOnlySpan<float> w, int inC, int outC)
@@ -50,20 +51,48 @@ internal static unsafe class WinogradF4x4
     /// (for a block of output channels: their weights in, their U out).</summary>
     public static void TransformWeights(ReadOnlySpan<float> w, int inC, int outC, Span<float> u)
     {
-        long plane = (long)outC * inC;
+        int plane = outC * inC;
+        if (w.Length < plane * 9 || u.Length < Xi * plane)
+            throw new ArgumentException($"winograd: {w.Length} weights and {u.Length} transformed for {outC} x {inC} channel pairs");
+        var gm = G;
+        int pair = 0;
+        if (Avx512F.IsSupported)
+            fixed (float* pw = w, pu = u)
+                for (; pair + 8 <= plane; pair += 8) TransformWeights8(pw + pair * 9, pu + pair, plane);
         Span<double> t = stackalloc double[Alpha * 3];
-        for (int o = 0; o < outC; o++)
-            for (int c = 0; c < inC; c++)
-            {
-                var g = w.Slice((o * inC + c) * 9, 9);
-                for (int j = 0; j < Alpha; j++) // G g
-                    for (int b = 0; b < 3; b++)
-                        t[3 * j + b] = G[j, 0] * g[b] + G[j, 1] * g[3 + b] + G[j, 2] * g[6 + b];
-                for (int j = 0; j < Alpha; j++) // (G g) G^T
-                    for (int k = 0; k < Alpha; k++)
-                        u[(int)((Alpha * j + k) * plane + (long)o * inC + c)] =
-                            (float)(t[3 * j] * G[k, 0] + t[3 * j + 1] * G[k, 1] + t[3 * j + 2] * G[k, 2]);
-            }
+        for (; pair < plane; pair++) // pair = o * inC + c
+        {
+            var g = w.Slice(pair * 9, 9);
+            for (int j = 0; j < Alpha; j++) // G g
+                for (int b = 0; b < 3; b++)
+                    t[3 * j + b] = gm[3 * j] * g[b] + gm[3 * j + 1] * g[3 + b] + gm[3 * j + 2] * g[6 + b];
+            for (int j = 0; j < Alpha; j++) // (G g) G^T
+                for (int k = 0; k < Alpha; k++)
+                    u[(Alpha * j + k) * plane + pair] = (float)(t[3 * j] * gm[3 * k] + t[3 * j + 1] * gm[3 * k + 1] + t[3 * j + 2] * gm[3 * k + 2]);
+        }
+    }
+
+    private static readonly Vector256<int> NineApart = Vector256.Create(0, 9, 18, 27, 36, 45, 54, 63);
+
+    /// <summary>
+    /// <see cref="TransformWeights(ReadOnlySpan{float}, int, int, Span{float})"/> of 8 consecutive channel pairs (their
+    /// 3x3 filters at <paramref name="w"/>, 9 floats apart) in double lanes, the scalar form's products and sums in its
+    /// order (no fused multiply-adds), so the bits are the same; U[xi] for the 8 pairs at u + xi * plane.
+    /// </summary>
+    private static void TransformWeights8(float* w, float* u, int plane)
+    {
+        var gm = G;
+        var g = stackalloc Vector512<double>[9];
+        for (int a = 0; a < 9; a++) g[a] = Avx512F.ConvertToVector512Double(Avx2.GatherVector256(w + a, NineApart, 4));
+        var t = stackalloc Vector512<double>[Alpha * 3];
+        for (int j = 0; j < Alpha; j++) // G g
+            for (int b = 0; b < 3; b++)
+                t[3 * j + b] = Vector512.Create(gm[3 * j]) * g[b] + Vector512.Create(gm[3 * j + 1]) * g[3 + b] + Vector512.Create(gm[3 * j + 2]) * g[6 + b];
+        for (int j = 0; j < Alpha; j++) // (G g) G^T
+            for (int k = 0; k < Alpha; k++)
+                Vector256.Store(Avx512F.ConvertToVector256Single(
+                    t[3 * j] * Vector512.Create(gm[3 * k]) + t[3 * j + 1] * Vector512.Create(gm[3 * k + 1]) + t[3 * j + 2] * Vector512.Create(gm[3 * k + 2])),
+                    u + (Alpha * j + k) * (long)plane);
     }
 
     // ---- scalar forms (portable ISA levels, and the reference for the vector forms) ----
