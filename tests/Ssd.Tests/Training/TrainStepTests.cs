@@ -87,6 +87,8 @@ public class TrainStepTests
     /// </summary>
     [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "cpu", 3, 20.0, 3)]
     [TestCase("caffe", ModelFlavor.Caffe, "cpu", 3, 10.0, int.MaxValue)]
+    [TestCase("ssd_pytorch", ModelFlavor.SsdPytorch, "opencl", 1, 20.0, 3, Explicit = true, Reason = "a full-size training step on PoCL takes minutes on a 2-core machine; run by hand")]
+    [TestCase("caffe", ModelFlavor.Caffe, "opencl", 1, 10.0, int.MaxValue, Explicit = true, Reason = "a full-size training step on PoCL takes minutes on a 2-core machine; run by hand")]
     public void ThreeSGDStepsOfTheOtherFlavoursSsd300MatchTorch(string folder, ModelFlavor flavor, string backendName, int stepCount, double spreadFactor, int fromTorchStateAt)
     {
         var steps = FixtureBlob.At(PeerFixtures.Generated(Path.Combine("train_step", folder), "steps.json", FlavorScript),
