@@ -203,6 +203,24 @@ public class DetectCommandTests
     }
 
     [Test]
+    public void AFailedCallLeavesNoJsonFolder()
+    {
+        using var dir = Temp();
+        File.WriteAllBytes(dir["bad.safetensors"], new byte[64]);
+        File.WriteAllBytes(dir["cut.jpg"], File.ReadAllBytes(Example("shapes_002.jpg"))[..200]);
+        var r = Run("detect", "--model", dir["bad.safetensors"], Example("shapes_001.jpg"), "--json", dir["j/k/d.json"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.ModelOrDevice), r.ToString());
+        r.AssertCleanErrors();
+        Assert.That(Directory.Exists(dir["j"]), Is.False, "a bad model: no folder made");
+        r = Run("detect", "--model", ShapesModel, dir["cut.jpg"], "--json", dir["j/k/d.json"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InputsFailed), r.ToString());
+        Assert.That(Directory.Exists(dir["j"]), Is.False, "no image succeeded: no file, no folder");
+        r = Run("detect", "--model", ShapesModel, dir["cut.jpg"], Example("shapes_001.jpg"), "--json", dir["j/k/d.json"]);
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InputsFailed), r.ToString());
+        Assert.That(dir.Files(), Is.EqualTo(new[] { "bad.safetensors", "cut.jpg", "j/k/d.json" }), "made when the file is written");
+    }
+
+    [Test]
     public void AnnotatedNamesNeverCollide()
     {
         using var dir = Temp();

@@ -8,15 +8,22 @@ namespace Ssd.Cli;
 /// </summary>
 public static class OutputPaths
 {
-    /// <summary>Checks a file output: <paramref name="what"/> names the option in messages (e.g. "--json").</summary>
-    public static void CheckFile(string path, string what, IEnumerable<string> readPaths)
+    /// <summary>
+    /// Checks a file output: <paramref name="what"/> names the option in messages (e.g. "--json"). Its folder is made;
+    /// with <paramref name="create"/> false the folders the check made are removed again, and the command makes them
+    /// when it writes the file (<see cref="MakeFolderOf"/>), so a call that fails first leaves none behind.
+    /// </summary>
+    public static void CheckFile(string path, string what, IEnumerable<string> readPaths, bool create = true)
     {
         if (string.IsNullOrWhiteSpace(path)) throw CliException.Usage($"{what}: the output path is empty");
         if (Directory.Exists(path)) throw CliException.Usage($"{what} {path}: is a folder; give a file name");
         RefuseInputs(path, what, readPaths);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        CheckWritableFolder(folder, $"{what} {path}");
+        CheckWritableFolder(folder, $"{what} {path}", create);
     }
+
+    /// <summary>Makes the folder of a file output checked with <c>create: false</c>, just before the file is written.</summary>
+    public static void MakeFolderOf(string path) => Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
 
     /// <summary>
     /// Checks (and creates) an output folder. With <paramref name="create"/> false the folders the check made are

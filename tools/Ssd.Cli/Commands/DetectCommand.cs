@@ -83,7 +83,7 @@ public static class DetectCommand
         // Every output is checked before the model is even loaded.
         ModelFiles.CheckPath(r.Model, "model");
         var readPaths = inputs.Files.Append(r.Model).ToList();
-        if (r.Json is not null && !jsonToStdout) OutputPaths.CheckFile(r.Json, "--json", readPaths);
+        if (r.Json is not null && !jsonToStdout) OutputPaths.CheckFile(r.Json, "--json", readPaths, create: false);
         IReadOnlyDictionary<string, string>? annotated = null;
         if (r.Annotate is not null)
         {
@@ -184,6 +184,7 @@ public static class DetectCommand
         {
             if (results.Count > 0)
             {
+                OutputPaths.MakeFolderOf(r.Json);
                 if (r.Coco) CocoResults.Write(r.Json, CocoRows(results));
                 else AtomicFile.WriteAllText(r.Json, DetectionJson.Serialize(modelName, r.Options.ConfidenceThreshold, results, failures));
                 jsonNote = $"detections -> {r.Json}";
