@@ -18,7 +18,8 @@ namespace Ssd.Kernels.Conv;
 /// M from the second block on, chunk of output channels by chunk; after the last block each chunk's G^T M G (split
 /// over its output channels) writes its dw rows while its M is still in the cache.
 /// Every task writes fixed places in a fixed order, so the result does not depend on the thread count.
-/// Scratch (V, U, M: the largest layer's, about 60 MB for 512 -> 512) belongs to the calling thread, as the forward's.
+/// Scratch (V, U and M, M one chunk when an image's tiles are one block: the largest layer's, about 24 MB) belongs to
+/// the calling thread, as the forward's.
 /// </summary>
 internal sealed unsafe class WinogradWeightGradient
 {
@@ -114,7 +115,9 @@ internal sealed unsafe class WinogradWeightGradient
         long vXi = (long)perBlock * _ciPad, uXi = (long)perBlock * _coPanels * mr;
         var v = Grow(ref s_v, Xi * vXi);
         var u = Grow(ref s_u, Xi * uXi);
-        var m = Grow(ref s_m, _coPanels * mr * MRow);
+        // One block in all (an image whose tiles fit the budget): M holds one chunk of output channels at a time.
+        bool single = xs.N * blocks == 1;
+        var m = Grow(ref s_m, (single ? Math.Min(_coPanels, _chunkPanels) : _coPanels) * mr * MRow);
         int stageStride = (T * tilesW + 64 + 15) / 16 * 16;
         int workers = WorkerPool.WorkersFor(2.0 * Xi * xs.N * tiles * _inC * _outC, _threads);
         fixed (float* px = x, pg = g, pdw = dw)
@@ -130,10 +133,12 @@ internal sealed unsafe class WinogradWeightGradient
                     for (int r0 = 0; r0 < _coPanels; r0 += _chunkPanels)
                     {
                         int r1 = Math.Min(_coPanels, r0 + _chunkPanels);
-                        WorkerPool.Run(Xi, workers, (this, plan, first, r0, r1), static (s, _, xi) => s.Item1.GemmTask(s.plan, xi, s.first, s.r0, s.r1));
+                        // M's rows are indexed by output channel; with one block the buffer starts at the chunk's first.
+                        var chunk = plan with { M = (nint)(m.Pointer - (single ? r0 * mr * MRow : 0)) };
+                        WorkerPool.Run(Xi, workers, (this, chunk, first, r0, r1), static (s, _, xi) => s.Item1.GemmTask(s.chunk, xi, s.first, s.r0, s.r1));
                         if (!last) continue;
                         int o0 = r0 * mr, o1 = Math.Min(_outC, r1 * mr);
-                        var taps = (Layer: this, M: (nint)m.Pointer, Dw: (nint)pdw, O0: o0);
+                        var taps = (Layer: this, M: chunk.M, Dw: (nint)pdw, O0: o0);
                         WorkerPool.Run(o1 - o0, (o1 - o0) * _inC < 16384 ? 1 : workers, taps,
                             static (s, _, o) => s.Layer.TapsTask((float*)s.M, (float*)s.Dw, s.O0 + o));
                     }

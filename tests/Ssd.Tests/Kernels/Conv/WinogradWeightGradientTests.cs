@@ -80,7 +80,8 @@ public class WinogradWeightGradientTests
     public void ChunksOfOutputChannelsAddUp()
     {
         // 29 output channels: chunks of one panel (MR channels) each, the taps of each chunk taken after its GEMMs;
-        // with two blocks per image and two images, so only the last block's chunks take the taps.
+        // with two blocks per image and two images, so only the last block's chunks take the taps; then one image in
+        // one block, where M holds one chunk at a time.
         var c = WinogradInputGradientTests.Cases[4];
         foreach (var isa in new[] { CpuIsa.Avx512, CpuIsa.Avx2 }.Where(CpuIsaSupport.IsSupported))
         {
@@ -88,6 +89,11 @@ public class WinogradWeightGradientTests
             long ciPad = (c.Input.C + mk.NR - 1) / mk.NR * mk.NR, perLane = 36L * (ciPad + (c.OutC + mk.MR - 1) / mk.MR * mk.MR);
             var (dw, expected) = Gradients(c, CpuVariants.Options(isa), seed: 91, budget: 10 * perLane, chunk: 36L * mk.MR * ciPad);
             GradientAssert.Close(dw, expected, Conv2dBackwardSimdTests.Bound, $"{isa}, one panel per chunk");
+            // One image in one block (32 output channels): M holds one chunk at a time.
+            var one = WinogradInputGradientTests.Cases[0];
+            long onePad = (one.Input.C + mk.NR - 1) / mk.NR * mk.NR;
+            (dw, expected) = Gradients(one, CpuVariants.Options(isa), seed: 93, budget: 1L << 30, chunk: 36L * mk.MR * onePad);
+            GradientAssert.Close(dw, expected, Conv2dBackwardSimdTests.Bound, $"{isa}, one block, one panel per chunk");
         }
     }
 
