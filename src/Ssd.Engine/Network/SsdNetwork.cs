@@ -284,14 +284,7 @@ public sealed class SsdNetwork : IDisposable
             foreach (var e in backward) e.Run();
             return;
         }
-        backend.Synchronize();
-        for (int i = 0; i < backward.Count; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            backward[i].Run();
-            backend.Synchronize();
-            backwardTicks[i] += Stopwatch.GetTimestamp() - t0;
-        }
+        RunTimed(backward, backwardTicks);
         backwardRuns++;
     }
 
@@ -387,15 +380,21 @@ public sealed class SsdNetwork : IDisposable
 
     private void RunProfiled()
     {
+        RunTimed(executors, profileTicks);
+        profileRuns++;
+    }
+
+    /// <summary>Runs the steps one by one, each waited for, adding its time to its tick count.</summary>
+    private void RunTimed(List<IOpExecutor> steps, long[] ticks)
+    {
         backend.Synchronize();
-        for (int i = 0; i < executors.Count; i++)
+        for (int i = 0; i < steps.Count; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            executors[i].Run();
+            steps[i].Run();
             backend.Synchronize();
-            profileTicks[i] += Stopwatch.GetTimestamp() - t0;
+            ticks[i] += Stopwatch.GetTimestamp() - t0;
         }
-        profileRuns++;
     }
 
     private float[] Read(PlanValue v)

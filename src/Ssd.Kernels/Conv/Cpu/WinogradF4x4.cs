@@ -199,6 +199,24 @@ internal static unsafe class WinogradF4x4
     private static readonly Vector512<int> Zip2High = Vector512.Create(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
 
     /// <summary>
+    /// The 64 floats at <paramref name="s"/> (16 tiles of 4 columns) as their 4 column phases: c_q's lane t is column
+    /// 4t + q.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ColumnPhases(float* s, out Vector512<float> c0, out Vector512<float> c1, out Vector512<float> c2, out Vector512<float> c3)
+    {
+        var v0 = Vector512.Load(s); var v1 = Vector512.Load(s + 16); var v2 = Vector512.Load(s + 32); var v3 = Vector512.Load(s + 48);
+        var a = Avx512F.PermuteVar16x32x2(v0, Phase01, v1);
+        var b = Avx512F.PermuteVar16x32x2(v2, Phase01, v3);
+        c0 = Avx512F.PermuteVar16x32x2(a, LowHalves, b);
+        c1 = Avx512F.PermuteVar16x32x2(a, HighHalves, b);
+        a = Avx512F.PermuteVar16x32x2(v0, Phase23, v1);
+        b = Avx512F.PermuteVar16x32x2(v2, Phase23, v3);
+        c2 = Avx512F.PermuteVar16x32x2(a, LowHalves, b);
+        c3 = Avx512F.PermuteVar16x32x2(a, HighHalves, b);
+    }
+
+    /// <summary>
     /// V = B^T d B for 16 horizontally adjacent tiles of one channel. <paramref name="rows"/> holds the 6 input rows
     /// of the tile row (zero-padded, <paramref name="rowStride"/> apart) starting at the first tile's left column;
     /// tile t's patch is columns 4t..4t+5, so 66 floats per row are read. Writes xi's 16 lanes at dst + xi*xiStride.
@@ -207,19 +225,10 @@ internal static unsafe class WinogradF4x4
     public static void InputTiles16(float* rows, int rowStride, float* tmp, float* dst, long xiStride)
     {
         const int L = 16;
-        var p01 = Phase01; var p23 = Phase23; var lo = LowHalves; var hi = HighHalves;
         for (int i = 0; i < Alpha; i++)
         {
             float* s = rows + (long)i * rowStride;
-            var v0 = Vector512.Load(s); var v1 = Vector512.Load(s + 16); var v2 = Vector512.Load(s + 32); var v3 = Vector512.Load(s + 48);
-            var a = Avx512F.PermuteVar16x32x2(v0, p01, v1);
-            var b = Avx512F.PermuteVar16x32x2(v2, p01, v3);
-            var c0 = Avx512F.PermuteVar16x32x2(a, lo, b);
-            var c1 = Avx512F.PermuteVar16x32x2(a, hi, b);
-            a = Avx512F.PermuteVar16x32x2(v0, p23, v1);
-            b = Avx512F.PermuteVar16x32x2(v2, p23, v3);
-            var c2 = Avx512F.PermuteVar16x32x2(a, lo, b);
-            var c3 = Avx512F.PermuteVar16x32x2(a, hi, b);
+            ColumnPhases(s, out var c0, out var c1, out var c2, out var c3);
             // Columns 4 and 5 of tile t are columns 0 and 1 of tile t+1: shift one lane, pulling in tile 16's.
             var c4 = Avx512F.AlignRight32(Vector512.Create(s[64]).AsInt32(), c0.AsInt32(), 1).AsSingle();
             var c5 = Avx512F.AlignRight32(Vector512.Create(s[65]).AsInt32(), c1.AsInt32(), 1).AsSingle();
@@ -299,18 +308,10 @@ internal static unsafe class WinogradF4x4
     public static void GradientTiles16(float* rows, int rowStride, float* tmp, float* dst, long xiStride)
     {
         const int L = 16;
-        var p01 = Phase01; var p23 = Phase23; var lo = LowHalves; var hi = HighHalves;
         for (int i = 0; i < Tile; i++)
         {
-            float* s = rows + (long)i * rowStride;
-            var v0 = Vector512.Load(s); var v1 = Vector512.Load(s + 16); var v2 = Vector512.Load(s + 32); var v3 = Vector512.Load(s + 48);
-            var a = Avx512F.PermuteVar16x32x2(v0, p01, v1);
-            var b = Avx512F.PermuteVar16x32x2(v2, p01, v3);
-            var c0 = Avx512F.PermuteVar16x32x2(a, lo, b);
-            var c1 = Avx512F.PermuteVar16x32x2(a, hi, b);
-            a = Avx512F.PermuteVar16x32x2(v0, p23, v1);
-            b = Avx512F.PermuteVar16x32x2(v2, p23, v3);
-            GradientRow(c0, c1, Avx512F.PermuteVar16x32x2(a, lo, b), Avx512F.PermuteVar16x32x2(a, hi, b), tmp + i * Alpha * L, L); // tmp[i][k]: (g A^T) row i
+            ColumnPhases(rows + (long)i * rowStride, out var c0, out var c1, out var c2, out var c3);
+            GradientRow(c0, c1, c2, c3, tmp + i * Alpha * L, L); // tmp[i][k]: (g A^T) row i
         }
         for (int k = 0; k < Alpha; k++)
         {
