@@ -32,8 +32,11 @@ internal sealed unsafe class WinogradWeightGradient
     public const long SmallBlock = 512L << 10, LargeBlock = 4L << 20, SmallM = 1L << 20;
     /// <summary>M floats per chunk of output channels, whose taps are taken while its M is in the cache.</summary>
     public const long MChunk = 2L << 20;
-    /// <summary>Tiles (over the images) below which <see cref="Picks"/> keeps the direct dw: 19x19 maps have 25, 10x10 ones 9.</summary>
-    public const int MinTiles = 16;
+    /// <summary>
+    /// Tiles (over the images) below which <see cref="Picks"/> keeps the direct dw: a 38x38 map has 100 (F(4x4) 0.51x the
+    /// direct dw's time on 512 -> 512), a 19x19 one 25 (1.05x: M, 4x dw's size, costs as much as the multiplies saved).
+    /// </summary>
+    public const int MinTiles = 50;
 
     private readonly MicroKernel _mk;
     private readonly int _inC, _outC, _threads, _ciPad, _coPanels, _inGroups, _outGroups;
@@ -85,7 +88,7 @@ internal sealed unsafe class WinogradWeightGradient
     /// (the vector transforms), where F(4x4)'s padded GEMM work, 36 per tile per pair times 1.25 for the transforms, is
     /// below the direct dw's 9 per pixel; both count whole micro-kernel panels (F(4x4): inC rounded up to NR; direct: the
     /// inC*9 taps rounded up to NR), so conv1_1 (3 input channels) keeps the direct dw; and on maps of at least
-    /// <see cref="MinTiles"/> tiles: below, the three phases' fixed costs lose (SSD300's 10x10 and 5x5 heads, measured).
+    /// <see cref="MinTiles"/> tiles: below, M's traffic and the phases' fixed costs lose (measured on SSD300's 19x19 and smaller maps).
     /// </summary>
     public bool Picks(TensorShape xs)
     {
@@ -171,6 +174,13 @@ internal sealed unsafe class WinogradWeightGradient
         float* stage = Scratch(ref s_stage, L * Alpha * stride);
         float* tiles = Scratch(ref s_tiles, L * Xi * L + Xi * L);
         float* tmp = tiles + L * Xi * L;
+        if (isInput && real == 0)
+        {
+            // V's padding to NR: zero columns, nothing to transform.
+            for (int xi = 0; xi < Xi; xi++)
+                for (int l = 0; l < plan.Count; l++) new Span<float>((float*)plan.V + xi * plan.VXi + (long)l * _ciPad + c0, L).Clear();
+            return;
+        }
         if (real < L) new Span<float>(tiles + real * Xi * L, (L - real) * Xi * L).Clear();
         var (xs, ys) = (plan.Xs, plan.Ys);
         int tilesW = plan.TilesW, tyFirst = plan.T0 / tilesW, tyLast = (plan.T0 + plan.Count - 1) / tilesW;

@@ -144,7 +144,8 @@ public class WinogradWeightGradientTests
         {
             Assert.That(Picks(64, 64, 300), Is.True, "conv1_2");
             Assert.That(Picks(512, 512, 38), Is.True, "conv4_3");
-            Assert.That(Picks(512, 512, 19), Is.True, "conv5_3");
+            Assert.That(Picks(512, 512, 19), Is.False, "conv5_3: 25 tiles, below MinTiles");
+            Assert.That(Picks(512, 512, 32), Is.True, "SSD512's conv5_3: 64 tiles");
             Assert.That(Picks(512, 16, 38), Is.True, "conv4_3 loc head");
             Assert.That(Picks(3, 64, 300), Is.False, "conv1_1: 3 input channels would pad to a whole panel");
             Assert.That(Picks(256, 16, 1), Is.False, "a 1x1 map: one tile for one pixel");
