@@ -33,8 +33,9 @@ internal sealed unsafe class WinogradWeightGradient
     /// <summary>M floats per chunk of output channels, whose taps are taken while its M is in the cache.</summary>
     public const long MChunk = 2L << 20;
     /// <summary>
-    /// Tiles (over the images) below which <see cref="Picks"/> keeps the direct dw: a 38x38 map has 100 (F(4x4) 0.51x the
-    /// direct dw's time on 512 -> 512), a 19x19 one 25 (1.05x: M, 4x dw's size, costs as much as the multiplies saved).
+    /// Tiles per image below which <see cref="Picks"/> keeps the direct dw: a 38x38 map has 100 (F(4x4) 0.51x the
+    /// direct dw's time on 512 -> 512), a 19x19 one 25 (1.05x: M, 4x dw's size, costs as much as the multiplies saved;
+    /// at batch 8, 1.01x), a 10x10 one 9 (SSD300's conv8_2 heads at batch 8: 2-2.5x).
     /// </summary>
     public const int MinTiles = 50;
 
@@ -95,7 +96,7 @@ internal sealed unsafe class WinogradWeightGradient
         if (!_vector) return false;
         var ys = Params.OutputShape(xs, _outC);
         var (tw, th) = Winograd4x4Conv.TileGrid(ys);
-        if (xs.N * tw * th < MinTiles) return false;
+        if (tw * th < MinTiles) return false;
         long kPad = ((long)_inC * 9 + _mk.NR - 1) / _mk.NR * _mk.NR;
         double winograd = 1.25 * Xi * tw * th * _ciPad, direct = (double)ys.H * ys.W * kPad;
         return winograd < direct;
