@@ -15,20 +15,32 @@ namespace Ssd.Kernels.Pooling;
 /// ties keep the earlier value), the sum step one IEEE add. Cells outside the input are skipped, as the reference
 /// clips its window. Stride 1 loads neighbours directly; stride 2 de-interleaves two loads; other strides go scalar.
 /// Rows are spread over the worker threads; nothing is allocated per call.
+/// <see cref="MaxWithArgmax"/> (training) keeps a second row of argmax indices beside the accumulator in the same scan:
+/// each step's "v &gt; acc" mask selects both the value and its cell's index, so the argmax is
+/// <see cref="PoolBackwardReference.MaxWithArgmax"/>'s (the first maximum in window order; a window nothing beat
+/// points at its first cell).
 /// </summary>
 internal static unsafe class CpuPooling
 {
     public static void Max(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, CpuOpOptions options = default) =>
-        Run<MaxStep>(g, AvgPoolDivisor.PaddedWindow, x, y, options);
+        Run<MaxStep>(g, AvgPoolDivisor.PaddedWindow, x, y, null, options);
+
+    /// <summary><see cref="Max"/> and each output's argmax (its cell's index h * W + w inside the input plane).</summary>
+    public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default)
+    {
+        if (argmax.Length != g.Output.Count)
+            throw new ArgumentException($"pooling: argmax has {argmax.Length} entries, output {g.Output} needs {g.Output.Count}");
+        fixed (int* pa = argmax) Run<MaxStep>(g, AvgPoolDivisor.PaddedWindow, x, y, pa, options);
+    }
 
     public static void Average(PoolGeometry g, AvgPoolDivisor divisor, ReadOnlySpan<float> x, Span<float> y, CpuOpOptions options = default)
     {
         if (divisor is not (AvgPoolDivisor.PaddedWindow or AvgPoolDivisor.ValidWindow))
             throw new ArgumentException($"pooling: unknown average divisor {divisor}");
-        Run<SumStep>(g, divisor, x, y, options);
+        Run<SumStep>(g, divisor, x, y, null, options);
     }
 
-    private static void Run<TStep>(PoolGeometry g, AvgPoolDivisor divisor, ReadOnlySpan<float> x, Span<float> y, CpuOpOptions options)
+    private static void Run<TStep>(PoolGeometry g, AvgPoolDivisor divisor, ReadOnlySpan<float> x, Span<float> y, int* argmax, CpuOpOptions options)
         where TStep : struct, IPoolStep
     {
         if (x.Length != g.Input.Count) throw new ArgumentException($"pooling: input has {x.Length} floats, shape {g.Input} needs {g.Input.Count}");
@@ -39,12 +51,12 @@ internal static unsafe class CpuPooling
         int tasks = (rows + perTask - 1) / perTask;
         fixed (float* px = x, py = y)
         {
-            var job = new Job(px, py, g, divisor, options.ResolvedIsa, perTask, rows);
+            var job = new Job(px, py, argmax, g, divisor, options.ResolvedIsa, perTask, rows);
             WorkerPool.Run(tasks, options.WorkersFor(work), job, static (j, _, t) => j.Rows<TStep>(t));
         }
     }
 
-    private readonly struct Job(float* x, float* y, PoolGeometry g, AvgPoolDivisor divisor, CpuIsa isa, int perTask, int rows)
+    private readonly struct Job(float* x, float* y, int* argmax, PoolGeometry g, AvgPoolDivisor divisor, CpuIsa isa, int perTask, int rows)
     {
         public void Rows<TStep>(int task) where TStep : struct, IPoolStep
         {
@@ -55,6 +67,9 @@ internal static unsafe class CpuPooling
                 float* xp = x + (long)plane * g.H * g.W, acc = y + (long)r * g.OutW;
                 new Span<float>(acc, g.OutW).Fill(TStep.Start);
                 int h0 = oh * g.StrideH - g.PadH, h1 = Math.Min(h0 + g.KernelH, g.H);
+                int* index = argmax is null ? null : argmax + (long)r * g.OutW;
+                if (index is not null) // the window's first cell, kept where nothing beats -infinity
+                    for (int ow = 0; ow < g.OutW; ow++) index[ow] = Math.Max(h0, 0) * g.W + Math.Max(ow * g.StrideW - g.PadW, 0);
                 for (int h = Math.Max(h0, 0); h < h1; h++)
                 for (int kw = 0; kw < g.KernelW; kw++)
                 {
@@ -62,46 +77,47 @@ internal static unsafe class CpuPooling
                     int off = kw - g.PadW;
                     int lo = off >= 0 ? 0 : (-off + g.StrideW - 1) / g.StrideW;
                     int hi = g.W - 1 - off < 0 ? 0 : Math.Min(g.OutW, (g.W - 1 - off) / g.StrideW + 1);
-                    if (lo < hi) Accumulate<TStep>(xp + (long)h * g.W + off, g.StrideW, acc, lo, hi, g.W - off);
+                    if (lo < hi) Accumulate<TStep>(xp + (long)h * g.W + off, g.StrideW, acc, lo, hi, g.W - off, index, h * g.W + off);
                 }
                 if (typeof(TStep) == typeof(SumStep)) Divide(acc, oh);
             }
         }
 
-        /// <summary>acc[ow] = step(src[ow * stride], acc[ow]) for ow in [lo, hi); src[limit..] is past the row.</summary>
-        private void Accumulate<TStep>(float* src, int stride, float* acc, int lo, int hi, int limit) where TStep : struct, IPoolStep
+        /// <summary>
+        /// acc[ow] = step(src[ow * stride], acc[ow]) for ow in [lo, hi); src[limit..] is past the row. With an index
+        /// row (max only), index[ow] = cell + ow * stride wherever the step took the new value.
+        /// </summary>
+        private void Accumulate<TStep>(float* src, int stride, float* acc, int lo, int hi, int limit, int* index, int cell) where TStep : struct, IPoolStep
         {
             int ow = lo;
             if (isa == CpuIsa.Avx512)
             {
+                var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * stride;
                 if (stride == 1)
                     for (; ow + 16 <= hi; ow += 16)
-                        Vector512.Store(TStep.Apply(Vector512.Load(src + ow), Vector512.Load(acc + ow)), acc + ow);
+                        Step<TStep>(Vector512.Load(src + ow), acc + ow, index, ow, cell, lanes, stride);
                 else if (stride == 2)
                 {
                     var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                     for (; ow + 16 <= hi && 2 * ow + 31 < limit; ow += 16)
-                    {
-                        var v = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * ow), evens, Vector512.Load(src + 2 * ow + 16));
-                        Vector512.Store(TStep.Apply(v, Vector512.Load(acc + ow)), acc + ow);
-                    }
+                        Step<TStep>(Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * ow), evens, Vector512.Load(src + 2 * ow + 16)), acc + ow, index, ow, cell, lanes, stride);
                 }
             }
             else if (isa == CpuIsa.Avx2)
             {
+                var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * stride;
                 if (stride == 1)
                     for (; ow + 8 <= hi; ow += 8)
-                        Vector256.Store(TStep.Apply(Vector256.Load(src + ow), Vector256.Load(acc + ow)), acc + ow);
+                        Step<TStep>(Vector256.Load(src + ow), acc + ow, index, ow, cell, lanes, stride);
                 else if (stride == 2)
                     for (; ow + 8 <= hi && 2 * ow + 15 < limit; ow += 8)
                     {
                         // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6]
                         var mixed = Avx.Shuffle(Vector256.Load(src + 2 * ow), Vector256.Load(src + 2 * ow + 8), 0b10_00_10_00);
-                        var v = Avx2.Permute4x64(mixed.AsDouble(), 0b11_01_10_00).AsSingle();
-                        Vector256.Store(TStep.Apply(v, Vector256.Load(acc + ow)), acc + ow);
+                        Step<TStep>(Avx2.Permute4x64(mixed.AsDouble(), 0b11_01_10_00).AsSingle(), acc + ow, index, ow, cell, lanes, stride);
                     }
             }
-            else if (stride == 1)
+            else if (stride == 1 && index is null)
             {
                 int w = Vector<float>.Count;
                 for (; ow + w <= hi; ow += w)
@@ -110,7 +126,31 @@ internal static unsafe class CpuPooling
                     TStep.Apply(new Vector<float>(new ReadOnlySpan<float>(src + ow, w)), a).CopyTo(new Span<float>(acc + ow, w));
                 }
             }
-            for (; ow < hi; ow++) acc[ow] = TStep.Apply(src[(long)ow * stride], acc[ow]);
+            for (; ow < hi; ow++)
+            {
+                float v = src[(long)ow * stride];
+                if (index is not null && v > acc[ow]) index[ow] = cell + ow * stride;
+                acc[ow] = TStep.Apply(v, acc[ow]);
+            }
+        }
+
+        /// <summary>One vector step at acc: the value, and with an index row the taken cells' indices.</summary>
+        private static void Step<TStep>(Vector512<float> v, float* acc, int* index, int ow, int cell, Vector512<int> lanes, int stride) where TStep : struct, IPoolStep
+        {
+            var a = Vector512.Load(acc);
+            Vector512.Store(TStep.Apply(v, a), acc);
+            if (index is null) return;
+            var taken = Vector512.GreaterThan(v, a).AsInt32();
+            Vector512.Store(Vector512.ConditionalSelect(taken, Vector512.Create(cell + ow * stride) + lanes, Vector512.Load(index + ow)), index + ow);
+        }
+
+        private static void Step<TStep>(Vector256<float> v, float* acc, int* index, int ow, int cell, Vector256<int> lanes, int stride) where TStep : struct, IPoolStep
+        {
+            var a = Vector256.Load(acc);
+            Vector256.Store(TStep.Apply(v, a), acc);
+            if (index is null) return;
+            var taken = Vector256.GreaterThan(v, a).AsInt32();
+            Vector256.Store(Vector256.ConditionalSelect(taken, Vector256.Create(cell + ow * stride) + lanes, Vector256.Load(index + ow)), index + ow);
         }
 
         /// <summary>The reference's divisor: the window clipped to the padded input, or to the real input.</summary>

@@ -6,9 +6,9 @@ namespace Ssd.Kernels.Pooling;
 /// Max pooling with its argmax, and the gradients of max and average pooling, on the CPU, bit for bit
 /// <see cref="PoolBackwardReference"/> (every geometry; planes spread over the worker threads, nothing allocated):
 /// <list type="bullet">
-/// <item>the forward is <see cref="CpuPooling.Max"/>'s vectorised row scan; the argmax is then the first cell of the
-/// window equal to the max (the cell the reference's strict "v &gt; m" scan stops updating at: every earlier cell is
-/// smaller or NaN), or the window's first cell when the max is -infinity (nothing beat the start value);</item>
+/// <item>the forward is <see cref="CpuPooling.MaxWithArgmax"/>: the vectorised row scan, each step's "v &gt; m"
+/// mask choosing the value and its cell's index at once (one pass; a second scalar pass looking for the first cell
+/// equal to the max cost twice the forward);</item>
 /// <item>the gradients add each output's share onto its cells in the reference's order (planes are independent;
 /// within a plane the order is the reference's), so the floats are the reference's. They are memory-bound
 /// scatters over a plane that stays in cache, a small part of a training step next to the convolutions.</item>
@@ -16,45 +16,8 @@ namespace Ssd.Kernels.Pooling;
 /// </summary>
 internal static unsafe class PoolBackwardSimd
 {
-    public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default)
-    {
-        if (argmax.Length != g.Output.Count)
-            throw new ArgumentException($"pooling: argmax has {argmax.Length} entries, output {g.Output} needs {g.Output.Count}");
-        CpuPooling.Max(g, x, y, options);
-        fixed (float* px = x, py = y)
-        fixed (int* pa = argmax)
-        {
-            var job = (X: (nint)px, Y: (nint)py, A: (nint)pa, G: g);
-            WorkerPool.Run(g.N * g.C, options.WorkersFor(g.Output.Count * g.KernelH * g.KernelW), job, static (j, _, plane) =>
-            {
-                var g = j.G;
-                float* xp = (float*)j.X + (long)plane * g.H * g.W;
-                long first = (long)plane * g.OutH * g.OutW;
-                float* yp = (float*)j.Y + first;
-                int* ap = (int*)j.A + first;
-                for (int oh = 0; oh < g.OutH; oh++)
-                for (int ow = 0; ow < g.OutW; ow++)
-                {
-                    int h0 = oh * g.StrideH - g.PadH, w0 = ow * g.StrideW - g.PadW;
-                    int h1 = Math.Min(h0 + g.KernelH, g.H), w1 = Math.Min(w0 + g.KernelW, g.W);
-                    h0 = Math.Max(h0, 0); w0 = Math.Max(w0, 0);
-                    float m = yp[oh * g.OutW + ow];
-                    int best = h0 * g.W + w0;
-                    // The first cell equal to m, without a branch on the data (which cell wins is random in
-                    // training, and a mispredicted early exit per window cost more than the scan): the cells in
-                    // reverse order, each equal one taking its index; none equal (NaN) keeps the first cell.
-                    if (m != float.NegativeInfinity)
-                        for (int h = h1 - 1; h >= h0; h--)
-                            for (int w = w1 - 1; w >= w0; w--)
-                            {
-                                int at = h * g.W + w, take = -(xp[at] == m ? 1 : 0);
-                                best ^= (best ^ at) & take;
-                            }
-                    ap[oh * g.OutW + ow] = best;
-                }
-            });
-        }
-    }
+    public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default) =>
+        CpuPooling.MaxWithArgmax(g, x, y, argmax, options);
 
     /// <summary>dx[plane, argmax[o]] += dy[o] over each plane's outputs in order, from zero.</summary>
     public static void MaxBackward(PoolGeometry g, ReadOnlySpan<int> argmax, ReadOnlySpan<float> dY, Span<float> dX, CpuOpOptions options = default)
