@@ -4,6 +4,7 @@ using Ssd.Engine.Graph;
 using Ssd.Engine.Imaging;
 using Ssd.Engine.Memory;
 using Ssd.Kernels.Core;
+using Ssd.Kernels.Cpu;
 using Ssd.Kernels.Preprocess;
 using Ssd.Weights.Model;
 using Ssd.Weights.Tensors;
@@ -342,6 +343,28 @@ public sealed class SsdNetwork : IDisposable
         if (into.Length != gradient.Count) throw new ArgumentException($"gradient '{gradient.Name}' holds {gradient.Count} floats, the array {into.Length}");
         backend.Download(Slice(gradient), into);
     }
+
+    /// <summary>
+    /// Adds the gradient a <see cref="Backward"/> left in <paramref name="gradient"/> onto <paramref name="into"/>
+    /// (into[i] += gradient[i], one float add each): straight from the arena where it is host memory, else downloaded
+    /// into a scratch array first.
+    /// </summary>
+    internal unsafe void AddGradient(PlanValue gradient, Span<float> into, CpuIsa isa)
+    {
+        if (into.Length != gradient.Count) throw new ArgumentException($"gradient '{gradient.Name}' holds {gradient.Count} floats, the array {into.Length}");
+        var slice = Slice(gradient);
+        ReadOnlySpan<float> add;
+        if (slice.Buffer is HostBuffer) add = slice.Span;
+        else
+        {
+            if (downloadScratch is null || downloadScratch.Length < into.Length) downloadScratch = new float[into.Length];
+            backend.Download(slice, downloadScratch.AsSpan(0, into.Length));
+            add = downloadScratch.AsSpan(0, into.Length);
+        }
+        fixed (float* dst = into, src = add) SimdMath.Add(dst, src, into.Length, isa);
+    }
+
+    private float[]? downloadScratch;
 
     /// <summary>The gradient of a blob after <see cref="Backward"/> (named in Load's keepGradients).</summary>
     public float[] ReadGradient(string blob)

@@ -85,14 +85,12 @@ public sealed class Trainer : IDisposable
 
     private readonly PlanValue[] gradients;
     private readonly float[] locGrad, confGrad;
-    private readonly float[]? scratch;
 
     private Trainer(SsdNetwork network, int batch, MultiBoxLoss loss, Optimizer optimizer, IReadOnlyList<Parameter> parameters, PlanValue[] gradients)
     {
         (Network, Batch, Loss, Optimizer, Parameters, this.gradients) = (network, batch, loss, optimizer, parameters, gradients);
         locGrad = new float[network.Plan.Loc.Count];
         confGrad = new float[network.Plan.Backward!.LossConf.Count];
-        if (ImageByImage) scratch = new float[parameters.Max(p => p.Grad.Length)];
     }
 
     /// <summary>
@@ -229,10 +227,7 @@ public sealed class Trainer : IDisposable
             {
                 var grad = Parameters[k].Grad;
                 if (i == 0) { Network.ReadGradient(gradients[k], grad); continue; }
-                var add = scratch.AsSpan(0, grad.Length);
-                Network.ReadGradient(gradients[k], add);
-                Phases?.Lap(StepPhase.GradientReads);
-                SumInto(grad, add, Optimizer.Cpu.ResolvedIsa);
+                Network.AddGradient(gradients[k], grad, Optimizer.Cpu.ResolvedIsa);
                 Phases?.Lap(StepPhase.GradientSums);
             }
             Phases?.Lap(StepPhase.GradientReads);
@@ -241,11 +236,6 @@ public sealed class Trainer : IDisposable
         TrainingGuard.CheckLoss(step, result, imageNames);
         Phases?.Lap(StepPhase.Guard);
         return result;
-    }
-
-    private static unsafe void SumInto(float[] into, ReadOnlySpan<float> add, Ssd.Kernels.Cpu.CpuIsa isa)
-    {
-        fixed (float* dst = into, src = add) Ssd.Kernels.Cpu.SimdMath.Add(dst, src, into.Length, isa);
     }
 
     private void CheckBatch(ReadOnlySpan<float> input, IReadOnlyList<GroundTruth> truths, IReadOnlyList<string>? names)
