@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Ssd.Kernels.Cpu;
 
 namespace Ssd.Kernels.Conv;
@@ -36,17 +38,37 @@ internal sealed unsafe class WeightPanels
                 bias.Slice(g * RowsPerGroup, RowsPerGroup).CopyTo(Bias.Span.Slice(g * PanelsPerGroup * MR));
     }
 
-    /// <summary>Packs rows [row0, row0 + count) of group <paramref name="g"/> from <paramref name="rows"/>, row-major [count, K].</summary>
+    /// <summary>
+    /// Packs rows [row0, row0 + count) of group <paramref name="g"/> from <paramref name="rows"/>, row-major [count, K]:
+    /// a transpose into each panel's [k][MR]. Eight rows at a time where the machine gathers (one 8-float gather from
+    /// eight rows, one contiguous store per k: the rows are read in order and every store fills consecutive floats),
+    /// the rest one float at a time; the packed floats are the same either way.
+    /// </summary>
     public void FillRows(int g, int row0, ReadOnlySpan<float> rows, int count)
     {
-        var dst = Data.Span;
-        for (int i = 0; i < count; i++)
-        {
-            int row = row0 + i;
-            var block = dst.Slice((int)PanelOffset(g, row / MR, 0), K * MR);
-            var src = rows.Slice(i * K, K);
-            for (int kk = 0, r = row % MR; kk < K; kk++) block[kk * MR + r] = src[kk];
-        }
+        if (rows.Length < (long)count * K) throw new ArgumentException($"weight panels: {rows.Length} floats for {count} rows of {K}");
+        if (g < 0 || g >= Groups || row0 < 0 || row0 + count > RowsPerGroup) throw new ArgumentOutOfRangeException(nameof(row0), $"rows {row0}..{row0 + count} of group {g}");
+        bool gather = Avx2.IsSupported && 7L * K <= int.MaxValue / sizeof(float);
+        var apart = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * K;
+        fixed (float* src = rows)
+            for (int i = 0; i < count;)
+            {
+                int row = row0 + i, r = row % MR, run = Math.Min(count - i, MR - r);
+                float* block = Data.Pointer + PanelOffset(g, row / MR, 0) + r;
+                int j = 0;
+                if (gather)
+                    for (; j + 8 <= run; j += 8)
+                    {
+                        float* s = src + (long)(i + j) * K;
+                        for (int kk = 0; kk < K; kk++) Vector256.Store(Avx2.GatherVector256(s + kk, apart, 4), block + (long)kk * MR + j);
+                    }
+                for (; j < run; j++)
+                {
+                    float* s = src + (long)(i + j) * K;
+                    for (int kk = 0; kk < K; kk++) block[(long)kk * MR + j] = s[kk];
+                }
+                i += run;
+            }
     }
 
     /// <summary>Float offset of row block <paramref name="panel"/> of group <paramref name="g"/> at reduction index <paramref name="k"/>.</summary>

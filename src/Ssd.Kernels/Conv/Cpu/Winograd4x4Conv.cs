@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Ssd.Kernels.Core;
 using Ssd.Kernels.Cpu;
 
@@ -78,6 +79,11 @@ internal sealed unsafe class Winograd4x4Conv
     private void FillBlock(ReadOnlySpan<float> weights, int o0)
     {
         int mr = _mk.MR, count = Math.Min(mr, _outC - o0);
+        if (Avx512F.IsSupported && count % 8 == 0)
+        {
+            WinogradF4x4.TransformWeightsToPanel(weights, _inC, o0, count, _u.Data.Pointer + _u.PanelOffset(0, o0 / mr, 0), _u.PanelOffset(1, 0, 0), mr);
+            return;
+        }
         long need = (long)Xi * mr * _inC;
         if (s_block is null || s_block.Length < need) s_block = new float[need];
         var block = s_block.AsSpan(0, Xi * count * _inC);

@@ -58,7 +58,7 @@ internal static unsafe class WinogradF4x4
         int pair = 0;
         if (Avx512F.IsSupported)
             fixed (float* pw = w, pu = u)
-                for (; pair + 8 <= plane; pair += 8) TransformWeights8(pw + pair * 9, pu + pair, plane);
+                for (; pair + 8 <= plane; pair += 8) TransformWeights8(pw + pair * 9, NineApart, pu + pair, plane);
         Span<double> t = stackalloc double[Alpha * 3];
         for (; pair < plane; pair++) // pair = o * inC + c
         {
@@ -75,15 +75,32 @@ internal static unsafe class WinogradF4x4
     private static readonly Vector256<int> NineApart = Vector256.Create(0, 9, 18, 27, 36, 45, 54, 63);
 
     /// <summary>
-    /// <see cref="TransformWeights(ReadOnlySpan{float}, int, int, Span{float})"/> of 8 consecutive channel pairs (their
-    /// 3x3 filters at <paramref name="w"/>, 9 floats apart) in double lanes, the scalar form's products and sums in its
-    /// order (no fused multiply-adds), so the bits are the same; U[xi] for the 8 pairs at u + xi * plane.
+    /// U of output channels [o0, o0 + count) (count a multiple of 8) straight into a panel's [c][mr] layout:
+    /// U[xi][o][c] at panel + xi * xiStride + c * mr + (o - o0). The same floats as
+    /// <see cref="TransformWeights(ReadOnlySpan{float}, int, int, Span{float})"/> (8 output channels of one input
+    /// channel a call of the same vector form), without the [xi][o][c] staging and its transpose.
     /// </summary>
-    private static void TransformWeights8(float* w, float* u, int plane)
+    public static void TransformWeightsToPanel(ReadOnlySpan<float> w, int inC, int o0, int count, float* panel, long xiStride, int mr)
+    {
+        if (!Avx512F.IsSupported || count % 8 != 0 || count > mr || (long)(o0 + count) * inC * 9 > w.Length || 63L * inC > int.MaxValue / sizeof(float))
+            throw new ArgumentException($"winograd: no direct panel transform for {count} output channels from {o0} (mr {mr}, {inC} inputs)");
+        var apart = NineApart * inC;
+        fixed (float* pw = w)
+            for (int c = 0; c < inC; c++) // each c's mr floats of every xi written whole, one after the other
+                for (int j = 0; j < count; j += 8)
+                    TransformWeights8(pw + ((long)(o0 + j) * inC + c) * 9, apart, panel + (long)c * mr + j, xiStride);
+    }
+
+    /// <summary>
+    /// <see cref="TransformWeights(ReadOnlySpan{float}, int, int, Span{float})"/> of 8 channel pairs (their 3x3 filters
+    /// at <paramref name="w"/> + apart[i]) in double lanes, the scalar form's products and sums in its order (no fused
+    /// multiply-adds), so the bits are the same; U[xi] for the 8 pairs at u + xi * xiStride.
+    /// </summary>
+    private static void TransformWeights8(float* w, Vector256<int> apart, float* u, long xiStride)
     {
         var gm = G;
         var g = stackalloc Vector512<double>[9];
-        for (int a = 0; a < 9; a++) g[a] = Avx512F.ConvertToVector512Double(Avx2.GatherVector256(w + a, NineApart, 4));
+        for (int a = 0; a < 9; a++) g[a] = Avx512F.ConvertToVector512Double(Avx2.GatherVector256(w + a, apart, 4));
         var t = stackalloc Vector512<double>[Alpha * 3];
         for (int j = 0; j < Alpha; j++) // G g
             for (int b = 0; b < 3; b++)
@@ -92,7 +109,7 @@ internal static unsafe class WinogradF4x4
             for (int k = 0; k < Alpha; k++)
                 Vector256.Store(Avx512F.ConvertToVector256Single(
                     t[3 * j] * Vector512.Create(gm[3 * k]) + t[3 * j + 1] * Vector512.Create(gm[3 * k + 1]) + t[3 * j + 2] * Vector512.Create(gm[3 * k + 2])),
-                    u + (Alpha * j + k) * (long)plane);
+                    u + (Alpha * j + k) * xiStride);
     }
 
     // ---- scalar forms (portable ISA levels, and the reference for the vector forms) ----
