@@ -108,7 +108,7 @@ public static class TrainLayerTable
             var rng = new Random(2);
             var x = Enumerable.Range(0, (int)g.Input.Count).Select(_ => rng.NextSingle()).ToArray();
             var (y, arg, dy, dx) = (new float[g.Output.Count], new int[g.Output.Count], new float[g.Output.Count], new float[x.Length]);
-            var best = ConvBackwardBestOf.BestOf(n, [() => PoolBackwardSimd.MaxWithArgmax(g, x, y, arg), () => PoolBackwardSimd.MaxBackward(g, arg, dy, dx)]);
+            var best = ConvBackwardBestOf.BestOf(n, [() => CpuPooling.MaxWithArgmax(g, x, y, arg), () => PoolBackwardSimd.MaxBackward(g, arg, dy, dx)]);
             Line(string.Create(c, $"| {p.Name} | {p.C / divisor}x{p.Size}x{p.Size} | {best[0]:F1} | {best[1]:F1} |"));
         }
         {

@@ -3,12 +3,11 @@ using Ssd.Kernels.Cpu;
 namespace Ssd.Kernels.Pooling;
 
 /// <summary>
-/// Max pooling with its argmax, and the gradients of max and average pooling, on the CPU, bit for bit
-/// <see cref="PoolBackwardReference"/> (every geometry; planes spread over the worker threads, nothing allocated):
+/// The gradients of max and average pooling on the CPU, bit for bit <see cref="PoolBackwardReference"/> (every
+/// geometry; planes spread over the worker threads, nothing allocated):
 /// <list type="bullet">
-/// <item>the forward is <see cref="CpuPooling.MaxWithArgmax"/>: the vectorised row scan, each step's "v &gt; m"
-/// mask choosing the value and its cell's index at once (one pass; a second scalar pass looking for the first cell
-/// equal to the max cost twice the forward);</item>
+/// <item>max reads the argmax that <see cref="CpuPooling.MaxWithArgmax"/> saved in the forward (its vectorised row
+/// scan, each step's "v &gt; m" mask choosing the value and its cell's index at once);</item>
 /// <item>the gradients add each output's share onto its cells in the reference's order (planes are independent;
 /// within a plane the order is the reference's), so the floats are the reference's. They are memory-bound
 /// scatters over a plane that stays in cache, a small part of a training step next to the convolutions.</item>
@@ -16,9 +15,6 @@ namespace Ssd.Kernels.Pooling;
 /// </summary>
 internal static unsafe class PoolBackwardSimd
 {
-    public static void MaxWithArgmax(PoolGeometry g, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax, CpuOpOptions options = default) =>
-        CpuPooling.MaxWithArgmax(g, x, y, argmax, options);
-
     /// <summary>dx[plane, argmax[o]] += dy[o] over each plane's outputs in order, from zero.</summary>
     public static void MaxBackward(PoolGeometry g, ReadOnlySpan<int> argmax, ReadOnlySpan<float> dY, Span<float> dX, CpuOpOptions options = default)
     {

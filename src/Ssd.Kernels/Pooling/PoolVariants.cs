@@ -38,7 +38,7 @@ internal static class PoolVariants
         Variants =
         [
             OpVariant<PoolParams>.Cpu("cpu.simd", OpPass.Forward, static (p, b, c) => new LaunchExecutor(
-                p.Max && b.Outputs.Length > 1 ? () => PoolBackwardSimd.MaxWithArgmax(p.Geometry, c.Span(b.Input), c.Span(b.Output),
+                p.Max && b.Outputs.Length > 1 ? () => CpuPooling.MaxWithArgmax(p.Geometry, c.Span(b.Input), c.Span(b.Output),
                     MemoryMarshal.Cast<float, int>(c.Span(b.Outputs[1])), c.Options)
                 : p.Max ? () => CpuPooling.Max(p.Geometry, c.Span(b.Input), c.Span(b.Output), c.Options)
                 : () => CpuPooling.Average(p.Geometry, p.Divisor, c.Span(b.Input), c.Span(b.Output), c.Options))) with { IsDefault = true, SavesForBackward = true },

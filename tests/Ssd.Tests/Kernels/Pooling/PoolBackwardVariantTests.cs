@@ -40,7 +40,7 @@ public class PoolBackwardVariantTests
         var g = c.Geometry;
         var (x, dy, y, argmax) = Data(g, 5);
         var (ay, aa) = (new float[y.Length], new int[y.Length]);
-        PoolBackwardSimd.MaxWithArgmax(g, x, ay, aa, options);
+        CpuPooling.MaxWithArgmax(g, x, ay, aa, options);
         CpuVariants.AssertBits(ay, y, $"{c.Name} {isa}: y");
         Assert.That(aa, Is.EqualTo(argmax), $"{c.Name} {isa}: argmax");
         var (expected, actual) = (new float[x.Length], new float[x.Length]);
@@ -66,7 +66,7 @@ public class PoolBackwardVariantTests
         var g = TorchGeometry(f);
         var (x, dy) = (f.F("x"), f.F("dy"));
         var (y, a, dx) = (new float[g.Output.Count], new int[g.Output.Count], new float[g.Input.Count]);
-        PoolBackwardSimd.MaxWithArgmax(g, x, y, a);
+        CpuPooling.MaxWithArgmax(g, x, y, a);
         Assert.That(a, Is.EqualTo(f.I("argmax")), $"{name}: SIMD argmax is torch's");
         PoolBackwardSimd.MaxBackward(g, a, dy, dx);
         CpuVariants.AssertBits(dx, f.F("dx"), $"{name}: SIMD dx is torch's");
