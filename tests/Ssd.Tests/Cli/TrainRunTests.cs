@@ -171,10 +171,12 @@ public class TrainRunTests
         finally { Delete(whole, parts); }
     }
 
-    /// <summary>A time budget's cosine: the base rate until the probe step, then torch's cosine over the estimated
-    /// rest (checked against the closed form), in steps or as fractions of the run for multistep.</summary>
+    /// <summary>A time budget's cosine: the base rate until the probe step, then the cosine of the progress, each
+    /// step moving it on by its share of the steps left: with a steady pace, torch's cosine over the rest of the run
+    /// (checked against the closed form); with a pace that changes, a rate that falls steadily and reaches 0 at the
+    /// budget's last step.</summary>
     [Test]
-    public void ATimeBudgetsScheduleSpansTheEstimatedRun()
+    public void ATimeBudgetsScheduleSpansTheBudget()
     {
         static (Sgd, RunSchedule) Make(ScheduleKind kind, double[]? milestones, long? total, int warmup = 0)
         {
@@ -183,17 +185,36 @@ public class TrainRunTests
         }
         var (opt, schedule) = Make(ScheduleKind.Cosine, null, null);
         Assert.That(schedule.ProbeStep, Is.EqualTo(10));
+        Assert.That(schedule.Total, Is.Null);
         var lrs = new List<double>();
         for (long step = 1; step <= 40; step++)
         {
             lrs.Add(opt.Groups[0].Lr);
-            schedule.Step();
-            if (step == schedule.ProbeStep) schedule.Estimate(step, 40);
+            schedule.Step(stepsLeft: 40 - step);
+            if (step == schedule.ProbeStep) schedule.Begin();
         }
-        Assert.That(schedule.Total, Is.EqualTo(40));
-        for (int i = 0; i < 10; i++) Assert.That(lrs[i], Is.EqualTo(0.1), $"step {i + 1}: before the estimate, the base rate");
+        Assert.That(schedule.Progress, Is.EqualTo(1));
+        for (int i = 0; i < 10; i++) Assert.That(lrs[i], Is.EqualTo(0.1), $"step {i + 1}: before the probe, the base rate");
         for (int e = 0; e < 30; e++)
             Assert.That(lrs[10 + e], Is.EqualTo(0.1 * (1 + Math.Cos(Math.PI * e / 30)) / 2).Within(1e-12), $"step {11 + e}: cosine over the 30 steps left");
+
+        // The pace doubles at step 20 (the estimate of the steps left jumps from 20 to 40) and halves again at 40:
+        // the rate keeps falling, without a jump, and is 0 after the last step (60).
+        var (optB, budget) = Make(ScheduleKind.Cosine, null, null);
+        var rates = new List<double>();
+        for (long step = 1; step <= 60; step++)
+        {
+            rates.Add(optB.Groups[0].Lr);
+            double left = step < 20 ? 40 - step : step < 40 ? 2 * (40 - step) + 20 : 60 - step;
+            budget.Step(left);
+            if (step == budget.ProbeStep) budget.Begin();
+        }
+        Assert.That(optB.Groups[0].Lr, Is.EqualTo(0).Within(1e-15), "the budget's last step ends the cosine");
+        for (int i = 11; i < 60; i++)
+        {
+            Assert.That(rates[i], Is.LessThan(rates[i - 1]), $"step {i + 1}: the rate falls");
+            Assert.That(rates[i - 1] - rates[i], Is.LessThan(0.1 * Math.PI / 2 / 10), $"step {i + 1}: no jump");
+        }
 
         var (opt2, fractions) = Make(ScheduleKind.MultiStep, [0.5, 0.75], 40);
         Assert.That(fractions.ProbeStep, Is.Zero, "a known length needs no estimate");

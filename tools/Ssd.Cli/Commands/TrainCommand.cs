@@ -368,8 +368,8 @@ public static class TrainCommand
             {
                 trainer.Optimizer.ImportState(checkpoint.Optimizer);
                 var stored = JsonSerializer.Deserialize<Dictionary<string, string?>>(checkpoint.Run)!;
-                if (stored.GetValueOrDefault(EstimatedKey) is { } estimate && stored.GetValueOrDefault(EstimatedAtKey) is { } at)
-                    lrSchedule.Estimate(long.Parse(at, CultureInfo.InvariantCulture), long.Parse(estimate, CultureInfo.InvariantCulture));
+                if (stored.GetValueOrDefault(ProgressKey) is { } progress)
+                    lrSchedule.Begin(double.Parse(progress, NumberStyles.Float, CultureInfo.InvariantCulture));
                 lrSchedule.Import(checkpoint.MainSchedule, checkpoint.WarmupSchedule);
             }
             catch (Exception ex) when (ex is InvalidDataException or FormatException or OverflowException or InvalidOperationException or JsonException)
@@ -386,7 +386,6 @@ public static class TrainCommand
         // (also after a non-finite loss or Ctrl+C: the last good step).
         var clock = Stopwatch.StartNew();
         var afterFirst = TimeSpan.Zero;
-        if (lrSchedule.Total is { } known) total = known;
         int code = ExitCodes.Ok;
         long evaluatedAt = scores.Count > 0 ? scores[^1].Step : -1;
         using var log = new JsonLinesFile(run.Log, logLines);
@@ -407,8 +406,7 @@ public static class TrainCommand
         Dictionary<string, string?> RunInfo()
         {
             var info = a.Stored();
-            if (lrSchedule.EstimatedAt is { } at)
-                (info[EstimatedKey], info[EstimatedAtKey]) = (lrSchedule.Total!.Value.ToString(CultureInfo.InvariantCulture), at.ToString(CultureInfo.InvariantCulture));
+            if (lrSchedule.Progress is { } progress) info[ProgressKey] = progress.ToString("R", CultureInfo.InvariantCulture);
             return info;
         }
         void Checkpoint(TrainProgress? progress)
@@ -450,17 +448,17 @@ public static class TrainCommand
                 log.Append(line);
                 losses.Add(new TrainingCurves.LossPoint(r.Step, r.Loss.Loss, r.Loss.LocLoss, r.Loss.ConfLoss));
                 (waitedTotal, stepTotal) = (waitedTotal + wait, stepTotal + r.Elapsed.TotalSeconds);
-                lrSchedule.Step();
                 var elapsed = TimeSpan.FromSeconds(elapsedBefore) + clock.Elapsed;
                 if (s == start + 1) afterFirst = clock.Elapsed;
-                if (lrSchedule.ProbeStep > 0 && lrSchedule.EstimatedAt is null && s >= lrSchedule.ProbeStep && s >= start + 2)
+                // A budget's steps still to come, at the pace of this run's steps so far (the first one, with the JIT's
+                // warm-up, left out).
+                double StepsLeft() => s < start + 2 ? 0 : Math.Max(0, Math.Floor((a.Minutes!.Value * 60 - elapsed.TotalSeconds)
+                    / Math.Max((clock.Elapsed - afterFirst).TotalSeconds / (s - start - 1), 1e-9)));
+                lrSchedule.Step(lrSchedule.Progress is null ? 0 : StepsLeft());
+                if (lrSchedule.ProbeStep > 0 && lrSchedule.Progress is null && s >= lrSchedule.ProbeStep && s >= start + 2)
                 {
-                    // The budget's length: the steps so far (the first one, with its warm-up of the JIT, left out) set the pace.
-                    double perStep = (clock.Elapsed - afterFirst).TotalSeconds / (s - start - 1);
-                    long more = (long)Math.Floor((a.Minutes!.Value * 60 - elapsed.TotalSeconds) / Math.Max(perStep, 1e-9));
-                    lrSchedule.Estimate(s, s + Math.Max(1, more));
-                    total = lrSchedule.Total!.Value;
-                    progress.Note($"ssd: step {s}: the budget fits about {total} steps; the {a.Schedule} schedule spans them");
+                    lrSchedule.Begin();
+                    progress.Note($"ssd: step {s}: the budget fits about {s + StepsLeft()} steps at this pace; the {a.Schedule} schedule spans the budget");
                 }
                 progress.Step(r, r.Step, a.Batch, imagesPerS, elapsed, (s - start) / Math.Max(clock.Elapsed.TotalSeconds, 1e-9));
                 if (a.CheckpointEvery > 0 && s % a.CheckpointEvery == 0 && s < total) Checkpoint(progress);
@@ -484,8 +482,8 @@ public static class TrainCommand
     /// <summary>log.jsonl: grad_norm only when clipping is on (null values left out).</summary>
     private static readonly JsonSerializerOptions LogOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    /// <summary>Keys of a time budget's estimate in the checkpoint's run options (beside the options themselves).</summary>
-    private const string EstimatedKey = "estimated_steps", EstimatedAtKey = "estimated_at";
+    /// <summary>The key of a time budget's schedule progress in the checkpoint's run options (beside the options themselves).</summary>
+    private const string ProgressKey = "schedule_progress";
 
     /// <summary>The files of a run folder.</summary>
     private sealed class RunFiles(string dir)

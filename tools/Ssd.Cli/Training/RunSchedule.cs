@@ -8,10 +8,11 @@ namespace Ssd.Cli.Training;
 /// schedulers through <see cref="LrSchedule"/>, with milestones in steps or as fractions of the run (0.67 = two thirds
 /// of its steps). With a step limit (--steps, --epochs) the schedule is known from the start. With a time budget
 /// (--max-minutes) a schedule that needs the run's length (cosine, fractional milestones) spans the budget: the rate
-/// stays the warm-up's (then the base rate) until <see cref="ProbeStep"/>, where the steps that fit the rest of the
-/// budget are estimated from the steps so far; the main scheduler then starts there and spans the estimated total,
-/// at which the run ends (a cosine's rate has reached its minimum). The estimate and its step travel in the checkpoint,
-/// so a resumed run rebuilds the same schedule.
+/// stays the warm-up's (then the base rate) until <see cref="ProbeStep"/>; from there the schedule follows its
+/// <see cref="Progress"/>, a fraction of the budget's schedule done that each step moves on by its share of the
+/// steps still to come, as the pace so far estimates them after every step. So a pace that changes during the run
+/// moves the schedule on smoothly, and the budget's last step takes the progress to 1 (a cosine at its minimum)
+/// however fast the machine ran. The progress travels in the checkpoint, so a resumed run goes on from it.
 /// </summary>
 public sealed class RunSchedule
 {
@@ -19,16 +20,16 @@ public sealed class RunSchedule
     private readonly ScheduleKind kind;
     private readonly double[]? milestones;
     private readonly LrSchedule steps;
-    private LrScheduler? late;
 
-    /// <summary>The run's length in steps: the limit, or the estimate once made; null while a budget's is not.</summary>
-    public long? Total { get; private set; }
+    /// <summary>The run's length in steps when it is known from the start (a step limit); null with a budget.</summary>
+    public long? Total { get; }
 
-    /// <summary>The step after which a time budget's length is estimated (0: no estimate needed).</summary>
+    /// <summary>The step after which a time budget's schedule starts (0: the schedule needs no budget).</summary>
     public long ProbeStep { get; }
 
-    /// <summary>Where the estimate was made (the main scheduler's first step), when one was.</summary>
-    public long? EstimatedAt { get; private set; }
+    /// <summary>With a time budget, once started: the fraction of the schedule done, from 0 (the rate at the base) to
+    /// 1 (the end: a cosine's 0, every milestone passed); null before <see cref="Begin"/>.</summary>
+    public double? Progress { get; private set; }
 
     public RunSchedule(Optimizer optimizer, ScheduleKind kind, double[]? milestones, int warmupSteps, long? totalSteps)
     {
@@ -48,32 +49,35 @@ public sealed class RunSchedule
     /// <summary>A milestone in steps: itself, or its fraction of <paramref name="total"/> (at least step 1).</summary>
     private static int Milestone(double m, long total) => m >= 1 ? (int)m : (int)Math.Max(1, Math.Round(m * total));
 
-    /// <summary>After each optimizer step.</summary>
-    public void Step()
+    /// <summary>After each optimizer step. With a budget's schedule started, <paramref name="stepsLeft"/> is the
+    /// estimate of the steps that still fit the budget after this one (0: this was the last).</summary>
+    public void Step(double stepsLeft = 0)
     {
         steps.Step();
-        late?.Step();
+        if (Progress is not { } f) return;
+        Progress = f = Math.Min(1, f + (1 - f) / (Math.Max(0, stepsLeft) + 1));
+        double factor = kind == ScheduleKind.Cosine
+            ? (1 + Math.Cos(Math.PI * f)) / 2
+            : Math.Pow(0.1, milestones!.Count(m => m <= f));
+        foreach (var g in optimizer.Groups) g.Lr = g.InitialLr * factor;
     }
 
-    /// <summary>At <see cref="ProbeStep"/> (or on resume, from the checkpoint): the run's length; the main scheduler
-    /// starts after <paramref name="step"/> and spans the rest.</summary>
-    public void Estimate(long step, long total)
+    /// <summary>At <see cref="ProbeStep"/> (at 0), or on resume (at the checkpoint's progress): the budget's schedule
+    /// starts; the rate is the base rate's until the next <see cref="Step"/>.</summary>
+    public void Begin(double progress = 0)
     {
-        if (ProbeStep == 0 || late is not null) throw new InvalidOperationException("schedule: no estimate to make");
-        total = Math.Max(total, step + 1);
-        (Total, EstimatedAt) = (total, step);
-        late = kind == ScheduleKind.Cosine
-            ? new CosineAnnealingLr(optimizer, checked((int)(total - step)))
-            : new MultiStepLr(optimizer, milestones!.Select(m => (int)Math.Max(1, Milestone(m, total) - step)).Distinct(), 0.1);
+        if (ProbeStep == 0 || Progress is not null) throw new InvalidOperationException("schedule: no time budget's schedule to start");
+        if (!(progress >= 0 && progress <= 1)) throw new InvalidDataException($"schedule: progress {progress} is not in [0, 1]");
+        Progress = progress;
     }
 
-    public string? MainState => (late ?? steps.Main)?.ExportState();
+    public string? MainState => steps.Main?.ExportState();
     public string? WarmupState => steps.Warmup?.ExportState();
 
     /// <summary>Restores the schedulers' counters (after the optimizer's state, which holds the current rates).</summary>
     public void Import(string? main, string? warmup)
     {
-        if (main is not null) (late ?? steps.Main ?? throw new InvalidDataException("a scheduler state for a constant schedule")).ImportState(main);
+        if (main is not null) (steps.Main ?? throw new InvalidDataException("a scheduler state for a constant schedule")).ImportState(main);
         if (warmup is not null) (steps.Warmup ?? throw new InvalidDataException("a warm-up state for a run without warm-up")).ImportState(warmup);
     }
 
