@@ -52,7 +52,7 @@ else
   echo "(shared face model not found under $shared: using the bundled example)"
   cp "$root/examples/shapes/shapes_ssd.safetensors" "$work/model.safetensors"
   photo="$root/examples/shapes/shapes_002.jpg"
-  label=circle
+  label=triangle
 fi
 "$ssd" detect --model "$work/model.safetensors" "$photo" --json "$work/tool.json"
 grep -q "\"label\": \"$label\"" "$work/tool.json" || { echo "the installed ssd found no $label" >&2; exit 1; }

@@ -4,7 +4,7 @@ AP is VOC-style (2010+): detections of a class over all images sorted by score, 
 best-overlapping still-unmatched ground-truth box of that class with IoU >= 0.5, AP = area under the precision
 envelope over all recall points ("all-point interpolation").
 
-Usage:  /usr/bin/python3 tools/example/evaluate_example.py --checkpoint examples/shapes/shapes_ssd.pth \
+Usage:  /usr/bin/python3 tools/example/evaluate_example.py --checkpoint examples/shapes/torchvision/shapes_ssd.pth \
             [--count 200] [--seed 1000] [--json out.json] [--preview DIR]
 """
 import argparse

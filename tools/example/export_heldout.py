@@ -1,6 +1,8 @@
-"""Writes the bundled model's held-out set (seed 1000, 200 images) to disk, for `ssd eval --model`.
+"""Writes the Python generator's held-out set (seed 1000, 200 images) to disk, for `ssd eval --model`: the set of the
+earlier, torchvision-trained example model (examples/shapes/torchvision/; the bundled model, trained by `ssd train`
+on the C# generator's images, is scored on `ssd datasets shapes --seed 1000 --count 200`).
 
-The mAP in examples/shapes/evaluation.json was measured by evaluate_example.py on the generated pixels themselves,
+The mAP in examples/shapes/torchvision/evaluation.json was measured by evaluate_example.py on the generated pixels themselves,
 never encoded; `ssd eval` reads image files. This script writes those same images (as JPEG, quality 90 like
 shapes_dataset.py, or losslessly as PNG) and their ground truth as a COCO instances JSON:
 
@@ -9,7 +11,8 @@ shapes_dataset.py, or losslessly as PNG) and their ground truth as a COCO instan
                                     bbox [x, y, w, h] in pixels (the float32 boxes of make_sample), area = w * h,
                                     iscrowd 0; image ids 1..count
 
-    ./ssd eval --model examples/shapes/shapes_ssd.safetensors \
+    ./ssd convert examples/shapes/torchvision/shapes_ssd.pth --classes-file examples/shapes/classes.txt -o tv.safetensors
+    ./ssd eval --model tv.safetensors \
         --ground-truth coco:DIR/instances.json:DIR/images --metric voc2010
 
 With --reference, it also runs the PyTorch checkpoint (torchvision's own SSD inference, as evaluate_example.py
@@ -18,7 +21,7 @@ detections (COCO results format, image pixels) and evaluate_example.py's mAP of 
 encoding on the mAP is measured apart from the engine.
 
 Usage:  /usr/bin/python3 tools/example/export_heldout.py --out DIR [--count 200] [--seed 1000] [--ext jpg|png]
-            [--reference examples/shapes/shapes_ssd.pth]
+            [--reference examples/shapes/torchvision/shapes_ssd.pth]
 """
 import argparse
 import json

@@ -8,11 +8,12 @@ state_dict therefore has exactly ssd300_vgg16's keys (backbone.features.*, backb
 head.classification_head.module_list.N.*, head.regression_head.module_list.N.*) with smaller shapes, so every code
 path that loads a torchvision SSD300 checkpoint also loads this one.
 
-Usage:  /usr/bin/python3 tools/example/train_example.py --out examples/shapes/shapes_ssd.pth [--minutes 20]
-            [--data coco:INSTANCES.json:IMAGE_DIR] [--threads N]
+Usage:  /usr/bin/python3 tools/example/train_example.py --out examples/shapes/torchvision/shapes_ssd.pth [--minutes 20]
+            [--data coco:INSTANCES.json:IMAGE_DIR [--classes A,B,C]] [--threads N]
 By default it streams fresh images of shapes_dataset.py (seed --seed, index 0, 1, 2, ...). With --data it trains on
 exactly the images of a COCO instances file instead (e.g. the JPEG files `ssd datasets shapes` writes), in file order,
-wrapping at the end; the categories must be the shapes classes (matched by name). The loop is the same either way.
+wrapping at the end; the categories must be the shapes classes (matched by name), or those of --classes (how
+bench/bccd-train/run.sh trains on BCCD). The loop is the same either way.
 Writes OUT (torch.save zip state_dict), OUT with .json (class names, widths, training record) and classes.txt.
 """
 import argparse
@@ -126,9 +127,9 @@ def augment(rng, img, boxes):
 
 
 class CocoImages:
-    """The images of a COCO instances file, decoded by cv2 (RGB), boxes xyxy pixels, labels 1-based in CLASSES order."""
+    """The images of a COCO instances file, decoded by cv2 (RGB), boxes xyxy pixels, labels 1-based in `classes` order."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, classes):
         if not spec.startswith("coco:") or spec.count(":") < 2:
             raise SystemExit(f"--data {spec}: expected coco:INSTANCES.json:IMAGE_DIR")
         instances, image_dir = spec[len("coco:"):].split(":", 1)
@@ -136,9 +137,9 @@ class CocoImages:
             coco = json.load(f)
         label_of = {}
         for c in coco["categories"]:
-            if c["name"] not in ds.CLASSES:
-                raise SystemExit(f"--data {spec}: category '{c['name']}' is not one of {ds.CLASSES}")
-            label_of[c["id"]] = ds.CLASSES.index(c["name"]) + 1
+            if c["name"] not in classes:
+                raise SystemExit(f"--data {spec}: category '{c['name']}' is not one of {classes}")
+            label_of[c["id"]] = classes.index(c["name"]) + 1
         objects = {im["id"]: [] for im in coco["images"]}
         for a in coco["annotations"]:
             x, y, w, h = a["bbox"]
@@ -180,13 +181,16 @@ def main():
     ap.add_argument("--seed", type=int, default=ds.TRAIN_SEED)
     ap.add_argument("--data", help="train on the images of coco:INSTANCES.json:IMAGE_DIR instead of fresh generated ones")
     ap.add_argument("--init", help="continue from this checkpoint (its .json says how many images it has seen)")
+    ap.add_argument("--classes", help="with --data: the model's classes, comma-separated (default: the shapes' "
+                    + ",".join(ds.CLASSES) + ")")
     args = ap.parse_args()
+    classes = args.classes.split(",") if args.classes else ds.CLASSES
 
     torch.set_num_threads(args.threads)
-    data = CocoImages(args.data) if args.data else None
+    data = CocoImages(args.data, classes) if args.data else None
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = build_model(1 + len(ds.CLASSES), args.width_divisor)
+    model = build_model(1 + len(classes), args.width_divisor)
     n_params = sum(p.numel() for p in model.parameters())
     previous = {"train_seconds": 0.0, "train_steps": 0, "train_images": 0, "runs": []}
     if args.init:
@@ -236,8 +240,8 @@ def main():
     state = OrderedDict((k, v.detach().clone()) for k, v in model.state_dict().items())
     torch.save(state, args.out)  # zip format (torch >= 1.6 default)
     meta = {
-        "classes": ds.CLASSES,
-        "num_classes_with_background": 1 + len(ds.CLASSES),
+        "classes": classes,
+        "num_classes_with_background": 1 + len(classes),
         "architecture": "torchvision SSD300-VGG16 layout, channel widths / %d" % args.width_divisor,
         "width_divisor": args.width_divisor,
         "out_channels": model.backbone.out_channels,
@@ -260,7 +264,7 @@ def main():
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(meta, f, indent=2)
     with open(os.path.join(os.path.dirname(os.path.abspath(args.out)), "classes.txt"), "w") as f:
-        f.write("\n".join(ds.CLASSES) + "\n")
+        f.write("\n".join(classes) + "\n")
     print(json.dumps(meta), flush=True)
 
 

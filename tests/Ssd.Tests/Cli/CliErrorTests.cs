@@ -82,7 +82,7 @@ public class CliErrorTests
     public void CheckpointsGivenAsAModelSayConvertItFirst()
     {
         using var dir = Temp();
-        var pth = Example("shapes_ssd.pth");
+        var pth = Example(Path.Combine("torchvision", "shapes_ssd.pth"));
         AssertFails(Run("detect", "--model", pth, Example("shapes_001.jpg")), ExitCodes.ModelOrDevice,
             $"{pth} is a PyTorch checkpoint, not an Ssd model file: convert it first: ssd convert shapes_ssd.pth -o model.safetensors");
         AssertFails(Run("inspect", Path.Combine(TorchFixtures.Dir, "ssd_pytorch_like.legacy.pth")), ExitCodes.ModelOrDevice, "is a PyTorch checkpoint");
@@ -170,8 +170,8 @@ public class CliErrorTests
     [Test]
     public void VerbosePrintsTheStackTraceAndOnlyThen()
     {
-        var quiet = Run("inspect", Example("shapes_ssd.pth"));
-        var verbose = Run("inspect", Example("shapes_ssd.pth"), "--verbose");
+        var quiet = Run("inspect", Example(Path.Combine("torchvision", "shapes_ssd.pth")));
+        var verbose = Run("inspect", Example(Path.Combine("torchvision", "shapes_ssd.pth")), "--verbose");
         Assert.That(quiet.Code, Is.EqualTo(verbose.Code));
         quiet.AssertCleanErrors();
         Assert.That(verbose.Err, Does.StartWith(quiet.Err.TrimEnd()).And.Contain("   at "));

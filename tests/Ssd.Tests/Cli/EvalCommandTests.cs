@@ -38,30 +38,32 @@ public class EvalCommandTests
     private static readonly string[] CocoKeys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl", "per_class"];
 
     /// <summary>
-    /// The acceptance run, README's eval command as written (its out/ folders moved; CPU backend, --json and
-    /// --detections-out added): the bundled model over the 200 held-out images (seed 1000) written losslessly by
-    /// tools/example/export_heldout.py gives the mAP that evaluate_example.py measured on the same pixels with
-    /// torchvision's own inference (examples/shapes/evaluation.json, 0.9009), within 0.002; its --detections-out file
+    /// README's held-out evaluation as written (its out/ folders moved; CPU backend, --json and --detections-out
+    /// added): `ssd datasets shapes --seed 1000 --count 200` writes the held-out set and the bundled model, trained by
+    /// `ssd train`, scores on it the mAP published in examples/shapes/evaluation.json (written by the same command
+    /// when the model was made), within 0.001 (other SIMD paths round differently); its --detections-out file
     /// scored again gives the same numbers; --plot writes one PNG per class and an overview.
     /// </summary>
     [Test]
     public void BundledModelReproducesItsHeldOutMap()
     {
-        const string script = "../example/export_heldout.py --out tests/Ssd.Tests/Fixtures/generated/shapes_heldout --ext png --reference examples/shapes/shapes_ssd.pth";
-        var instances = PeerFixtures.Generated("shapes_heldout", "instances.json", script);
-        var reference = ReadJson(PeerFixtures.Generated("shapes_heldout", "reference.json", script));
-        var images = Path.Combine(Path.GetDirectoryName(instances)!, "images");
         var published = ReadJson(Path.Combine(WeightsPaths.RepoRoot, "examples", "shapes", "evaluation.json"));
-        string json = Path.Combine(dir, "eval.json"), dets = Path.Combine(dir, "dets.json"), plots = Path.Combine(dir, "plots");
+        string heldout = Path.Combine(dir, "heldout"), json = Path.Combine(dir, "eval.json"), dets = Path.Combine(dir, "dets.json"), plots = Path.Combine(dir, "plots");
+        string[] ReadmeLine(string start)
+        {
+            var line = File.ReadAllLines(Path.Combine(WeightsPaths.RepoRoot, "README.md")).First(l => l.StartsWith(start, StringComparison.Ordinal));
+            return line["./ssd ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                .Select(a => a.Replace("out/heldout", heldout).Replace("out/pr", plots))
+                .Select(a => a.StartsWith("examples/", StringComparison.Ordinal) ? Path.Combine(WeightsPaths.RepoRoot, a) : a).ToArray();
+        }
+        var make = ReadmeLine("./ssd datasets shapes --seed 1000 ");
+        Assert.That(make, Does.Contain("--count").And.Contain("200"));
+        var made = Ssd(make);
+        Assert.That(made.Rc, Is.EqualTo(0), made.Err);
+        string instances = Path.Combine(heldout, "instances.json"), images = Path.Combine(heldout, "images");
 
-        var heldout = Path.GetDirectoryName(instances)!;
-        var line = File.ReadAllLines(Path.Combine(WeightsPaths.RepoRoot, "README.md"))
-            .First(l => l.StartsWith("./ssd eval --model examples/shapes/", StringComparison.Ordinal));
-        var args = line["./ssd ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)
-            .Select(a => a.Replace("out/heldout", heldout).Replace("out/pr", plots))
-            .Select(a => a.StartsWith("examples/", StringComparison.Ordinal) ? Path.Combine(WeightsPaths.RepoRoot, a) : a)
-            .Concat(["--backend", "cpu", "--json", json, "--detections-out", dets]).ToArray();
-        Assert.That(args, Does.Contain("--metric").And.Contain("voc2010").And.Contain($"coco:{instances}:{images}"), line);
+        var args = ReadmeLine("./ssd eval --model examples/shapes/").Concat(["--backend", "cpu", "--json", json, "--detections-out", dets]).ToArray();
+        Assert.That(args, Does.Contain("--metric").And.Contain("voc2010").And.Contain($"coco:{instances}:{images}"));
         var (rc, stdout, stderr) = Ssd(args);
         Assert.That(rc, Is.EqualTo(0), stderr);
         Assert.That(stdout, Does.Contain("200 images in").And.Contain("images/s").And.Contain("mAP (voc2010"));
@@ -70,13 +72,13 @@ public class EvalCommandTests
         var r = ReadJson(json);
         Assert.That(r.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "mAP", "per_class" }));
         double map = r.GetProperty("mAP").GetDouble();
-        TestContext.Out.WriteLine($"Ssd mAP {map:F6}; torchvision on the same files {reference.GetProperty("mAP").GetDouble():F6}; evaluation.json {published.GetProperty("mAP").GetDouble()}");
-        Assert.That(map, Is.EqualTo(published.GetProperty("mAP").GetDouble()).Within(0.002));
-        Assert.That(map, Is.EqualTo(reference.GetProperty("mAP").GetDouble()).Within(1e-4), "the same pixels through torchvision");
+        TestContext.Out.WriteLine($"Ssd mAP {map:F6}; evaluation.json {published.GetProperty("mAP").GetDouble():F6}");
+        Assert.That(map, Is.EqualTo(published.GetProperty("mAP").GetDouble()).Within(0.001));
+        Assert.That(map, Is.GreaterThanOrEqualTo(0.95), "issue 12's target for the bundled model");
         var perClass = r.GetProperty("per_class");
         Assert.That(perClass.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "circle", "square", "triangle", "star" }));
         foreach (var c in published.GetProperty("per_class").EnumerateObject())
-            Assert.That(perClass.GetProperty(c.Name).GetProperty("AP").GetDouble(), Is.EqualTo(c.Value.GetProperty("ap50").GetDouble()).Within(0.002), c.Name);
+            Assert.That(perClass.GetProperty(c.Name).GetProperty("AP").GetDouble(), Is.EqualTo(c.Value.GetProperty("AP").GetDouble()).Within(0.001), c.Name);
 
         // The detections written score the same without the model.
         string again = Path.Combine(dir, "again.json");
@@ -88,6 +90,37 @@ public class EvalCommandTests
         Assert.That(pngs, Is.EqualTo(new[] { "pr_circle.png", "pr_overview.png", "pr_square.png", "pr_star.png", "pr_triangle.png" }));
         foreach (var png in Directory.GetFiles(plots))
             Assert.That(File.ReadAllBytes(png).Take(8), Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }));
+    }
+
+    /// <summary>
+    /// Ssd's inference and metric against torchvision's on the same pixels: the earlier example model, trained by
+    /// torchvision (examples/shapes/torchvision/shapes_ssd.pth), converted by `ssd convert` and scored by `ssd eval`
+    /// over the 200 held-out images of the Python generator (seed 1000) written losslessly by
+    /// tools/example/export_heldout.py, gives the mAP torchvision's own inference gives on those files (within 1e-4)
+    /// and the one evaluate_example.py published on the generated pixels (examples/shapes/torchvision/evaluation.json,
+    /// 0.9009; within 0.002, per class too).
+    /// </summary>
+    [Test]
+    public void TorchvisionsModelScoresAsTorchvisionScoresIt()
+    {
+        const string script = "../example/export_heldout.py --out tests/Ssd.Tests/Fixtures/generated/shapes_heldout --ext png --reference examples/shapes/torchvision/shapes_ssd.pth";
+        var instances = PeerFixtures.Generated("shapes_heldout", "instances.json", script);
+        var reference = ReadJson(PeerFixtures.Generated("shapes_heldout", "reference.json", script));
+        var images = Path.Combine(Path.GetDirectoryName(instances)!, "images");
+        string shapes = Path.Combine(WeightsPaths.RepoRoot, "examples", "shapes");
+        var published = ReadJson(Path.Combine(shapes, "torchvision", "evaluation.json"));
+        string model = Path.Combine(dir, "torchvision.safetensors"), json = Path.Combine(dir, "eval.json");
+        var converted = Ssd("convert", Path.Combine(shapes, "torchvision", "shapes_ssd.pth"), "--classes-file", Path.Combine(shapes, "classes.txt"), "-o", model);
+        Assert.That(converted.Rc, Is.EqualTo(0), converted.Err);
+        var (rc, _, stderr) = Ssd("eval", "--model", model, "--ground-truth", $"coco:{instances}:{images}", "--metric", "voc2010", "--backend", "cpu", "--json", json);
+        Assert.That(rc, Is.EqualTo(0), stderr);
+        var r = ReadJson(json);
+        double map = r.GetProperty("mAP").GetDouble();
+        TestContext.Out.WriteLine($"Ssd mAP {map:F6}; torchvision on the same files {reference.GetProperty("mAP").GetDouble():F6}; evaluation.json {published.GetProperty("mAP").GetDouble()}");
+        Assert.That(map, Is.EqualTo(reference.GetProperty("mAP").GetDouble()).Within(1e-4), "the same pixels through torchvision");
+        Assert.That(map, Is.EqualTo(published.GetProperty("mAP").GetDouble()).Within(0.002));
+        foreach (var c in published.GetProperty("per_class").EnumerateObject())
+            Assert.That(r.GetProperty("per_class").GetProperty(c.Name).GetProperty("AP").GetDouble(), Is.EqualTo(c.Value.GetProperty("ap50").GetDouble()).Within(0.002), c.Name);
     }
 
     [Test]

@@ -75,7 +75,7 @@ public class FailureModeTests
     [Test]
     public void ACheckpointGivenAsTheModel()
     {
-        var pth = Example("shapes_ssd.pth");
+        var pth = Example(Path.Combine("torchvision", "shapes_ssd.pth"));
         AssertFailsCleanly(["detect", "--model", pth, Example("shapes_001.jpg")], ExitCodes.ModelOrDevice,
             $"{pth} is a PyTorch checkpoint, not an Ssd model file: convert it first: ssd convert shapes_ssd.pth -o model.safetensors");
     }
