@@ -14,9 +14,12 @@ using Ssd.Engine.Training.Data;
 using Ssd.Engine.Training.Data.Augment;
 using Ssd.Engine.Training.Init;
 using Ssd.Engine.Training.Optim;
+using Ssd.Weights;
 using Ssd.Weights.IO;
 using Ssd.Weights.Model;
 using Ssd.Weights.Model.Architecture;
+using Ssd.Weights.Tensors;
+using Ssd.Weights.Torch;
 
 namespace Ssd.Cli.Commands;
 
@@ -73,6 +76,7 @@ public static class TrainCommand
         public readonly Option<bool> NoShuffle = new("--no-shuffle") { Description = "the data set's file order: batch i holds images i*B .. i*B+B-1, wrapping" };
         public readonly Option<int> Seed = CliOptions.Int("--seed", 0, 0, "seed of the initialisation, the shuffling and the augmentation");
         public readonly Option<string?> Classes = new("--classes") { Description = "the model's classes, comma-separated: with --model, fine-tune on them (confidence heads re-initialised, the rest kept); with --arch, instead of the data set's" };
+        public readonly Option<string?> Backbone = new("--backbone") { Description = "--arch: start the base network from this ImageNet VGG-16 (torchvision's vgg16_features-amdegroot-88682ab5.pth, ssd.pytorch's vgg16_reducedfc.pth or Caffe's VGG_ILSVRC_16_layers_fc_reduced.caffemodel), as the references train SSD" };
         public readonly Option<bool> FreezeBackbone = new("--freeze-backbone") { Description = "do not update the backbone (VGG-16 to conv5_3; fc6 and fc7 in ssd.pytorch's and Caffe's layouts)" };
         public readonly Option<bool> SkipBad = new("--skip-bad") { Description = "train without the problems the data set check finds (missing images, objects of unknown classes), listed in RUN_DIR/data_check.txt" };
         public readonly Option<DetectorBackend> Backend = CliOptions.Backend();
@@ -84,7 +88,7 @@ public static class TrainCommand
         public readonly Option<int> DataWorkers = CliOptions.Int("--data-workers", 0, 0, "threads decoding and augmenting batches ahead of the step (0: one on 2 cores, cores / 4 above; at most the cores)");
 
         /// <summary>The options that define the run: a resume takes them from the checkpoint and refuses other values.</summary>
-        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, ClipGradNorm, Shuffle, NoShuffle, Seed, SkipBad, Classes, FreezeBackbone];
+        public Option[] Identity => [Model, Arch, WidthDivisor, Flavor, Data, Batch, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, ClipGradNorm, Shuffle, NoShuffle, Seed, SkipBad, Classes, Backbone, FreezeBackbone];
 
         public Option[] Limits => [Steps, Epochs, Minutes];
 
@@ -93,7 +97,7 @@ public static class TrainCommand
             var command = new Command("train", "Train an SSD on a VOC or COCO data set (SGD, the flavour's MultiBox loss), with checkpoints, resume and evaluation.")
             {
                 Model, Arch, WidthDivisor, Flavor, Data, Out, Batch, Steps, Epochs, Minutes, Optimizer, Lr, Momentum, Decay, Schedule, Warmup, Augment, ClipGradNorm, Shuffle, NoShuffle, Seed,
-                SkipBad, Classes, FreezeBackbone, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
+                SkipBad, Classes, Backbone, FreezeBackbone, Backend, Resume, CheckpointEvery, ValData, EvalEvery, ValMetric, DataWorkers,
             };
             return command;
         }
@@ -102,7 +106,7 @@ public static class TrainCommand
             p.GetValue(Data), p.GetValue(Out), p.GetValue(Batch), p.GetValue(Steps), p.GetValue(Epochs), p.GetValue(Minutes),
             p.GetValue(Optimizer)!, p.GetValue(Lr), p.GetValue(Momentum), p.GetValue(Decay), p.GetValue(Schedule)!, p.GetValue(Warmup), p.GetValue(Augment)!, p.GetValue(ClipGradNorm),
             p.GetValue(Shuffle), p.GetValue(NoShuffle), p.GetValue(Seed), p.GetValue(SkipBad), p.GetValue(Backend), p.GetValue(Resume),
-            p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers), p.GetValue(Classes), p.GetValue(FreezeBackbone));
+            p.GetValue(CheckpointEvery), p.GetValue(ValData), p.GetValue(EvalEvery), p.GetValue(ValMetric), p.GetValue(DataWorkers), p.GetValue(Classes), p.GetValue(FreezeBackbone), p.GetValue(Backbone));
     }
 
     public static Command Create()
@@ -116,7 +120,7 @@ public static class TrainCommand
     private sealed record Arguments(string? Model, string? Arch, int WidthDivisor, string Flavor, string? Data, string? Out, int Batch, long? Steps,
         double? Epochs, double? Minutes, string Optimizer, double Lr, double Momentum, double WeightDecay, string Schedule, int WarmupSteps, string Augment, double? ClipGradNorm,
         bool Shuffle, bool NoShuffle, int Seed, bool SkipBad, DetectorBackend Backend, string? Resume, long CheckpointEvery, string? ValData,
-        long EvalEvery, string? ValMetric, int DataWorkers, string? Classes, bool FreezeBackbone)
+        long EvalEvery, string? ValMetric, int DataWorkers, string? Classes, bool FreezeBackbone, string? Backbone)
     {
         private static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 
@@ -128,7 +132,7 @@ public static class TrainCommand
             ["--weight-decay"] = D(WeightDecay), ["--schedule"] = Schedule, ["--warmup-steps"] = WarmupSteps.ToString(CultureInfo.InvariantCulture),
             ["--augment"] = Augment, ["--clip-grad-norm"] = ClipGradNorm is { } clip ? D(clip) : null, ["--shuffle"] = Shuffle ? "true" : null, ["--no-shuffle"] = NoShuffle ? "true" : null,
             ["--seed"] = Seed.ToString(CultureInfo.InvariantCulture), ["--skip-bad"] = SkipBad ? "true" : null,
-            ["--classes"] = Classes, ["--freeze-backbone"] = FreezeBackbone ? "true" : null,
+            ["--classes"] = Classes, ["--backbone"] = Backbone, ["--freeze-backbone"] = FreezeBackbone ? "true" : null,
             ["--steps"] = Steps?.ToString(CultureInfo.InvariantCulture), ["--epochs"] = Epochs is { } e ? D(e) : null, ["--max-minutes"] = Minutes is { } m ? D(m) : null,
         };
     }
@@ -205,6 +209,7 @@ public static class TrainCommand
         if (a.Data is null) throw CliException.Usage("--data is required (a data set to train on), except with --resume");
         if (a.Out is null) throw CliException.Usage("--out is required (the run folder), except with --resume");
         if ((a.Model is null) == (a.Arch is null)) throw CliException.Usage("give either --model (a model file to start from) or --arch (a new network)");
+        if (a.Backbone is not null && a.Arch is null) throw CliException.Usage("--backbone needs --arch: it starts a new network's base from an ImageNet VGG-16 (a --model has its own)");
         int size = a.Arch switch
         {
             null => 0,
@@ -251,7 +256,7 @@ public static class TrainCommand
         try { valSpecs = a.ValData is null ? [] : DataSetSpec.Parse(a.ValData); }
         catch (ArgumentException ex) { throw CliException.Usage($"--val-data: {ex.Message}", ex); }
         var run = new RunFiles(a.Out);
-        var reads = specs.Concat(valSpecs).Where(s => s.Format != "shapes").Select(s => s.Path).Concat(a.Model is null || checkpoint is not null ? [] : [a.Model]).ToList();
+        var reads = specs.Concat(valSpecs).Where(s => s.Format != "shapes").Select(s => s.Path).Concat(a.Model is null || checkpoint is not null ? [] : [a.Model]).Concat(a.Backbone is null || checkpoint is not null ? [] : [a.Backbone]).ToList();
         OutputPaths.CheckFolder(a.Out, "--out");
         foreach (var file in run.All) OutputPaths.CheckFile(file, "--out", reads);
         if (checkpoint is null && File.Exists(run.Checkpoint))
@@ -301,6 +306,7 @@ public static class TrainCommand
             description = created.Description with { PostProcess = created.Description.PostProcess with { ClassNames = names } };
             weights = ModelWeights.From(created.Tensors);
             WeightInit.Initialize(flavor, weights, (ulong)a.Seed);
+            if (a.Backbone is not null) LoadBackbone(a.Backbone, flavor, weights);
         }
         var check = DataSetCheck.Run(set, modelClasses, description.PostProcess.BackgroundId);
         if (check.Problems.Count > 0)
@@ -450,9 +456,9 @@ public static class TrainCommand
                 (waitedTotal, stepTotal) = (waitedTotal + wait, stepTotal + r.Elapsed.TotalSeconds);
                 var elapsed = TimeSpan.FromSeconds(elapsedBefore) + clock.Elapsed;
                 if (s == start + 1) afterFirst = clock.Elapsed;
-                // A budget's steps still to come, at the pace of this run's steps so far (the first one, with the JIT's
-                // warm-up, left out).
-                double StepsLeft() => s < start + 2 ? 0 : Math.Max(0, Math.Floor((a.Minutes!.Value * 60 - elapsed.TotalSeconds)
+                // A budget's steps still to come (any time left is one more step), at the pace of this run's steps so
+                // far (the first one, with the JIT's warm-up, left out).
+                double StepsLeft() => s < start + 2 ? 0 : Math.Max(0, Math.Ceiling((a.Minutes!.Value * 60 - elapsed.TotalSeconds)
                     / Math.Max((clock.Elapsed - afterFirst).TotalSeconds / (s - start - 1), 1e-9)));
                 lrSchedule.Step(lrSchedule.Progress is null ? 0 : StepsLeft());
                 if (lrSchedule.ProbeStep > 0 && lrSchedule.Progress is null && s >= lrSchedule.ProbeStep && s >= start + 2)
@@ -477,6 +483,37 @@ public static class TrainCommand
             $"{trainer.Steps} steps ({ran} in this run, {clock.Elapsed.TotalSeconds:F1} s; waiting for data {100 * overlap:F1}% of the time, {pipeline.Workers} data worker(s)); wrote {run.Model}, {run.Log}, {run.Checkpoint}, {run.Curves}{metricsFile}"));
         if (code is ExitCodes.Interrupted or ExitCodes.Terminated) Console.Error.WriteLine($"ssd: stopped at step {trainer.Steps}; continue with: ssd train --resume {a.Out}");
         return code;
+    }
+
+    /// <summary>`--backbone FILE`: the ImageNet VGG-16's layers replace the initialised ones (the rest keeps the
+    /// flavour's initialisation, as in the references' train scripts). Exit 3 for a file that is not a VGG-16 or does not
+    /// fit the flavour or the model's widths.</summary>
+    private static void LoadBackbone(string path, ModelFlavor flavor, ModelWeights weights)
+    {
+        IReadOnlyDictionary<string, TensorData> tensors;
+        VggBackbone.Weights backbone;
+        try
+        {
+            backbone = VggBackbone.Read(path);
+            tensors = VggBackbone.ForModel(backbone, flavor);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException or ReaderBudgetException or UnsafePickleException)
+        { throw CliException.Model($"--backbone {path}: {ex.Message}", ex); }
+        foreach (var (name, tensor) in tensors)
+        {
+            if (!weights.Contains(name)) throw CliException.Model($"--backbone {path}: the model has no {name}");
+            var shape = weights.Shape(name);
+            if (!tensor.Shape.SequenceEqual(shape))
+                throw CliException.Model($"--backbone {path}: {name} is [{string.Join(", ", tensor.Shape)}] there and [{string.Join(", ", shape)}] in the model (the backbone is for --width-divisor 1 at its own widths)");
+        }
+        foreach (var (name, tensor) in tensors)
+        {
+            var values = tensor.ToFloat32();
+            if (values.Any(v => !float.IsFinite(v))) throw CliException.Model($"--backbone {path}: {name} holds non-finite values");
+            values.CopyTo(weights[name], 0);
+        }
+        bool fc = backbone.Tensors.ContainsKey("fc6.weight");
+        Console.Error.WriteLine($"ssd: backbone from {path} ({backbone.Origin}): conv1_1 .. conv5_3{(fc ? ", fc6, fc7" : "")} ({tensors.Count} tensors); the rest initialised");
     }
 
     /// <summary>log.jsonl: grad_norm only when clipping is on (null values left out).</summary>

@@ -23,6 +23,10 @@ public static class VggSsd
     /// <summary>Default boxes per cell on each source (4 for one extra aspect ratio, 6 for two).</summary>
     public static int[] BoxesPerSource(int size) => size == 512 ? [4, 6, 6, 6, 6, 4, 4] : [4, 6, 6, 6, 4, 4];
 
+    /// <summary>What <paramref name="flavor"/> calls the layer with canonical (weiliu89's) name <paramref name="canonical"/>
+    /// ("conv1_1" is torchvision's "backbone.features.0", ssd.pytorch's "vgg.0", Caffe's "conv1_1").</summary>
+    public static string LayerName(ModelFlavor flavor, string canonical) => Naming.For(flavor)[canonical];
+
     /// <summary>The extra layers SSD300 (4) and SSD512 (5) have.</summary>
     public static int ExtraLayers(int size) => Extras(size).Length;
 
